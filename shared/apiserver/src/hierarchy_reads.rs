@@ -1,0 +1,120 @@
+//! The reads the hierarchy rules need: a parent's chain of ancestors and the
+//! folder levels below a folder. The rules themselves are in
+//! `domain::hierarchy`.
+
+use domain::hierarchy::{parent_of, Ancestor, ParentKind, ParentRef, MAX_FOLDER_DEPTH};
+use domain::kinds::FOLDER;
+use domain::{ApiError, Cause};
+use store::{Context, ObjectRef, Store, Stored};
+
+use crate::errors::from_store;
+use crate::objects::object_ref;
+
+/// One ancestor as read: where it sits, and its item at the version read.
+pub struct Link {
+    pub ancestor: Ancestor,
+    pub object_ref: ObjectRef,
+    pub stored: Stored,
+}
+
+/// Reads `parent` and its ancestors up to the organization, parent first.
+/// A parent that does not exist is a 422 on `field`.
+pub async fn chain(store: &Store, parent: &ParentRef, field: &str) -> Result<Vec<Link>, ApiError> {
+    let mut links: Vec<Link> = Vec::new();
+    let mut next = Some(parent.clone());
+    while let Some(at) = next.take() {
+        if links.len() > MAX_FOLDER_DEPTH + 1 {
+            return Err(ApiError::internal(
+                "the folder hierarchy is deeper than allowed; it is corrupt",
+            ));
+        }
+        let kind = at.kind.kind();
+        let object_ref = object_ref(&Context::Platform, kind, &at.name);
+        let Some(stored) = store.get(&object_ref.key()).await.map_err(from_store)? else {
+            let missing = Cause {
+                reason: "FieldValueNotFound".into(),
+                message: format!("{} \"{}\" not found", kind.kind, at.name),
+                field: field.to_string(),
+            };
+            return Err(ApiError::invalid(
+                kind.group,
+                kind.plural,
+                &at.name,
+                vec![missing],
+            ));
+        };
+        if at.kind == ParentKind::Folder {
+            next = parent_of(&FOLDER, &stored.object["spec"]);
+        }
+        links.push(Link {
+            ancestor: Ancestor {
+                kind: at.kind,
+                name: at.name,
+            },
+            object_ref,
+            stored,
+        });
+    }
+    Ok(links)
+}
+
+pub fn ancestors(links: &[Link]) -> Vec<Ancestor> {
+    links.iter().map(|l| l.ancestor.clone()).collect()
+}
+
+/// The object refs of the direct children of `parent`, at most `limit`.
+pub async fn children(
+    store: &Store,
+    parent: &ObjectRef,
+    limit: Option<i32>,
+) -> Result<Vec<ObjectRef>, ApiError> {
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .query_index(&parent.children_pk(), "", limit, start)
+            .await
+            .map_err(from_store)?;
+        let targets: Vec<_> = page.items.iter().map(|e| e.target.clone()).collect();
+        for stored in store.batch_get(&targets).await.map_err(from_store)? {
+            if let Some(child) = child_ref(&stored.object) {
+                found.push(child);
+            }
+        }
+        start = page.next;
+        if start.is_none() || limit.is_some_and(|l| found.len() >= l as usize) {
+            return Ok(found);
+        }
+    }
+}
+
+fn child_ref(doc: &serde_json::Value) -> Option<ObjectRef> {
+    let kind = domain::kinds::by_kind(doc["kind"].as_str()?)?;
+    Some(object_ref(
+        &Context::Platform,
+        kind,
+        doc["metadata"]["name"].as_str()?,
+    ))
+}
+
+/// How many folder levels lie below `folder` (0 for a leaf).
+pub async fn subtree_height(store: &Store, folder: &ObjectRef) -> Result<usize, ApiError> {
+    let mut level = vec![folder.clone()];
+    let mut height = 0;
+    loop {
+        let mut below = Vec::new();
+        for f in &level {
+            below.extend(
+                children(store, f, None)
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.kind == FOLDER.kind),
+            );
+        }
+        if below.is_empty() || height > MAX_FOLDER_DEPTH {
+            return Ok(height);
+        }
+        height += 1;
+        level = below;
+    }
+}

@@ -1,0 +1,172 @@
+//! The request pipeline of the `resources` function:
+//!
+//! route → authenticate → (authorize: IAM, later) → decode + default
+//!   → validate → persist → respond
+//!
+//! [`ApiServer::handle`] takes an `http::Request` and always returns a
+//! response: every failure becomes a Kubernetes `Status`.
+
+mod codec;
+mod discovery;
+mod errors;
+mod hierarchy_reads;
+mod list;
+mod objects;
+mod route;
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::continue_token::TokenSigner;
+use domain::ApiError;
+use http::{HeaderMap, Method};
+use store::{Context, Store};
+use tracing::Instrument;
+
+pub use codec::{Response, MAX_BODY_BYTES};
+
+/// Everything a function instance builds once and reuses across requests.
+pub struct ApiServer {
+    store: Store,
+    verifier: auth::Verifier,
+    tokens: TokenSigner,
+}
+
+/// The parts of a request the pipeline reads.
+pub(crate) struct Call<'a> {
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub query: codec::Query,
+    pub principal: auth::Principal,
+    pub now: DateTime<Utc>,
+}
+
+impl Call<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn timestamp(&self) -> String {
+        self.now.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+}
+
+impl ApiServer {
+    pub fn new(store: Store, verifier: auth::Verifier, continue_secret: &[u8]) -> Self {
+        Self {
+            store,
+            verifier,
+            tokens: TokenSigner::new(continue_secret),
+        }
+    }
+
+    /// Builds the server from the Lambda environment: `TABLE_NAME`,
+    /// `DYNAMODB_ENDPOINT` (local only), `CONTINUE_SECRET` and the `AUTH_*`
+    /// variables of [`auth::AuthConfig::from_env`].
+    pub async fn from_env() -> Result<Self, String> {
+        let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
+        let secret = std::env::var("CONTINUE_SECRET")
+            .map_err(|_| "CONTINUE_SECRET is not set".to_string())?;
+        let config = auth::AuthConfig::from_env().map_err(|e| e.to_string())?;
+        let verifier = auth::Verifier::new(config).map_err(|e| e.to_string())?;
+        let store = Store::new(Store::client_from_env().await, table);
+        Ok(Self::new(store, verifier, secret.as_bytes()))
+    }
+
+    pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<Vec<u8>> {
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .or_else(|| request.headers().get("lambda-runtime-aws-request-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let span = tracing::info_span!("request", %request_id, method = %request.method(), path = %request.uri().path());
+        async {
+            let response = match self.dispatch(&request).await {
+                Ok(response) => response,
+                Err(err) => {
+                    let (code, reason) = err.code_and_reason();
+                    if code >= 500 {
+                        tracing::error!(code, reason, error = %err, "request failed");
+                    } else {
+                        tracing::info!(code, reason, "request refused");
+                    }
+                    Response::error(&err)
+                }
+            };
+            tracing::info!(status = response.status, "done");
+            into_http(response, &request_id)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, request: &http::Request<Bytes>) -> Result<Response, ApiError> {
+        let authorization = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let principal = self
+            .verifier
+            .verify_bearer(authorization)
+            .map_err(errors::from_auth)?;
+        tracing::debug!(principal = %principal, "authenticated");
+        let (context, target) = route::parse(request.uri().path())?;
+        self.check_context(&context).await?;
+        let call = Call {
+            method: request.method(),
+            headers: request.headers(),
+            body: request.body(),
+            query: codec::Query::parse(request.uri().query())?,
+            principal,
+            now: Utc::now(),
+        };
+        let kind = route::context_kind(&context);
+        let found = |doc: Option<serde_json::Value>| {
+            doc.map(|d| Response::json(200, &d)).ok_or_else(|| {
+                ApiError::path_not_found("the server could not find the requested resource")
+            })
+        };
+        match target {
+            route::Target::Version => Ok(Response::json(200, &discovery::version())),
+            route::Target::CoreVersions => Ok(Response::json(200, &discovery::core_versions())),
+            route::Target::CoreResources => Ok(Response::json(200, &discovery::core_resources())),
+            route::Target::Groups => Ok(Response::json(200, &discovery::groups(kind))),
+            route::Target::Group(group) => found(discovery::group(kind, &group)),
+            route::Target::GroupResources { group, version } => {
+                found(discovery::group_resources(kind, &group, &version))
+            }
+            route::Target::Resource(path) => objects::serve(self, &context, &path, &call).await,
+        }
+    }
+
+    /// A context exists when its organization or project does.
+    async fn check_context(&self, context: &Context) -> Result<(), ApiError> {
+        let (kind, name) = match context {
+            Context::Platform => return Ok(()),
+            Context::Organization(org) => (&domain::kinds::ORGANIZATION, org),
+            Context::Project(project) => (&domain::kinds::PROJECT, project),
+        };
+        let key = objects::object_ref(&Context::Platform, kind, name).key();
+        match self.store.get(&key).await.map_err(errors::from_store)? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::not_found(kind.group, kind.plural, name)),
+        }
+    }
+}
+
+fn into_http(response: Response, request_id: &str) -> http::Response<Vec<u8>> {
+    let mut builder = http::Response::builder()
+        .status(response.status)
+        .header("x-request-id", request_id);
+    for (name, value) in &response.headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(response.body).unwrap_or_else(|_| {
+        // Only a header value with control characters can fail here; drop them.
+        let mut fallback = http::Response::new(Vec::new());
+        *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
+}

@@ -1,0 +1,262 @@
+//! List: one Query on the collection, or on a label's index items when the
+//! selector (or the organization's context) names a label, paged by a signed
+//! continue token.
+
+use domain::field_selector::FieldSelector;
+use domain::kinds::{KindInfo, ORGANIZATION_LABEL};
+use domain::label_selector::{LabelSelector, Operator};
+use domain::object::field_value;
+use domain::ApiError;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use store::{Collection, Context, ItemKey, Stored};
+
+use crate::codec::{self, Response};
+use crate::errors::from_store;
+use crate::objects::{object_ref, visible};
+use crate::{ApiServer, Call};
+
+/// How a list reads: the whole collection, or the index items of one label
+/// key for each of some values (`None`: every value).
+#[derive(Debug, Clone, PartialEq)]
+enum Plan {
+    Collection,
+    Label {
+        key: String,
+        values: Vec<Option<String>>,
+    },
+    /// `metadata.name=x`: one object (how `kubectl wait` and `get` by name list).
+    Name(String),
+}
+
+/// Where the next page starts; signed into the continue token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Position {
+    /// Which selectors the token belongs to, so it is not reused elsewhere.
+    list: String,
+    /// Index into the plan's label values.
+    step: usize,
+    pk: String,
+    sk: String,
+}
+
+fn plan(context: &Context, labels: &LabelSelector, fields: &FieldSelector) -> Plan {
+    let by_name = fields.requirements.iter().find(|r| {
+        r.field == "metadata.name" && r.operator == domain::field_selector::FieldOperator::Equals
+    });
+    if let Some(r) = by_name {
+        return Plan::Name(r.value.clone());
+    }
+    if let Context::Organization(org) = context {
+        return Plan::Label {
+            key: ORGANIZATION_LABEL.into(),
+            values: vec![Some(org.clone())],
+        };
+    }
+    labels
+        .requirements
+        .iter()
+        .find_map(|r| match r.operator {
+            Operator::Equals => Some(Plan::Label {
+                key: r.key.clone(),
+                values: vec![Some(r.values[0].clone())],
+            }),
+            Operator::In => Some(Plan::Label {
+                key: r.key.clone(),
+                values: r.values.iter().cloned().map(Some).collect(),
+            }),
+            Operator::Exists => Some(Plan::Label {
+                key: r.key.clone(),
+                values: vec![None],
+            }),
+            _ => None,
+        })
+        .unwrap_or(Plan::Collection)
+}
+
+pub async fn list(
+    server: &ApiServer,
+    context: &Context,
+    kind: &'static KindInfo,
+    call: &Call<'_>,
+) -> Result<Response, ApiError> {
+    let labels = LabelSelector::parse(&call.query.label_selector)
+        .map_err(|e| ApiError::bad_request(format!("unable to parse labelSelector: {e}")))?;
+    let fields = FieldSelector::parse(&call.query.field_selector)
+        .map_err(|e| ApiError::bad_request(format!("unable to parse fieldSelector: {e}")))?;
+    if let Some(field) = fields.fields().find(|f| !kind.is_selectable(f)) {
+        return Err(ApiError::bad_request(format!(
+            "field label not supported: {field} (selectable on {}: metadata.name, metadata.namespace{})",
+            kind.plural,
+            kind.selectable_fields.iter().map(|f| format!(", {f}")).collect::<String>()
+        )));
+    }
+    let plan = plan(context, &labels, &fields);
+    let list_id = format!(
+        "{}|{}|{}",
+        kind.plural, call.query.label_selector, call.query.field_selector
+    );
+    let start = match &call.query.continue_token {
+        Some(token) => {
+            let position: Position = server
+                .tokens
+                .verify(token)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            if position.list != list_id {
+                return Err(ApiError::bad_request(
+                    "the continue token was issued for a different list; start the list again without it",
+                ));
+            }
+            Some(position)
+        }
+        None => None,
+    };
+    let matches = |doc: &Value| {
+        visible(context, doc)
+            && labels.matches(&labels_of(doc))
+            && fields.matches(|f| field_value(doc, f))
+    };
+    let reader = Reader {
+        server,
+        collection: object_ref(context, kind, "").collection(),
+        limit: call.query.limit,
+    };
+    let (objects, next) = reader.read(&plan, start, &matches).await?;
+    let mut list_meta = json!({ "resourceVersion": "" });
+    if let Some((step, key)) = next {
+        list_meta["continue"] = json!(server.tokens.sign(&Position {
+            list: list_id,
+            step,
+            pk: key.pk,
+            sk: key.sk
+        }));
+    }
+    if codec::wants_table(call.header("accept")) {
+        return Ok(Response::json(
+            200,
+            &domain::table::table(kind, &objects, call.now, list_meta),
+        ));
+    }
+    Ok(Response::json(
+        200,
+        &json!({ "apiVersion": kind.api_version(), "kind": kind.list_kind, "metadata": list_meta, "items": objects }),
+    ))
+}
+
+fn labels_of(doc: &Value) -> std::collections::BTreeMap<String, String> {
+    doc["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+struct Reader<'a> {
+    server: &'a ApiServer,
+    collection: Collection,
+    limit: Option<i32>,
+}
+
+type Next = Option<(usize, ItemKey)>;
+
+impl Reader<'_> {
+    /// Reads pages until `limit` matches are found or the plan is exhausted.
+    async fn read(
+        &self,
+        plan: &Plan,
+        start: Option<Position>,
+        matches: &(dyn Fn(&Value) -> bool + Sync),
+    ) -> Result<(Vec<Value>, Next), ApiError> {
+        let store = &self.server.store;
+        let (mut step, mut from) = match start {
+            Some(p) => (
+                p.step,
+                Some(ItemKey { pk: p.pk, sk: p.sk }).filter(|k| !k.pk.is_empty()),
+            ),
+            None => (0, None),
+        };
+        let mut found = Vec::new();
+        loop {
+            let want = self.limit.map(|l| l - found.len() as i32);
+            let (page, next): (Vec<Stored>, Option<ItemKey>) = match plan {
+                Plan::Name(name) => {
+                    let key = store::ObjectRef {
+                        name: name.clone(),
+                        ..object_ref_in(&self.collection)
+                    }
+                    .key();
+                    (
+                        store
+                            .get(&key)
+                            .await
+                            .map_err(from_store)?
+                            .into_iter()
+                            .collect(),
+                        None,
+                    )
+                }
+                Plan::Collection => {
+                    let page = store
+                        .query_objects(&self.collection.pk(), "", want, from)
+                        .await
+                        .map_err(from_store)?;
+                    (page.items, page.next)
+                }
+                Plan::Label { key, values } => {
+                    let Some(value) = values.get(step) else {
+                        return Ok((found, None));
+                    };
+                    let prefix = value
+                        .as_deref()
+                        .map(Collection::label_value_prefix)
+                        .unwrap_or_default();
+                    let page = store
+                        .query_index(&self.collection.label_pk(key), &prefix, want, from)
+                        .await
+                        .map_err(from_store)?;
+                    let targets: Vec<ItemKey> = page.items.into_iter().map(|e| e.target).collect();
+                    (
+                        store.batch_get(&targets).await.map_err(from_store)?,
+                        page.next,
+                    )
+                }
+            };
+            found.extend(
+                page.into_iter()
+                    .map(|s| s.object)
+                    .filter(|doc| matches(doc)),
+            );
+            let more_steps = matches!(plan, Plan::Label { values, .. } if step + 1 < values.len());
+            from = next;
+            if from.is_none() {
+                if !more_steps {
+                    return Ok((found, None));
+                }
+                step += 1;
+            }
+            if self.limit.is_some_and(|l| found.len() >= l as usize) {
+                let resume = from.clone().unwrap_or(ItemKey {
+                    pk: String::new(),
+                    sk: String::new(),
+                });
+                return Ok((
+                    found,
+                    Some((step, resume)).filter(|(_, k)| !k.pk.is_empty() || more_steps),
+                ));
+            }
+        }
+    }
+}
+
+fn object_ref_in(collection: &Collection) -> store::ObjectRef {
+    store::ObjectRef {
+        context: collection.context.clone(),
+        group: collection.group.clone(),
+        kind: collection.kind.clone(),
+        namespace: String::new(),
+        name: String::new(),
+    }
+}

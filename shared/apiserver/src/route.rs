@@ -1,0 +1,173 @@
+//! Parses a request path into the context it addresses and what it asks for.
+//! Pure; unit-tested without a server.
+
+use domain::kinds::{ContextKind, RESOURCEMANAGER_GROUP, V1ALPHA1};
+use domain::ApiError;
+use store::Context;
+
+/// What a path asks for, within its context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Version,
+    /// `/api`
+    CoreVersions,
+    /// `/api/v1`
+    CoreResources,
+    /// `/apis`
+    Groups,
+    /// `/apis/{group}`
+    Group(String),
+    /// `/apis/{group}/{version}`
+    GroupResources {
+        group: String,
+        version: String,
+    },
+    Resource(ResourcePath),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourcePath {
+    pub group: String,
+    pub version: String,
+    pub plural: String,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
+
+pub fn context_kind(context: &Context) -> ContextKind {
+    match context {
+        Context::Platform => ContextKind::Platform,
+        Context::Organization(_) => ContextKind::Organization,
+        Context::Project(_) => ContextKind::Project,
+    }
+}
+
+/// Splits `path` into its context (from a `.../control-plane` prefix) and target.
+pub fn parse(path: &str) -> Result<(Context, Target), ApiError> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (context, rest) = split_context(&segments);
+    let target = parse_target(rest).ok_or_else(|| {
+        ApiError::path_not_found(format!(
+            "the server could not find the requested resource ({path})"
+        ))
+    })?;
+    Ok((context, target))
+}
+
+fn split_context<'a>(segments: &'a [&'a str]) -> (Context, &'a [&'a str]) {
+    match segments {
+        ["apis", group, version, collection, name, "control-plane", rest @ ..]
+            if *group == RESOURCEMANAGER_GROUP && *version == V1ALPHA1 =>
+        {
+            match *collection {
+                "organizations" => (Context::Organization(name.to_string()), rest),
+                "projects" => (Context::Project(name.to_string()), rest),
+                _ => (Context::Platform, segments),
+            }
+        }
+        _ => (Context::Platform, segments),
+    }
+}
+
+fn parse_target(segments: &[&str]) -> Option<Target> {
+    let target = match segments {
+        ["version"] => Target::Version,
+        ["api"] => Target::CoreVersions,
+        ["api", "v1"] => Target::CoreResources,
+        ["api", "v1", rest @ ..] => Target::Resource(resource("", "v1", rest)?),
+        ["apis"] => Target::Groups,
+        ["apis", group] => Target::Group(group.to_string()),
+        ["apis", group, version] => Target::GroupResources {
+            group: group.to_string(),
+            version: version.to_string(),
+        },
+        ["apis", group, version, rest @ ..] => Target::Resource(resource(group, version, rest)?),
+        _ => return None,
+    };
+    Some(target)
+}
+
+fn resource(group: &str, version: &str, rest: &[&str]) -> Option<ResourcePath> {
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, plural, tail @ ..] => (Some(ns.to_string()), prepend(plural, tail)),
+        _ => (None, rest.to_vec()),
+    };
+    let (plural, name, subresource) = match rest.as_slice() {
+        [plural] => (plural, None, None),
+        [plural, name] => (plural, Some(name.to_string()), None),
+        [plural, name, sub] => (plural, Some(name.to_string()), Some(sub.to_string())),
+        _ => return None,
+    };
+    Some(ResourcePath {
+        group: group.to_string(),
+        version: version.to_string(),
+        plural: plural.to_string(),
+        namespace,
+        name,
+        subresource,
+    })
+}
+
+fn prepend<'a>(first: &'a str, tail: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![first];
+    all.extend_from_slice(tail);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG_PREFIX: &str =
+        "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme/control-plane";
+
+    #[test]
+    fn platform_paths() {
+        assert_eq!(parse("/apis").unwrap(), (Context::Platform, Target::Groups));
+        let (_, t) =
+            parse("/apis/resourcemanager.miloapis.com/v1alpha1/organizations/acme").unwrap();
+        let Target::Resource(r) = t else {
+            panic!("not a resource")
+        };
+        assert_eq!(
+            (r.plural.as_str(), r.name.as_deref()),
+            ("organizations", Some("acme"))
+        );
+    }
+
+    #[test]
+    fn organization_context_prefix_is_split_off() {
+        let (ctx, t) = parse(&format!(
+            "{ORG_PREFIX}/apis/resourcemanager.miloapis.com/v1alpha1/projects/p1/status"
+        ))
+        .unwrap();
+        assert_eq!(ctx, Context::Organization("acme".into()));
+        let Target::Resource(r) = t else {
+            panic!("not a resource")
+        };
+        assert_eq!(r.name.as_deref(), Some("p1"));
+        assert_eq!(r.subresource.as_deref(), Some("status"));
+        assert_eq!(
+            parse(&format!("{ORG_PREFIX}/api")).unwrap().1,
+            Target::CoreVersions
+        );
+    }
+
+    #[test]
+    fn namespaced_paths() {
+        let (_, t) = parse("/api/v1/namespaces/default/configmaps/x").unwrap();
+        let Target::Resource(r) = t else {
+            panic!("not a resource")
+        };
+        assert_eq!(r.namespace.as_deref(), Some("default"));
+        assert_eq!(r.plural, "configmaps");
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        let err = parse("/healthz/extra").unwrap_err();
+        assert_eq!(err.code_and_reason().0, 404);
+        assert!(parse("/apis/g/v/a/b/c/d").is_err());
+    }
+}

@@ -1,0 +1,162 @@
+#![allow(dead_code)] // each test binary uses a different part of this module
+//! Shared set-up of the pipeline tests: an ApiServer over a fresh table in
+//! DynamoDB Local, and a small request helper.
+
+use apiserver::ApiServer;
+use serde_json::Value;
+
+pub const ISSUER: &str = "pipeline-test";
+pub const AUDIENCE: &str = "milo";
+pub const SECRET: &str = "pipeline-test-secret-with-at-least-32-bytes";
+pub const G: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
+
+pub struct Api {
+    pub server: ApiServer,
+    pub token: String,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: http::HeaderMap,
+}
+
+pub async fn api() -> Api {
+    assert!(
+        std::env::var("DYNAMODB_ENDPOINT").is_ok(),
+        "DYNAMODB_ENDPOINT is not set: run the tests with `make test`, which starts DynamoDB Local"
+    );
+    let client = store::Store::client_from_env().await;
+    let table = format!("api-test-{}", uuid::Uuid::new_v4().simple());
+    store::table::create_table(&client, &table)
+        .await
+        .expect("create table");
+    let verifier =
+        auth::Verifier::new(auth::AuthConfig::hs256(ISSUER, AUDIENCE, SECRET)).expect("verifier");
+    let token = auth::mint_hs256(SECRET, ISSUER, AUDIENCE, "tester", &[], 3600).expect("token");
+    Api {
+        server: ApiServer::new(
+            store::Store::new(client, table),
+            verifier,
+            b"continue-secret",
+        ),
+        token,
+    }
+}
+
+impl Api {
+    pub async fn raw(
+        &self,
+        method: &str,
+        uri: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        token: Option<&str>,
+    ) -> Reply {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", content_type);
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let resp = self
+            .server
+            .handle(req.body(bytes::Bytes::from(body)).unwrap())
+            .await;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> Reply {
+        let content_type = if method == "PATCH" {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        };
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default();
+        self.raw(method, uri, content_type, bytes, Some(&self.token))
+            .await
+    }
+
+    pub async fn get(&self, uri: &str) -> Reply {
+        self.call("GET", uri, None).await
+    }
+
+    pub async fn post(&self, uri: &str, body: Value) -> Reply {
+        self.call("POST", uri, Some(body)).await
+    }
+
+    pub async fn org(&self, name: &str) -> Reply {
+        let r = self
+            .post(&format!("{G}/organizations"), organization(name))
+            .await;
+        assert_eq!(r.status, 201, "create organization {name}: {}", r.body);
+        r
+    }
+
+    pub async fn folder(&self, name: &str, parent_kind: &str, parent: &str) -> Reply {
+        self.post(&format!("{G}/folders"), folder(name, parent_kind, parent))
+            .await
+    }
+
+    pub async fn project(&self, name: &str, owner_kind: &str, owner: &str) -> Reply {
+        self.post(&format!("{G}/projects"), project(name, owner_kind, owner))
+            .await
+    }
+}
+
+pub fn organization(name: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "resourcemanager.miloapis.com/v1alpha1",
+        "kind": "Organization",
+        "metadata": {"name": name},
+        "spec": {"type": "Standard"}
+    })
+}
+
+pub fn folder(name: &str, parent_kind: &str, parent: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "resourcemanager.miloapis.com/v1alpha1",
+        "kind": "Folder",
+        "metadata": {"name": name},
+        "spec": {"parentRef": {"kind": parent_kind, "name": parent}}
+    })
+}
+
+pub fn project(name: &str, owner_kind: &str, owner: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "resourcemanager.miloapis.com/v1alpha1",
+        "kind": "Project",
+        "metadata": {"name": name},
+        "spec": {"ownerRef": {"kind": owner_kind, "name": owner}}
+    })
+}
+
+pub fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn causes(status: &Value) -> Vec<String> {
+    status["details"]["causes"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|c| c["field"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,17 @@
+//! The functional core of the platform: everything that decides, nothing that
+//! does I/O. Adapters (store, HTTP, NATS) call into these modules.
+
+pub mod continue_token;
+pub mod error;
+pub mod field_selector;
+pub mod hierarchy;
+pub mod jsonpath;
+pub mod kinds;
+pub mod label_selector;
+pub mod lifecycle;
+pub mod metadata_rules;
+pub mod object;
+pub mod patch;
+pub mod table;
+
+pub use error::{ApiError, Cause};

@@ -1,0 +1,161 @@
+//! What the server sets and keeps on create and update: system metadata,
+//! generation, status ownership, immutable fields. Pure.
+
+use crate::kinds::KindInfo;
+use crate::metadata_rules::{
+    validate_annotations, validate_generate_name, validate_labels, validate_name,
+};
+use crate::object::Object;
+use crate::Cause;
+
+/// Checks the client-controlled metadata of a create or update.
+pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
+    let meta = &obj.metadata;
+    let mut causes = Vec::new();
+    if meta.name.is_empty() && !meta.generate_name.is_empty() {
+        causes.extend(validate_generate_name(
+            "metadata.generateName",
+            &meta.generate_name,
+            kind.max_name_length,
+        ));
+    } else {
+        causes.extend(validate_name(
+            "metadata.name",
+            &meta.name,
+            kind.max_name_length,
+        ));
+    }
+    causes.extend(validate_labels("metadata.labels", &meta.labels));
+    causes.extend(validate_annotations(
+        "metadata.annotations",
+        &meta.annotations,
+    ));
+    for (i, owner) in meta.owner_references.iter().enumerate() {
+        if owner.name.is_empty() || owner.kind.is_empty() || owner.api_version.is_empty() {
+            causes.push(Cause::invalid(
+                format!("metadata.ownerReferences[{i}]"),
+                "apiVersion, kind and name are required",
+            ));
+        }
+    }
+    causes
+}
+
+/// Fills the system fields of a new object.
+pub fn initialize(obj: &mut Object, kind: &KindInfo, uid: String, now: &str) {
+    obj.api_version = kind.api_version();
+    obj.kind = kind.kind.to_string();
+    let meta = &mut obj.metadata;
+    meta.uid = uid;
+    meta.resource_version = "1".into();
+    meta.generation = Some(1);
+    meta.creation_timestamp = Some(now.to_string());
+    meta.deletion_timestamp = None;
+}
+
+/// Carries the system fields of `old` over to `new` (an update) and bumps the
+/// generation when the spec changed. Returns the causes of changes to fields
+/// that cannot change.
+pub fn carry_over(old: &Object, new: &mut Object, next_version: u64) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if !new.metadata.uid.is_empty() && new.metadata.uid != old.metadata.uid {
+        causes.push(Cause::invalid("metadata.uid", "field is immutable"));
+    }
+    let spec_changed = new.spec() != old.spec();
+    let meta = &mut new.metadata;
+    meta.name = old.metadata.name.clone();
+    meta.generate_name = old.metadata.generate_name.clone();
+    meta.namespace = old.metadata.namespace.clone();
+    meta.uid = old.metadata.uid.clone();
+    meta.creation_timestamp = old.metadata.creation_timestamp.clone();
+    meta.deletion_timestamp = old.metadata.deletion_timestamp.clone();
+    meta.resource_version = next_version.to_string();
+    let generation = old.metadata.generation.unwrap_or(1);
+    meta.generation = Some(if spec_changed {
+        generation + 1
+    } else {
+        generation
+    });
+    new.api_version = old.api_version.clone();
+    new.kind = old.kind.clone();
+    causes
+}
+
+/// The main resource ignores `status`; the `/status` subresource changes
+/// nothing but `status`.
+pub fn keep_status_of(old: &Object, new: &mut Object) {
+    new.set_status(old.status().clone());
+}
+
+/// For a `/status` write: the stored object with only the new status.
+pub fn status_only(old: &Object, new: &Object) -> Object {
+    let mut result = old.clone();
+    result.set_status(new.status().clone());
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::PROJECT;
+    use serde_json::json;
+
+    fn project(spec: serde_json::Value) -> Object {
+        Object::from_value(json!({"metadata": {"name": "p"}, "spec": spec, "status": {"x": 1}}))
+            .unwrap()
+    }
+
+    #[test]
+    fn generation_moves_with_spec_only() {
+        let mut old = project(json!({"a": 1}));
+        initialize(&mut old, &PROJECT, "u1".into(), "2026-01-01T00:00:00Z");
+        let mut same = project(json!({"a": 1}));
+        same.metadata.labels.insert("x".into(), "y".into());
+        carry_over(&old, &mut same, 2);
+        assert_eq!(same.metadata.generation, Some(1));
+        assert_eq!(same.metadata.resource_version, "2");
+        let mut changed = project(json!({"a": 2}));
+        carry_over(&old, &mut changed, 2);
+        assert_eq!(changed.metadata.generation, Some(2));
+        assert_eq!(changed.metadata.uid, "u1");
+    }
+
+    #[test]
+    fn uid_cannot_change() {
+        let mut old = project(json!({}));
+        initialize(&mut old, &PROJECT, "u1".into(), "t");
+        let mut new = project(json!({}));
+        new.metadata.uid = "u2".into();
+        assert_eq!(carry_over(&old, &mut new, 2)[0].field, "metadata.uid");
+    }
+
+    #[test]
+    fn status_subresource_and_main_resource_split() {
+        let old = project(json!({"a": 1}));
+        let mut new = project(json!({"a": 2}));
+        new.set_status(json!({"x": 2}));
+        let s = status_only(&old, &new);
+        assert_eq!(
+            (s.spec().clone(), s.status().clone()),
+            (json!({"a": 1}), json!({"x": 2}))
+        );
+        keep_status_of(&old, &mut new);
+        assert_eq!(new.status(), &json!({"x": 1}));
+    }
+
+    #[test]
+    fn bad_metadata_is_reported_with_paths() {
+        let obj =
+            Object::from_value(json!({"metadata": {"name": "Bad_Name", "labels": {"-x": "y"}}}))
+                .unwrap();
+        let fields: Vec<_> = validate_metadata(&PROJECT, &obj)
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert!(fields.contains(&"metadata.name".to_string()), "{fields:?}");
+        assert!(
+            fields.contains(&"metadata.labels".to_string()),
+            "{fields:?}"
+        );
+    }
+}

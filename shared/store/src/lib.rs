@@ -1,0 +1,578 @@
+//! The DynamoDB adapter. It knows items, keys and conditions; what an object
+//! means is the domain's business. Every write is conditional; several items
+//! that change together go in one TransactWriteItems.
+
+mod error;
+pub mod keys;
+pub mod table;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+
+pub use error::StoreError;
+pub use keys::{Collection, Context, ItemKey, ObjectRef};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// An object item as read back: its JSON document and its version counter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub key: ItemKey,
+    pub object: serde_json::Value,
+    pub version: u64,
+}
+
+/// What must hold of an item for a write to go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Anything,
+    Absent,
+    Present,
+    /// Present, at exactly this version.
+    Version(u64),
+    /// Present and not being deleted (see [`Write::MarkDeleting`]).
+    Live,
+}
+
+/// One item write. A batch of them is applied all-or-nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// The object item itself, at `version`.
+    PutObject {
+        key: ItemKey,
+        object: serde_json::Value,
+        version: u64,
+        expect: Expect,
+    },
+    /// An index item pointing at the object item `target`.
+    PutIndex {
+        key: ItemKey,
+        target: ItemKey,
+    },
+    Delete {
+        key: ItemKey,
+        expect: Expect,
+    },
+    Check {
+        key: ItemKey,
+        expect: Expect,
+    },
+    /// Flags an object so that no new child can be attached while its
+    /// children are counted; see the hierarchy's delete protocol.
+    MarkDeleting {
+        key: ItemKey,
+        version: u64,
+        deleting: bool,
+    },
+}
+
+/// One page of a Query: the items and where to start the next page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<ItemKey>,
+}
+
+/// An index item: its own key and the object item it points at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    pub key: ItemKey,
+    pub target: ItemKey,
+}
+
+/// Largest object document stored, leaving room for the item's keys and
+/// attributes under DynamoDB's 400 KB item limit.
+pub const MAX_OBJECT_BYTES: usize = 400 * 1024 - 4 * 1024;
+
+/// How often a transaction cancelled only by concurrent transactions is tried.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A DynamoDB client from the environment; `DYNAMODB_ENDPOINT` points it
+    /// at DynamoDB Local.
+    pub async fn client_from_env() -> Client {
+        let config = aws_config::load_from_env().await;
+        let mut builder = aws_sdk_dynamodb::config::Builder::from(&config);
+        if let Ok(endpoint) = std::env::var("DYNAMODB_ENDPOINT") {
+            builder = builder.endpoint_url(endpoint);
+        }
+        Client::from_conf(builder.build())
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Strongly consistent read of one object item.
+    pub async fn get(&self, key: &ItemKey) -> Result<Option<Stored>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&key.pk))
+            .key("sk", s(&key.sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item.map(|item| stored(key.clone(), &item)).transpose()
+    }
+
+    /// Reads several object items (strongly consistent), in the order asked;
+    /// keys whose item is gone are skipped.
+    pub async fn batch_get(&self, keys: &[ItemKey]) -> Result<Vec<Stored>, StoreError> {
+        let mut found: HashMap<ItemKey, Stored> = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk.iter().map(key_item).collect();
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Backend(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let key = item_key(&item)?;
+                    found.insert(key.clone(), stored(key, &item)?);
+                }
+                if let Some(mut unprocessed) = out.unprocessed_keys {
+                    if let Some(rest) = unprocessed.remove(&self.table) {
+                        pending = rest.keys;
+                    }
+                }
+            }
+        }
+        Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
+    }
+
+    /// One page of object items of a partition, in sort-key order.
+    pub async fn query_objects(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: Option<i32>,
+        start: Option<ItemKey>,
+    ) -> Result<Page<Stored>, StoreError> {
+        let (items, next) = self.query(pk, sk_prefix, limit, start).await?;
+        let items = items
+            .iter()
+            .map(|item| stored(item_key(item)?, item))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    /// One page of index items of a partition, in sort-key order.
+    pub async fn query_index(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: Option<i32>,
+        start: Option<ItemKey>,
+    ) -> Result<Page<IndexEntry>, StoreError> {
+        let (items, next) = self.query(pk, sk_prefix, limit, start).await?;
+        let items = items
+            .iter()
+            .map(|item| {
+                Ok(IndexEntry {
+                    key: item_key(item)?,
+                    target: ItemKey {
+                        pk: text(item, "opk")?,
+                        sk: text(item, "osk")?,
+                    },
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Page { items, next })
+    }
+
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: Option<i32>,
+        start: Option<ItemKey>,
+    ) -> Result<(Vec<Item>, Option<ItemKey>), StoreError> {
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .expression_attribute_values(":pk", s(pk))
+            .set_limit(limit)
+            .set_exclusive_start_key(start.as_ref().map(key_item));
+        req = if sk_prefix.is_empty() {
+            req.key_condition_expression("pk = :pk")
+        } else {
+            req.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(sk_prefix))
+        };
+        let out = req.send().await.map_err(backend)?;
+        let next = out.last_evaluated_key.as_ref().map(item_key).transpose()?;
+        Ok((out.items.unwrap_or_default(), next))
+    }
+
+    /// Applies `writes` all-or-nothing: one conditional call for a single
+    /// write, one TransactWriteItems for several.
+    pub async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        match writes.as_slice() {
+            [] => Ok(()),
+            [single] => self.write_one(single).await,
+            _ => self.transact(&writes).await,
+        }
+    }
+
+    async fn write_one(&self, write: &Write) -> Result<(), StoreError> {
+        let op = operation(&self.table, write)?;
+        let result = if let Some(put) = op.put {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(put.item))
+                .set_condition_expression(put.condition_expression)
+                .set_expression_attribute_names(put.expression_attribute_names)
+                .set_expression_attribute_values(put.expression_attribute_values)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| single_error(e, |e| e.is_conditional_check_failed_exception()))
+        } else if let Some(delete) = op.delete {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(delete.key))
+                .set_condition_expression(delete.condition_expression)
+                .set_expression_attribute_names(delete.expression_attribute_names)
+                .set_expression_attribute_values(delete.expression_attribute_values)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| single_error(e, |e| e.is_conditional_check_failed_exception()))
+        } else if let Some(update) = op.update {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_condition_expression(update.condition_expression)
+                .set_expression_attribute_names(update.expression_attribute_names)
+                .set_expression_attribute_values(update.expression_attribute_values)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| single_error(e, |e| e.is_conditional_check_failed_exception()))
+        } else {
+            // A lone condition check writes nothing; a transaction of one is
+            // the only way DynamoDB evaluates it.
+            return self.transact(std::slice::from_ref(write)).await;
+        };
+        result
+    }
+
+    async fn transact(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let items = writes
+            .iter()
+            .map(|w| operation(&self.table, w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // One token per attempt: the SDK's own retries of an attempt reuse
+            // it, so a retried request that already committed is not applied twice.
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
+            match result.map_err(transaction_error) {
+                Err(StoreError::TransactionConflict) if attempt < CONFLICT_ATTEMPTS => {
+                    let backoff = 10 * u64::from(attempt) + jitter_millis();
+                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                }
+                other => return other.map(drop),
+            }
+        }
+    }
+}
+
+fn jitter_millis() -> u64 {
+    u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 16)
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn key_item(key: &ItemKey) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(&key.pk)),
+        ("sk".to_string(), s(&key.sk)),
+    ])
+}
+
+fn text(item: &Item, name: &str) -> Result<String, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {name} missing or not a string"
+        ))),
+    }
+}
+
+fn item_key(item: &Item) -> Result<ItemKey, StoreError> {
+    Ok(ItemKey {
+        pk: text(item, "pk")?,
+        sk: text(item, "sk")?,
+    })
+}
+
+fn stored(key: ItemKey, item: &Item) -> Result<Stored, StoreError> {
+    let object = serde_json::from_str(&text(item, "obj")?)
+        .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", key.pk, key.sk)))?;
+    let version = match item.get("rv") {
+        Some(AttributeValue::N(n)) => n.parse().map_err(|_| StoreError::Corrupt("rv".into()))?,
+        _ => return Err(StoreError::Corrupt("rv missing".into())),
+    };
+    Ok(Stored {
+        key,
+        object,
+        version,
+    })
+}
+
+/// The condition expression (and its values) for an [`Expect`].
+fn condition(expect: Expect) -> (Option<String>, Option<HashMap<String, AttributeValue>>) {
+    let values = |rv: u64| {
+        Some(HashMap::from([(
+            ":rv".to_string(),
+            AttributeValue::N(rv.to_string()),
+        )]))
+    };
+    match expect {
+        Expect::Anything => (None, None),
+        Expect::Absent => (Some("attribute_not_exists(pk)".into()), None),
+        Expect::Present => (Some("attribute_exists(pk)".into()), None),
+        Expect::Version(rv) => (Some("rv = :rv".into()), values(rv)),
+        Expect::Live => (
+            Some("attribute_exists(pk) AND attribute_not_exists(deleting)".into()),
+            None,
+        ),
+    }
+}
+
+fn build_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
+    let op = TransactWriteItem::builder();
+    let op = match write {
+        Write::PutObject {
+            key,
+            object,
+            version,
+            expect,
+        } => {
+            let body = object.to_string();
+            if body.len() > MAX_OBJECT_BYTES {
+                return Err(StoreError::TooLarge(format!(
+                    "object is {} bytes; the limit is {MAX_OBJECT_BYTES}",
+                    body.len()
+                )));
+            }
+            let mut item = key_item(key);
+            item.insert("obj".into(), AttributeValue::S(body));
+            item.insert("rv".into(), AttributeValue::N(version.to_string()));
+            let (cond, values) = condition(*expect);
+            op.put(
+                Put::builder()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .set_condition_expression(cond)
+                    .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::PutIndex { key, target } => {
+            let mut item = key_item(key);
+            item.insert("opk".into(), s(&target.pk));
+            item.insert("osk".into(), s(&target.sk));
+            op.put(
+                Put::builder()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::Delete { key, expect } => {
+            let (cond, values) = condition(*expect);
+            op.delete(
+                Delete::builder()
+                    .table_name(table)
+                    .set_key(Some(key_item(key)))
+                    .set_condition_expression(cond)
+                    .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::Check { key, expect } => {
+            let (cond, values) = condition(*expect);
+            op.condition_check(
+                ConditionCheck::builder()
+                    .table_name(table)
+                    .set_key(Some(key_item(key)))
+                    .condition_expression(cond.unwrap_or_else(|| {
+                        "attribute_exists(pk) OR attribute_not_exists(pk)".into()
+                    }))
+                    .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::MarkDeleting {
+            key,
+            version,
+            deleting,
+        } => {
+            let update = if *deleting {
+                "SET deleting = :t"
+            } else {
+                "REMOVE deleting"
+            };
+            let mut values =
+                HashMap::from([(":rv".to_string(), AttributeValue::N(version.to_string()))]);
+            if *deleting {
+                values.insert(":t".into(), AttributeValue::Bool(true));
+            }
+            op.update(
+                aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(table)
+                    .set_key(Some(key_item(key)))
+                    .update_expression(update)
+                    .condition_expression("rv = :rv")
+                    .set_expression_attribute_values(Some(values))
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+    };
+    Ok(op.build())
+}
+
+fn backend<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if let Some(code) = err.code() {
+        if is_throttling(code) {
+            return StoreError::Throttled;
+        }
+        if code == "ValidationException" && err.message().is_some_and(|m| m.contains("size")) {
+            return StoreError::TooLarge(err.message().unwrap_or_default().to_string());
+        }
+    }
+    StoreError::Backend(describe(&err))
+}
+
+fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(err)),
+    }
+}
+
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "ProvisionedThroughputExceededException" | "RequestLimitExceeded" | "ThrottlingException"
+    )
+}
+
+fn single_error<E, R>(err: SdkError<E, R>, is_condition: impl Fn(&E) -> bool) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if let SdkError::ServiceError(service) = &err {
+        if is_condition(service.err()) {
+            return StoreError::ConditionFailed { index: 0 };
+        }
+        if service.err().code() == Some("TransactionConflictException") {
+            return StoreError::TransactionConflict;
+        }
+    }
+    backend(err)
+}
+
+fn transaction_error<R: std::fmt::Debug>(
+    err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> StoreError {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    if let SdkError::ServiceError(service) = &err {
+        match service.err() {
+            E::TransactionCanceledException(cancelled) => {
+                let codes: Vec<&str> = cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None"))
+                    .collect();
+                if let Some(index) = codes.iter().position(|c| *c == "ConditionalCheckFailed") {
+                    return StoreError::ConditionFailed { index };
+                }
+                if codes.iter().any(|c| *c == "TransactionConflict") {
+                    return StoreError::TransactionConflict;
+                }
+                if codes.iter().any(|c| c.contains("Throttl")) {
+                    return StoreError::Throttled;
+                }
+                return StoreError::Backend(format!("transaction cancelled: {codes:?}"));
+            }
+            E::TransactionInProgressException(_) => {
+                return StoreError::TransactionConflict;
+            }
+            _ => {}
+        }
+    }
+    backend(err)
+}

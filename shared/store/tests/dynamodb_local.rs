@@ -1,0 +1,236 @@
+//! The store against a real DynamoDB Local (`DYNAMODB_ENDPOINT`, started by
+//! `make test`). Each test works in a table of its own.
+
+use serde_json::json;
+use store::{Context, Expect, ItemKey, ObjectRef, Store, StoreError, Write};
+
+async fn fresh_store() -> Store {
+    assert!(
+        std::env::var("DYNAMODB_ENDPOINT").is_ok(),
+        "DYNAMODB_ENDPOINT is not set: run the tests with `make test`, which starts DynamoDB Local"
+    );
+    let client = Store::client_from_env().await;
+    let table = format!("store-test-{}", uuid::Uuid::new_v4().simple());
+    assert!(store::table::create_table(&client, &table)
+        .await
+        .expect("create table"));
+    Store::new(client, table)
+}
+
+fn project(name: &str) -> ObjectRef {
+    ObjectRef {
+        context: Context::Platform,
+        group: "resourcemanager.miloapis.com".into(),
+        kind: "Project".into(),
+        namespace: String::new(),
+        name: name.into(),
+    }
+}
+
+fn put(r: &ObjectRef, version: u64, expect: Expect) -> Write {
+    Write::PutObject {
+        key: r.key(),
+        object: json!({"metadata": {"name": r.name}, "v": version}),
+        version,
+        expect,
+    }
+}
+
+#[tokio::test]
+async fn create_is_conditional_on_absence() {
+    let store = fresh_store().await;
+    let p = project("p1");
+    store.write(vec![put(&p, 1, Expect::Absent)]).await.unwrap();
+    let again = store.write(vec![put(&p, 1, Expect::Absent)]).await;
+    assert_eq!(again, Err(StoreError::ConditionFailed { index: 0 }));
+    let got = store.get(&p.key()).await.unwrap().expect("stored");
+    assert_eq!((got.version, got.object["v"].clone()), (1, json!(1)));
+}
+
+#[tokio::test]
+async fn update_and_delete_require_the_version_read() {
+    let store = fresh_store().await;
+    let p = project("p1");
+    store.write(vec![put(&p, 1, Expect::Absent)]).await.unwrap();
+    store
+        .write(vec![put(&p, 2, Expect::Version(1))])
+        .await
+        .unwrap();
+    let stale = store.write(vec![put(&p, 2, Expect::Version(1))]).await;
+    assert_eq!(stale, Err(StoreError::ConditionFailed { index: 0 }));
+    let stale_delete = store
+        .write(vec![Write::Delete {
+            key: p.key(),
+            expect: Expect::Version(1),
+        }])
+        .await;
+    assert_eq!(stale_delete, Err(StoreError::ConditionFailed { index: 0 }));
+    store
+        .write(vec![Write::Delete {
+            key: p.key(),
+            expect: Expect::Version(2),
+        }])
+        .await
+        .unwrap();
+    assert!(store.get(&p.key()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_transaction_writes_all_or_nothing() {
+    let store = fresh_store().await;
+    let p = project("p1");
+    let missing_parent = project("nobody");
+    let writes = vec![
+        put(&p, 1, Expect::Absent),
+        Write::PutIndex {
+            key: p.label_index_key("env", "prod"),
+            target: p.key(),
+        },
+        Write::Check {
+            key: missing_parent.key(),
+            expect: Expect::Live,
+        },
+    ];
+    assert_eq!(
+        store.write(writes).await,
+        Err(StoreError::ConditionFailed { index: 2 })
+    );
+    assert!(store.get(&p.key()).await.unwrap().is_none());
+    let index = store
+        .query_index(&p.collection().label_pk("env"), "", None, None)
+        .await
+        .unwrap();
+    assert!(index.items.is_empty(), "no index item may be left behind");
+}
+
+#[tokio::test]
+async fn a_parent_marked_deleting_refuses_new_children() {
+    let store = fresh_store().await;
+    let parent = project("parent");
+    store
+        .write(vec![put(&parent, 1, Expect::Absent)])
+        .await
+        .unwrap();
+    store
+        .write(vec![Write::MarkDeleting {
+            key: parent.key(),
+            version: 1,
+            deleting: true,
+        }])
+        .await
+        .unwrap();
+    let child = project("child");
+    let writes = vec![
+        put(&child, 1, Expect::Absent),
+        Write::Check {
+            key: parent.key(),
+            expect: Expect::Live,
+        },
+    ];
+    assert_eq!(
+        store.write(writes.clone()).await,
+        Err(StoreError::ConditionFailed { index: 1 })
+    );
+    store
+        .write(vec![Write::MarkDeleting {
+            key: parent.key(),
+            version: 1,
+            deleting: false,
+        }])
+        .await
+        .unwrap();
+    store.write(writes).await.unwrap();
+}
+
+#[tokio::test]
+async fn lists_page_through_a_collection_and_a_label_index() {
+    let store = fresh_store().await;
+    for i in 0..7 {
+        let p = project(&format!("p{i}"));
+        let value = if i % 2 == 0 { "even" } else { "odd" };
+        let writes = vec![
+            put(&p, 1, Expect::Absent),
+            Write::PutIndex {
+                key: p.label_index_key("parity", value),
+                target: p.key(),
+            },
+        ];
+        store.write(writes).await.unwrap();
+    }
+    let collection = project("").collection();
+    let mut names = Vec::new();
+    let mut start: Option<ItemKey> = None;
+    loop {
+        let page = store
+            .query_objects(&collection.pk(), "", Some(3), start)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        names.extend(
+            page.items
+                .iter()
+                .map(|s| s.object["metadata"]["name"].as_str().unwrap().to_string()),
+        );
+        start = page.next;
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(names, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+
+    let even = store
+        .query_index(
+            &collection.label_pk("parity"),
+            &store::Collection::label_value_prefix("even"),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let targets: Vec<ItemKey> = even.items.into_iter().map(|e| e.target).collect();
+    let objects = store.batch_get(&targets).await.unwrap();
+    let names: Vec<_> = objects
+        .iter()
+        .map(|s| s.object["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["p0", "p2", "p4", "p6"]);
+}
+
+#[tokio::test]
+async fn of_concurrent_updates_from_one_version_exactly_one_wins() {
+    let store = fresh_store().await;
+    let p = project("raced");
+    store.write(vec![put(&p, 1, Expect::Absent)]).await.unwrap();
+    let attempts = (0..20).map(|_| {
+        let store = store.clone();
+        let p = p.clone();
+        tokio::spawn(async move { store.write(vec![put(&p, 2, Expect::Version(1))]).await })
+    });
+    let mut wins = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(()) => wins += 1,
+            Err(StoreError::ConditionFailed { index: 0 } | StoreError::TransactionConflict) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn an_object_over_the_item_limit_is_refused_before_writing() {
+    let store = fresh_store().await;
+    let p = project("big");
+    let big = "x".repeat(store::MAX_OBJECT_BYTES + 1);
+    let write = Write::PutObject {
+        key: p.key(),
+        object: json!({"blob": big}),
+        version: 1,
+        expect: Expect::Absent,
+    };
+    assert!(matches!(
+        store.write(vec![write]).await,
+        Err(StoreError::TooLarge(_))
+    ));
+    assert!(store.get(&p.key()).await.unwrap().is_none());
+}
