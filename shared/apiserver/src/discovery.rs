@@ -20,10 +20,10 @@ pub fn version() -> Value {
     })
 }
 
-/// `/api`: the legacy core group. No core kinds are served yet; its one
-/// version lists none.
+/// `/api`: the legacy core group. No core kinds are served yet, so it lists
+/// no version (kubectl refuses a version with no resources).
 pub fn core_versions() -> Value {
-    json!({"kind": "APIVersions", "apiVersion": "v1", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+    json!({"kind": "APIVersions", "apiVersion": "v1", "versions": [], "serverAddressByClientCIDRs": []})
 }
 
 pub fn core_resources() -> Value {

@@ -12,6 +12,7 @@ mod errors;
 mod hierarchy_reads;
 mod list;
 mod objects;
+mod openapi;
 mod route;
 
 use bytes::Bytes;
@@ -136,6 +137,10 @@ impl ApiServer {
             route::Target::Group(group) => found(discovery::group(kind, &group)),
             route::Target::GroupResources { group, version } => {
                 found(discovery::group_resources(kind, &group, &version))
+            }
+            route::Target::OpenApiRoot => Ok(Response::json(200, &openapi::root(kind))),
+            route::Target::OpenApiGroupVersion { group, version } => {
+                found(openapi::group_version(kind, &group, &version))
             }
             route::Target::Resource(path) => objects::serve(self, &context, &path, &call).await,
         }

@@ -146,6 +146,15 @@ impl Ops<'_> {
 
     async fn get(&self, name: &str) -> Result<Response, ApiError> {
         let (_, stored, _) = self.load(name).await?;
+        if codec::wants_table(self.call.header("accept")) {
+            let table = domain::table::table(
+                self.kind,
+                &[stored.object],
+                self.call.now,
+                serde_json::json!({}),
+            );
+            return Ok(Response::json(200, &table));
+        }
         Ok(Response::json(200, &stored.object))
     }
 

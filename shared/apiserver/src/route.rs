@@ -23,6 +23,13 @@ pub enum Target {
         version: String,
     },
     Resource(ResourcePath),
+    /// `/openapi/v3`
+    OpenApiRoot,
+    /// `/openapi/v3/apis/{group}/{version}`
+    OpenApiGroupVersion {
+        group: String,
+        version: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +80,11 @@ fn split_context<'a>(segments: &'a [&'a str]) -> (Context, &'a [&'a str]) {
 fn parse_target(segments: &[&str]) -> Option<Target> {
     let target = match segments {
         ["version"] => Target::Version,
+        ["openapi", "v3"] => Target::OpenApiRoot,
+        ["openapi", "v3", "apis", group, version] => Target::OpenApiGroupVersion {
+            group: group.to_string(),
+            version: version.to_string(),
+        },
         ["api"] => Target::CoreVersions,
         ["api", "v1"] => Target::CoreResources,
         ["api", "v1", rest @ ..] => Target::Resource(resource("", "v1", rest)?),

@@ -560,7 +560,7 @@ fn transaction_error<R: std::fmt::Debug>(
                 if let Some(index) = codes.iter().position(|c| *c == "ConditionalCheckFailed") {
                     return StoreError::ConditionFailed { index };
                 }
-                if codes.iter().any(|c| *c == "TransactionConflict") {
+                if codes.contains(&"TransactionConflict") {
                     return StoreError::TransactionConflict;
                 }
                 if codes.iter().any(|c| c.contains("Throttl")) {

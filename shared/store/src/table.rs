@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use serde_yaml::Value;
@@ -38,7 +39,10 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<bool, Sto
         );
     }
     match req.send().await {
-        Ok(_) => Ok(true),
+        Ok(_) => {
+            enable_ttl(client, table_name, &props).await?;
+            Ok(true)
+        }
         Err(err) => {
             let service = err.into_service_error();
             if service.is_resource_in_use_exception() {
@@ -48,6 +52,27 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<bool, Sto
             }
         }
     }
+}
+
+async fn enable_ttl(client: &Client, table_name: &str, props: &Value) -> Result<(), StoreError> {
+    let ttl = &props["TimeToLiveSpecification"];
+    let (Some(attribute), Some(true)) = (ttl["AttributeName"].as_str(), ttl["Enabled"].as_bool())
+    else {
+        return Ok(());
+    };
+    let spec = TimeToLiveSpecification::builder()
+        .attribute_name(attribute)
+        .enabled(true)
+        .build()
+        .map_err(|e| definition_error(&e.to_string()))?;
+    client
+        .update_time_to_live()
+        .table_name(table_name)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+        .map_err(|e| StoreError::Backend(e.into_service_error().to_string()))?;
+    Ok(())
 }
 
 fn definition_error(what: &str) -> StoreError {
@@ -133,5 +158,9 @@ mod tests {
             .map(|k| k.attribute_name().to_string())
             .collect();
         assert_eq!(names, ["pk", "sk"]);
+        assert_eq!(
+            props["TimeToLiveSpecification"]["AttributeName"].as_str(),
+            Some("ttl")
+        );
     }
 }

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# `make dev`: the local stack for working on the API by hand.
+#
+#   DynamoDB Local   http://127.0.0.1:8000   (in memory: empty on every start)
+#   nats-server      nats://127.0.0.1:4222   (JetStream store in .local/dev/nats)
+#   the functions    https://127.0.0.1:9000/lambda-url/<function>  (cargo lambda watch,
+#                    http://127.0.0.1:9001/lambda-url/<function>   rebuilt and restarted
+#                                                                  when the code changes)
+#
+# HTTPS because kubectl never sends a bearer token over plain HTTP; the certificate
+# comes from a local CA made once in .local/dev/tls, which the kubeconfig trusts.
+# Plain HTTP (cargo lambda's runtime port, 9001) is there for curl and friends.
+#
+# Creates table `milo`, keeps an HS256 secret in .local/dev/hs256-secret (made once),
+# mints an admin token and writes .local/kubeconfig. Ctrl-C stops everything.
+# Env: LAMBDA_CONCURRENCY (instances per function, default 4).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+DIR="$ROOT/.local/dev"
+HOST=127.0.0.1
+DYNAMO_PORT=8000
+NATS_PORT=4222
+LAMBDA_PORT=9000            # HTTPS
+HTTP_PORT=$((LAMBDA_PORT + 1))  # plain HTTP
+TABLE=milo
+ISSUER=milo-local
+AUDIENCE=milo
+KUBECONFIG_FILE="$ROOT/.local/kubeconfig"
+CONCURRENCY="${LAMBDA_CONCURRENCY:-4}"
+
+bash "$ROOT/localstack/install.sh"
+# shellcheck source=localstack/env.sh
+source "$ROOT/localstack/env.sh"
+
+log() { printf 'dev: %s\n' "$*" >&2; }
+
+for port in "$LAMBDA_PORT" "$HTTP_PORT"; do
+  if (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null; then
+    log "error: port $HOST:$port is already in use (another make dev?)"
+    exit 1
+  fi
+done
+
+mkdir -p "$DIR"
+bash "$ROOT/localstack/start.sh" "$DYNAMO_PORT" "$NATS_PORT" "$DIR"
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  local rc=$?
+  # Nothing may cut the clean-up short: not a second Ctrl-C, nor a closed stdout/
+  # stderr (a pager or `| tee` that died with the Ctrl-C), nor a failing command.
+  trap '' INT TERM PIPE
+  set +e
+  log "stopping the local stack"
+  bash "$ROOT/localstack/stop.sh" "$DIR"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "creating table $TABLE"
+cargo run -q -p devctl -- create-table --endpoint "http://$HOST:$DYNAMO_PORT" --table "$TABLE" >&2
+
+# Secrets: made once, kept across runs (so minted tokens stay valid).
+for name in hs256-secret continue-secret; do
+  if [[ ! -s "$DIR/$name" ]]; then
+    (umask 077 && new_secret > "$DIR/$name")
+  fi
+done
+HS256_SECRET="$(tr -d '[:space:]' < "$DIR/hs256-secret")"
+CONTINUE_SECRET="$(tr -d '[:space:]' < "$DIR/continue-secret")"
+
+TOKEN="$(cargo run -q -p devctl -- mint-token --secret-file "$DIR/hs256-secret" \
+  --issuer "$ISSUER" --audience "$AUDIENCE" --subject admin --ttl-hours 720)"
+[[ -n "$TOKEN" ]] || { log "error: devctl mint-token printed no token"; exit 1; }
+
+ensure_tls "$DIR/tls"
+CA_DATA="$(base64 -w0 < "$DIR/tls/ca.pem")"
+SERVER="https://$HOST:$LAMBDA_PORT/lambda-url/resources"
+HTTP_SERVER="http://$HOST:$HTTP_PORT/lambda-url/resources"
+(
+  umask 077
+  cat > "$KUBECONFIG_FILE" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: milo-local
+  cluster:
+    server: $SERVER
+    certificate-authority-data: $CA_DATA
+users:
+- name: milo-local-admin
+  user:
+    token: $TOKEN
+contexts:
+- name: milo-local
+  context:
+    cluster: milo-local
+    user: milo-local-admin
+current-context: milo-local
+preferences: {}
+EOF
+)
+
+write_lambda_env "$DIR/lambda.env" "$TABLE" "$DYNAMO_PORT" "$NATS_PORT" \
+  "$ISSUER" "$AUDIENCE" "$HS256_SECRET" "$CONTINUE_SECRET"
+
+# Build before serving: compile errors show here, and the first request is quick.
+log "building the resources function"
+cargo build --bin resources
+
+ORG_PREFIX="/apis/resourcemanager.miloapis.com/v1alpha1/organizations"
+cat >&2 <<EOF
+
+  Milo resource API (local)   $SERVER   (kubectl; CA: .local/dev/tls/ca.pem)
+                              $HTTP_SERVER    (plain HTTP, e.g. curl)
+  DynamoDB Local              http://$HOST:$DYNAMO_PORT   (table $TABLE, in memory)
+  nats-server (JetStream)     nats://$HOST:$NATS_PORT
+  admin token (720 h)         in .local/kubeconfig; mint more with:
+    cargo run -q -p devctl -- mint-token --secret-file .local/dev/hs256-secret \\
+      --issuer $ISSUER --audience $AUDIENCE --subject <name> [--group <group>]
+
+  In another terminal:
+    export KUBECONFIG=\$(pwd)/.local/kubeconfig
+    kubectl api-resources
+    kubectl get organizations
+
+  An organization's control plane (here: org "acme") is the server URL plus
+    $ORG_PREFIX/acme/control-plane
+  e.g.
+    kubectl config set-cluster milo-acme --server=$SERVER$ORG_PREFIX/acme/control-plane \\
+      --certificate-authority=$DIR/tls/ca.pem --embed-certs
+    kubectl config set-context milo-acme --cluster=milo-acme --user=milo-local-admin
+    kubectl --context milo-acme get projects
+  (projects likewise: .../resourcemanager.miloapis.com/v1alpha1/projects/<project>/control-plane)
+
+  curl: curl -H "Authorization: Bearer \$TOKEN" $HTTP_SERVER/apis
+    (TOKEN=\$(kubectl config view --raw -o jsonpath='{.users[0].user.token}'))
+
+  Code changes rebuild and restart the function. Ctrl-C stops everything.
+
+EOF
+
+# In the foreground (not exec'd, so the trap above stops the stack afterwards).
+# The function gets lambda.env on top of this environment.
+set +e
+cargo lambda watch --invoke-address "$HOST" --invoke-port "$LAMBDA_PORT" \
+  --tls-cert "$DIR/tls/server.pem" --tls-key "$DIR/tls/server.key" \
+  --concurrency "$CONCURRENCY" --env-file "$DIR/lambda.env"
+rc=$?
+set -e
+exit "$rc"

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Runs COMMAND against a fresh, private local stack, then tears the stack down,
+# pass or fail, and exits with COMMAND's exit code.
+#
+#   1. wipes <dir>, starts DynamoDB Local + nats-server there (localstack/start.sh)
+#   2. creates the table from infra/template.yaml (devctl create-table)
+#   3. writes fresh HS256 and continue-token secrets into <dir>
+#   4. with --lambda-port N: builds the `resources` binary and serves the workspace's
+#      functions with `cargo lambda watch` (log: <dir>/lambda.log):
+#        https://127.0.0.1:N/lambda-url/<function>    TLS, certificate from a local CA
+#                                                     (<dir>/tls/ca.pem); for kubectl,
+#                                                     which sends tokens over TLS only
+#        http://127.0.0.1:N+1/lambda-url/<function>   plain HTTP (cargo lambda's runtime
+#                                                     port) for HTTP clients
+#      and waits until /lambda-url/resources/version answers
+#   5. runs COMMAND with the stack in its environment:
+#        DYNAMODB_ENDPOINT, NATS_URL, E2E_TABLE, E2E_HS256_SECRET, E2E_ISSUER,
+#        E2E_AUDIENCE, AWS_REGION and dummy keys, and with --lambda-port:
+#        E2E_BASE_URL      http://127.0.0.1:N+1/lambda-url/resources
+#        E2E_KUBE_SERVER   https://127.0.0.1:N/lambda-url/resources
+#        E2E_KUBE_CA_FILE  <dir>/tls/ca.pem (the kubeconfig's certificate-authority)
+#
+# Usage: localstack/with-stack.sh [options] -- COMMAND [ARGS...]
+#   --dir DIR            state directory, wiped first    (default .local/test)
+#   --dynamo-port N      DynamoDB Local port              (default 18000)
+#   --nats-port N        nats-server port                 (default 14222)
+#   --lambda-port N      serve the functions on N (HTTPS) and N+1 (HTTP) (default: none)
+#   --table NAME         table to create                  (default milo-e2e)
+#   --release            build and serve the functions in release mode
+# Env: LAMBDA_CONCURRENCY (instances per function, default 4),
+#      LAMBDA_WAIT_SECONDS (bound on the wait in step 4, default 900).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+DIR=.local/test
+DYNAMO_PORT=18000
+NATS_PORT=14222
+LAMBDA_PORT=
+TABLE=milo-e2e
+RELEASE=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dir) DIR="$2"; shift 2 ;;
+    --dynamo-port) DYNAMO_PORT="$2"; shift 2 ;;
+    --nats-port) NATS_PORT="$2"; shift 2 ;;
+    --lambda-port) LAMBDA_PORT="$2"; shift 2 ;;
+    --table) TABLE="$2"; shift 2 ;;
+    --release) RELEASE=1; shift ;;
+    --) shift; break ;;
+    *) echo "with-stack: unknown option $1 (usage: see the top of $0)" >&2; exit 2 ;;
+  esac
+done
+[[ $# -gt 0 ]] || { echo "with-stack: no command given after --" >&2; exit 2; }
+
+HOST=127.0.0.1
+ISSUER=milo-local
+AUDIENCE=milo
+CONCURRENCY="${LAMBDA_CONCURRENCY:-4}"
+WAIT_SECONDS="${LAMBDA_WAIT_SECONDS:-900}"
+
+# shellcheck source=localstack/env.sh
+source "$ROOT/localstack/env.sh"
+
+log() { printf 'with-stack: %s\n' "$*" >&2; }
+
+mkdir -p "$DIR"
+DIR="$(cd "$DIR" && pwd)"
+# It is wiped below: only ever a directory of its own under .local/ or the temp dir.
+case "$DIR" in
+  "$ROOT/.local/"?* | "${TMPDIR:-/tmp}/"?*) ;;
+  *) echo "with-stack: --dir must be under $ROOT/.local/ or ${TMPDIR:-/tmp}/ (it is wiped): $DIR" >&2; exit 2 ;;
+esac
+
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  local rc=$?
+  # Nothing may cut the clean-up short: not a second Ctrl-C, nor a closed stdout/
+  # stderr (a pager or `| tee` that died with the Ctrl-C), nor a failing command.
+  trap '' INT TERM PIPE
+  set +e
+  log "stopping the stack in $DIR"
+  bash "$ROOT/localstack/stop.sh" "$DIR"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A leftover stack from a run that was killed hard: stop it, then start afresh.
+bash "$ROOT/localstack/stop.sh" "$DIR"
+rm -rf "$DIR"
+mkdir -p "$DIR"
+
+bash "$ROOT/localstack/start.sh" "$DYNAMO_PORT" "$NATS_PORT" "$DIR"
+
+log "creating table $TABLE"
+cargo run -q -p devctl -- create-table --endpoint "http://$HOST:$DYNAMO_PORT" --table "$TABLE" >&2
+
+new_secret > "$DIR/hs256-secret"
+new_secret > "$DIR/continue-secret"
+HS256_SECRET="$(cat "$DIR/hs256-secret")"
+
+export DYNAMODB_ENDPOINT="http://$HOST:$DYNAMO_PORT"
+export NATS_URL="nats://$HOST:$NATS_PORT"
+export E2E_TABLE="$TABLE"
+export E2E_HS256_SECRET="$HS256_SECRET"
+export E2E_ISSUER="$ISSUER"
+export E2E_AUDIENCE="$AUDIENCE"
+
+if [[ -n "$LAMBDA_PORT" ]]; then
+  HTTP_PORT=$((LAMBDA_PORT + 1))
+  for port in "$LAMBDA_PORT" "$HTTP_PORT"; do
+    if (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null; then
+      log "error: port $HOST:$port is already in use"
+      exit 1
+    fi
+  done
+  ensure_tls "$DIR/tls"
+
+  write_lambda_env "$DIR/lambda.env" "$TABLE" "$DYNAMO_PORT" "$NATS_PORT" \
+    "$ISSUER" "$AUDIENCE" "$HS256_SECRET" "$(cat "$DIR/continue-secret")"
+
+  profile_flag=()
+  [[ $RELEASE == 1 ]] && profile_flag=(--release)
+
+  # cargo lambda watch compiles a function on its first invoke, out of sight in its
+  # log; build first so compile errors show here and the first invoke is quick.
+  log "building the resources function${profile_flag[*]:+ (${profile_flag[*]})}"
+  cargo build "${profile_flag[@]}" --bin resources
+
+  log "serving the functions on https://$HOST:$LAMBDA_PORT and http://$HOST:$HTTP_PORT /lambda-url/<function> (log: $DIR/lambda.log)"
+  # --ignore-changes: a test run serves the code it started with.
+  # With --tls-*, the invoke port speaks HTTPS and the runtime port (+1) plain HTTP.
+  (exec setsid cargo lambda watch --ignore-changes "${profile_flag[@]}" \
+    --invoke-address "$HOST" --invoke-port "$LAMBDA_PORT" \
+    --tls-cert "$DIR/tls/server.pem" --tls-key "$DIR/tls/server.key" \
+    --concurrency "$CONCURRENCY" --env-file "$DIR/lambda.env" \
+    </dev/null >"$DIR/lambda.log" 2>&1) &
+  echo $! > "$DIR/lambda.pid"
+
+  export E2E_BASE_URL="http://$HOST:$HTTP_PORT/lambda-url/resources"
+  export E2E_KUBE_SERVER="https://$HOST:$LAMBDA_PORT/lambda-url/resources"
+  export E2E_KUBE_CA_FILE="$DIR/tls/ca.pem"
+  wait_for_function "$E2E_BASE_URL/version" "$DIR/lambda.pid" "$DIR/lambda.log" "$WAIT_SECONDS"
+  wait_for_function "$E2E_KUBE_SERVER/version" "$DIR/lambda.pid" "$DIR/lambda.log" 60 \
+    --cacert "$E2E_KUBE_CA_FILE"
+fi
+
+log "running: $*"
+set +e
+"$@"
+rc=$?
+set -e
+log "command exited with $rc"
+exit "$rc"
