@@ -15,12 +15,8 @@ export AWS_EC2_METADATA_DISABLED := true
 # functions on 19000 (HTTPS, for kubectl) and 19001 (HTTP).
 TEST_STACK := --dir .local/test --dynamo-port 18000 --nats-port 14222 --lambda-port 19000 --table milo-e2e
 # make bench: same again on other ports. The benchmark drives the API in-process over
-# DynamoDB Local; `make bench BENCH_HTTP=1` also serves the functions (release build)
-# on 29000 (HTTPS) / 29001 (HTTP) and passes E2E_BASE_URL etc. as make test does.
+# DynamoDB Local, so no function is served.
 BENCH_STACK := --dir .local/bench --dynamo-port 28000 --nats-port 24222 --table milo-bench
-ifeq ($(BENCH_HTTP),1)
-BENCH_STACK += --lambda-port 29000 --release
-endif
 
 .PHONY: help install dev stop test bench lint cfn-lint
 

@@ -42,6 +42,8 @@ const CONCURRENCIES: [usize; 2] = [1, 32];
 /// DynamoDB Local's JIT and both connection pools are warm.
 const WARMUP_OPS: usize = 200;
 const WARMUP_CONCURRENCY: usize = 8;
+/// Each measurement alternates the two sides in this many rounds.
+const ROUNDS: usize = 4;
 /// As the store: transactions cancelled by a concurrent one are retried.
 const CONFLICT_ATTEMPTS: u32 = 5;
 
@@ -57,13 +59,20 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Warms up, then measures every scenario at each concurrency, the API and
-/// the raw calls back to back. Returns the list page size and the rows.
+/// Warms up, then measures every scenario at each concurrency, the API
+/// beside the raw calls. Returns the list page size and the rows.
 async fn benchmark(bench: &Arc<Bench>, ops: usize) -> anyhow::Result<(usize, Vec<Row>)> {
     eprintln!("warming up…");
     for scenario in Scenario::ALL {
         for side in [Side::Api, Side::Raw] {
-            run(bench, scenario, side, WARMUP_OPS.min(ops), WARMUP_CONCURRENCY).await?;
+            run(
+                bench,
+                scenario,
+                side,
+                WARMUP_OPS.min(ops),
+                WARMUP_CONCURRENCY,
+            )
+            .await?;
         }
     }
     let mut rows = Vec::new();
@@ -74,8 +83,7 @@ async fn benchmark(bench: &Arc<Bench>, ops: usize) -> anyhow::Result<(usize, Vec
         }
         for concurrency in CONCURRENCIES {
             eprintln!("{} at concurrency {concurrency}…", scenario.name());
-            let api = run(bench, scenario, Side::Api, ops, concurrency).await?;
-            let raw = run(bench, scenario, Side::Raw, ops, concurrency).await?;
+            let (api, raw) = compare(bench, scenario, ops, concurrency).await?;
             rows.push(Row {
                 scenario,
                 concurrency,
@@ -249,8 +257,18 @@ impl Bench {
 
     /// Best effort: a failed delete leaves a table behind, nothing worse.
     async fn drop_table(&self) {
-        if let Err(e) = self.client.delete_table().table_name(&self.table).send().await {
-            eprintln!("could not delete table {}: {}", self.table, DisplayErrorContext(e));
+        if let Err(e) = self
+            .client
+            .delete_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            eprintln!(
+                "could not delete table {}: {}",
+                self.table,
+                DisplayErrorContext(e)
+            );
         }
     }
 
@@ -701,10 +719,19 @@ fn is_conflict<R>(
 // ---------------------------------------------------------------------------
 // Measuring
 
-/// Per-operation latencies and the wall time of one run.
+/// Per-operation latencies and the wall time of one run, or of several
+/// added together.
+#[derive(Default)]
 struct Sample {
     latencies: Vec<Duration>,
     wall: Duration,
+}
+
+impl Sample {
+    fn add(&mut self, other: Sample) {
+        self.latencies.extend(other.latencies);
+        self.wall += other.wall;
+    }
 }
 
 async fn run(
@@ -726,6 +753,35 @@ async fn run(
             scenario.name()
         )
     })
+}
+
+/// Measures the API and the raw calls of one scenario in alternating
+/// rounds (API first, then raw first, …), so neither side always runs on
+/// the larger table or the warmer server.
+async fn compare(
+    bench: &Arc<Bench>,
+    scenario: Scenario,
+    ops: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Sample, Sample)> {
+    let mut api = Sample::default();
+    let mut raw = Sample::default();
+    for round in 0..ROUNDS {
+        let share = ops / ROUNDS + usize::from(round < ops % ROUNDS);
+        let order = if round % 2 == 0 {
+            [Side::Api, Side::Raw]
+        } else {
+            [Side::Raw, Side::Api]
+        };
+        for side in order {
+            let sample = run(bench, scenario, side, share, concurrency).await?;
+            match side {
+                Side::Api => api.add(sample),
+                Side::Raw => raw.add(sample),
+            }
+        }
+    }
+    Ok((api, raw))
 }
 
 /// Runs `ops` operations on `concurrency` tasks, each taking the next
