@@ -15,14 +15,15 @@ pub fn from_store(err: StoreError) -> ApiError {
             message: "the storage is throttling requests; retry shortly".into(),
         },
         StoreError::TooLarge(message) => ApiError::RequestEntityTooLarge { message },
-        StoreError::TransactionConflict | StoreError::ConditionFailed { .. } => {
-            ApiError::Conflict {
-                group: String::new(),
-                kind: String::new(),
-                name: String::new(),
-                message: "a concurrent change touched the same objects; retry".into(),
-            }
-        }
+        StoreError::TransactionConflict
+        | StoreError::AlreadyExists { .. }
+        | StoreError::NotFound { .. }
+        | StoreError::Conflict { .. } => ApiError::Conflict {
+            group: String::new(),
+            kind: String::new(),
+            name: String::new(),
+            message: "a concurrent change touched the same objects; retry".into(),
+        },
         StoreError::Corrupt(message) | StoreError::Backend(message) => {
             ApiError::internal(format!("storage error: {message}"))
         }

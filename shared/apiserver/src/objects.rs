@@ -248,14 +248,18 @@ impl Ops<'_> {
         }
         match self.server.store.write(writes).await {
             Ok(()) => Ok(Response::json(201, &doc).with_warnings(&warnings)),
-            Err(StoreError::ConditionFailed { index: 0 }) => Err(ApiError::AlreadyExists {
+            Err(StoreError::AlreadyExists { index: 0 }) => Err(ApiError::AlreadyExists {
                 group: self.kind.group.into(),
                 kind: self.kind.plural.into(),
                 name,
             }),
-            Err(StoreError::ConditionFailed { .. }) => Err(self.conflict(
+            Err(StoreError::NotFound { .. }) => Err(self.conflict(
                 &name,
-                "the parent is being deleted or was removed; create under another parent",
+                "the parent was deleted meanwhile; create under another parent",
+            )),
+            Err(StoreError::Conflict { .. }) => Err(self.conflict(
+                &name,
+                "the parent is being deleted; create under another parent",
             )),
             Err(e) => Err(from_store(e)),
         }
@@ -440,12 +444,11 @@ impl Ops<'_> {
         }
         match self.server.store.write(writes).await {
             Ok(()) => Ok(Response::json(200, &doc).with_warnings(&warnings)),
-            Err(StoreError::ConditionFailed { index: 0 }) => Err(self.stale(&name)),
-            Err(StoreError::ConditionFailed { .. }) => Err(self.conflict(
+            Err(e) if is_own_item(&e) => Err(self.write_error(&name, e)),
+            Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => Err(self.conflict(
                 &name,
                 "the new parent or one of its ancestors changed meanwhile; retry",
             )),
-            Err(StoreError::TransactionConflict) => Err(self.stale(&name)),
             Err(e) => Err(from_store(e)),
         }
     }
@@ -543,14 +546,25 @@ impl Ops<'_> {
         Ok(Response::json(200, &stored.object))
     }
 
+    /// The error of a write whose first item is the object itself.
     fn write_error(&self, name: &str, err: StoreError) -> ApiError {
         match err {
-            StoreError::ConditionFailed { .. } | StoreError::TransactionConflict => {
-                self.stale(name)
-            }
+            StoreError::NotFound { index: 0 } => self.not_found(name),
+            StoreError::Conflict { .. } | StoreError::TransactionConflict => self.stale(name),
             other => from_store(other),
         }
     }
+}
+
+/// Whether a write failed on the object's own item (always write 0) or in a
+/// way that concerns it as a whole.
+fn is_own_item(err: &StoreError) -> bool {
+    matches!(
+        err,
+        StoreError::NotFound { index: 0 }
+            | StoreError::Conflict { index: 0 }
+            | StoreError::TransactionConflict
+    )
 }
 
 /// The body of a DELETE (`DeleteOptions`), all of it optional.

@@ -3,10 +3,16 @@ use thiserror::Error;
 /// What a store call can fail with. The API layer maps each to a Status.
 #[derive(Debug, Error, PartialEq)]
 pub enum StoreError {
-    /// The condition of write number `index` (in the order given) failed:
-    /// the item existed, was missing, or had moved to another version.
-    #[error("condition of write {index} failed")]
-    ConditionFailed { index: usize },
+    /// Write number `index` (in the order given) expected no item, and there is one.
+    #[error("write {index}: the item already exists")]
+    AlreadyExists { index: usize },
+    /// Write number `index` expected an item, and there is none.
+    #[error("write {index}: the item does not exist")]
+    NotFound { index: usize },
+    /// Write number `index` expected the item at another version (or not
+    /// being deleted): it moved on since it was read.
+    #[error("write {index}: the item has changed since it was read")]
+    Conflict { index: usize },
     /// Another transaction touched one of the same items at the same time.
     #[error("a concurrent change touched the same item; retry")]
     TransactionConflict,

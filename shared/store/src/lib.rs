@@ -9,8 +9,12 @@ pub mod table;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -69,6 +73,29 @@ pub enum Write {
         version: u64,
         deleting: bool,
     },
+}
+
+impl Write {
+    /// What the write requires of its item.
+    fn expect(&self) -> Expect {
+        match self {
+            Write::PutObject { expect, .. }
+            | Write::Delete { expect, .. }
+            | Write::Check { expect, .. } => *expect,
+            Write::MarkDeleting { version, .. } => Expect::Version(*version),
+            Write::PutIndex { .. } => Expect::Anything,
+        }
+    }
+
+    /// The typed error of this write's failed condition, given whether the
+    /// item was there (DynamoDB returns it on failure).
+    fn failure(&self, index: usize, item_exists: bool) -> StoreError {
+        match (self.expect(), item_exists) {
+            (Expect::Absent, _) => StoreError::AlreadyExists { index },
+            (_, false) => StoreError::NotFound { index },
+            (_, true) => StoreError::Conflict { index },
+        }
+    }
 }
 
 /// One page of a Query: the items and where to start the next page.
@@ -263,10 +290,18 @@ impl Store {
                 .set_condition_expression(put.condition_expression)
                 .set_expression_attribute_names(put.expression_attribute_names)
                 .set_expression_attribute_values(put.expression_attribute_values)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| single_error(e, |e| e.is_conditional_check_failed_exception()))
+                .map_err(|e| {
+                    single_error(write, e, |e| match e {
+                        PutItemError::ConditionalCheckFailedException(c) => Some(c.item.is_some()),
+                        _ => None,
+                    })
+                })
         } else if let Some(delete) = op.delete {
             self.client
                 .delete_item()
@@ -275,10 +310,20 @@ impl Store {
                 .set_condition_expression(delete.condition_expression)
                 .set_expression_attribute_names(delete.expression_attribute_names)
                 .set_expression_attribute_values(delete.expression_attribute_values)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| single_error(e, |e| e.is_conditional_check_failed_exception()))
+                .map_err(|e| {
+                    single_error(write, e, |e| match e {
+                        DeleteItemError::ConditionalCheckFailedException(c) => {
+                            Some(c.item.is_some())
+                        }
+                        _ => None,
+                    })
+                })
         } else if let Some(update) = op.update {
             self.client
                 .update_item()
@@ -288,10 +333,20 @@ impl Store {
                 .set_condition_expression(update.condition_expression)
                 .set_expression_attribute_names(update.expression_attribute_names)
                 .set_expression_attribute_values(update.expression_attribute_values)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| single_error(e, |e| e.is_conditional_check_failed_exception()))
+                .map_err(|e| {
+                    single_error(write, e, |e| match e {
+                        UpdateItemError::ConditionalCheckFailedException(c) => {
+                            Some(c.item.is_some())
+                        }
+                        _ => None,
+                    })
+                })
         } else {
             // A lone condition check writes nothing; a transaction of one is
             // the only way DynamoDB evaluates it.
@@ -317,7 +372,7 @@ impl Store {
                 .client_request_token(uuid::Uuid::new_v4().to_string())
                 .send()
                 .await;
-            match result.map_err(transaction_error) {
+            match result.map_err(|e| transaction_error(writes, e)) {
                 Err(StoreError::TransactionConflict) if attempt < CONFLICT_ATTEMPTS => {
                     let backoff = 10 * u64::from(attempt) + jitter_millis();
                     tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
@@ -423,6 +478,9 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
                     .set_item(Some(item))
                     .set_condition_expression(cond)
                     .set_expression_attribute_values(values)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .map_err(build_error)?,
             )
@@ -447,6 +505,9 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
                     .set_key(Some(key_item(key)))
                     .set_condition_expression(cond)
                     .set_expression_attribute_values(values)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .map_err(build_error)?,
             )
@@ -461,6 +522,9 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
                         "attribute_exists(pk) OR attribute_not_exists(pk)".into()
                     }))
                     .set_expression_attribute_values(values)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .map_err(build_error)?,
             )
@@ -487,6 +551,9 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
                     .update_expression(update)
                     .condition_expression("rv = :rv")
                     .set_expression_attribute_values(Some(values))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .map_err(build_error)?,
             )
@@ -529,14 +596,20 @@ fn is_throttling(code: &str) -> bool {
     )
 }
 
-fn single_error<E, R>(err: SdkError<E, R>, is_condition: impl Fn(&E) -> bool) -> StoreError
+/// Maps the error of a single-item write; `condition_failed` tells, for a
+/// failed condition, whether the item was there.
+fn single_error<E, R>(
+    write: &Write,
+    err: SdkError<E, R>,
+    condition_failed: impl Fn(&E) -> Option<bool>,
+) -> StoreError
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     if let SdkError::ServiceError(service) = &err {
-        if is_condition(service.err()) {
-            return StoreError::ConditionFailed { index: 0 };
+        if let Some(item_exists) = condition_failed(service.err()) {
+            return write.failure(0, item_exists);
         }
         if service.err().code() == Some("TransactionConflictException") {
             return StoreError::TransactionConflict;
@@ -546,19 +619,23 @@ where
 }
 
 fn transaction_error<R: std::fmt::Debug>(
+    writes: &[Write],
     err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
 ) -> StoreError {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
     if let SdkError::ServiceError(service) = &err {
         match service.err() {
             E::TransactionCanceledException(cancelled) => {
-                let codes: Vec<&str> = cancelled
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().unwrap_or("None"))
-                    .collect();
+                let reasons = cancelled.cancellation_reasons();
+                let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
                 if let Some(index) = codes.iter().position(|c| *c == "ConditionalCheckFailed") {
-                    return StoreError::ConditionFailed { index };
+                    let item_exists = reasons[index].item().is_some();
+                    return match writes.get(index) {
+                        Some(write) => write.failure(index, item_exists),
+                        None => StoreError::Backend(format!(
+                            "condition of unknown write {index} failed"
+                        )),
+                    };
                 }
                 if codes.contains(&"TransactionConflict") {
                     return StoreError::TransactionConflict;

@@ -42,7 +42,7 @@ async fn create_is_conditional_on_absence() {
     let p = project("p1");
     store.write(vec![put(&p, 1, Expect::Absent)]).await.unwrap();
     let again = store.write(vec![put(&p, 1, Expect::Absent)]).await;
-    assert_eq!(again, Err(StoreError::ConditionFailed { index: 0 }));
+    assert_eq!(again, Err(StoreError::AlreadyExists { index: 0 }));
     let got = store.get(&p.key()).await.unwrap().expect("stored");
     assert_eq!((got.version, got.object["v"].clone()), (1, json!(1)));
 }
@@ -57,14 +57,14 @@ async fn update_and_delete_require_the_version_read() {
         .await
         .unwrap();
     let stale = store.write(vec![put(&p, 2, Expect::Version(1))]).await;
-    assert_eq!(stale, Err(StoreError::ConditionFailed { index: 0 }));
+    assert_eq!(stale, Err(StoreError::Conflict { index: 0 }));
     let stale_delete = store
         .write(vec![Write::Delete {
             key: p.key(),
             expect: Expect::Version(1),
         }])
         .await;
-    assert_eq!(stale_delete, Err(StoreError::ConditionFailed { index: 0 }));
+    assert_eq!(stale_delete, Err(StoreError::Conflict { index: 0 }));
     store
         .write(vec![Write::Delete {
             key: p.key(),
@@ -73,6 +73,17 @@ async fn update_and_delete_require_the_version_read() {
         .await
         .unwrap();
     assert!(store.get(&p.key()).await.unwrap().is_none());
+    // Gone: a write that expects it finds nothing, alone or in a transaction.
+    let gone = store.write(vec![put(&p, 3, Expect::Version(2))]).await;
+    assert_eq!(gone, Err(StoreError::NotFound { index: 0 }));
+    let other = project("other");
+    let gone = store
+        .write(vec![
+            put(&other, 1, Expect::Absent),
+            put(&p, 3, Expect::Version(2)),
+        ])
+        .await;
+    assert_eq!(gone, Err(StoreError::NotFound { index: 1 }));
 }
 
 #[tokio::test]
@@ -93,7 +104,7 @@ async fn a_transaction_writes_all_or_nothing() {
     ];
     assert_eq!(
         store.write(writes).await,
-        Err(StoreError::ConditionFailed { index: 2 })
+        Err(StoreError::NotFound { index: 2 })
     );
     assert!(store.get(&p.key()).await.unwrap().is_none());
     let index = store
@@ -129,7 +140,7 @@ async fn a_parent_marked_deleting_refuses_new_children() {
     ];
     assert_eq!(
         store.write(writes.clone()).await,
-        Err(StoreError::ConditionFailed { index: 1 })
+        Err(StoreError::Conflict { index: 1 })
     );
     store
         .write(vec![Write::MarkDeleting {
@@ -210,7 +221,7 @@ async fn of_concurrent_updates_from_one_version_exactly_one_wins() {
     for attempt in attempts {
         match attempt.await.unwrap() {
             Ok(()) => wins += 1,
-            Err(StoreError::ConditionFailed { index: 0 } | StoreError::TransactionConflict) => {}
+            Err(StoreError::Conflict { index: 0 } | StoreError::TransactionConflict) => {}
             Err(other) => panic!("unexpected error {other:?}"),
         }
     }
