@@ -2,6 +2,7 @@
 //! does I/O. Adapters (store, HTTP, NATS) call into these modules.
 
 pub mod continue_token;
+pub mod crd;
 pub mod error;
 pub mod field_selector;
 pub mod hierarchy;
@@ -12,6 +13,7 @@ pub mod lifecycle;
 pub mod metadata_rules;
 pub mod object;
 pub mod patch;
+pub mod schema;
 pub mod table;
 
 pub use error::{ApiError, Cause};
