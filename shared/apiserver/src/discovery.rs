@@ -1,7 +1,9 @@
 //! Discovery documents (`/version`, `/api`, `/apis`, `/apis/{g}/{v}`) for the
-//! kinds served in a context, so kubectl can map names to resources.
+//! kinds the catalog serves in a context, so kubectl maps names to resources
+//! (`kubectl api-resources`) the same way in every context.
 
-use domain::kinds::{self, ContextKind, KindInfo, Scope};
+use domain::catalog::Catalog;
+use domain::kinds::{ContextKind, KindInfo, Scope};
 use serde_json::{json, Value};
 
 const VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
@@ -20,34 +22,16 @@ pub fn version() -> Value {
     })
 }
 
-/// `/api`: the legacy core group. No core kinds are served yet, so it lists
-/// no version (kubectl refuses a version with no resources).
-pub fn core_versions() -> Value {
-    json!({"kind": "APIVersions", "apiVersion": "v1", "versions": [], "serverAddressByClientCIDRs": []})
+/// `/api`: the core group, `v1` when a core kind (Namespace) is served here.
+pub fn core_versions(catalog: &Catalog, context: ContextKind) -> Value {
+    let served = catalog.served_in(context).any(|k| k.group.is_empty());
+    let versions: &[&str] = if served { &["v1"] } else { &[] };
+    json!({"kind": "APIVersions", "apiVersion": "v1", "versions": versions, "serverAddressByClientCIDRs": []})
 }
 
-pub fn core_resources() -> Value {
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": []})
-}
-
-fn group_names(context: ContextKind) -> Vec<&'static str> {
-    let mut groups: Vec<&str> = kinds::served_in(context).map(|k| k.group).collect();
-    groups.dedup();
-    groups
-}
-
-fn versions_of(context: ContextKind, group: &str) -> Vec<&'static str> {
-    let mut versions: Vec<&str> = kinds::served_in(context)
-        .filter(|k| k.group == group)
-        .map(|k| k.version)
-        .collect();
-    versions.dedup();
-    versions
-}
-
-fn group_document(context: ContextKind, group: &str) -> Value {
-    let versions: Vec<Value> = versions_of(context, group)
-        .into_iter()
+fn group_document(group: &str, versions: &[String]) -> Value {
+    let versions: Vec<Value> = versions
+        .iter()
         .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
         .collect();
     json!({
@@ -59,91 +43,126 @@ fn group_document(context: ContextKind, group: &str) -> Value {
     })
 }
 
-pub fn groups(context: ContextKind) -> Value {
-    let groups: Vec<Value> = group_names(context)
-        .into_iter()
-        .map(|g| group_document(context, g))
+/// `/apis`: the named groups (the core group is under `/api`).
+pub fn groups(catalog: &Catalog, context: ContextKind) -> Value {
+    let groups: Vec<Value> = catalog
+        .groups(context)
+        .iter()
+        .filter(|(g, _)| !g.is_empty())
+        .map(|(g, versions)| group_document(g, versions))
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-pub fn group(context: ContextKind, group: &str) -> Option<Value> {
-    group_names(context)
-        .contains(&group)
-        .then(|| group_document(context, group))
+pub fn group(catalog: &Catalog, context: ContextKind, group: &str) -> Option<Value> {
+    catalog
+        .groups(context)
+        .iter()
+        .find(|(g, _)| g == group && !g.is_empty())
+        .map(|(g, versions)| group_document(g, versions))
 }
 
-pub fn group_resources(context: ContextKind, group: &str, version: &str) -> Option<Value> {
-    let served: Vec<&KindInfo> = kinds::served_in(context)
-        .filter(|k| k.group == group && k.version == version)
-        .collect();
+pub fn group_resources(
+    catalog: &Catalog,
+    context: ContextKind,
+    group: &str,
+    version: &str,
+) -> Option<Value> {
+    let served: Vec<&KindInfo> = catalog.served_at(context, group, version).collect();
     if served.is_empty() {
         return None;
     }
     let resources: Vec<Value> = served.iter().flat_map(|k| resource_entries(k)).collect();
+    let group_version = domain::kinds::api_version(group, version);
     Some(json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": format!("{group}/{version}"),
+        "groupVersion": group_version,
         "resources": resources,
     }))
 }
 
-fn resource_entries(kind: &KindInfo) -> [Value; 2] {
+fn resource_entries(kind: &KindInfo) -> Vec<Value> {
     let namespaced = kind.scope == Scope::Namespaced;
-    [
-        json!({
-            "name": kind.plural,
-            "singularName": kind.singular,
-            "namespaced": namespaced,
-            "kind": kind.kind,
-            "verbs": VERBS,
-            "shortNames": kind.short_names,
-            "categories": kind.categories,
-        }),
-        json!({
+    let mut entries = vec![json!({
+        "name": kind.plural,
+        "singularName": kind.singular,
+        "namespaced": namespaced,
+        "kind": kind.kind,
+        "verbs": VERBS,
+        "shortNames": kind.short_names,
+        "categories": kind.categories,
+    })];
+    if kind.status_subresource {
+        entries.push(json!({
             "name": format!("{}/status", kind.plural),
             "singularName": "",
             "namespaced": namespaced,
             "kind": kind.kind,
             "verbs": ["get", "patch", "update"],
-        }),
-    ]
+        }));
+    }
+    entries
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::kinds::RESOURCEMANAGER_GROUP;
 
-    #[test]
-    fn organization_context_lists_folders_and_projects() {
-        let doc = group_resources(
-            ContextKind::Organization,
-            kinds::RESOURCEMANAGER_GROUP,
-            "v1alpha1",
-        )
-        .unwrap();
-        let names: Vec<&str> = doc["resources"]
+    fn names(doc: &Value) -> Vec<&str> {
+        doc["resources"]
             .as_array()
             .unwrap()
             .iter()
             .filter_map(|r| r["name"].as_str())
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn each_context_lists_what_it_serves() {
+        let catalog = Catalog::builtin().unwrap();
+        let org = group_resources(
+            &catalog,
+            ContextKind::Organization,
+            RESOURCEMANAGER_GROUP,
+            "v1alpha1",
+        )
+        .unwrap();
         assert_eq!(
-            names,
+            names(&org),
             ["folders", "folders/status", "projects", "projects/status"]
+        );
+        let core = group_resources(&catalog, ContextKind::Project, "", "v1").unwrap();
+        assert_eq!(core["groupVersion"], "v1");
+        assert_eq!(names(&core), ["namespaces", "namespaces/status"]);
+        assert!(group_resources(
+            &catalog,
+            ContextKind::Project,
+            RESOURCEMANAGER_GROUP,
+            "v1alpha1"
+        )
+        .is_none());
+        assert_eq!(
+            core_versions(&catalog, ContextKind::Project)["versions"][0],
+            "v1"
         );
     }
 
     #[test]
     fn unknown_group_is_absent() {
-        assert!(group(ContextKind::Platform, "example.com").is_none());
+        let catalog = Catalog::builtin().unwrap();
+        assert!(group(&catalog, ContextKind::Platform, "example.com").is_none());
         assert!(
-            group_resources(ContextKind::Platform, kinds::RESOURCEMANAGER_GROUP, "v9").is_none()
+            group_resources(&catalog, ContextKind::Platform, RESOURCEMANAGER_GROUP, "v9").is_none()
         );
-        assert_eq!(
-            groups(ContextKind::Platform)["groups"][0]["name"],
-            kinds::RESOURCEMANAGER_GROUP
-        );
+        let groups = groups(&catalog, ContextKind::Platform);
+        let listed: Vec<&str> = groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|g| g["name"].as_str())
+            .collect();
+        assert_eq!(listed, [RESOURCEMANAGER_GROUP, "apiextensions.k8s.io"]);
     }
 }

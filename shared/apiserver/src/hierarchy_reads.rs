@@ -8,7 +8,7 @@ use domain::{ApiError, Cause};
 use store::{Context, ObjectRef, Store, Stored};
 
 use crate::errors::from_store;
-use crate::objects::object_ref;
+use crate::objects::builtin_ref;
 
 /// One ancestor as read: where it sits, and its item at the version read.
 pub struct Link {
@@ -29,7 +29,7 @@ pub async fn chain(store: &Store, parent: &ParentRef, field: &str) -> Result<Vec
             ));
         }
         let kind = at.kind.kind();
-        let object_ref = object_ref(&Context::Platform, kind, &at.name);
+        let object_ref = builtin_ref(&Context::Platform, &kind, "", &at.name);
         let Some(stored) = store.get(&object_ref.key()).await.map_err(from_store)? else {
             let missing = Cause {
                 reason: "FieldValueNotFound".into(),
@@ -44,7 +44,7 @@ pub async fn chain(store: &Store, parent: &ParentRef, field: &str) -> Result<Vec
             ));
         };
         if at.kind == ParentKind::Folder {
-            next = parent_of(&FOLDER, &stored.object["spec"]);
+            next = parent_of(FOLDER.kind, &stored.object["spec"]);
         }
         links.push(Link {
             ancestor: Ancestor {
@@ -62,7 +62,8 @@ pub fn ancestors(links: &[Link]) -> Vec<Ancestor> {
     links.iter().map(|l| l.ancestor.clone()).collect()
 }
 
-/// The object refs of the direct children of `parent`, at most `limit`.
+/// The object refs of the direct children of `parent` (from its child
+/// index items), at most about `limit`.
 pub async fn children(
     store: &Store,
     parent: &ObjectRef,
@@ -76,25 +77,12 @@ pub async fn children(
             .await
             .map_err(from_store)?;
         let targets: Vec<_> = page.items.iter().map(|e| e.target.clone()).collect();
-        for stored in store.batch_get(&targets).await.map_err(from_store)? {
-            if let Some(child) = child_ref(&stored.object) {
-                found.push(child);
-            }
-        }
+        found.extend(targets.iter().filter_map(ObjectRef::from_key));
         start = page.next;
         if start.is_none() || limit.is_some_and(|l| found.len() >= l as usize) {
             return Ok(found);
         }
     }
-}
-
-fn child_ref(doc: &serde_json::Value) -> Option<ObjectRef> {
-    let kind = domain::kinds::by_kind(doc["kind"].as_str()?)?;
-    Some(object_ref(
-        &Context::Platform,
-        kind,
-        doc["metadata"]["name"].as_str()?,
-    ))
 }
 
 /// How many folder levels lie below `folder` (0 for a leaf).

@@ -6,11 +6,14 @@
 //! [`ApiServer::handle`] takes an `http::Request` and always returns a
 //! response: every failure becomes a Kubernetes `Status`.
 
+mod catalog_cache;
 mod codec;
+mod crds;
 mod discovery;
 mod errors;
 mod hierarchy_reads;
 mod list;
+mod namespaces;
 mod objects;
 mod openapi;
 mod route;
@@ -20,6 +23,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use domain::continue_token::TokenSigner;
 use domain::ApiError;
 use http::{HeaderMap, Method};
+use std::time::Duration;
 use store::{Context, Store};
 use tracing::Instrument;
 
@@ -30,7 +34,15 @@ pub struct ApiServer {
     store: Store,
     verifier: auth::Verifier,
     tokens: TokenSigner,
+    catalog: catalog_cache::CatalogCache,
+    /// Set once this instance has made sure the platform's `default`
+    /// namespace exists.
+    bootstrapped: tokio::sync::OnceCell<()>,
 }
+
+/// How long an instance serves its catalog before re-checking the stamp:
+/// a type change is in force everywhere within this (plus one read).
+pub const DEFAULT_CATALOG_REFRESH: Duration = Duration::from_millis(500);
 
 /// The parts of a request the pipeline reads.
 pub(crate) struct Call<'a> {
@@ -53,25 +65,41 @@ impl Call<'_> {
 }
 
 impl ApiServer {
-    pub fn new(store: Store, verifier: auth::Verifier, continue_secret: &[u8]) -> Self {
-        Self {
+    /// Fails only if a built-in CRD shipped with the server is broken.
+    pub fn new(
+        store: Store,
+        verifier: auth::Verifier,
+        continue_secret: &[u8],
+        catalog_refresh: Duration,
+    ) -> Result<Self, String> {
+        Ok(Self {
             store,
             verifier,
             tokens: TokenSigner::new(continue_secret),
-        }
+            catalog: catalog_cache::CatalogCache::new(catalog_refresh)?,
+            bootstrapped: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// Builds the server from the Lambda environment: `TABLE_NAME`,
-    /// `DYNAMODB_ENDPOINT` (local only), `CONTINUE_SECRET` and the `AUTH_*`
-    /// variables of [`auth::AuthConfig::from_env`].
+    /// `DYNAMODB_ENDPOINT` (local only), `CONTINUE_SECRET`,
+    /// `CATALOG_REFRESH_MS` (default 500) and the `AUTH_*` variables of
+    /// [`auth::AuthConfig::from_env`].
     pub async fn from_env() -> Result<Self, String> {
         let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
         let secret = std::env::var("CONTINUE_SECRET")
             .map_err(|_| "CONTINUE_SECRET is not set".to_string())?;
         let config = auth::AuthConfig::from_env().map_err(|e| e.to_string())?;
         let verifier = auth::Verifier::new(config).map_err(|e| e.to_string())?;
+        let refresh = match std::env::var("CATALOG_REFRESH_MS") {
+            Ok(ms) => Duration::from_millis(
+                ms.parse()
+                    .map_err(|_| format!("CATALOG_REFRESH_MS is not a number: {ms:?}"))?,
+            ),
+            Err(_) => DEFAULT_CATALOG_REFRESH,
+        };
         let store = Store::new(Store::client_from_env().await, table);
-        Ok(Self::new(store, verifier, secret.as_bytes()))
+        Self::new(store, verifier, secret.as_bytes(), refresh)
     }
 
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<Vec<u8>> {
@@ -115,6 +143,18 @@ impl ApiServer {
         tracing::debug!(principal = %principal, "authenticated");
         let (context, target) = route::parse(request.uri().path())?;
         self.check_context(&context).await?;
+        self.bootstrapped
+            .get_or_try_init(|| namespaces::ensure_platform_default(&self.store))
+            .await?;
+        // Discovery is read rarely (clients cache it) and right after a type
+        // is registered (`kubectl apply` after `kubectl wait`), so it always
+        // checks the stamp; other requests re-check on a miss or every
+        // refresh interval.
+        let catalog = if target.is_discovery() {
+            self.catalog.reload_if_changed(&self.store).await?
+        } else {
+            self.catalog.current(&self.store).await?
+        };
         let call = Call {
             method: request.method(),
             headers: request.headers(),
@@ -131,18 +171,25 @@ impl ApiServer {
         };
         match target {
             route::Target::Version => Ok(Response::json(200, &discovery::version())),
-            route::Target::CoreVersions => Ok(Response::json(200, &discovery::core_versions())),
-            route::Target::CoreResources => Ok(Response::json(200, &discovery::core_resources())),
-            route::Target::Groups => Ok(Response::json(200, &discovery::groups(kind))),
-            route::Target::Group(group) => found(discovery::group(kind, &group)),
+            route::Target::CoreVersions => Ok(Response::json(
+                200,
+                &discovery::core_versions(&catalog, kind),
+            )),
+            route::Target::CoreResources => {
+                found(discovery::group_resources(&catalog, kind, "", "v1"))
+            }
+            route::Target::Groups => Ok(Response::json(200, &discovery::groups(&catalog, kind))),
+            route::Target::Group(group) => found(discovery::group(&catalog, kind, &group)),
             route::Target::GroupResources { group, version } => {
-                found(discovery::group_resources(kind, &group, &version))
+                found(discovery::group_resources(&catalog, kind, &group, &version))
             }
-            route::Target::OpenApiRoot => Ok(Response::json(200, &openapi::root(kind))),
+            route::Target::OpenApiRoot => Ok(Response::json(200, &openapi::root(&catalog, kind))),
             route::Target::OpenApiGroupVersion { group, version } => {
-                found(openapi::group_version(kind, &group, &version))
+                found(openapi::group_version(&catalog, kind, &group, &version))
             }
-            route::Target::Resource(path) => objects::serve(self, &context, &path, &call).await,
+            route::Target::Resource(path) => {
+                objects::serve(self, catalog, &context, &path, &call).await
+            }
         }
     }
 
@@ -153,7 +200,7 @@ impl ApiServer {
             Context::Organization(org) => (&domain::kinds::ORGANIZATION, org),
             Context::Project(project) => (&domain::kinds::PROJECT, project),
         };
-        let key = objects::object_ref(&Context::Platform, kind, name).key();
+        let key = objects::builtin_ref(&Context::Platform, kind, "", name).key();
         match self.store.get(&key).await.map_err(errors::from_store)? {
             Some(_) => Ok(()),
             None => Err(ApiError::not_found(kind.group, kind.plural, name)),

@@ -3,7 +3,7 @@
 //! continue token.
 
 use domain::field_selector::FieldSelector;
-use domain::kinds::{KindInfo, ORGANIZATION_LABEL};
+use domain::kinds::{KindInfo, Scope, ORGANIZATION_LABEL};
 use domain::label_selector::{LabelSelector, Operator};
 use domain::object::field_value;
 use domain::ApiError;
@@ -13,7 +13,7 @@ use store::{Collection, Context, ItemKey, Stored};
 
 use crate::codec::{self, Response};
 use crate::errors::from_store;
-use crate::objects::{object_ref, visible};
+use crate::objects::{at_version, is_hierarchy, object_ref, visible};
 use crate::{ApiServer, Call};
 
 /// How a list reads: the whole collection, or the index items of one label
@@ -40,14 +40,19 @@ struct Position {
     sk: String,
 }
 
-fn plan(context: &Context, labels: &LabelSelector, fields: &FieldSelector) -> Plan {
+fn plan(
+    context: &Context,
+    kind: &KindInfo,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+) -> Plan {
     let by_name = fields.requirements.iter().find(|r| {
         r.field == "metadata.name" && r.operator == domain::field_selector::FieldOperator::Equals
     });
     if let Some(r) = by_name {
         return Plan::Name(r.value.clone());
     }
-    if let Context::Organization(org) = context {
+    if let (Context::Organization(org), true) = (context, is_hierarchy(kind)) {
         return Plan::Label {
             key: ORGANIZATION_LABEL.into(),
             values: vec![Some(org.clone())],
@@ -77,7 +82,8 @@ fn plan(context: &Context, labels: &LabelSelector, fields: &FieldSelector) -> Pl
 pub async fn list(
     server: &ApiServer,
     context: &Context,
-    kind: &'static KindInfo,
+    kind: &KindInfo,
+    namespace: Option<&str>,
     call: &Call<'_>,
 ) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(&call.query.label_selector)
@@ -91,10 +97,17 @@ pub async fn list(
             kind.selectable_fields.iter().map(|f| format!(", {f}")).collect::<String>()
         )));
     }
-    let plan = plan(context, &labels, &fields);
+    let plan = match plan(context, kind, &labels, &fields) {
+        // A name alone does not address an object across namespaces.
+        Plan::Name(_) if kind.scope == Scope::Namespaced && namespace.is_none() => Plan::Collection,
+        plan => plan,
+    };
     let list_id = format!(
-        "{}|{}|{}",
-        kind.plural, call.query.label_selector, call.query.field_selector
+        "{}|{}|{}|{}",
+        kind.plural,
+        namespace.unwrap_or_default(),
+        call.query.label_selector,
+        call.query.field_selector
     );
     let start = match &call.query.continue_token {
         Some(token) => {
@@ -112,16 +125,23 @@ pub async fn list(
         None => None,
     };
     let matches = |doc: &Value| {
-        visible(context, doc)
+        visible(context, kind, doc)
+            && namespace
+                .is_none_or(|ns| doc["metadata"]["namespace"].as_str().unwrap_or_default() == ns)
             && labels.matches(&labels_of(doc))
             && fields.matches(|f| field_value(doc, f))
     };
     let reader = Reader {
         server,
-        collection: object_ref(context, kind, "").collection(),
+        collection: object_ref(context, kind, "", "").collection(),
+        namespace: namespace.map(str::to_string),
         limit: call.query.limit,
     };
     let (objects, next) = reader.read(&plan, start, &matches).await?;
+    let objects: Vec<Value> = objects
+        .into_iter()
+        .map(|doc| at_version(doc, kind))
+        .collect();
     let mut list_meta = json!({ "resourceVersion": "" });
     if let Some((step, key)) = next {
         list_meta["continue"] = json!(server.tokens.sign(&Position {
@@ -157,6 +177,8 @@ fn labels_of(doc: &Value) -> std::collections::BTreeMap<String, String> {
 struct Reader<'a> {
     server: &'a ApiServer,
     collection: Collection,
+    /// A namespaced list's namespace (None: all namespaces).
+    namespace: Option<String>,
     limit: Option<i32>,
 }
 
@@ -185,6 +207,7 @@ impl Reader<'_> {
                 Plan::Name(name) => {
                     let key = store::ObjectRef {
                         name: name.clone(),
+                        namespace: self.namespace.clone().unwrap_or_default(),
                         ..object_ref_in(&self.collection)
                     }
                     .key();
@@ -199,8 +222,13 @@ impl Reader<'_> {
                     )
                 }
                 Plan::Collection => {
+                    let prefix = self
+                        .namespace
+                        .as_deref()
+                        .map(Collection::namespace_prefix)
+                        .unwrap_or_default();
                     let page = store
-                        .query_objects(&self.collection.pk(), "", want, from)
+                        .query_objects(&self.collection.pk(), &prefix, want, from)
                         .await
                         .map_err(from_store)?;
                     (page.items, page.next)

@@ -3,9 +3,11 @@
 //! one conditional write or transaction.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use domain::catalog::{Catalog, Miss};
 use domain::hierarchy::{self, ParentRef};
-use domain::kinds::{self, KindInfo, Scope, ORGANIZATION_LABEL};
+use domain::kinds::{self, ContextKind, KindId, KindInfo, Scope, ORGANIZATION_LABEL};
 use domain::lifecycle;
 use domain::metadata_rules::generated_name;
 use domain::object::{Object, OwnerReference};
@@ -18,37 +20,123 @@ use crate::codec::{self, FieldValidation, PatchKind, Response};
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
 use crate::route::{context_kind, ResourcePath};
-use crate::{ApiServer, Call};
+use crate::{crds, namespaces, ApiServer, Call};
 
 /// Hierarchy objects live in the platform context whichever context serves
-/// them; an organization's context is a filtered view of them.
-pub fn object_ref(_context: &Context, kind: &KindInfo, name: &str) -> ObjectRef {
+/// them (an organization's context is a filtered view of them); every other
+/// object lives in the context it was created in.
+pub fn object_ref(context: &Context, kind: &KindInfo, namespace: &str, name: &str) -> ObjectRef {
+    let context = if is_hierarchy(kind) {
+        Context::Platform
+    } else {
+        context.clone()
+    };
     ObjectRef {
-        context: Context::Platform,
+        context,
+        group: kind.group.clone(),
+        kind: kind.kind.clone(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    }
+}
+
+pub fn builtin_ref(context: &Context, kind: &KindId, namespace: &str, name: &str) -> ObjectRef {
+    ObjectRef {
+        context: context.clone(),
         group: kind.group.to_string(),
         kind: kind.kind.to_string(),
-        namespace: String::new(),
+        namespace: namespace.to_string(),
         name: name.to_string(),
+    }
+}
+
+pub fn is_hierarchy(kind: &KindInfo) -> bool {
+    kind.group == kinds::RESOURCEMANAGER_GROUP && hierarchy::is_hierarchy_kind(&kind.kind)
+}
+
+/// The kind a path names in a context. A miss re-checks the catalog first,
+/// so a type registered on another instance a moment ago is found.
+async fn resolve(
+    server: &ApiServer,
+    catalog: Arc<Catalog>,
+    context: ContextKind,
+    path: &ResourcePath,
+) -> Result<(Arc<Catalog>, Arc<KindInfo>), ApiError> {
+    let lookup = |c: &Catalog| c.resolve(context, &path.group, &path.version, &path.plural);
+    let (catalog, found) = match lookup(&catalog) {
+        Ok(kind) => (catalog, Ok(kind)),
+        Err(_) => {
+            let fresh = server.catalog.reload_if_changed(&server.store).await?;
+            let found = lookup(&fresh);
+            (fresh, found)
+        }
+    };
+    let resource = if path.group.is_empty() {
+        path.plural.clone()
+    } else {
+        format!("{}.{}", path.plural, path.group)
+    };
+    match found {
+        Ok(kind) => Ok((catalog, kind)),
+        Err(Miss::Unknown) => Err(ApiError::path_not_found(format!(
+            "the server could not find the requested resource: no type {resource} is registered"
+        ))),
+        Err(Miss::NotInContext(contexts)) => Err(ApiError::path_not_found(format!(
+            "{resource} is not served in the {} context; it is served in: {}",
+            context_name(context),
+            contexts
+                .iter()
+                .map(|c| context_name(*c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        Err(Miss::Version(served)) => Err(ApiError::path_not_found(format!(
+            "version {} of {resource} is not served; served versions: {}",
+            path.version,
+            if served.is_empty() {
+                "none".to_string()
+            } else {
+                served.join(", ")
+            }
+        ))),
+    }
+}
+
+fn context_name(context: ContextKind) -> &'static str {
+    match context {
+        ContextKind::Platform => "Platform",
+        ContextKind::Organization => "Organization",
+        ContextKind::Project => "Project",
     }
 }
 
 pub async fn serve(
     server: &ApiServer,
+    catalog: Arc<Catalog>,
     context: &Context,
     path: &ResourcePath,
     call: &Call<'_>,
 ) -> Result<Response, ApiError> {
-    let kind = kinds::by_resource(context_kind(context), &path.group, &path.version, &path.plural)
-        .filter(|k| path.namespace.is_none() || k.scope == Scope::Namespaced)
-        .ok_or_else(|| {
-            ApiError::path_not_found(format!(
-                "the server could not find the requested resource: {}/{} {} is not served in this context",
-                path.group, path.version, path.plural
-            ))
-        })?;
+    let (catalog, kind) = resolve(server, catalog, context_kind(context), path).await?;
+    let namespaced = kind.scope == Scope::Namespaced;
+    if path.namespace.is_some() && !namespaced {
+        return Err(ApiError::path_not_found(format!(
+            "{} is cluster-scoped; it has no namespaces",
+            kind.plural
+        )));
+    }
+    if namespaced
+        && path.namespace.is_none()
+        && (path.name.is_some() || call.method == Method::POST)
+    {
+        return Err(ApiError::path_not_found(format!(
+            "{} is namespaced: address it under /namespaces/{{namespace}}/",
+            kind.plural
+        )));
+    }
     let status = match path.subresource.as_deref() {
         None => false,
-        Some("status") => true,
+        Some("status") if kind.status_subresource => true,
         Some(other) => {
             return Err(ApiError::path_not_found(format!(
                 "{} has no subresource {other:?}",
@@ -56,18 +144,23 @@ pub async fn serve(
             )))
         }
     };
-    tracing::info!(principal = %call.principal, resource = kind.plural, name = path.name.as_deref(), "serving");
+    tracing::info!(principal = %call.principal, resource = %kind.plural, name = path.name.as_deref(), "serving");
+    let deprecation: Vec<String> = kind.deprecation_warning.iter().cloned().collect();
     let ops = Ops {
         server,
+        catalog: &catalog,
         context,
-        kind,
+        kind: &kind,
+        namespace: path.namespace.clone().unwrap_or_default(),
         call,
     };
-    match (call.method, path.name.as_deref()) {
+    let response = match (call.method, path.name.as_deref()) {
         (&Method::GET, None) if call.query.watch => Err(ApiError::MethodNotAllowed {
             message: "watch is not supported by this server yet; poll with list instead".into(),
         }),
-        (&Method::GET, None) if !status => crate::list::list(server, context, kind, call).await,
+        (&Method::GET, None) if !status => {
+            crate::list::list(server, context, &kind, path.namespace.as_deref(), call).await
+        }
         (&Method::POST, None) if !status => ops.create().await,
         (&Method::GET, Some(name)) => ops.get(name).await,
         (&Method::PUT, Some(name)) => ops.replace(name, status).await,
@@ -76,20 +169,34 @@ pub async fn serve(
         (method, _) => Err(ApiError::MethodNotAllowed {
             message: format!("{method} is not allowed on this path"),
         }),
-    }
+    }?;
+    Ok(response.with_warnings(&deprecation))
 }
 
 struct Ops<'a> {
     server: &'a ApiServer,
+    catalog: &'a Catalog,
     context: &'a Context,
-    kind: &'static KindInfo,
+    kind: &'a KindInfo,
+    /// The path's namespace; empty for cluster-scoped kinds.
+    namespace: String,
     call: &'a Call<'a>,
 }
 
-/// Whether an object is visible from a context.
-pub fn visible(context: &Context, doc: &Value) -> bool {
+/// A stored document as served at the request's version: with conversion
+/// `None`, only `apiVersion` differs between versions.
+pub fn at_version(mut doc: Value, kind: &KindInfo) -> Value {
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("apiVersion".into(), Value::String(kind.api_version()));
+    }
+    doc
+}
+
+/// Whether an object is visible from a context: hierarchy objects are
+/// stored once and seen from their organization's context.
+pub fn visible(context: &Context, kind: &KindInfo, doc: &Value) -> bool {
     match context {
-        Context::Organization(org) => {
+        Context::Organization(org) if is_hierarchy(kind) => {
             doc["metadata"]["labels"][ORGANIZATION_LABEL].as_str() == Some(org)
         }
         _ => true,
@@ -101,14 +208,18 @@ fn decode_error(e: String) -> ApiError {
 }
 
 impl Ops<'_> {
+    fn object_ref(&self, name: &str) -> ObjectRef {
+        object_ref(self.context, self.kind, &self.namespace, name)
+    }
+
     fn not_found(&self, name: &str) -> ApiError {
-        ApiError::not_found(self.kind.group, self.kind.plural, name)
+        ApiError::not_found(&self.kind.group, &self.kind.plural, name)
     }
 
     fn conflict(&self, name: &str, message: impl Into<String>) -> ApiError {
         ApiError::Conflict {
-            group: self.kind.group.into(),
-            kind: self.kind.plural.into(),
+            group: self.kind.group.clone(),
+            kind: self.kind.plural.clone(),
             name: name.into(),
             message: message.into(),
         }
@@ -125,11 +236,15 @@ impl Ops<'_> {
     }
 
     fn invalid(&self, name: &str, causes: Vec<Cause>) -> ApiError {
-        ApiError::invalid(self.kind.group, self.kind.plural, name, causes)
+        ApiError::invalid(&self.kind.group, &self.kind.plural, name, causes)
+    }
+
+    fn respond(&self, status: u16, doc: Value) -> Response {
+        Response::json(status, &at_version(doc, self.kind))
     }
 
     async fn load(&self, name: &str) -> Result<(ObjectRef, Stored, Object), ApiError> {
-        let object_ref = object_ref(self.context, self.kind, name);
+        let object_ref = self.object_ref(name);
         let stored = self
             .server
             .store
@@ -137,7 +252,7 @@ impl Ops<'_> {
             .await
             .map_err(from_store)?;
         let stored = stored
-            .filter(|s| visible(self.context, &s.object))
+            .filter(|s| visible(self.context, self.kind, &s.object))
             .ok_or_else(|| self.not_found(name))?;
         let object = Object::from_value(stored.object.clone())
             .map_err(|e| ApiError::internal(format!("stored object is corrupt: {e}")))?;
@@ -146,28 +261,29 @@ impl Ops<'_> {
 
     async fn get(&self, name: &str) -> Result<Response, ApiError> {
         let (_, stored, _) = self.load(name).await?;
+        let doc = at_version(stored.object, self.kind);
         if codec::wants_table(self.call.header("accept")) {
-            let table = domain::table::table(
-                self.kind,
-                &[stored.object],
-                self.call.now,
-                serde_json::json!({}),
-            );
+            let table =
+                domain::table::table(self.kind, &[doc], self.call.now, serde_json::json!({}));
             return Ok(Response::json(200, &table));
         }
-        Ok(Response::json(200, &stored.object))
+        Ok(Response::json(200, &doc))
     }
 
-    /// Checks apiVersion and kind against the path, and unknown fields
-    /// against the request's field validation. Returns warnings.
-    fn check_body(&self, doc: &mut Value) -> Result<Vec<String>, ApiError> {
+    /// Checks apiVersion, kind and namespace against the path, then prunes
+    /// unknown fields (refused under `fieldValidation=Strict`, else warned
+    /// about) and applies the schema's defaults. Returns the warnings.
+    fn admit_body(&self, doc: &mut Value) -> Result<Vec<String>, ApiError> {
         let Some(map) = doc.as_object_mut() else {
             return Err(ApiError::bad_request(
                 "the body must be a JSON or YAML object",
             ));
         };
         let expected = self.kind.api_version();
-        for (field, want) in [("apiVersion", expected.as_str()), ("kind", self.kind.kind)] {
+        for (field, want) in [
+            ("apiVersion", expected.as_str()),
+            ("kind", self.kind.kind.as_str()),
+        ] {
             match map.get(field) {
                 None | Some(Value::Null) => {
                     map.insert(field.into(), Value::String(want.into()));
@@ -180,32 +296,117 @@ impl Ops<'_> {
                 }
             }
         }
-        let unknown = hierarchy::unknown_fields(self.kind, doc);
+        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+            // `null` is how clients say "not set" (kubectl sends it, e.g.
+            // `creationTimestamp: null`).
+            meta.retain(|_, v| !v.is_null());
+            match meta.get("namespace").and_then(Value::as_str) {
+                None | Some("") => {}
+                Some(ns) if ns == self.namespace => {}
+                Some(ns) if self.kind.scope == Scope::Cluster => {
+                    return Err(ApiError::bad_request(format!(
+                        "{} is cluster-scoped; metadata.namespace must be empty, not {ns:?}",
+                        self.kind.plural
+                    )))
+                }
+                Some(ns) => {
+                    return Err(ApiError::bad_request(format!(
+                        "the namespace of the object ({ns}) does not match the namespace on the URL ({})",
+                        self.namespace
+                    )))
+                }
+            }
+            if !self.namespace.is_empty() {
+                meta.insert("namespace".into(), Value::String(self.namespace.clone()));
+            }
+        }
+        let mut unknown = unknown_metadata_fields(doc);
+        unknown.extend(self.kind.schema.prune(doc));
+        self.kind.schema.apply_defaults(doc);
+        let listed = || {
+            unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect::<Vec<_>>()
+        };
         match self.call.query.field_validation {
             FieldValidation::Strict if !unknown.is_empty() => Err(ApiError::bad_request(format!(
                 "strict decoding error: {}",
-                unknown
-                    .iter()
-                    .map(|f| format!("unknown field \"{f}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                listed().join(", ")
             ))),
             FieldValidation::Ignore => Ok(Vec::new()),
-            _ => Ok(unknown
-                .into_iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect()),
+            _ => Ok(listed()),
         }
+    }
+
+    /// Every rule of the kind: metadata, its schema (CEL rules included,
+    /// ratcheting against `old`), and the hierarchy's additions.
+    fn validate(&self, new: &Object, old: Option<&Object>) -> Vec<Cause> {
+        let mut causes = lifecycle::validate_metadata(self.kind, new);
+        let old_doc = old.map(Object::to_value);
+        causes.extend(self.kind.schema.validate(&new.to_value(), old_doc.as_ref()));
+        if is_hierarchy(self.kind) {
+            causes.extend(hierarchy::validate_spec(&self.kind.kind, new.spec()));
+        }
+        causes
+    }
+
+    /// The writes that make an object a child of its context's project or
+    /// organization, or of its namespace, so that those are not deleted
+    /// under it. Returns the writes and the index of the container check.
+    fn containment(&self, object_ref: &ObjectRef) -> Vec<Write> {
+        let container = if !self.namespace.is_empty() {
+            Some(builtin_ref(
+                &object_ref.context,
+                &kinds::NAMESPACE,
+                "",
+                &self.namespace,
+            ))
+        } else if is_hierarchy(self.kind) {
+            None
+        } else {
+            match self.context {
+                Context::Platform => None,
+                Context::Organization(org) => Some(builtin_ref(
+                    &Context::Platform,
+                    &kinds::ORGANIZATION,
+                    "",
+                    org,
+                )),
+                Context::Project(project) => Some(builtin_ref(
+                    &Context::Platform,
+                    &kinds::PROJECT,
+                    "",
+                    project,
+                )),
+            }
+        };
+        container
+            .map(|c| {
+                vec![
+                    Write::Check {
+                        key: c.key(),
+                        expect: Expect::Live,
+                    },
+                    child_index(&c, object_ref),
+                ]
+            })
+            .unwrap_or_default()
     }
 
     async fn create(&self) -> Result<Response, ApiError> {
         let mut doc = codec::decode_object(self.call.header("content-type"), self.call.body)?;
-        let warnings = self.check_body(&mut doc)?;
-        let mut obj = Object::from_value(doc).map_err(decode_error)?;
-        hierarchy::prune_unknown(self.kind, &mut obj.fields);
-        obj.set_status(Value::Null);
         if let Context::Organization(org) = self.context {
-            hierarchy::default_parent(self.kind, &mut obj.fields, org);
+            if is_hierarchy(self.kind) {
+                if let Some(fields) = doc.as_object_mut() {
+                    hierarchy::default_parent(&self.kind.kind, fields, org);
+                }
+            }
+        }
+        let warnings = self.admit_body(&mut doc)?;
+        let mut obj = Object::from_value(doc).map_err(decode_error)?;
+        if self.kind.status_subresource {
+            obj.set_status(Value::Null);
         }
         if obj.metadata.name.is_empty() && !obj.metadata.generate_name.is_empty() {
             let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
@@ -216,22 +417,32 @@ impl Ops<'_> {
             );
         }
         let name = obj.metadata.name.clone();
-        let mut causes = lifecycle::validate_metadata(self.kind, &obj);
-        causes.extend(hierarchy::validate_spec(self.kind, obj.spec(), None));
+        let causes = self.validate(&obj, None);
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
+        }
+        let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
+        if is_crd {
+            crds::prepare_create(self.catalog, &mut obj, &self.call.timestamp())?;
         }
         let placement = self.place(&mut obj, None).await?;
         let now = self.call.timestamp();
         lifecycle::initialize(&mut obj, self.kind, uuid::Uuid::new_v4().to_string(), &now);
-        if hierarchy::is_hierarchy_kind(self.kind) {
+        obj.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
+        if is_hierarchy(self.kind) {
             obj.set_status(hierarchy::ready_status(&now, 1));
+        }
+        if self.kind.is(&kinds::NAMESPACE) {
+            obj.set_status(namespaces::active_status());
+            obj.metadata
+                .labels
+                .insert(namespaces::NAME_LABEL.into(), name.clone());
         }
         let doc = obj.to_value();
         if self.call.query.dry_run {
-            return Ok(Response::json(201, &doc).with_warnings(&warnings));
+            return Ok(self.respond(201, doc).with_warnings(&warnings));
         }
-        let object_ref = object_ref(self.context, self.kind, &name);
+        let object_ref = self.object_ref(&name);
         let mut writes = vec![Write::PutObject {
             key: object_ref.key(),
             object: doc.clone(),
@@ -239,6 +450,10 @@ impl Ops<'_> {
             expect: Expect::Absent,
         }];
         writes.extend(index_puts(&object_ref, &label_pairs(&obj)));
+        let container_check = writes.len();
+        let contained = self.containment(&object_ref);
+        let has_container = !contained.is_empty();
+        writes.extend(contained);
         if let Some(parent) = placement.first() {
             writes.push(Write::Check {
                 key: parent.object_ref.key(),
@@ -246,13 +461,27 @@ impl Ops<'_> {
             });
             writes.push(child_index(&parent.object_ref, &object_ref));
         }
-        match self.server.store.write(writes).await {
-            Ok(()) => Ok(Response::json(201, &doc).with_warnings(&warnings)),
+        writes.extend(namespaces::created_with(self.kind, &object_ref, &now));
+        let result = self.persist(writes, is_crd).await?;
+        match result {
+            Ok(()) => Ok(self.respond(201, doc).with_warnings(&warnings)),
             Err(StoreError::AlreadyExists { index: 0 }) => Err(ApiError::AlreadyExists {
-                group: self.kind.group.into(),
-                kind: self.kind.plural.into(),
+                group: self.kind.group.clone(),
+                kind: self.kind.plural.clone(),
                 name,
             }),
+            Err(StoreError::NotFound { index }) if has_container && index == container_check => {
+                Err(self.missing_container())
+            }
+            Err(StoreError::Conflict { index }) if has_container && index == container_check => {
+                Err(self.conflict(
+                    &name,
+                    format!(
+                        "{} is being deleted; nothing new can be created in it",
+                        self.container_name()
+                    ),
+                ))
+            }
             Err(StoreError::NotFound { .. }) => Err(self.conflict(
                 &name,
                 "the parent was deleted meanwhile; create under another parent",
@@ -265,6 +494,32 @@ impl Ops<'_> {
         }
     }
 
+    fn container_name(&self) -> String {
+        if !self.namespace.is_empty() {
+            return format!("namespace \"{}\"", self.namespace);
+        }
+        match self.context {
+            Context::Organization(org) => format!("organization \"{org}\""),
+            Context::Project(project) => format!("project \"{project}\""),
+            Context::Platform => "the platform".into(),
+        }
+    }
+
+    fn missing_container(&self) -> ApiError {
+        if !self.namespace.is_empty() {
+            return ApiError::not_found("", "namespaces", &self.namespace);
+        }
+        match self.context {
+            Context::Organization(org) => {
+                ApiError::not_found(kinds::ORGANIZATION.group, kinds::ORGANIZATION.plural, org)
+            }
+            Context::Project(project) => {
+                ApiError::not_found(kinds::PROJECT.group, kinds::PROJECT.plural, project)
+            }
+            Context::Platform => ApiError::internal("the platform context has no container"),
+        }
+    }
+
     /// Resolves and checks where a folder or project sits, and sets its
     /// organization label and owner reference to match. `current` is the
     /// stored object's own ref and parent on update.
@@ -273,12 +528,15 @@ impl Ops<'_> {
         obj: &mut Object,
         current: Option<(&ObjectRef, Option<ParentRef>)>,
     ) -> Result<Vec<Link>, ApiError> {
-        let Some(parent) = hierarchy::parent_of(self.kind, obj.spec()) else {
+        if !is_hierarchy(self.kind) {
+            return Ok(Vec::new());
+        }
+        let Some(parent) = hierarchy::parent_of(&self.kind.kind, obj.spec()) else {
             return Ok(Vec::new());
         };
         let field = format!(
             "spec.{}",
-            hierarchy::parent_field(self.kind).unwrap_or("parentRef")
+            hierarchy::parent_field(&self.kind.kind).unwrap_or("parentRef")
         );
         let links = hierarchy_reads::chain(&self.server.store, &parent, &field).await?;
         let chain = hierarchy_reads::ancestors(&links);
@@ -303,7 +561,7 @@ impl Ops<'_> {
         let height = match current {
             Some((own_ref, old_parent)) => {
                 if let Err(cause) =
-                    hierarchy::check_same_organization(self.kind, &current_org(obj), &chain)
+                    hierarchy::check_same_organization(&self.kind.kind, &current_org(obj), &chain)
                 {
                     return Err(self.invalid(&name, vec![cause]));
                 }
@@ -315,7 +573,7 @@ impl Ops<'_> {
             }
             None => 0,
         };
-        hierarchy::check_placement(self.kind, &name, &chain, height)
+        hierarchy::check_placement(&self.kind.kind, &name, &chain, height)
             .map_err(|c| self.invalid(&name, vec![c]))?;
         obj.metadata.labels.insert(ORGANIZATION_LABEL.into(), org);
         if let Some(first) = links.first() {
@@ -333,13 +591,13 @@ impl Ops<'_> {
     async fn patch(&self, name: &str, status: bool) -> Result<Response, ApiError> {
         let (kind, patch) = codec::decode_patch(self.call.header("content-type"), self.call.body)?;
         let loaded = self.load(name).await?;
-        let current = &loaded.1.object;
+        let current = &at_version(loaded.1.object.clone(), self.kind);
         let mut doc = match kind {
             PatchKind::Merge => domain::patch::merge_patch(current, &patch),
             PatchKind::Json => {
                 domain::patch::json_patch(current, &patch).map_err(|e| ApiError::Invalid {
-                    group: self.kind.group.into(),
-                    kind: self.kind.plural.into(),
+                    group: self.kind.group.clone(),
+                    kind: self.kind.plural.clone(),
                     name: name.into(),
                     causes: vec![Cause::invalid("", e.to_string())],
                 })?
@@ -365,7 +623,7 @@ impl Ops<'_> {
         status: bool,
     ) -> Result<Response, ApiError> {
         let name = old.metadata.name.clone();
-        let warnings = self.check_body(&mut doc)?;
+        let warnings = self.admit_body(&mut doc)?;
         let sent = Object::from_value(doc).map_err(decode_error)?;
         if !sent.metadata.name.is_empty() && sent.metadata.name != name {
             return Err(ApiError::bad_request(format!(
@@ -383,37 +641,45 @@ impl Ops<'_> {
         } else {
             sent
         };
-        hierarchy::prune_unknown(self.kind, &mut new.fields);
-        if !status {
+        if !status && self.kind.status_subresource {
             lifecycle::keep_status_of(&old, &mut new);
         }
         let next_version = stored.version + 1;
         let mut causes = lifecycle::carry_over(&old, &mut new, next_version);
-        causes.extend(lifecycle::validate_metadata(self.kind, &new));
-        causes.extend(hierarchy::validate_spec(
-            self.kind,
-            new.spec(),
-            Some(old.spec()),
-        ));
+        causes.extend(self.validate(&new, Some(&old)));
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
         }
-        let old_parent = hierarchy::parent_of(self.kind, old.spec());
-        let new_parent = hierarchy::parent_of(self.kind, new.spec());
+        new.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
+        let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
+        if is_crd && !status {
+            crds::prepare_update(
+                self.server,
+                self.catalog,
+                &old,
+                &mut new,
+                &self.call.timestamp(),
+            )
+            .await?;
+        }
+        let old_parent = self.parent_of(&old);
+        let new_parent = self.parent_of(&new);
         let moved = old_parent != new_parent;
         let placement = if moved {
             self.place(&mut new, Some((&object_ref, old_parent.clone())))
                 .await?
         } else {
-            keep_hierarchy_metadata(&old, &mut new);
+            if is_hierarchy(self.kind) {
+                keep_hierarchy_metadata(&old, &mut new);
+            }
             Vec::new()
         };
         if unchanged(&old, &new) {
-            return Ok(Response::json(200, &stored.object).with_warnings(&warnings));
+            return Ok(self.respond(200, stored.object).with_warnings(&warnings));
         }
         let doc = new.to_value();
         if self.call.query.dry_run {
-            return Ok(Response::json(200, &doc).with_warnings(&warnings));
+            return Ok(self.respond(200, doc).with_warnings(&warnings));
         }
         let mut writes = vec![Write::PutObject {
             key: object_ref.key(),
@@ -442,8 +708,9 @@ impl Ops<'_> {
                 expect: Expect::Version(l.stored.version),
             }));
         }
-        match self.server.store.write(writes).await {
-            Ok(()) => Ok(Response::json(200, &doc).with_warnings(&warnings)),
+        let result = self.persist(writes, is_crd).await?;
+        match result {
+            Ok(()) => Ok(self.respond(200, doc).with_warnings(&warnings)),
             Err(e) if is_own_item(&e) => Err(self.write_error(&name, e)),
             Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => Err(self.conflict(
                 &name,
@@ -451,6 +718,40 @@ impl Ops<'_> {
             )),
             Err(e) => Err(from_store(e)),
         }
+    }
+
+    /// Applies the writes of one request. A CRD write also moves the catalog
+    /// stamp, and this instance reloads its catalog at once, so the next
+    /// request here sees the change.
+    async fn persist(
+        &self,
+        mut writes: Vec<Write>,
+        is_crd: bool,
+    ) -> Result<Result<(), StoreError>, ApiError> {
+        if is_crd {
+            writes.push(crds::stamp());
+        }
+        let result = self.server.store.write(writes).await;
+        if is_crd {
+            self.server
+                .catalog
+                .reload_if_changed(&self.server.store)
+                .await?;
+        }
+        Ok(result)
+    }
+
+    fn parent_of(&self, obj: &Object) -> Option<ParentRef> {
+        is_hierarchy(self.kind)
+            .then(|| hierarchy::parent_of(&self.kind.kind, obj.spec()))
+            .flatten()
+    }
+
+    /// Whether objects of this kind hold others that keep it from being
+    /// deleted: hierarchy children, a namespace's objects, a project's or
+    /// organization's own objects.
+    fn holds_children(&self) -> bool {
+        is_hierarchy(self.kind) || self.kind.is(&kinds::NAMESPACE)
     }
 
     async fn delete(&self, name: &str) -> Result<Response, ApiError> {
@@ -478,8 +779,18 @@ impl Ops<'_> {
                 ),
             ));
         }
+        if self.kind.is(&kinds::NAMESPACE) && name == "default" {
+            return Err(ApiError::Forbidden {
+                message: "namespaces \"default\" is forbidden: this namespace may not be deleted"
+                    .into(),
+            });
+        }
+        let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
+        if is_crd {
+            crds::check_delete(self.server, self.catalog, &old).await?;
+        }
         let store = &self.server.store;
-        let holds_children = matches!(self.kind.kind, "Organization" | "Folder");
+        let holds_children = self.holds_children();
         if holds_children && !dry_run {
             // Flag first, then count: a child created after the flag fails its
             // parent check, one created before is counted.
@@ -493,9 +804,26 @@ impl Ops<'_> {
                 .await
                 .map_err(|e| self.write_error(name, e))?;
         }
+        let mut owned_namespaces = Vec::new();
         if holds_children {
-            let children = hierarchy_reads::children(store, &object_ref, Some(20)).await?;
-            if !children.is_empty() {
+            let children = hierarchy_reads::children(store, &object_ref, None).await?;
+            let (namespaces, others): (Vec<ObjectRef>, Vec<ObjectRef>) = children
+                .into_iter()
+                .partition(|c| c.group.is_empty() && c.kind == kinds::NAMESPACE.kind);
+            let mut blocking: Vec<String> = others
+                .iter()
+                .take(20)
+                .map(|c| format!("{} \"{}\"", c.kind.to_lowercase(), c.name))
+                .collect();
+            for ns in &namespaces {
+                if !hierarchy_reads::children(store, ns, Some(1))
+                    .await?
+                    .is_empty()
+                {
+                    blocking.push(format!("namespace \"{}\" (not empty)", ns.name));
+                }
+            }
+            if !blocking.is_empty() {
                 if !dry_run {
                     let unmark = Write::MarkDeleting {
                         key: object_ref.key(),
@@ -507,22 +835,19 @@ impl Ops<'_> {
                         .await
                         .map_err(|e| self.write_error(name, e))?;
                 }
-                let listed: Vec<String> = children
-                    .iter()
-                    .map(|c| format!("{} \"{}\"", c.kind.to_lowercase(), c.name))
-                    .collect();
                 return Err(self.conflict(
                     name,
                     format!(
                         "{} \"{name}\" still has children: {}; delete or move them first",
                         self.kind.singular,
-                        listed.join(", ")
+                        blocking.join(", ")
                     ),
                 ));
             }
+            owned_namespaces = namespaces;
         }
         if dry_run {
-            return Ok(Response::json(200, &stored.object));
+            return Ok(self.respond(200, stored.object));
         }
         let mut writes = vec![Write::Delete {
             key: object_ref.key(),
@@ -532,18 +857,28 @@ impl Ops<'_> {
             key: object_ref.label_index_key(k, v),
             expect: Expect::Anything,
         }));
-        if let Some(parent) = hierarchy::parent_of(self.kind, old.spec()) {
+        if let Some(parent) = self.parent_of(&old) {
             let parent_ref = object_ref_of_parent(&parent);
             writes.push(Write::Delete {
                 key: parent_ref.child_index_key(&object_ref),
                 expect: Expect::Anything,
             });
         }
-        store
-            .write(writes)
-            .await
-            .map_err(|e| self.write_error(name, e))?;
-        Ok(Response::json(200, &stored.object))
+        writes.extend(
+            self.containment(&object_ref)
+                .into_iter()
+                .filter_map(|w| match w {
+                    Write::PutIndex { key, .. } => Some(Write::Delete {
+                        key,
+                        expect: Expect::Anything,
+                    }),
+                    _ => None,
+                }),
+        );
+        writes.extend(namespaces::deleted_with(store, &object_ref, &owned_namespaces).await?);
+        let result = self.persist(writes, is_crd).await?;
+        result.map_err(|e| self.write_error(name, e))?;
+        Ok(self.respond(200, stored.object))
     }
 
     /// The error of a write whose first item is the object itself.
@@ -659,7 +994,21 @@ fn set_parent_owner(obj: &mut Object, parent: &Link) {
 }
 
 fn object_ref_of_parent(parent: &ParentRef) -> ObjectRef {
-    object_ref(&Context::Platform, parent.kind.kind(), &parent.name)
+    builtin_ref(&Context::Platform, &parent.kind.kind(), "", &parent.name)
+}
+
+/// `metadata` fields a client may not send (the rest of the object is the
+/// schema's to prune).
+fn unknown_metadata_fields(doc: &Value) -> Vec<String> {
+    doc["metadata"]
+        .as_object()
+        .map(|meta| {
+            meta.keys()
+                .filter(|k| !domain::object::METADATA_FIELDS.contains(&k.as_str()))
+                .map(|k| format!("metadata.{k}"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// True when an update would store the same object (only the version moved).

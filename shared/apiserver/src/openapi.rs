@@ -1,15 +1,24 @@
-//! `/openapi/v3`: a document per group-version, enough for kubectl to see
-//! that the server validates fields itself (the `fieldValidation` parameter
-//! on PATCH) instead of falling back to client-side validation.
+//! `/openapi/v3`: a document per group-version with each kind's schema as
+//! registered, so `kubectl explain` works and kubectl sees that the server
+//! validates fields itself (the `fieldValidation` parameter on PATCH).
 
-use domain::kinds::{self, ContextKind, KindInfo};
+use domain::catalog::Catalog;
+use domain::kinds::{ContextKind, KindInfo, Scope};
 use serde_json::{json, Map, Value};
 
+fn group_version_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
 /// The index: one entry per group-version served in the context.
-pub fn root(context: ContextKind) -> Value {
+pub fn root(catalog: &Catalog, context: ContextKind) -> Value {
     let mut paths = Map::new();
-    for kind in kinds::served_in(context) {
-        let gv = format!("apis/{}/{}", kind.group, kind.version);
+    for kind in catalog.served_in(context) {
+        let gv = group_version_path(&kind.group, &kind.version);
         paths.insert(
             gv.clone(),
             json!({ "serverRelativeURL": format!("/openapi/v3/{gv}") }),
@@ -19,17 +28,29 @@ pub fn root(context: ContextKind) -> Value {
 }
 
 /// The document of one group-version, or None when it is not served here.
-pub fn group_version(context: ContextKind, group: &str, version: &str) -> Option<Value> {
-    let served: Vec<&KindInfo> = kinds::served_in(context)
-        .filter(|k| k.group == group && k.version == version)
-        .collect();
+pub fn group_version(
+    catalog: &Catalog,
+    context: ContextKind,
+    group: &str,
+    version: &str,
+) -> Option<Value> {
+    let served: Vec<&KindInfo> = catalog.served_at(context, group, version).collect();
     if served.is_empty() {
         return None;
     }
     let mut paths = Map::new();
     let mut schemas = Map::new();
     for kind in served {
-        let collection = format!("/apis/{group}/{version}/{}", kind.plural);
+        let namespace = if kind.scope == Scope::Namespaced {
+            "/namespaces/{namespace}"
+        } else {
+            ""
+        };
+        let collection = format!(
+            "/{}{namespace}/{}",
+            group_version_path(group, version),
+            kind.plural
+        );
         paths.insert(
             collection.clone(),
             json!({ "get": operation(kind, "list"), "post": operation(kind, "post") }),
@@ -74,34 +95,35 @@ fn operation(kind: &KindInfo, action: &str) -> Value {
 }
 
 fn schema_name(kind: &KindInfo) -> String {
-    let reversed: Vec<&str> = kind.group.split('.').rev().collect();
-    format!("{}.{}.{}", reversed.join("."), kind.version, kind.kind)
+    let group = if kind.group.is_empty() {
+        "io.k8s.api.core".to_string()
+    } else {
+        kind.group.split('.').rev().collect::<Vec<_>>().join(".")
+    };
+    format!("{group}.{}.{}", kind.version, kind.kind)
 }
 
+/// The registered schema, with the group-version-kind kubectl looks for.
 fn schema(kind: &KindInfo) -> Value {
-    json!({
-        "type": "object",
-        "description": format!("{} of {}", kind.kind, kind.group),
-        "properties": {
-            "apiVersion": { "type": "string" },
-            "kind": { "type": "string" },
-            "metadata": { "type": "object" },
-            "spec": { "type": "object" },
-            "status": { "type": "object" },
-        },
-        "x-kubernetes-group-version-kind": [gvk(kind)],
-    })
+    let mut schema = kind.schema.raw().clone();
+    if let Some(map) = schema.as_object_mut() {
+        map.insert("x-kubernetes-group-version-kind".into(), json!([gvk(kind)]));
+    }
+    schema
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::kinds::RESOURCEMANAGER_GROUP;
 
     #[test]
-    fn patch_operations_declare_field_validation() {
+    fn documents_carry_schemas_and_field_validation() {
+        let catalog = Catalog::builtin().unwrap();
         let doc = group_version(
+            &catalog,
             ContextKind::Platform,
-            kinds::RESOURCEMANAGER_GROUP,
+            RESOURCEMANAGER_GROUP,
             "v1alpha1",
         )
         .unwrap();
@@ -113,8 +135,14 @@ mod tests {
             .unwrap()
             .iter()
             .any(|p| p["name"] == "fieldValidation"));
-        let root = root(ContextKind::Organization);
-        assert!(root["paths"]["apis/resourcemanager.miloapis.com/v1alpha1"].is_object());
-        assert!(group_version(ContextKind::Organization, "example.com", "v1").is_none());
+        let organization =
+            &doc["components"]["schemas"]["com.miloapis.resourcemanager.v1alpha1.Organization"];
+        assert_eq!(
+            organization["properties"]["spec"]["properties"]["type"]["enum"],
+            json!(["Personal", "Standard"])
+        );
+        let root = root(&catalog, ContextKind::Project);
+        assert!(root["paths"]["api/v1"].is_object());
+        assert!(group_version(&catalog, ContextKind::Organization, "example.com", "v1").is_none());
     }
 }

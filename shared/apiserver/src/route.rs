@@ -32,6 +32,13 @@ pub enum Target {
     },
 }
 
+impl Target {
+    /// Whether the target is a discovery or OpenAPI document.
+    pub fn is_discovery(&self) -> bool {
+        !matches!(self, Target::Resource(_) | Target::Version)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourcePath {
     pub group: String,
@@ -81,6 +88,10 @@ fn parse_target(segments: &[&str]) -> Option<Target> {
     let target = match segments {
         ["version"] => Target::Version,
         ["openapi", "v3"] => Target::OpenApiRoot,
+        ["openapi", "v3", "api", "v1"] => Target::OpenApiGroupVersion {
+            group: String::new(),
+            version: "v1".into(),
+        },
         ["openapi", "v3", "apis", group, version] => Target::OpenApiGroupVersion {
             group: group.to_string(),
             version: version.to_string(),
@@ -102,6 +113,8 @@ fn parse_target(segments: &[&str]) -> Option<Target> {
 
 fn resource(group: &str, version: &str, rest: &[&str]) -> Option<ResourcePath> {
     let (namespace, rest) = match rest {
+        // `/api/v1/namespaces/{name}/status`: a namespace's own subresource.
+        ["namespaces", _, "status" | "finalize"] => (None, rest.to_vec()),
         ["namespaces", ns, plural, tail @ ..] => (Some(ns.to_string()), prepend(plural, tail)),
         _ => (None, rest.to_vec()),
     };
@@ -174,6 +187,23 @@ mod tests {
         };
         assert_eq!(r.namespace.as_deref(), Some("default"));
         assert_eq!(r.plural, "configmaps");
+    }
+
+    #[test]
+    fn a_namespace_status_is_not_a_namespaced_collection() {
+        let (_, t) = parse("/api/v1/namespaces/default/status").unwrap();
+        let Target::Resource(r) = t else {
+            panic!("not a resource")
+        };
+        assert_eq!(r.namespace, None);
+        assert_eq!(
+            (
+                r.plural.as_str(),
+                r.name.as_deref(),
+                r.subresource.as_deref()
+            ),
+            ("namespaces", Some("default"), Some("status"))
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub const G: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
 pub struct Api {
     pub server: ApiServer,
     pub token: String,
+    pub table: String,
 }
 
 pub struct Reply {
@@ -31,20 +32,32 @@ pub async fn api() -> Api {
     store::table::create_table(&client, &table)
         .await
         .expect("create table");
+    server_over(client, table).await
+}
+
+async fn server_over(client: aws_sdk_dynamodb::Client, table: String) -> Api {
     let verifier =
         auth::Verifier::new(auth::AuthConfig::hs256(ISSUER, AUDIENCE, SECRET)).expect("verifier");
     let token = auth::mint_hs256(SECRET, ISSUER, AUDIENCE, "tester", &[], 3600).expect("token");
     Api {
+        table: table.clone(),
         server: ApiServer::new(
             store::Store::new(client, table),
             verifier,
             b"continue-secret",
-        ),
+            apiserver::DEFAULT_CATALOG_REFRESH,
+        )
+        .expect("server"),
         token,
     }
 }
 
 impl Api {
+    /// Another server instance over the same table (another Lambda instance).
+    pub async fn sibling(&self) -> Api {
+        server_over(store::Store::client_from_env().await, self.table.clone()).await
+    }
+
     pub async fn raw(
         &self,
         method: &str,

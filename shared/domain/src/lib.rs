@@ -1,6 +1,8 @@
 //! The functional core of the platform: everything that decides, nothing that
 //! does I/O. Adapters (store, HTTP, NATS) call into these modules.
 
+pub mod builtin;
+pub mod catalog;
 pub mod continue_token;
 pub mod crd;
 pub mod error;

@@ -1,9 +1,10 @@
 //! What the server sets and keeps on create and update: system metadata,
 //! generation, status ownership, immutable fields. Pure.
 
-use crate::kinds::KindInfo;
+use crate::kinds::{KindInfo, NameFormat};
 use crate::metadata_rules::{
     validate_annotations, validate_generate_name, validate_labels, validate_name,
+    validate_subdomain_name,
 };
 use crate::object::Object;
 use crate::Cause;
@@ -19,11 +20,10 @@ pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
             kind.max_name_length,
         ));
     } else {
-        causes.extend(validate_name(
-            "metadata.name",
-            &meta.name,
-            kind.max_name_length,
-        ));
+        causes.extend(match kind.name_format {
+            NameFormat::Label => validate_name("metadata.name", &meta.name, kind.max_name_length),
+            NameFormat::Subdomain => validate_subdomain_name("metadata.name", &meta.name),
+        });
     }
     causes.extend(validate_labels("metadata.labels", &meta.labels));
     causes.extend(validate_annotations(
@@ -44,7 +44,7 @@ pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
 /// Fills the system fields of a new object.
 pub fn initialize(obj: &mut Object, kind: &KindInfo, uid: String, now: &str) {
     obj.api_version = kind.api_version();
-    obj.kind = kind.kind.to_string();
+    obj.kind = kind.kind.clone();
     let meta = &mut obj.metadata;
     meta.uid = uid;
     meta.resource_version = "1".into();
@@ -97,7 +97,14 @@ pub fn status_only(old: &Object, new: &Object) -> Object {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::PROJECT;
+    use crate::kinds::KindInfo;
+
+    fn project_kind() -> std::sync::Arc<KindInfo> {
+        crate::catalog::Catalog::builtin()
+            .unwrap()
+            .kind(&crate::kinds::PROJECT)
+            .unwrap()
+    }
     use serde_json::json;
 
     fn project(spec: serde_json::Value) -> Object {
@@ -108,7 +115,12 @@ mod tests {
     #[test]
     fn generation_moves_with_spec_only() {
         let mut old = project(json!({"a": 1}));
-        initialize(&mut old, &PROJECT, "u1".into(), "2026-01-01T00:00:00Z");
+        initialize(
+            &mut old,
+            &project_kind(),
+            "u1".into(),
+            "2026-01-01T00:00:00Z",
+        );
         let mut same = project(json!({"a": 1}));
         same.metadata.labels.insert("x".into(), "y".into());
         carry_over(&old, &mut same, 2);
@@ -123,7 +135,7 @@ mod tests {
     #[test]
     fn uid_cannot_change() {
         let mut old = project(json!({}));
-        initialize(&mut old, &PROJECT, "u1".into(), "t");
+        initialize(&mut old, &project_kind(), "u1".into(), "t");
         let mut new = project(json!({}));
         new.metadata.uid = "u2".into();
         assert_eq!(carry_over(&old, &mut new, 2)[0].field, "metadata.uid");
@@ -148,7 +160,7 @@ mod tests {
         let obj =
             Object::from_value(json!({"metadata": {"name": "Bad_Name", "labels": {"-x": "y"}}}))
                 .unwrap();
-        let fields: Vec<_> = validate_metadata(&PROJECT, &obj)
+        let fields: Vec<_> = validate_metadata(&project_kind(), &obj)
             .into_iter()
             .map(|c| c.field)
             .collect();

@@ -161,6 +161,18 @@ pub fn validate_name(field: &str, name: &str, max_len: usize) -> Vec<Cause> {
     causes
 }
 
+/// `metadata.name` of kinds named by DNS-1123 subdomains (≤ 253), as
+/// Kubernetes names custom resources.
+pub fn validate_subdomain_name(field: &str, name: &str) -> Vec<Cause> {
+    if name.is_empty() {
+        return vec![Cause::required(field)];
+    }
+    dns1123_subdomain_errors(name)
+        .into_iter()
+        .map(|detail| invalid(field, name, &detail))
+        .collect()
+}
+
 /// `metadata.generateName`: a name prefix that may end with `-`, short enough
 /// that the random suffix still fits in `max_len`.
 ///

@@ -12,7 +12,7 @@ pub fn table(kind: &KindInfo, objects: &[Value], now: DateTime<Utc>, list_meta: 
         "name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0
     })];
     columns.extend(kind.columns.iter().map(|c| {
-        json!({"name": c.name, "type": c.type_, "format": "", "description": c.description, "priority": 0})
+        json!({"name": c.name, "type": c.type_, "format": "", "description": c.description, "priority": c.priority})
     }));
     let rows: Vec<Value> = objects
         .iter()
@@ -21,7 +21,7 @@ pub fn table(kind: &KindInfo, objects: &[Value], now: DateTime<Utc>, list_meta: 
             cells.extend(
                 kind.columns
                     .iter()
-                    .map(|c| cell(obj, c.json_path, c.type_, now)),
+                    .map(|c| cell(obj, &c.json_path, &c.type_, now)),
             );
             json!({ "cells": cells, "object": partial_metadata(obj) })
         })
@@ -87,7 +87,6 @@ pub fn human_duration(d: chrono::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::ORGANIZATION;
 
     #[test]
     fn organization_rows_show_type_ready_and_age() {
@@ -100,7 +99,15 @@ mod tests {
             "spec": {"type": "Standard"},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}
         });
-        let t = table(&ORGANIZATION, &[org], now, json!({}));
+        let t = table(
+            &crate::catalog::Catalog::builtin()
+                .unwrap()
+                .kind(&crate::kinds::ORGANIZATION)
+                .unwrap(),
+            &[org],
+            now,
+            json!({}),
+        );
         let names: Vec<_> = t["columnDefinitions"]
             .as_array()
             .unwrap()

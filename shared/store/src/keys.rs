@@ -5,6 +5,11 @@
 //! | object          | `o#{ctx}#{group}#{kind}`             | `{namespace}#{name}`       |
 //! | label index     | `l#{ctx}#{group}#{kind}#{labelKey}`  | `{value}#{namespace}#{name}` |
 //! | child index     | `c#{parent object pk}#{parent sk}`   | `{child pk}#{child sk}`... |
+//! | stamp           | `s#{name}`                           | `_`                        |
+//!
+//! Object items also carry `gsi1pk` = `t#{group}#{kind}` and `gsi1sk` =
+//! `{ctx}#{namespace}#{name}`: the type index, which finds every object of a
+//! type across contexts (a CRD is not deleted while it has objects).
 //!
 //! A collection (one kind in one context) is one partition of object items,
 //! so a list is one Query. `#` never occurs in names, namespaces, groups,
@@ -21,6 +26,17 @@ pub enum Context {
 }
 
 impl Context {
+    fn from_key_part(part: &str) -> Option<Self> {
+        match part {
+            "_" => Some(Context::Platform),
+            _ => match part.split_once(':')? {
+                ("org", name) => Some(Context::Organization(name.into())),
+                ("project", name) => Some(Context::Project(name.into())),
+                _ => None,
+            },
+        }
+    }
+
     fn key_part(&self) -> String {
         match self {
             Context::Platform => "_".to_string(),
@@ -81,7 +97,45 @@ impl Collection {
     }
 }
 
+/// The type index's partition of a kind (on gsi1).
+pub fn type_index_pk(group: &str, kind: &str) -> String {
+    format!("t#{group}#{kind}")
+}
+
+/// The type index keys (gsi1pk, gsi1sk) of an object item, derived from its
+/// primary key; None for items that are not objects.
+pub fn type_index_of(key: &ItemKey) -> Option<(String, String)> {
+    let rest = key.pk.strip_prefix("o#")?;
+    let (ctx, group_kind) = rest.split_once('#')?;
+    Some((format!("t#{group_kind}"), format!("{ctx}#{}", key.sk)))
+}
+
+/// A stamp: an item whose only content is a token that changes on every
+/// write, so that caches elsewhere can tell cheaply whether to reload.
+pub fn stamp_key(name: &str) -> ItemKey {
+    ItemKey {
+        pk: format!("s#{name}"),
+        sk: "_".into(),
+    }
+}
+
 impl ObjectRef {
+    /// The object an object item's key addresses (None for other items).
+    pub fn from_key(key: &ItemKey) -> Option<Self> {
+        let mut parts = key.pk.strip_prefix("o#")?.splitn(3, '#');
+        let context = Context::from_key_part(parts.next()?)?;
+        let group = parts.next()?.to_string();
+        let kind = parts.next()?.to_string();
+        let (namespace, name) = key.sk.split_once('#')?;
+        Some(Self {
+            context,
+            group,
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        })
+    }
+
     pub fn collection(&self) -> Collection {
         Collection {
             context: self.context.clone(),
@@ -123,6 +177,28 @@ impl ObjectRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_keys_read_back_into_refs() {
+        for context in [
+            Context::Platform,
+            Context::Organization("acme".into()),
+            Context::Project("p-1".into()),
+        ] {
+            let r = ObjectRef {
+                context,
+                group: String::new(),
+                kind: "Namespace".into(),
+                namespace: String::new(),
+                name: "default".into(),
+            };
+            assert_eq!(ObjectRef::from_key(&r.key()), Some(r.clone()));
+            let (type_pk, type_sk) = type_index_of(&r.key()).unwrap();
+            assert_eq!(type_pk, type_index_pk("", "Namespace"));
+            assert!(type_sk.ends_with("#default"));
+        }
+        assert_eq!(ObjectRef::from_key(&stamp_key("catalog")), None);
+    }
 
     fn project(ctx: Context, name: &str) -> ObjectRef {
         ObjectRef {

@@ -66,6 +66,11 @@ pub enum Write {
         key: ItemKey,
         expect: Expect,
     },
+    /// Sets a stamp item to a fresh token (see [`keys::stamp_key`]).
+    Stamp {
+        key: ItemKey,
+        token: String,
+    },
     /// Flags an object so that no new child can be attached while its
     /// children are counted; see the hierarchy's delete protocol.
     MarkDeleting {
@@ -83,7 +88,7 @@ impl Write {
             | Write::Delete { expect, .. }
             | Write::Check { expect, .. } => *expect,
             Write::MarkDeleting { version, .. } => Expect::Version(*version),
-            Write::PutIndex { .. } => Expect::Anything,
+            Write::PutIndex { .. } | Write::Stamp { .. } => Expect::Anything,
         }
     }
 
@@ -202,6 +207,48 @@ impl Store {
             }
         }
         Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
+    }
+
+    /// The token of a stamp item (None when it was never written).
+    pub async fn stamp(&self, key: &ItemKey) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .consistent_read(true)
+            .projection_expression("#t")
+            .expression_attribute_names("#t", "token")
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.item.and_then(|item| text(&item, "token").ok()))
+    }
+
+    /// How many objects of a kind exist, in every context (through the type
+    /// index; eventually consistent, as every GSI read).
+    pub async fn count_of_type(&self, group: &str, kind: &str) -> Result<u64, StoreError> {
+        let mut count = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(&keys::type_index_pk(group, kind)))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(backend)?;
+            count += u64::try_from(out.count).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(count),
+            }
+        }
     }
 
     /// One page of object items of a partition, in sort-key order.
@@ -469,6 +516,10 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
                 )));
             }
             let mut item = key_item(key);
+            if let Some((type_pk, type_sk)) = keys::type_index_of(key) {
+                item.insert("gsi1pk".into(), s(&type_pk));
+                item.insert("gsi1sk".into(), s(&type_sk));
+            }
             item.insert("obj".into(), AttributeValue::S(body));
             item.insert("rv".into(), AttributeValue::N(version.to_string()));
             let (cond, values) = condition(*expect);
@@ -489,6 +540,17 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             let mut item = key_item(key);
             item.insert("opk".into(), s(&target.pk));
             item.insert("osk".into(), s(&target.sk));
+            op.put(
+                Put::builder()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::Stamp { key, token } => {
+            let mut item = key_item(key);
+            item.insert("token".into(), s(token));
             op.put(
                 Put::builder()
                     .table_name(table)

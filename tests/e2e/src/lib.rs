@@ -66,6 +66,16 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// kubectl's server URL for a project's control plane.
+    pub fn project_url(&self, project: &str) -> String {
+        format!(
+            "{}/apis/resourcemanager.miloapis.com/v1alpha1/projects/{project}/control-plane",
+            self.kube_server
+        )
+    }
+}
+
 /// A kubeconfig file in a directory of its own (kubectl's cache goes there too).
 pub struct Kubeconfig {
     pub path: PathBuf,

@@ -221,7 +221,9 @@ impl Bench {
             store::Store::new(client.clone(), table.clone()),
             verifier,
             b"continue-secret",
-        );
+            apiserver::DEFAULT_CATALOG_REFRESH,
+        )
+        .map_err(anyhow::Error::msg)?;
         let mut bench = Self {
             server,
             bearer: format!("Bearer {token}"),

@@ -1,0 +1,135 @@
+//! Namespaces: created with their owners (a project's `default`, an
+//! organization's `organization-{org}` in the platform context, as Milo
+//! does) and deleted with them when empty.
+
+use domain::kinds::{self, KindInfo, NAMESPACE};
+use domain::ApiError;
+use serde_json::{json, Value};
+use store::{Context, Expect, ObjectRef, Store, StoreError, Write};
+
+use crate::errors::from_store;
+use crate::objects::builtin_ref;
+
+/// The label Kubernetes puts on every namespace, naming it.
+pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+pub fn active_status() -> Value {
+    json!({"phase": "Active"})
+}
+
+fn namespace_document(name: &str, now: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "uid": uuid::Uuid::new_v4().to_string(),
+            "resourceVersion": "1",
+            "generation": 1,
+            "creationTimestamp": now,
+            "labels": {NAME_LABEL: name},
+        },
+        "spec": {},
+        "status": active_status(),
+    })
+}
+
+/// The writes that create a namespace (its object, its label index item)
+/// owned by `owner`.
+fn create_namespace(
+    context: Context,
+    name: &str,
+    owner: Option<&ObjectRef>,
+    now: &str,
+) -> Vec<Write> {
+    let ns = builtin_ref(&context, &NAMESPACE, "", name);
+    let mut writes = vec![
+        Write::PutObject {
+            key: ns.key(),
+            object: namespace_document(name, now),
+            version: 1,
+            expect: Expect::Absent,
+        },
+        Write::PutIndex {
+            key: ns.label_index_key(NAME_LABEL, name),
+            target: ns.key(),
+        },
+    ];
+    if let Some(owner) = owner {
+        writes.push(Write::PutIndex {
+            key: owner.child_index_key(&ns),
+            target: ns.key(),
+        });
+    }
+    writes
+}
+
+/// The namespaces created in the same transaction as an object: a project's
+/// `default`, an organization's `organization-{org}`.
+pub fn created_with(kind: &KindInfo, object_ref: &ObjectRef, now: &str) -> Vec<Write> {
+    let name = &object_ref.name;
+    if kind.is(&kinds::PROJECT) {
+        create_namespace(
+            Context::Project(name.clone()),
+            "default",
+            Some(object_ref),
+            now,
+        )
+    } else if kind.is(&kinds::ORGANIZATION) {
+        create_namespace(
+            Context::Platform,
+            &format!("organization-{name}"),
+            Some(object_ref),
+            now,
+        )
+    } else {
+        Vec::new()
+    }
+}
+
+/// The writes that delete `namespaces` (empty, owned by `owner`) with it.
+pub async fn deleted_with(
+    store: &Store,
+    owner: &ObjectRef,
+    namespaces: &[ObjectRef],
+) -> Result<Vec<Write>, ApiError> {
+    let keys: Vec<_> = namespaces.iter().map(ObjectRef::key).collect();
+    let stored = store.batch_get(&keys).await.map_err(from_store)?;
+    let mut writes = Vec::new();
+    for item in stored {
+        let Some(ns) = ObjectRef::from_key(&item.key) else {
+            continue;
+        };
+        let ns = &ns;
+        writes.push(Write::Delete {
+            key: ns.key(),
+            expect: Expect::Version(item.version),
+        });
+        if let Some(labels) = item.object["metadata"]["labels"].as_object() {
+            writes.extend(labels.iter().filter_map(|(k, v)| {
+                Some(Write::Delete {
+                    key: ns.label_index_key(k, v.as_str()?),
+                    expect: Expect::Anything,
+                })
+            }));
+        }
+        writes.push(Write::Delete {
+            key: owner.child_index_key(ns),
+            expect: Expect::Anything,
+        });
+    }
+    Ok(writes)
+}
+
+/// The platform context has a `default` namespace, as every Kubernetes
+/// cluster does. Idempotent: each instance makes sure once.
+pub async fn ensure_platform_default(store: &Store) -> Result<(), ApiError> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match store
+        .write(create_namespace(Context::Platform, "default", None, &now))
+        .await
+    {
+        Ok(()) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(from_store(e)),
+    }
+}

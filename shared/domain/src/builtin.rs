@@ -1,0 +1,118 @@
+//! The built-in kinds, declared by the CRDs in `shared/domain/crds/` and
+//! parsed by the same code as registered ones. Their extra behaviour
+//! (hierarchy rules, namespaces created with their owners) is code that
+//! names them through the identities in `kinds`.
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::crd::{self, ResourceType};
+
+const SOURCES: &[(&str, &str)] = &[
+    ("organizations", include_str!("../crds/organizations.yaml")),
+    ("folders", include_str!("../crds/folders.yaml")),
+    ("projects", include_str!("../crds/projects.yaml")),
+    ("namespaces", include_str!("../crds/namespaces.yaml")),
+    (
+        "customresourcedefinitions",
+        include_str!("../crds/customresourcedefinitions.yaml"),
+    ),
+];
+
+/// Registered CRDs may not use the core (empty) group; the built-in
+/// Namespace does, so it is parsed under this stand-in and given back its
+/// empty group.
+const CORE_STAND_IN: &str = "core.builtin.invalid";
+
+struct Builtins {
+    documents: Vec<Value>,
+    types: Vec<ResourceType>,
+}
+
+fn load() -> Result<Builtins, String> {
+    let mut documents = Vec::new();
+    let mut types = Vec::new();
+    for (file, source) in SOURCES {
+        let doc: Value = serde_yaml::from_str(source)
+            .map_err(|e| format!("built-in CRD {file}.yaml is not valid YAML: {e}"))?;
+        let core = doc["spec"]["group"] == "";
+        let mut parsed_doc = doc.clone();
+        if core {
+            parsed_doc["spec"]["group"] = Value::String(CORE_STAND_IN.into());
+            parsed_doc["metadata"]["name"] = Value::String(format!("{file}.{CORE_STAND_IN}"));
+        }
+        let mut rt = crd::parse(&parsed_doc).map_err(|causes| {
+            let listed: Vec<String> = causes
+                .iter()
+                .map(|c| format!("{}: {}", c.field, c.message))
+                .collect();
+            format!("built-in CRD {file}.yaml is invalid: {}", listed.join("; "))
+        })?;
+        if core {
+            rt.group = String::new();
+            rt.name = (*file).to_string();
+        }
+        documents.push(doc);
+        types.push(rt);
+    }
+    Ok(Builtins { documents, types })
+}
+
+fn builtins() -> Result<&'static Builtins, &'static str> {
+    static BUILTINS: OnceLock<Result<Builtins, String>> = OnceLock::new();
+    BUILTINS.get_or_init(load).as_ref().map_err(String::as_str)
+}
+
+/// The built-in types. An error only if a shipped CRD is broken, which the
+/// tests below catch before anything ships.
+pub fn types() -> Result<Vec<ResourceType>, String> {
+    builtins().map(|b| b.types.clone()).map_err(str::to_string)
+}
+
+/// The built-in CRD documents, as `kubectl get crd` shows them.
+pub fn documents() -> &'static [Value] {
+    builtins().map(|b| b.documents.as_slice()).unwrap_or(&[])
+}
+
+/// Whether a CRD name belongs to a built-in type (those cannot be changed).
+pub fn is_builtin(crd_name: &str) -> bool {
+    documents()
+        .iter()
+        .any(|d| d["metadata"]["name"] == crd_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::{ContextKind, Scope};
+
+    #[test]
+    fn every_builtin_crd_parses() {
+        let types = types().unwrap();
+        let names: Vec<&str> = types.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Organization",
+                "Folder",
+                "Project",
+                "Namespace",
+                "CustomResourceDefinition"
+            ]
+        );
+        let namespace = &types[3];
+        assert_eq!(namespace.group, "");
+        assert_eq!(namespace.scope, Scope::Cluster);
+        assert_eq!(
+            namespace.contexts,
+            [
+                ContextKind::Platform,
+                ContextKind::Organization,
+                ContextKind::Project
+            ]
+        );
+        assert!(is_builtin("projects.resourcemanager.miloapis.com"));
+        assert!(!is_builtin("widgets.example.com"));
+    }
+}
