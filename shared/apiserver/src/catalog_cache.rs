@@ -146,6 +146,8 @@ async fn load(store: &Store) -> Result<Catalog, ApiError> {
     let registered: Vec<ResourceType> = registered_documents(store)
         .await?
         .iter()
+        // The built-in CRDs are stored for listing; they are compiled in.
+        .filter(|doc| !domain::builtin::is_builtin(doc["metadata"]["name"].as_str().unwrap_or_default()))
         .filter_map(|doc| match crd::parse(doc) {
             Ok(rt) => Some(rt),
             Err(causes) => {

@@ -6,6 +6,7 @@
 //! [`ApiServer::handle`] takes an `http::Request` and always returns a
 //! response: every failure becomes a Kubernetes `Status`.
 
+mod bootstrap;
 mod catalog_cache;
 mod codec;
 mod crds;
@@ -35,8 +36,8 @@ pub struct ApiServer {
     verifier: auth::Verifier,
     tokens: TokenSigner,
     catalog: catalog_cache::CatalogCache,
-    /// Set once this instance has made sure the platform's `default`
-    /// namespace exists.
+    /// Set once this instance has run `bootstrap` (the platform's
+    /// `default` namespace, the built-in CRDs as objects).
     bootstrapped: tokio::sync::OnceCell<()>,
 }
 
@@ -144,7 +145,7 @@ impl ApiServer {
         let (context, target) = route::parse(request.uri().path())?;
         self.check_context(&context).await?;
         self.bootstrapped
-            .get_or_try_init(|| namespaces::ensure_platform_default(&self.store))
+            .get_or_try_init(|| bootstrap::run(&self.store))
             .await?;
         // Discovery is read rarely (clients cache it) and right after a type
         // is registered (`kubectl apply` after `kubectl wait`), so it always

@@ -5,7 +5,7 @@
 use domain::kinds::{self, KindInfo, NAMESPACE};
 use domain::ApiError;
 use serde_json::{json, Value};
-use store::{Context, Expect, ObjectRef, Store, StoreError, Write};
+use store::{Context, Expect, ObjectRef, Store, Write};
 
 use crate::errors::from_store;
 use crate::objects::builtin_ref;
@@ -36,7 +36,7 @@ fn namespace_document(name: &str, now: &str) -> Value {
 
 /// The writes that create a namespace (its object, its label index item)
 /// owned by `owner`.
-fn create_namespace(
+pub fn create_namespace(
     context: Context,
     name: &str,
     owner: Option<&ObjectRef>,
@@ -119,17 +119,4 @@ pub async fn deleted_with(
         });
     }
     Ok(writes)
-}
-
-/// The platform context has a `default` namespace, as every Kubernetes
-/// cluster does. Idempotent: each instance makes sure once.
-pub async fn ensure_platform_default(store: &Store) -> Result<(), ApiError> {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    match store
-        .write(create_namespace(Context::Platform, "default", None, &now))
-        .await
-    {
-        Ok(()) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
-        Err(e) => Err(from_store(e)),
-    }
 }

@@ -737,3 +737,85 @@ async fn milo_crds_register_and_their_samples_round_trip() {
     }
     assert!(stored >= 10, "only {stored} samples stored");
 }
+
+#[tokio::test]
+async fn builtin_crds_are_listed_and_read_only() {
+    let api = api().await;
+    let list = api.get(CRDS).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let listed = names(&list.body);
+    for builtin in [
+        "customresourcedefinitions.apiextensions.k8s.io",
+        "folders.resourcemanager.miloapis.com",
+        "namespaces",
+        "organizations.resourcemanager.miloapis.com",
+        "projects.resourcemanager.miloapis.com",
+    ] {
+        assert!(
+            listed.iter().any(|n| n == builtin),
+            "{builtin} not in {listed:?}"
+        );
+    }
+    let org = api
+        .get(&format!(
+            "{CRDS}/organizations.resourcemanager.miloapis.com"
+        ))
+        .await;
+    assert_eq!(condition(&org.body, "Established")["status"], "True");
+    let r = api
+        .call(
+            "PATCH",
+            &format!("{CRDS}/organizations.resourcemanager.miloapis.com"),
+            Some(json!({"spec": {"names": {"shortNames": ["o"]}}})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = api
+        .call(
+            "DELETE",
+            &format!("{CRDS}/projects.resourcemanager.miloapis.com"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    // Still served.
+    api.org("acme").await;
+}
+
+#[tokio::test]
+async fn organization_scoped_types_live_in_their_organization() {
+    let api = api().await;
+    let mut crd = widget_crd();
+    crd["metadata"]["annotations"] =
+        json!({"discovery.miloapis.com/parent-contexts": "Organization"});
+    crd["spec"]["scope"] = json!("Cluster");
+    register(&api, crd).await;
+    api.org("acme").await;
+    api.org("globex").await;
+    let in_org =
+        |org: &str| format!("{G}/organizations/{org}/control-plane/apis/example.com/v1/widgets");
+    for (org, color) in [("acme", "red"), ("globex", "blue")] {
+        let r = api
+            .post(&in_org(org), widget("shared-name", json!({"color": color})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = api.get(&format!("{}/shared-name", in_org("acme"))).await;
+    assert_eq!(r.body["spec"]["color"], "red");
+    assert_eq!(
+        names(&api.get(&in_org("globex")).await.body),
+        ["shared-name"]
+    );
+    // Not served in projects or the platform.
+    assert_eq!(api.get("/apis/example.com/v1/widgets").await.status, 404);
+    // The organization keeps its objects: it is not deleted under them.
+    let r = api
+        .call("DELETE", &format!("{G}/organizations/acme"), None)
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("shared-name"),
+        "{}",
+        r.body
+    );
+}
