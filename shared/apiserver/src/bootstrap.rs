@@ -29,7 +29,7 @@ pub async fn run(store: &Store) -> Result<(), ApiError> {
     let types = domain::builtin::types().map_err(ApiError::internal)?;
     let refs: Vec<ObjectRef> = domain::builtin::documents()
         .iter()
-        .map(|doc| crd_ref(doc))
+        .map(crd_ref)
         .collect();
     let keys: Vec<_> = refs.iter().map(ObjectRef::key).collect();
     let stored = store.batch_get(&keys).await.map_err(from_store)?;
