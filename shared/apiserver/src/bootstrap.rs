@@ -27,10 +27,7 @@ pub async fn run(store: &Store) -> Result<(), ApiError> {
             .await,
     )?;
     let types = domain::builtin::types().map_err(ApiError::internal)?;
-    let refs: Vec<ObjectRef> = domain::builtin::documents()
-        .iter()
-        .map(crd_ref)
-        .collect();
+    let refs: Vec<ObjectRef> = domain::builtin::documents().iter().map(crd_ref).collect();
     let keys: Vec<_> = refs.iter().map(ObjectRef::key).collect();
     let stored = store.batch_get(&keys).await.map_err(from_store)?;
     for ((doc, rt), object_ref) in domain::builtin::documents().iter().zip(&types).zip(&refs) {

@@ -544,6 +544,10 @@ pub(super) fn check_rules(
         return;
     }
     let unchanged = unchanged || old.is_some_and(|o| validate::same(node, value, o));
+    // `self` and `oldSelf` are converted once per node and shared by its
+    // rules (CEL values are reference-counted): the conversion, not the
+    // expression, is most of a rule's cost on a large object.
+    let mut bound: Option<Bound> = None;
     for rule in &node.rules {
         if unchanged && !rule.transition {
             continue;
@@ -551,7 +555,11 @@ pub(super) fn check_rules(
         if rule.transition && old.is_none() && !rule.optional_old_self {
             continue;
         }
-        if let Some(cause) = evaluate(rule, node, value, old, path) {
+        let bound = bound.get_or_insert_with(|| Bound {
+            value: to_cel(Some(node), value, 0),
+            old: old.map(|o| to_cel(Some(node), o, 0)),
+        });
+        if let Some(cause) = evaluate(rule, node, value, bound, path) {
             out.push(cause);
         }
     }
@@ -568,12 +576,24 @@ pub(super) fn check_rules(
     }
 }
 
+/// A node's value and old value as CEL values (or why they could not be
+/// converted).
+struct Bound {
+    value: Result<CelValue, String>,
+    old: Option<Result<CelValue, String>>,
+}
+
+fn boxed(value: &Result<CelValue, String>) -> Result<Box<dyn Val>, String> {
+    let value = value.clone()?;
+    Box::<dyn Val>::try_from(value).map_err(|e| e.to_string())
+}
+
 /// Evaluates one rule; `Some(cause)` when it fails or cannot be evaluated.
 fn evaluate(
     rule: &Rule,
     node: &Node,
     value: &Value,
-    old: Option<&Value>,
+    bound: &Bound,
     path: &str,
 ) -> Option<Cause> {
     let type_name = match node.type_name() {
@@ -597,12 +617,12 @@ fn evaluate(
     };
 
     let mut context = Context::with_env(Arc::clone(env()));
-    match to_val(node, value) {
+    match boxed(&bound.value) {
         Ok(v) => context.add_variable_as_val("self", v),
         Err(why) => return Some(error(why)),
     }
     if rule.transition {
-        let old_self = match old.map(|o| to_val(node, o)).transpose() {
+        let old_self = match bound.old.as_ref().map(boxed).transpose() {
             Ok(v) => v,
             Err(why) => return Some(error(why)),
         };
@@ -680,11 +700,6 @@ fn quote(s: &str) -> String {
 // ---------------------------------------------------------------------------
 // JSON to CEL
 // ---------------------------------------------------------------------------
-
-fn to_val(node: &Node, value: &Value) -> Result<Box<dyn Val>, String> {
-    let value = to_cel(Some(node), value, 0)?;
-    Box::<dyn Val>::try_from(value).map_err(|e| e.to_string())
-}
 
 /// Converts a JSON value to CEL along its schema (`None`: no schema, e.g.
 /// under preserve-unknown-fields).
