@@ -8,6 +8,7 @@ pub mod crd;
 pub mod error;
 pub mod field_selector;
 pub mod hierarchy;
+pub mod ingest;
 pub mod jsonpath;
 pub mod kinds;
 pub mod label_selector;
