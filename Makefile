@@ -44,8 +44,11 @@ test: install cfn-lint
 	cargo fmt --all -- --check
 	bash localstack/with-stack.sh $(TEST_STACK) -- cargo test --workspace --no-fail-fast
 
+# Each benchmark gets a fresh stack: DynamoDB Local's figures drift with what it has
+# already served (docs/benchmarks.md).
 bench: install
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin bench
+	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin types_bench
 
 lint:
 	cargo fmt --all -- --check

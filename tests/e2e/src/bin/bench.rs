@@ -12,10 +12,8 @@
 //! scenario, side and concurrency; default 2000).
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use apiserver::ApiServer;
@@ -24,6 +22,8 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
+use e2e::measure::{measure, ms, ops_from_env, Sample, Stats};
+use e2e::raw::{self, key_item, s};
 use serde_json::{json, Value};
 use store::{Context, ItemKey, ObjectRef};
 
@@ -44,8 +44,6 @@ const WARMUP_OPS: usize = 200;
 const WARMUP_CONCURRENCY: usize = 8;
 /// Each measurement alternates the two sides in this many rounds.
 const ROUNDS: usize = 4;
-/// As the store: transactions cancelled by a concurrent one are retried.
-const CONFLICT_ATTEMPTS: u32 = 5;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -53,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let bench = Arc::new(Bench::setup().await?);
     eprintln!("table {}", bench.table);
     let result = benchmark(&bench, ops).await;
-    bench.drop_table().await;
+    raw::drop_table(&bench.client, &bench.table).await;
     let (page, rows) = result?;
     print_report(&bench, ops, page, &rows);
     Ok(())
@@ -93,23 +91,6 @@ async fn benchmark(bench: &Arc<Bench>, ops: usize) -> anyhow::Result<(usize, Vec
         }
     }
     Ok((page, rows))
-}
-
-fn ops_from_env() -> anyhow::Result<usize> {
-    if std::env::var("DYNAMODB_ENDPOINT").is_err() {
-        bail!(
-            "DYNAMODB_ENDPOINT is not set: point it at DynamoDB Local (e.g. http://127.0.0.1:8000), \
-             or run `make bench`, which starts the local stack"
-        );
-    }
-    match std::env::var("BENCH_OPS") {
-        Ok(v) => v
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| anyhow!("BENCH_OPS must be a positive whole number, not {v:?}")),
-        Err(_) => Ok(2000),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -211,10 +192,7 @@ impl Bench {
     async fn setup() -> anyhow::Result<Self> {
         let client = store::Store::client_from_env().await;
         let table = format!("bench-{}", uuid::Uuid::new_v4().simple());
-        store::table::create_table(&client, &table)
-            .await
-            .with_context(|| format!("creating table {table}"))?;
-        disable_stream(&client, &table).await?;
+        raw::create_table(&client, &table).await?;
         let verifier = auth::Verifier::new(auth::AuthConfig::hs256(ISSUER, AUDIENCE, SECRET))?;
         let token = auth::mint_hs256(SECRET, ISSUER, AUDIENCE, "bench", &[], 24 * 3600)?;
         let server = ApiServer::new(
@@ -255,23 +233,6 @@ impl Bench {
             .await?;
         bench.template = serde_json::from_slice(&created)?;
         Ok(bench)
-    }
-
-    /// Best effort: a failed delete leaves a table behind, nothing worse.
-    async fn drop_table(&self) {
-        if let Err(e) = self
-            .client
-            .delete_table()
-            .table_name(&self.table)
-            .send()
-            .await
-        {
-            eprintln!(
-                "could not delete table {}: {}",
-                self.table,
-                DisplayErrorContext(e)
-            );
-        }
     }
 
     async fn op(&self, scenario: Scenario, side: Side) -> anyhow::Result<()> {
@@ -415,12 +376,12 @@ impl Bench {
             &self.org.child_index_key(&project),
             &project,
         )?);
-        self.transact(items).await
+        raw::transact(&self.client, items, &self.raw_retries).await
     }
 
     async fn raw_get(&self) -> anyhow::Result<()> {
         let key = object_ref("Project", &self.raw.existing()).key();
-        self.get_item(&key)
+        raw::get_item(&self.client, &self.table, &key)
             .await?
             .map(drop)
             .ok_or_else(|| anyhow!("raw get: {} not found", key.sk))
@@ -476,8 +437,7 @@ impl Bench {
     async fn raw_update(&self) -> anyhow::Result<()> {
         let project = object_ref("Project", &self.raw.existing());
         let key = project.key();
-        let item = self
-            .get_item(&key)
+        let item = raw::get_item(&self.client, &self.table, &key)
             .await?
             .ok_or_else(|| anyhow!("raw update: {} not found", key.sk))?;
         let version: u64 = match item.get("rv") {
@@ -508,23 +468,7 @@ impl Bench {
                 )
                 .build(),
         ];
-        self.transact(items).await
-    }
-
-    async fn get_item(
-        &self,
-        key: &ItemKey,
-    ) -> anyhow::Result<Option<HashMap<String, AttributeValue>>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| anyhow!("raw GetItem: {}", DisplayErrorContext(e)))?;
-        Ok(out.item)
+        raw::transact(&self.client, items, &self.raw_retries).await
     }
 
     async fn batch_get(
@@ -558,56 +502,6 @@ impl Bench {
         }
         Ok(found)
     }
-
-    /// TransactWriteItems with the store's retry of conflicts: a fresh
-    /// client request token per attempt, jittered back-off.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> anyhow::Result<()> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(uuid::Uuid::new_v4().to_string())
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) if attempt < CONFLICT_ATTEMPTS && is_conflict(&e) => {
-                    self.raw_retries.fetch_add(1, Ordering::Relaxed);
-                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 16);
-                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt) + jitter))
-                        .await;
-                }
-                Err(e) => bail!("raw TransactWriteItems: {}", DisplayErrorContext(e)),
-            }
-        }
-    }
-}
-
-/// DynamoDB Local keeps every stream record in its SQLite database and
-/// reads them back on each write, so with the template's stream on, a write
-/// gets slower with every write before it and figures drift within a run.
-/// AWS's streams are off the write path; turning the stream off here keeps
-/// DynamoDB Local's latencies flat (see docs/benchmarks.md).
-async fn disable_stream(client: &Client, table: &str) -> anyhow::Result<()> {
-    let spec = aws_sdk_dynamodb::types::StreamSpecification::builder()
-        .stream_enabled(false)
-        .build()?;
-    client
-        .update_table()
-        .table_name(table)
-        .stream_specification(spec)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "turning off the stream of {table}: {}",
-                DisplayErrorContext(e)
-            )
-        })?;
-    Ok(())
 }
 
 fn project_body(name: &str, team: &str) -> Value {
@@ -641,10 +535,6 @@ fn labels(doc: &Value) -> Vec<(String, String)> {
 
 // --- item shapes, as store::operation builds them ----------------------------
 
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_string())
-}
-
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
     match item.get(name) {
         Some(AttributeValue::S(v)) => v.clone(),
@@ -657,13 +547,6 @@ fn name_of(item: &HashMap<String, AttributeValue>) -> String {
         .ok()
         .and_then(|d| d["metadata"]["name"].as_str().map(str::to_string))
         .unwrap_or_default()
-}
-
-fn key_item(key: &ItemKey) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_string(), s(&key.pk)),
-        ("sk".to_string(), s(&key.sk)),
-    ])
 }
 
 /// The object item: pk, sk, obj (the JSON document), rv; conditional on
@@ -701,40 +584,8 @@ fn put_index(table: &str, key: &ItemKey, target: &ObjectRef) -> anyhow::Result<T
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-fn is_conflict<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        R,
-    >,
-) -> bool {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-    match err.as_service_error() {
-        Some(E::TransactionCanceledException(c)) => c
-            .cancellation_reasons()
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict")),
-        Some(E::TransactionInProgressException(_)) => true,
-        _ => false,
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Measuring
-
-/// Per-operation latencies and the wall time of one run, or of several
-/// added together.
-#[derive(Default)]
-struct Sample {
-    latencies: Vec<Duration>,
-    wall: Duration,
-}
-
-impl Sample {
-    fn add(&mut self, other: Sample) {
-        self.latencies.extend(other.latencies);
-        self.wall += other.wall;
-    }
-}
 
 async fn run(
     bench: &Arc<Bench>,
@@ -786,66 +637,6 @@ async fn compare(
     Ok((api, raw))
 }
 
-/// Runs `ops` operations on `concurrency` tasks, each taking the next
-/// operation as soon as its last one is done. The first error aborts the run.
-async fn measure<F, Fut>(ops: usize, concurrency: usize, op: F) -> anyhow::Result<Sample>
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let op = Arc::new(op);
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (op, next) = (op.clone(), next.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::with_capacity(ops / concurrency + 1);
-            while next.fetch_add(1, Ordering::Relaxed) < ops {
-                let began = Instant::now();
-                op().await?;
-                latencies.push(began.elapsed());
-            }
-            anyhow::Ok(latencies)
-        });
-    }
-    let mut latencies = Vec::with_capacity(ops);
-    while let Some(done) = tasks.join_next().await {
-        latencies.extend(done??);
-    }
-    Ok(Sample {
-        latencies,
-        wall: start.elapsed(),
-    })
-}
-
-struct Stats {
-    p50: Duration,
-    p99: Duration,
-    ops_per_sec: f64,
-}
-
-impl Stats {
-    fn of(mut sample: Sample) -> Self {
-        sample.latencies.sort_unstable();
-        Self {
-            p50: percentile(&sample.latencies, 50.0),
-            p99: percentile(&sample.latencies, 99.0),
-            ops_per_sec: sample.latencies.len() as f64 / sample.wall.as_secs_f64(),
-        }
-    }
-}
-
-/// Nearest-rank percentile of sorted durations: the smallest value with at
-/// least `p` percent of the sample at or below it.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 // ---------------------------------------------------------------------------
 // Reporting
 
@@ -854,10 +645,6 @@ struct Row {
     concurrency: usize,
     api: Stats,
     raw: Stats,
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
 fn print_report(bench: &Bench, ops: usize, page: usize, rows: &[Row]) {
@@ -886,19 +673,5 @@ fn print_report(bench: &Bench, ops: usize, page: usize, rows: &[Row]) {
             r.api.p50.as_secs_f64() / r.raw.p50.as_secs_f64(),
             r.raw.ops_per_sec / r.api.ops_per_sec,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-    use std::time::Duration;
-
-    #[test]
-    fn nearest_rank() {
-        let d: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&d, 50.0), Duration::from_millis(50));
-        assert_eq!(percentile(&d, 99.0), Duration::from_millis(99));
-        assert_eq!(percentile(&d[..1], 99.0), Duration::from_millis(1));
     }
 }
