@@ -589,13 +589,7 @@ fn boxed(value: &Result<CelValue, String>) -> Result<Box<dyn Val>, String> {
 }
 
 /// Evaluates one rule; `Some(cause)` when it fails or cannot be evaluated.
-fn evaluate(
-    rule: &Rule,
-    node: &Node,
-    value: &Value,
-    bound: &Bound,
-    path: &str,
-) -> Option<Cause> {
+fn evaluate(rule: &Rule, node: &Node, value: &Value, bound: &Bound, path: &str) -> Option<Cause> {
     let type_name = match node.type_name() {
         "" => json_type(value),
         name => name,
