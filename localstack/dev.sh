@@ -54,6 +54,11 @@ cleanup() {
   # stderr (a pager or `| tee` that died with the Ctrl-C), nor a failing command.
   trap '' INT TERM PIPE
   set +e
+  if [[ -s "$DIR/events.pid" ]]; then
+    log "stopping the events consumer"
+    kill "$(cat "$DIR/events.pid")" 2>/dev/null
+    rm -f "$DIR/events.pid"
+  fi
   log "stopping the local stack"
   bash "$ROOT/localstack/stop.sh" "$DIR"
   exit "$rc"
@@ -64,6 +69,8 @@ trap 'exit 143' TERM
 
 log "creating table $TABLE"
 cargo run -q -p devctl -- create-table --endpoint "http://$HOST:$DYNAMO_PORT" --table "$TABLE" >&2
+log "creating the event streams (EVENTS_* variables, defaults in shared/ingest/src/config.rs)"
+cargo run -q -p devctl -- create-stream --nats-url "nats://$HOST:$NATS_PORT" >&2
 
 # Secrets: made once, kept across runs (so minted tokens stay valid).
 for name in hs256-secret continue-secret; do
@@ -110,8 +117,15 @@ write_lambda_env "$DIR/lambda.env" "$TABLE" "$DYNAMO_PORT" "$NATS_PORT" \
   "$ISSUER" "$AUDIENCE" "$HS256_SECRET" "$CONTINUE_SECRET"
 
 # Build before serving: compile errors show here, and the first request is quick.
-log "building the resources function"
-cargo build --bin resources
+log "building the resources and events functions"
+cargo build --bin resources --bin events
+
+# The long-running events consumer (the same code as the scheduled Lambda),
+# with the functions' environment; it is not restarted on code changes.
+log "starting the events consumer (log: $DIR/events.log)"
+(set -a; source "$DIR/lambda.env"; set +a; exec "${CARGO_TARGET_DIR:-$ROOT/target}/debug/events" --consume) \
+  </dev/null >"$DIR/events.log" 2>&1 &
+echo $! > "$DIR/events.pid"
 
 ORG_PREFIX="/apis/resourcemanager.miloapis.com/v1alpha1/organizations"
 cat >&2 <<EOF
@@ -119,7 +133,9 @@ cat >&2 <<EOF
   Milo resource API (local)   $SERVER   (kubectl; CA: .local/dev/tls/ca.pem)
                               $HTTP_SERVER    (plain HTTP, e.g. curl)
   DynamoDB Local              http://$HOST:$DYNAMO_PORT   (table $TABLE, in memory)
-  nats-server (JetStream)     nats://$HOST:$NATS_PORT
+  nats-server (JetStream)     nats://$HOST:$NATS_PORT   (streams LIFECYCLE, LIFECYCLE_DEADLETTER)
+  events consumer             durable milo-events-ingest on com.infratographer.events.*.*
+                              (log: .local/dev/events.log; define RelationshipTypes first)
   admin token (720 h)         in .local/kubeconfig; mint more with:
     cargo run -q -p devctl -- mint-token --secret-file .local/dev/hs256-secret \\
       --issuer $ISSUER --audience $AUDIENCE --subject <name> [--group <group>]

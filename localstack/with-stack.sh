@@ -3,7 +3,8 @@
 # pass or fail, and exits with COMMAND's exit code.
 #
 #   1. wipes <dir>, starts DynamoDB Local + nats-server there (localstack/start.sh)
-#   2. creates the table from infra/template.yaml (devctl create-table)
+#   2. creates the table from infra/template.yaml (devctl create-table) and the
+#      event streams (devctl create-stream)
 #   3. writes fresh HS256 and continue-token secrets into <dir>
 #   4. with --lambda-port N: builds the `resources` binary and serves the workspace's
 #      functions with `cargo lambda watch` (log: <dir>/lambda.log):
@@ -97,6 +98,8 @@ bash "$ROOT/localstack/start.sh" "$DYNAMO_PORT" "$NATS_PORT" "$DIR"
 
 log "creating table $TABLE"
 cargo run -q -p devctl -- create-table --endpoint "http://$HOST:$DYNAMO_PORT" --table "$TABLE" >&2
+log "creating the event streams (EVENTS_* variables, defaults in shared/ingest/src/config.rs)"
+cargo run -q -p devctl -- create-stream --nats-url "nats://$HOST:$NATS_PORT" >&2
 
 new_secret > "$DIR/hs256-secret"
 new_secret > "$DIR/continue-secret"

@@ -163,6 +163,13 @@ mod tests {
             .iter()
             .filter_map(|g| g["name"].as_str())
             .collect();
-        assert_eq!(listed, [RESOURCEMANAGER_GROUP, "apiextensions.k8s.io"]);
+        assert_eq!(
+            listed,
+            [
+                RESOURCEMANAGER_GROUP,
+                "apiextensions.k8s.io",
+                "graph.miloapis.com"
+            ]
+        );
     }
 }

@@ -154,6 +154,18 @@ pub async fn serve(
         namespace: path.namespace.clone().unwrap_or_default(),
         call,
     };
+    let writes = matches!(
+        *call.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if writes && kind.is(&kinds::EXTERNAL_RESOURCE) {
+        return Err(ApiError::MethodNotAllowed {
+            message: format!(
+                "{} are read-only: they are maintained by the events function from the lifecycle events other services publish",
+                kind.plural
+            ),
+        });
+    }
     let response = match (call.method, path.name.as_deref()) {
         (&Method::GET, None) if call.query.watch => Err(ApiError::MethodNotAllowed {
             message: "watch is not supported by this server yet; poll with list instead".into(),
@@ -347,6 +359,12 @@ impl Ops<'_> {
         causes.extend(self.kind.schema.validate(&new.to_value(), old_doc.as_ref()));
         if is_hierarchy(self.kind) {
             causes.extend(hierarchy::validate_spec(&self.kind.kind, new.spec()));
+        }
+        if causes.is_empty() && self.kind.is(&kinds::RELATIONSHIP_TYPE) {
+            causes.extend(domain::ingest::RelationshipType::admit(
+                &new.metadata.name,
+                new.spec(),
+            ));
         }
         causes
     }

@@ -18,6 +18,14 @@ const SOURCES: &[(&str, &str)] = &[
         "customresourcedefinitions",
         include_str!("../crds/customresourcedefinitions.yaml"),
     ),
+    (
+        "relationshiptypes",
+        include_str!("../crds/relationshiptypes.yaml"),
+    ),
+    (
+        "externalresources",
+        include_str!("../crds/externalresources.yaml"),
+    ),
 ];
 
 /// Registered CRDs may not use the core (empty) group; the built-in
@@ -98,7 +106,9 @@ mod tests {
                 "Folder",
                 "Project",
                 "Namespace",
-                "CustomResourceDefinition"
+                "CustomResourceDefinition",
+                "RelationshipType",
+                "ExternalResource"
             ]
         );
         let namespace = &types[3];
@@ -113,6 +123,13 @@ mod tests {
             ]
         );
         assert!(is_builtin("projects.resourcemanager.miloapis.com"));
+        assert!(is_builtin("relationshiptypes.graph.miloapis.com"));
+        assert!(is_builtin("externalresources.graph.miloapis.com"));
+        for graph in &types[5..] {
+            assert_eq!(graph.group, crate::kinds::GRAPH_GROUP);
+            assert_eq!(graph.scope, Scope::Cluster);
+            assert_eq!(graph.contexts, [ContextKind::Platform]);
+        }
         assert!(!is_builtin("widgets.example.com"));
     }
 }

@@ -94,6 +94,22 @@ pub const CUSTOM_RESOURCE_DEFINITION: KindId = KindId {
     plural: "customresourcedefinitions",
 };
 
+/// The group of the relationship graph's kinds (issue 6).
+pub const GRAPH_GROUP: &str = "graph.miloapis.com";
+pub const RELATIONSHIP_TYPE: KindId = KindId {
+    group: GRAPH_GROUP,
+    version: V1ALPHA1,
+    kind: "RelationshipType",
+    plural: "relationshiptypes",
+};
+/// Read-only through the API: written by the events function only.
+pub const EXTERNAL_RESOURCE: KindId = KindId {
+    group: GRAPH_GROUP,
+    version: V1ALPHA1,
+    kind: "ExternalResource",
+    plural: "externalresources",
+};
+
 pub fn api_version(group: &str, version: &str) -> String {
     if group.is_empty() {
         version.to_string()

@@ -6,6 +6,14 @@
 //! | label index     | `l#{ctx}#{group}#{kind}#{labelKey}`  | `{value}#{namespace}#{name}` |
 //! | child index     | `c#{parent object pk}#{parent sk}`   | `{child pk}#{child sk}`... |
 //! | stamp           | `s#{name}`                           | `_`                        |
+//! | relationship    | `rel#{resource urn}`                 | `{relation}#{subject urn}` |
+//! | inverse rel.    | `relinv#{subject urn}`               | `{relation}#{resource urn}` |
+//!
+//! Relationship items (the graph, issue 6) are keys only: the forward item
+//! lists a resource's relationships, the inverse one the resources that have
+//! a relation to a subject; both directions, and one relation of either
+//! (`begins_with(sk, "{relation}#")`), are one Query. They are written in the
+//! same transaction as the resource's ExternalResource object.
 //!
 //! Object items also carry `gsi1pk` = `t#{group}#{kind}` and `gsi1sk` =
 //! `{ctx}#{namespace}#{name}`: the type index, which finds every object of a
@@ -117,6 +125,38 @@ pub fn stamp_key(name: &str) -> ItemKey {
         pk: format!("s#{name}"),
         sk: "_".into(),
     }
+}
+
+/// The forward relationship item: `resource` has `relation` to `subject`.
+/// The parts are URNs and a relation, none of which holds `#`.
+pub fn relationship_key(resource: &str, relation: &str, subject: &str) -> ItemKey {
+    ItemKey {
+        pk: relationship_pk(resource),
+        sk: format!("{relation}#{subject}"),
+    }
+}
+
+/// The inverse item of the same relationship, in the subject's partition.
+pub fn inverse_relationship_key(resource: &str, relation: &str, subject: &str) -> ItemKey {
+    ItemKey {
+        pk: inverse_relationship_pk(subject),
+        sk: format!("{relation}#{resource}"),
+    }
+}
+
+/// The partition of a resource's relationships.
+pub fn relationship_pk(resource: &str) -> String {
+    format!("rel#{resource}")
+}
+
+/// The partition of the relationships pointing at a subject.
+pub fn inverse_relationship_pk(subject: &str) -> String {
+    format!("relinv#{subject}")
+}
+
+/// The sort-key prefix of one relation in either partition.
+pub fn relation_prefix(relation: &str) -> String {
+    format!("{relation}#")
 }
 
 impl ObjectRef {
@@ -231,6 +271,19 @@ mod tests {
         assert_eq!(k.pk, r.collection().label_pk("env"));
         assert!(k.sk.starts_with(&Collection::label_value_prefix("prod")));
         assert!(!k.sk.starts_with(&Collection::label_value_prefix("pro")));
+    }
+
+    #[test]
+    fn relationship_items_lie_in_both_partitions() {
+        let (lb, tenant) = ("urn:a:lb:1", "urn:a:tenant:2");
+        let forward = relationship_key(lb, "tenant", tenant);
+        let inverse = inverse_relationship_key(lb, "tenant", tenant);
+        assert_eq!(forward.pk, relationship_pk(lb));
+        assert_eq!(inverse.pk, inverse_relationship_pk(tenant));
+        assert!(forward.sk.starts_with(&relation_prefix("tenant")));
+        assert_eq!(inverse.sk, format!("tenant#{lb}"));
+        assert_ne!(relationship_pk(lb), inverse_relationship_pk(lb));
+        assert_eq!(ObjectRef::from_key(&forward), None);
     }
 
     #[test]

@@ -66,6 +66,12 @@ pub enum Write {
         key: ItemKey,
         expect: Expect,
     },
+    /// A plain item: its key and string attributes, written whatever is
+    /// there (e.g. a relationship item, see [`keys::relationship_key`]).
+    PutItem {
+        key: ItemKey,
+        attributes: Vec<(String, String)>,
+    },
     /// Sets a stamp item to a fresh token (see [`keys::stamp_key`]).
     Stamp {
         key: ItemKey,
@@ -88,7 +94,9 @@ impl Write {
             | Write::Delete { expect, .. }
             | Write::Check { expect, .. } => *expect,
             Write::MarkDeleting { version, .. } => Expect::Version(*version),
-            Write::PutIndex { .. } | Write::Stamp { .. } => Expect::Anything,
+            Write::PutIndex { .. } | Write::PutItem { .. } | Write::Stamp { .. } => {
+                Expect::Anything
+            }
         }
     }
 
@@ -120,6 +128,9 @@ pub struct IndexEntry {
 /// Largest object document stored, leaving room for the item's keys and
 /// attributes under DynamoDB's 400 KB item limit.
 pub const MAX_OBJECT_BYTES: usize = 400 * 1024 - 4 * 1024;
+
+/// The most items one TransactWriteItems may hold (DynamoDB's limit).
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// How often a transaction cancelled only by concurrent transactions is tried.
 const CONFLICT_ATTEMPTS: u32 = 5;
@@ -288,6 +299,20 @@ impl Store {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
+        Ok(Page { items, next })
+    }
+
+    /// One page of the keys of a partition's items, in sort-key order
+    /// (for items that are keys only, such as relationships).
+    pub async fn query_keys(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: Option<i32>,
+        start: Option<ItemKey>,
+    ) -> Result<Page<ItemKey>, StoreError> {
+        let (items, next) = self.query(pk, sk_prefix, limit, start).await?;
+        let items = items.iter().map(item_key).collect::<Result<_, _>>()?;
         Ok(Page { items, next })
     }
 
@@ -540,6 +565,19 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             let mut item = key_item(key);
             item.insert("opk".into(), s(&target.pk));
             item.insert("osk".into(), s(&target.sk));
+            op.put(
+                Put::builder()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::PutItem { key, attributes } => {
+            let mut item = key_item(key);
+            for (name, value) in attributes {
+                item.insert(name.clone(), s(value));
+            }
             op.put(
                 Put::builder()
                     .table_name(table)

@@ -1,6 +1,7 @@
 //! Developer tool for the local stack.
 //!
 //!     devctl create-table --endpoint URL --table NAME
+//!     devctl create-stream [--nats-url URL]
 //!     devctl mint-token --secret-file F --issuer I --audience A --subject S [--ttl-hours N] [--group G]...
 
 use anyhow::{bail, Context, Result};
@@ -9,13 +10,14 @@ use anyhow::{bail, Context, Result};
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, flags)) = args.split_first() else {
-        bail!("usage: devctl create-table|mint-token [flags]")
+        bail!("usage: devctl create-table|create-stream|mint-token [flags]")
     };
     let flags = Flags(flags);
     match command.as_str() {
         "create-table" => create_table(&flags).await,
+        "create-stream" => create_stream(&flags).await,
         "mint-token" => mint_token(&flags),
-        other => bail!("unknown command {other:?}; use create-table or mint-token"),
+        other => bail!("unknown command {other:?}; use create-table, create-stream or mint-token"),
     }
 }
 
@@ -48,6 +50,30 @@ async fn create_table(flags: &Flags<'_>) -> Result<()> {
     println!(
         "table {table} {}",
         if created { "created" } else { "already exists" }
+    );
+    Ok(())
+}
+
+/// The events stream and its dead-letter stream, named and bound to
+/// subjects as the consumer's environment says (the same `EVENTS_*`
+/// variables and defaults: see ingest::config). Existing streams are left
+/// as they are. The consumer never creates them itself.
+async fn create_stream(flags: &Flags<'_>) -> Result<()> {
+    let mut config = ingest::ConsumerConfig::from_env()?;
+    if let Some(url) = flags.get("--nats-url") {
+        config.nats_url = url.to_string();
+    }
+    let client = async_nats::connect(&config.nats_url)
+        .await
+        .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+    let js = async_nats::jetstream::new(client);
+    ingest::streams::ensure_streams(&js, &config).await?;
+    println!(
+        "streams {} ({}) and {} ({}) ready",
+        config.stream,
+        config.event_subjects(),
+        ingest::streams::dead_letter_stream(&config),
+        config.dead_letter_subject
     );
     Ok(())
 }

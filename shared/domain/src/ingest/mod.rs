@@ -20,6 +20,7 @@ mod apply;
 mod config;
 mod dead_letter;
 mod digest;
+mod external;
 mod message;
 mod prefixed;
 mod relations;
@@ -34,6 +35,10 @@ pub use apply::{plan, Plan, ResourceRecord, SkipReason};
 pub use config::{ConfigError, IngestConfig, DEFAULT_MAX_MESSAGE_BYTES};
 pub use dead_letter::{DeadLetter, DeadLetterReason};
 pub use digest::EventDigest;
+pub use external::{
+    from_document, label_value, labels, object_name, to_document, DocumentError, ObjectIdentity,
+    RESOURCE_TYPE_LABEL, SOURCE_LABEL,
+};
 pub use message::{decode, Actor, EventType, FieldChange, LifecycleEvent, MessageForm};
 pub use prefixed::{PrefixMap, PrefixMapError, PrefixedId, PrefixedIdError, UnknownPrefix};
 pub use relations::{

@@ -82,6 +82,44 @@ impl RelationshipType {
         Ok(())
     }
 
+    /// The object name a definition must have: `{resourceType}.{relation}`,
+    /// lower-case, with the relation's `_` written `-` (object names cannot
+    /// hold `_`; relations cannot hold `-`, so two definitions never share a
+    /// name).
+    pub fn object_name(&self) -> String {
+        format!(
+            "{}.{}",
+            self.resource_type.to_ascii_lowercase(),
+            self.relation.replace('_', "-")
+        )
+    }
+
+    /// The checks of a RelationshipType object beyond its schema: the spec
+    /// reads as a definition, [`RelationshipType::validate`] passes, and the
+    /// object is named by [`RelationshipType::object_name`].
+    pub fn admit(name: &str, spec: &serde_json::Value) -> Vec<crate::Cause> {
+        let definition: RelationshipType = match serde_json::from_value(spec.clone()) {
+            Ok(definition) => definition,
+            Err(e) => return vec![crate::Cause::invalid("spec", e.to_string())],
+        };
+        if let Err(e) = definition.validate() {
+            let field = match e {
+                RelationshipTypeError::ResourceType { .. } => "spec.resourceType",
+                RelationshipTypeError::Relation { .. } => "spec.relation",
+                _ => "spec.subjectTypes",
+            };
+            return vec![crate::Cause::invalid(field, e.to_string())];
+        }
+        let expected = definition.object_name();
+        if name != expected {
+            return vec![crate::Cause::invalid(
+                "metadata.name",
+                format!("a RelationshipType is named {{resourceType}}.{{relation}} (with `_` as `-`): {expected}"),
+            )];
+        }
+        Vec::new()
+    }
+
     fn defines(&self, resource_type: &str, relation: &str) -> bool {
         self.resource_type.eq_ignore_ascii_case(resource_type) && self.relation == relation
     }
@@ -405,6 +443,35 @@ mod tests {
         assert_eq!(
             relationships(&e, &broken).unwrap_err().reason,
             R::UndefinedResourceType
+        );
+    }
+
+    #[test]
+    fn objects_are_named_by_type_and_relation() {
+        let definition = RelationshipType {
+            resource_type: "LoadBalancer".into(),
+            relation: "owner_tenant".into(),
+            subject_types: vec!["tenant".into()],
+            cardinality: Cardinality::One,
+        };
+        assert_eq!(definition.object_name(), "loadbalancer.owner-tenant");
+        let spec = serde_json::to_value(&definition).unwrap();
+        assert_eq!(spec["cardinality"], "One");
+        assert!(RelationshipType::admit("loadbalancer.owner-tenant", &spec).is_empty());
+        let wrong = RelationshipType::admit("lb.tenant", &spec);
+        assert_eq!(wrong[0].field, "metadata.name");
+        assert!(wrong[0].message.contains("loadbalancer.owner-tenant"));
+        let mut dup = spec.clone();
+        dup["subjectTypes"] = serde_json::json!(["tenant", "Tenant"]);
+        assert_eq!(
+            RelationshipType::admit("loadbalancer.owner-tenant", &dup)[0].field,
+            "spec.subjectTypes"
+        );
+        let mut bad = spec;
+        bad["cardinality"] = serde_json::json!("Few");
+        assert_eq!(
+            RelationshipType::admit("loadbalancer.owner-tenant", &bad)[0].field,
+            "spec"
         );
     }
 

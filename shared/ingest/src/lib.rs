@@ -1,0 +1,19 @@
+//! The events function's adapters around `domain::ingest` (issue 6): the
+//! graph in DynamoDB ([`graph`]), the JetStream consumer ([`consumer`]) and
+//! the one handler core both its entry points share ([`handler`]).
+//!
+//! Flow of one message: [`handler::handle`] decodes it, keeps the relations
+//! the RelationshipType objects define, and has [`graph::Graph::ingest`]
+//! plan and write it in one transaction; [`handler::settle`] turns the
+//! outcome into ack, dead letter (then ack) or nak with back-off.
+
+pub mod config;
+pub mod consumer;
+pub mod graph;
+pub mod handler;
+pub mod streams;
+
+pub use config::{ConsumerConfig, ConsumerConfigError};
+pub use consumer::{Consumer, ConsumerError, DrainReport};
+pub use graph::{Graph, GraphError, Ingested, Loaded};
+pub use handler::{handle, settle, Action, Outcome};
