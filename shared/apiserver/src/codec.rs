@@ -144,6 +144,8 @@ pub struct Query {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
     pub watch: bool,
+    /// Parameters only some endpoints read (the graph's `urn`, `depth`, ...).
+    pub extra: std::collections::BTreeMap<String, String>,
 }
 
 fn decode_component(s: &str) -> String {
@@ -192,7 +194,9 @@ impl Query {
                     }
                 }
                 "watch" => q.watch = matches!(value.as_str(), "true" | "1"),
-                _ => {}
+                other => {
+                    q.extra.insert(other.to_string(), value);
+                }
             }
         }
         Ok(q)

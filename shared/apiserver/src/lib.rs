@@ -12,6 +12,7 @@ mod codec;
 mod crds;
 mod discovery;
 mod errors;
+mod graph;
 mod hierarchy_reads;
 mod list;
 mod namespaces;
@@ -187,6 +188,11 @@ impl ApiServer {
             route::Target::OpenApiRoot => Ok(Response::json(200, &openapi::root(&catalog, kind))),
             route::Target::OpenApiGroupVersion { group, version } => {
                 found(openapi::group_version(&catalog, kind, &group, &version))
+            }
+            route::Target::Resource(path)
+                if graph::is_graph_path(&path) && context == Context::Platform =>
+            {
+                graph::serve(&ingest::Graph::new(self.store.clone()), &path, &call).await
             }
             route::Target::Resource(path) => {
                 objects::serve(self, catalog, &context, &path, &call).await

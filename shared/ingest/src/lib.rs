@@ -8,12 +8,15 @@
 //! outcome into ack, dead letter (then ack) or nak with back-off.
 
 pub mod config;
+#[cfg(feature = "consumer")]
 pub mod consumer;
 pub mod graph;
 pub mod handler;
+#[cfg(feature = "consumer")]
 pub mod streams;
 
 pub use config::{ConsumerConfig, ConsumerConfigError};
+#[cfg(feature = "consumer")]
 pub use consumer::{Consumer, ConsumerError, DrainReport};
 pub use graph::{Graph, GraphError, Ingested, Loaded};
 pub use handler::{handle, settle, Action, Outcome};

@@ -25,6 +25,7 @@ mod message;
 mod prefixed;
 mod relations;
 mod subject;
+mod traverse;
 mod urn;
 mod wire;
 
@@ -46,6 +47,7 @@ pub use relations::{
     RelationshipType, RelationshipTypeError,
 };
 pub use subject::{parse_subject, NatsSubject};
+pub use traverse::{Bounds, Direction, GraphView, Traversal};
 pub use urn::{ResourceId, Urn, UrnError};
 
 /// At most a hundred characters of a value, for a message: a rejected
