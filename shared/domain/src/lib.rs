@@ -3,6 +3,7 @@
 
 pub mod builtin;
 pub mod catalog;
+pub mod cel_common;
 pub mod continue_token;
 pub mod crd;
 pub mod error;
