@@ -108,6 +108,19 @@ impl LabelSelector {
         self.requirements.iter().all(|r| r.matches(labels))
     }
 
+    /// A selector from requirements built elsewhere (the structured
+    /// `matchLabels`/`matchExpressions` form of a `metav1.LabelSelector`):
+    /// sorted by key and their values sorted and deduplicated, as `parse`
+    /// leaves them. The caller checks keys and values.
+    pub fn from_requirements(mut requirements: Vec<Requirement>) -> Self {
+        for r in &mut requirements {
+            r.values.sort();
+            r.values.dedup();
+        }
+        requirements.sort_by(|a, b| a.key.cmp(&b.key));
+        Self { requirements }
+    }
+
     /// True when the selector selects everything.
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()

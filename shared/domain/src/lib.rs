@@ -1,8 +1,10 @@
 //! The functional core of the platform: everything that decides, nothing that
 //! does I/O. Adapters (store, HTTP, NATS) call into these modules.
 
+pub mod admission;
 pub mod builtin;
 pub mod catalog;
+pub mod cel_common;
 pub mod continue_token;
 pub mod crd;
 pub mod error;

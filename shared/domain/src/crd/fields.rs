@@ -14,7 +14,7 @@ use crate::Cause;
 /// A field of the document: its value and its path (`spec.versions[0].name`).
 /// `null` reads as absent, as it does for Kubernetes' optional fields.
 #[derive(Debug, Clone)]
-pub(super) struct Field<'a> {
+pub(crate) struct Field<'a> {
     pub value: Option<&'a Value>,
     pub path: String,
 }
@@ -54,7 +54,7 @@ impl<'a> Field<'a> {
 
 /// Collects the causes found while reading a document.
 #[derive(Debug, Default)]
-pub(super) struct Reader {
+pub(crate) struct Reader {
     pub causes: Vec<Cause>,
 }
 
@@ -146,12 +146,12 @@ fn json_type(value: &Value) -> &'static str {
 // ---------------------------------------------------------------------------
 
 /// `Invalid value: "x": detail`.
-pub(super) fn invalid(path: &str, value: &str, detail: &str) -> Cause {
+pub(crate) fn invalid(path: &str, value: &str, detail: &str) -> Cause {
     Cause::invalid(path, format!("Invalid value: {value:?}: {detail}"))
 }
 
 /// `Required value: detail` (plain `Required value` without a detail).
-pub(super) fn required(path: &str, detail: &str) -> Cause {
+pub(crate) fn required(path: &str, detail: &str) -> Cause {
     let mut cause = Cause::required(path);
     if !detail.is_empty() {
         cause.message = format!("Required value: {detail}");
@@ -160,23 +160,23 @@ pub(super) fn required(path: &str, detail: &str) -> Cause {
 }
 
 /// `Unsupported value: "x": detail`.
-pub(super) fn unsupported(path: &str, value: &str, detail: &str) -> Cause {
+pub(crate) fn unsupported(path: &str, value: &str, detail: &str) -> Cause {
     Cause::not_supported(path, format!("Unsupported value: {value:?}: {detail}"))
 }
 
 /// `supported values: "a", "b"`.
-pub(super) fn supported_values(values: &[&str]) -> String {
+pub(crate) fn supported_values(values: &[&str]) -> String {
     let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
     format!("supported values: {}", quoted.join(", "))
 }
 
 /// `Forbidden: detail`.
-pub(super) fn forbidden(path: &str, detail: &str) -> Cause {
+pub(crate) fn forbidden(path: &str, detail: &str) -> Cause {
     Cause::forbidden(path, format!("Forbidden: {detail}"))
 }
 
 /// `Duplicate value: "x"` (Kubernetes' `FieldValueDuplicate`).
-pub(super) fn duplicate(path: &str, value: &str) -> Cause {
+pub(crate) fn duplicate(path: &str, value: &str) -> Cause {
     Cause {
         reason: "FieldValueDuplicate".into(),
         message: format!("Duplicate value: {value:?}"),
@@ -185,7 +185,7 @@ pub(super) fn duplicate(path: &str, value: &str) -> Cause {
 }
 
 /// `Too many: 9: must have at most 8 items` (Kubernetes' `FieldValueTooMany`).
-pub(super) fn too_many(path: &str, count: usize, max: usize) -> Cause {
+pub(crate) fn too_many(path: &str, count: usize, max: usize) -> Cause {
     Cause {
         reason: "FieldValueTooMany".into(),
         message: format!("Too many: {count}: must have at most {max} items"),
@@ -205,7 +205,7 @@ const DNS1035_LABEL_ERR: &str = "a DNS-1035 label must consist of lower case alp
 /// (plural, singular, kinds lowercased, short names, categories, versions)
 /// to this rule, because they appear in URLs and kubectl arguments where a
 /// leading digit would be ambiguous.
-pub(super) fn dns1035_label_errors(value: &str) -> Vec<String> {
+pub(crate) fn dns1035_label_errors(value: &str) -> Vec<String> {
     let mut errors = Vec::new();
     if value.chars().count() > DNS1123_LABEL_MAX_LENGTH {
         errors.push(format!(

@@ -18,7 +18,7 @@
 //! label: a DNS-1123 label that starts with a letter.
 
 mod acceptance;
-mod fields;
+pub(crate) mod fields;
 mod names;
 #[cfg(test)]
 mod tests;

@@ -21,23 +21,18 @@
 //! work a rule does is then bounded by the size of the object it iterates.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use cel::common::ast::{ComprehensionExpr, EntryExpr, Expr, IdedExpr, ListExpr, LiteralValue};
 use cel::common::types::CelOptional;
 use cel::common::value::Val;
-use cel::parser::{Macro, MacroExprHelper, ParseError};
-use cel::{Context, Env, Program, Value as CelValue};
+use cel::{Context, Program, Value as CelValue};
 use serde_json::{Number, Value};
 
 use super::node::{json_type, Additional, Node, Type};
 use super::{child_path, format, key_path, render, validate, MAX_DEPTH};
+use crate::cel_common::{check_source_size, env, quote, Scan};
 use crate::Cause;
 
-/// The longest rule or message expression accepted, in bytes.
-const MAX_SOURCE_LEN: usize = 4096;
-/// The deepest bracket nesting accepted in a rule's source.
-const MAX_SOURCE_NESTING: usize = 32;
 /// The deepest value converted for a rule (below the rule's node).
 const MAX_VALUE_DEPTH: usize = 100;
 
@@ -64,58 +59,6 @@ pub(super) struct Rule {
     pub optional_old_self: bool,
     /// Whether the rule mentions `oldSelf`.
     pub transition: bool,
-}
-
-/// The environment every rule is compiled and run in: the standard library,
-/// the strings and lists extensions, and `cel.bind`.
-fn env() -> &'static Arc<Env> {
-    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Env::stdlib();
-        // These only fail on a name clash with what is already declared,
-        // which a fresh standard environment does not have; were it to
-        // happen, the extension's functions would be missing, not wrong.
-        let _ = env.add_extension(cel::extensions::strings);
-        let _ = env.add_extension(cel::extensions::lists);
-        let _ = env.add_macro(Macro::receiver("bind", 3, bind_macro));
-        Arc::new(env)
-    })
-}
-
-/// `cel.bind(name, init, body)`: `body` with `name` bound to `init`, expanded
-/// as cel-go does, into a comprehension over an empty list whose accumulator
-/// is the variable.
-fn bind_macro(
-    helper: &mut MacroExprHelper<'_>,
-    target: &mut Option<IdedExpr>,
-    args: &mut Vec<IdedExpr>,
-) -> Result<Option<IdedExpr>, ParseError> {
-    let on_cel = matches!(target.as_ref().map(|t| &t.expr), Some(Expr::Ident(n)) if n == "cel");
-    if !on_cel || args.len() != 3 {
-        return Ok(None);
-    }
-    let name = match &args[0].expr {
-        Expr::Ident(name) => name.clone(),
-        _ => {
-            return Err(helper.new_error(
-                args[0].id,
-                "cel.bind() variable name must be a simple identifier",
-            ))
-        }
-    };
-    let body = args.remove(2);
-    let init = args.remove(1);
-    let bind = ComprehensionExpr {
-        iter_range: helper.next_expr(Expr::List(ListExpr::new(Vec::new()))),
-        iter_var: "#unused".to_owned(),
-        iter_var2: None,
-        accu_var: name.clone(),
-        accu_init: init,
-        loop_cond: helper.next_expr(Expr::Literal(LiteralValue::Boolean(false.into()))),
-        loop_step: helper.next_expr(Expr::Ident(name)),
-        result: body,
-    };
-    Ok(Some(helper.next_expr(Expr::Comprehension(Box::new(bind)))))
 }
 
 // ---------------------------------------------------------------------------
@@ -277,166 +220,26 @@ fn compile_expression(
             return None;
         }
     };
-    let mut scan = Scan::default();
-    if let Err(name) = scan.walk(program.expression(), &mut Vec::new(), 0) {
-        fail(
-            causes,
-            format!("undeclared reference to '{name}' (only self and oldSelf are available)"),
-        );
-        return None;
-    }
+    let uses_old_self = match Scan::run(program.expression(), &["self", "oldSelf"]) {
+        Ok(scan) => scan.used.contains("oldSelf"),
+        Err(name) => {
+            fail(
+                causes,
+                format!("undeclared reference to '{name}' (only self and oldSelf are available)"),
+            );
+            return None;
+        }
+    };
     // A message expression may use oldSelf only where its rule does.
     let is_message = path.ends_with("messageExpression");
-    if is_message && scan.uses_old_self && !old_self_allowed_for_message {
+    if is_message && uses_old_self && !old_self_allowed_for_message {
         fail(
             causes,
             "undeclared reference to 'oldSelf' (the rule does not use oldSelf)".to_string(),
         );
         return None;
     }
-    Some((program, scan.uses_old_self))
-}
-
-/// Bounds a source before parsing it: the parser and the evaluator recurse
-/// on its nesting, and an unbounded one could exhaust the stack.
-fn check_source_size(source: &str) -> Result<(), String> {
-    if source.len() > MAX_SOURCE_LEN {
-        return Err(format!("must be at most {MAX_SOURCE_LEN} bytes long"));
-    }
-    let mut depth = 0usize;
-    for c in source.chars() {
-        match c {
-            '(' | '[' | '{' => {
-                depth += 1;
-                if depth > MAX_SOURCE_NESTING {
-                    return Err(format!(
-                        "brackets may not nest more than {MAX_SOURCE_NESTING} deep"
-                    ));
-                }
-            }
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Identifiers a rule may use besides `self` and `oldSelf`: the type
-/// denotations of the standard library.
-const TYPE_NAMES: &[&str] = &[
-    "bool",
-    "bytes",
-    "double",
-    "duration",
-    "dyn",
-    "int",
-    "list",
-    "map",
-    "null_type",
-    "optional_type",
-    "string",
-    "timestamp",
-    "type",
-    "uint",
-];
-
-/// Namespaces of functions (`optional.none()`, `strings.quote(..)`,
-/// `lists.range(..)`, `cel.bind(..)`), which parse as calls on an identifier.
-const NAMESPACES: &[&str] = &["optional", "strings", "lists", "cel"];
-
-/// Walks a parsed expression for the variables it uses.
-#[derive(Default)]
-struct Scan {
-    uses_old_self: bool,
-}
-
-impl Scan {
-    /// `Err(name)` at the first identifier that is neither `self`, `oldSelf`,
-    /// a type name, nor bound by an enclosing macro (`all(x, ..)`).
-    fn walk(
-        &mut self,
-        expr: &IdedExpr,
-        bound: &mut Vec<String>,
-        depth: usize,
-    ) -> Result<(), String> {
-        if depth > MAX_SOURCE_LEN {
-            return Err("<too deeply nested>".to_string());
-        }
-        let depth = depth + 1;
-        match &expr.expr {
-            Expr::Ident(name) => self.ident(name, bound),
-            Expr::Call(call) => {
-                if let Some(target) = &call.target {
-                    let namespace = matches!(&target.expr,
-                        Expr::Ident(n) if NAMESPACES.contains(&n.as_str()) && !bound.contains(n));
-                    if !namespace {
-                        self.walk(target, bound, depth)?;
-                    }
-                }
-                call.args
-                    .iter()
-                    .try_for_each(|a| self.walk(a, bound, depth))
-            }
-            Expr::Comprehension(c) => {
-                self.walk(&c.iter_range, bound, depth)?;
-                self.walk(&c.accu_init, bound, depth)?;
-                let scope = bound.len();
-                bound.push(c.iter_var.clone());
-                bound.extend(c.iter_var2.iter().cloned());
-                bound.push(c.accu_var.clone());
-                let result = [&c.loop_cond, &c.loop_step, &c.result]
-                    .into_iter()
-                    .try_for_each(|e| self.walk(e, bound, depth));
-                bound.truncate(scope);
-                result
-            }
-            Expr::List(list) => list
-                .elements
-                .iter()
-                .try_for_each(|e| self.walk(e, bound, depth)),
-            Expr::Map(map) => map
-                .entries
-                .iter()
-                .try_for_each(|e| self.entry(&e.expr, bound, depth)),
-            Expr::Struct(s) => s
-                .entries
-                .iter()
-                .try_for_each(|e| self.entry(&e.expr, bound, depth)),
-            Expr::Select(select) => self.walk(&select.operand, bound, depth),
-            Expr::Literal(_) | Expr::Unspecified => Ok(()),
-        }
-    }
-
-    fn entry(
-        &mut self,
-        entry: &EntryExpr,
-        bound: &mut Vec<String>,
-        depth: usize,
-    ) -> Result<(), String> {
-        match entry {
-            EntryExpr::StructField(field) => self.walk(&field.value, bound, depth),
-            EntryExpr::MapEntry(e) => {
-                self.walk(&e.key, bound, depth)?;
-                self.walk(&e.value, bound, depth)
-            }
-        }
-    }
-
-    fn ident(&mut self, name: &str, bound: &[String]) -> Result<(), String> {
-        // `@`/`#` names are the macros' own hidden variables.
-        if name.starts_with('@') || name.starts_with('#') || bound.iter().any(|b| b == name) {
-            return Ok(());
-        }
-        match name {
-            "self" => Ok(()),
-            "oldSelf" => {
-                self.uses_old_self = true;
-                Ok(())
-            }
-            _ if TYPE_NAMES.contains(&name) => Ok(()),
-            _ => Err(name.to_string()),
-        }
-    }
+    Some((program, uses_old_self))
 }
 
 /// Kubernetes requires a message to be one non-blank line.
@@ -687,10 +490,6 @@ fn failure_cause(reason: Reason, field: String, type_name: &str, message: &str) 
     }
 }
 
-fn quote(s: &str) -> String {
-    Value::String(s.to_string()).to_string()
-}
-
 // ---------------------------------------------------------------------------
 // JSON to CEL
 // ---------------------------------------------------------------------------
@@ -863,37 +662,9 @@ mod unit_tests {
     }
 
     #[test]
-    fn scan_allows_macro_variables_and_type_names_only() {
-        let check = |src: &str| {
-            let program = env().compile(src).unwrap();
-            let mut scan = Scan::default();
-            scan.walk(program.expression(), &mut Vec::new(), 0)
-                .map(|_| scan.uses_old_self)
-        };
-        assert_eq!(check("self.all(c, c.x > 0)"), Ok(false));
-        assert_eq!(
-            check("type(oldSelf) == null_type || self == oldSelf"),
-            Ok(true)
-        );
-        assert_eq!(check("optional.none() == optional.none()"), Ok(false));
-        assert_eq!(check("cel.bind(x, self.a, x + 1 > 0)"), Ok(false));
-        assert_eq!(check("self.a == foo"), Err("foo".to_string()));
-        // A macro variable is only bound inside its macro.
-        assert_eq!(check("self.all(c, c > 0) && c == 1"), Err("c".to_string()));
-    }
-
-    #[test]
     fn cel_bind_binds_a_variable() {
         let program = env().compile("cel.bind(x, 2, x * x == 4)").unwrap();
         let context = Context::with_env(Arc::clone(env()));
         assert_eq!(program.execute(&context), Ok(CelValue::Bool(true)));
-    }
-
-    #[test]
-    fn deeply_nested_sources_are_refused_before_parsing() {
-        let deep = format!("{}1{}", "(".repeat(40), ")".repeat(40));
-        assert!(check_source_size(&deep).is_err());
-        assert!(check_source_size(&"x".repeat(MAX_SOURCE_LEN + 1)).is_err());
-        assert!(check_source_size("self.a.b.all(x, [x].size() > 0)").is_ok());
     }
 }

@@ -1,0 +1,442 @@
+//! A policy's CEL expressions: compiled when the policy is parsed (so a
+//! policy that does not compile is refused when written), and evaluated
+//! against an activation (object, oldObject, request, params,
+//! namespaceObject, variables).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use cel::common::ast::{CallExpr, MapExpr};
+use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr, LiteralValue, MapEntryExpr};
+use cel::common::value::Val;
+use cel::{Context, Value as CelValue};
+use serde_json::Value;
+
+use crate::cel_common::{check_source_size, env, quote, Scan};
+use crate::Cause;
+
+/// The variables a policy expression may use. `authorizer` is declared by
+/// Kubernetes but not supported here (there is no authorizer to ask until
+/// the IAM issue): an expression using it is refused.
+pub const ROOTS: &[&str] = &[
+    "object",
+    "oldObject",
+    "request",
+    "params",
+    "namespaceObject",
+    "variables",
+    "authorizer",
+];
+
+/// The deepest nesting of loops (`all`, `exists`, `map`, `filter`, ...)
+/// accepted: with the input bounded (400 KB objects, 4 KB sources), two
+/// levels bound the work to a square of the input; three would allow cubes.
+pub const MAX_LOOP_DEPTH: usize = 2;
+
+/// The largest literal `lists.range(n)`: the one function that builds a big
+/// list from a small source. Other arguments than a literal are refused.
+pub const MAX_RANGE: i64 = 10_000;
+
+/// The deepest value converted to CEL.
+const MAX_VALUE_DEPTH: usize = 100;
+
+/// Where an expression sits: what it may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Site {
+    /// Conditions, validations, variables, messages, annotations.
+    Plain,
+    /// A mutation: `Object{...}` apply configurations and `JSONPatch{...}`
+    /// operations are allowed (rewritten to maps, see [`rewrite_structs`]).
+    Mutation,
+}
+
+/// One compiled expression.
+#[derive(Debug, Clone)]
+pub struct CompiledExpr {
+    pub source: String,
+    ast: Arc<IdedExpr>,
+    /// The names of `variables.<name>` it uses.
+    pub variables: BTreeSet<String>,
+}
+
+impl PartialEq for CompiledExpr {
+    /// The compiled form is a function of the source.
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// Compiles `source`; `declared` are the variable names it may use
+/// (`variables.<name>`). On failure, a cause at `path` and `None`.
+pub(crate) fn compile(
+    source: &str,
+    path: &str,
+    declared: &[String],
+    site: Site,
+    causes: &mut Vec<Cause>,
+) -> Option<CompiledExpr> {
+    let fail = |causes: &mut Vec<Cause>, why: String| {
+        causes.push(Cause::invalid(
+            path,
+            format!(
+                "Invalid value: {}: compilation failed: {why}",
+                quote(source)
+            ),
+        ));
+    };
+    if source.trim().is_empty() {
+        causes.push(Cause::required(path));
+        return None;
+    }
+    if let Err(why) = check_source_size(source) {
+        fail(causes, why);
+        return None;
+    }
+    let program = match env().compile(source) {
+        Ok(p) => p,
+        Err(e) => {
+            fail(causes, e.to_string());
+            return None;
+        }
+    };
+    let mut ast = program.expression().clone();
+    if let Err(why) = rewrite_structs(&mut ast, site, 0) {
+        fail(causes, why);
+        return None;
+    }
+    let scan = match Scan::run(&ast, ROOTS) {
+        Ok(scan) => scan,
+        Err(name) => {
+            fail(causes, format!("undeclared reference to '{name}'"));
+            return None;
+        }
+    };
+    if scan.used.contains("authorizer") {
+        fail(
+            causes,
+            "the authorizer variable is not supported by this server".to_string(),
+        );
+        return None;
+    }
+    if scan.loop_depth > MAX_LOOP_DEPTH {
+        fail(
+            causes,
+            format!("loops (all, exists, map, filter, ...) may not nest more than {MAX_LOOP_DEPTH} deep"),
+        );
+        return None;
+    }
+    if let Err(why) = check_ranges(&ast, 0) {
+        fail(causes, why);
+        return None;
+    }
+    let mut variables = BTreeSet::new();
+    for (root, field) in &scan.selected {
+        if root != "variables" {
+            continue;
+        }
+        if !declared.contains(field) {
+            fail(
+                causes,
+                format!("undeclared reference to 'variables.{field}' (variables can only use those declared before them)"),
+            );
+            return None;
+        }
+        variables.insert(field.clone());
+    }
+    // `variables` used whole (`variables[x]`, `has(variables.x)` is a
+    // select) would escape the lazy evaluation: refuse anything but
+    // selections of declared names.
+    if scan.used.contains("variables") && !uses_variables_only_by_select(&ast) {
+        fail(
+            causes,
+            "variables may only be used as variables.<name>".to_string(),
+        );
+        return None;
+    }
+    Some(CompiledExpr {
+        source: source.to_string(),
+        ast: Arc::new(ast),
+        variables,
+    })
+}
+
+/// Rewrites `Object{...}`, `Object.<path>{...}` and `JSONPatch{...}` struct
+/// literals into map literals (field names as string keys): the `cel` crate
+/// constructs only registered struct types, and the apply configuration's
+/// type names (`Object.spec.template`) are open-ended. Other struct
+/// literals, and these outside mutations, are refused.
+fn rewrite_structs(expr: &mut IdedExpr, site: Site, depth: usize) -> Result<(), String> {
+    if depth > crate::cel_common::MAX_SOURCE_LEN {
+        return Err("expression too deeply nested".to_string());
+    }
+    let depth = depth + 1;
+    let recurse = |e: &mut IdedExpr| rewrite_structs(e, site, depth);
+    match &mut expr.expr {
+        Expr::Struct(s) => {
+            let known = s.type_name == "Object"
+                || s.type_name.starts_with("Object.")
+                || s.type_name == "JSONPatch";
+            if !known || site != Site::Mutation {
+                return Err(format!(
+                    "struct literal {} is not supported here (only Object{{...}} and JSONPatch{{...}} in mutations)",
+                    s.type_name
+                ));
+            }
+            let mut entries = Vec::with_capacity(s.entries.len());
+            for entry in std::mem::take(&mut s.entries) {
+                let EntryExpr::StructField(mut field) = entry.expr else {
+                    return Err("malformed struct literal".to_string());
+                };
+                recurse(&mut field.value)?;
+                let key = IdedExpr {
+                    id: entry.id,
+                    expr: Expr::Literal(LiteralValue::String(field.field.into())),
+                };
+                entries.push(IdedEntryExpr {
+                    id: entry.id,
+                    expr: EntryExpr::MapEntry(MapEntryExpr {
+                        key,
+                        value: field.value,
+                        optional: field.optional,
+                    }),
+                });
+            }
+            expr.expr = Expr::Map(MapExpr { entries });
+            Ok(())
+        }
+        Expr::Call(call) => {
+            if let Some(t) = call.target.as_deref_mut() {
+                recurse(t)?;
+            }
+            call.args.iter_mut().try_for_each(recurse)
+        }
+        Expr::Comprehension(c) => [
+            &mut c.iter_range,
+            &mut c.accu_init,
+            &mut c.loop_cond,
+            &mut c.loop_step,
+            &mut c.result,
+        ]
+        .into_iter()
+        .try_for_each(recurse),
+        Expr::List(l) => l.elements.iter_mut().try_for_each(recurse),
+        Expr::Map(m) => m.entries.iter_mut().try_for_each(|e| match &mut e.expr {
+            EntryExpr::MapEntry(me) => {
+                recurse(&mut me.key)?;
+                recurse(&mut me.value)
+            }
+            EntryExpr::StructField(f) => recurse(&mut f.value),
+        }),
+        Expr::Select(s) => recurse(&mut s.operand),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Ok(()),
+    }
+}
+
+/// `lists.range(n)` only with a literal `n` up to [`MAX_RANGE`].
+fn check_ranges(expr: &IdedExpr, depth: usize) -> Result<(), String> {
+    if depth > crate::cel_common::MAX_SOURCE_LEN {
+        return Err("expression too deeply nested".to_string());
+    }
+    let depth = depth + 1;
+    let go = |e: &IdedExpr| check_ranges(e, depth);
+    match &expr.expr {
+        Expr::Call(call) => {
+            if is_range(call) {
+                let ok = matches!(call.args.as_slice(),
+                    [IdedExpr { expr: Expr::Literal(LiteralValue::Int(n)), .. }]
+                        if (0..=MAX_RANGE).contains(n.inner()));
+                if !ok {
+                    return Err(format!(
+                        "lists.range() takes a literal between 0 and {MAX_RANGE}"
+                    ));
+                }
+            }
+            call.target.as_deref().map_or(Ok(()), go)?;
+            call.args.iter().try_for_each(go)
+        }
+        Expr::Comprehension(c) => [
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ]
+        .into_iter()
+        .try_for_each(go),
+        Expr::List(l) => l.elements.iter().try_for_each(go),
+        Expr::Map(m) => m.entries.iter().try_for_each(|e| match &e.expr {
+            EntryExpr::MapEntry(me) => go(&me.key).and_then(|_| go(&me.value)),
+            EntryExpr::StructField(f) => go(&f.value),
+        }),
+        Expr::Struct(s) => s.entries.iter().try_for_each(|e| match &e.expr {
+            EntryExpr::MapEntry(me) => go(&me.key).and_then(|_| go(&me.value)),
+            EntryExpr::StructField(f) => go(&f.value),
+        }),
+        Expr::Select(s) => go(&s.operand),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Ok(()),
+    }
+}
+
+fn is_range(call: &CallExpr) -> bool {
+    let on_lists = matches!(call.target.as_deref(),
+        Some(IdedExpr { expr: Expr::Ident(n), .. }) if n == "lists");
+    (on_lists && call.func_name == "range") || call.func_name == "lists.range"
+}
+
+/// Whether every use of the identifier `variables` is the operand of a
+/// field selection (`variables.x`).
+fn uses_variables_only_by_select(expr: &IdedExpr) -> bool {
+    fn walk(expr: &IdedExpr, depth: usize) -> bool {
+        if depth > crate::cel_common::MAX_SOURCE_LEN {
+            return false;
+        }
+        let go = |e: &IdedExpr| walk(e, depth + 1);
+        match &expr.expr {
+            Expr::Ident(n) => n != "variables",
+            Expr::Select(s) => match &s.operand.expr {
+                Expr::Ident(n) if n == "variables" => true,
+                _ => go(&s.operand),
+            },
+            Expr::Call(call) => call.target.as_deref().is_none_or(go) && call.args.iter().all(go),
+            Expr::Comprehension(c) => [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ]
+            .into_iter()
+            .all(go),
+            Expr::List(l) => l.elements.iter().all(go),
+            Expr::Map(m) => m.entries.iter().all(|e| match &e.expr {
+                EntryExpr::MapEntry(me) => go(&me.key) && go(&me.value),
+                EntryExpr::StructField(f) => go(&f.value),
+            }),
+            Expr::Struct(s) => s.entries.iter().all(|e| match &e.expr {
+                EntryExpr::MapEntry(me) => go(&me.key) && go(&me.value),
+                EntryExpr::StructField(f) => go(&f.value),
+            }),
+            Expr::Literal(_) | Expr::Unspecified => true,
+        }
+    }
+    walk(expr, 0)
+}
+
+// ---------------------------------------------------------------------------
+// Evaluating
+// ---------------------------------------------------------------------------
+
+/// The inputs of every expression of one policy evaluation, as CEL values
+/// (reference-counted: cloning is cheap).
+#[derive(Debug, Clone)]
+pub(crate) struct Activation {
+    pub object: CelValue,
+    pub old_object: CelValue,
+    pub request: CelValue,
+    pub params: CelValue,
+    pub namespace_object: CelValue,
+}
+
+/// The variables of one evaluation, computed on first use and kept: a
+/// variable an expression never needs is never evaluated, and its error
+/// only matters to expressions that use it.
+#[derive(Debug, Default)]
+pub(crate) struct VariableCache {
+    values: HashMap<String, Result<CelValue, String>>,
+}
+
+/// A policy's `variables`, in order.
+pub(crate) type Variables = [(String, CompiledExpr)];
+
+/// Evaluates `expr`, computing the variables it uses first.
+pub(crate) fn evaluate(
+    expr: &CompiledExpr,
+    activation: &Activation,
+    variables: &Variables,
+    cache: &mut VariableCache,
+) -> Result<CelValue, String> {
+    let mut bound = HashMap::new();
+    for name in &expr.variables {
+        let value = variable(name, activation, variables, cache)?;
+        bound.insert(name.clone(), value);
+    }
+    let mut context = Context::with_env(Arc::clone(env()));
+    let pairs = [
+        ("object", &activation.object),
+        ("oldObject", &activation.old_object),
+        ("request", &activation.request),
+        ("params", &activation.params),
+        ("namespaceObject", &activation.namespace_object),
+    ];
+    for (name, value) in pairs {
+        context.add_variable_as_val(name, boxed(value.clone())?);
+    }
+    context.add_variable_as_val("variables", boxed(CelValue::Map(bound.into()))?);
+    context.resolve(&expr.ast).map_err(|e| e.to_string())
+}
+
+fn variable(
+    name: &str,
+    activation: &Activation,
+    variables: &Variables,
+    cache: &mut VariableCache,
+) -> Result<CelValue, String> {
+    if let Some(done) = cache.values.get(name) {
+        return done.clone();
+    }
+    let Some((_, expr)) = variables.iter().find(|(n, _)| n == name) else {
+        return Err(format!("no such variable: {name}"));
+    };
+    // A variable only uses earlier ones (checked when compiled), so this
+    // recursion through `evaluate` ends.
+    let value =
+        evaluate(expr, activation, variables, cache).map_err(|e| format!("variable {name}: {e}"));
+    cache.values.insert(name.to_string(), value.clone());
+    value
+}
+
+fn boxed(value: CelValue) -> Result<Box<dyn Val>, String> {
+    Box::<dyn Val>::try_from(value).map_err(|e| e.to_string())
+}
+
+/// JSON to CEL, without a schema: integers are ints (uints past `i64::MAX`),
+/// other numbers doubles, keys unescaped.
+pub(crate) fn to_cel(value: &Value) -> Result<CelValue, String> {
+    to_cel_at(value, 0)
+}
+
+fn to_cel_at(value: &Value, depth: usize) -> Result<CelValue, String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(format!(
+            "value nesting exceeds the maximum depth of {MAX_VALUE_DEPTH}"
+        ));
+    }
+    Ok(match value {
+        Value::Null => CelValue::Null,
+        Value::Bool(b) => CelValue::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => CelValue::Int(i),
+            (None, Some(u)) => CelValue::UInt(u),
+            _ => CelValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => CelValue::String(Arc::new(s.clone())),
+        Value::Array(items) => CelValue::List(Arc::new(
+            items
+                .iter()
+                .map(|v| to_cel_at(v, depth + 1))
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+        Value::Object(map) => {
+            let mut out = HashMap::with_capacity(map.len());
+            for (k, v) in map {
+                out.insert(k.clone(), to_cel_at(v, depth + 1)?);
+            }
+            CelValue::Map(out.into())
+        }
+    })
+}
+
+/// CEL back to JSON (mutation results).
+pub(crate) fn to_json(value: &CelValue) -> Result<Value, String> {
+    value.json().map_err(|e| e.to_string())
+}
