@@ -2,9 +2,11 @@
 //! and those pointing at it, and a bounded walk, addressed by URN since a
 //! subject (a tenant, say) need not have a record of its own:
 //!
-//!     GET /apis/graph.miloapis.com/v1alpha1/relationships?urn=…[&direction=outgoing|incoming][&relation=r]
-//!     GET /apis/graph.miloapis.com/v1alpha1/traversals?urn=…[&direction=outgoing|incoming|both]
-//!         [&relation=a,b][&depth=3][&limit=1000]
+//! ```text
+//! GET /apis/graph.miloapis.com/v1alpha1/relationships?urn=…[&direction=outgoing|incoming][&relation=r]
+//! GET /apis/graph.miloapis.com/v1alpha1/traversals?urn=…[&direction=outgoing|incoming|both]
+//!     [&relation=a,b][&depth=3][&limit=1000]
+//! ```
 //!
 //! Each node costs one Query per direction (both directions are stored);
 //! the walk's rules are `domain::ingest::Traversal`.
