@@ -16,7 +16,8 @@
 #      and waits until /lambda-url/resources/version answers
 #   5. runs COMMAND with the stack in its environment:
 #        DYNAMODB_ENDPOINT, NATS_URL, E2E_TABLE, E2E_HS256_SECRET, E2E_ISSUER,
-#        E2E_AUDIENCE, AWS_REGION and dummy keys, and with --lambda-port:
+#        E2E_AUDIENCE, AWS_REGION and dummy keys, STACK_DIR (<dir>, whose
+#        dynamodb.pid / nats.pid a test may signal), and with --lambda-port:
 #        E2E_BASE_URL      http://127.0.0.1:N+1/lambda-url/resources
 #        E2E_KUBE_SERVER   https://127.0.0.1:N/lambda-url/resources
 #        E2E_KUBE_CA_FILE  <dir>/tls/ca.pem (the kubeconfig's certificate-authority)
@@ -111,6 +112,7 @@ export E2E_TABLE="$TABLE"
 export E2E_HS256_SECRET="$HS256_SECRET"
 export E2E_ISSUER="$ISSUER"
 export E2E_AUDIENCE="$AUDIENCE"
+export STACK_DIR="$DIR"
 
 if [[ -n "$LAMBDA_PORT" ]]; then
   HTTP_PORT=$((LAMBDA_PORT + 1))
