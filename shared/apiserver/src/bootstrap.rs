@@ -5,7 +5,7 @@
 //! write is conditional.
 
 use domain::crd;
-use domain::kinds::CUSTOM_RESOURCE_DEFINITION;
+use domain::kinds::{CUSTOM_RESOURCE_DEFINITION, NAMESPACE};
 use domain::ApiError;
 use serde_json::{json, Value};
 use store::{Context, Expect, ObjectRef, Store, StoreError, Write};
@@ -16,20 +16,26 @@ use crate::objects::builtin_ref;
 
 pub async fn run(store: &Store) -> Result<(), ApiError> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    ignore_existing(
-        store
-            .write(namespaces::create_namespace(
-                Context::Platform,
-                "default",
-                None,
-                &now,
-            ))
-            .await,
-    )?;
     let types = domain::builtin::types().map_err(ApiError::internal)?;
     let refs: Vec<ObjectRef> = domain::builtin::documents().iter().map(crd_ref).collect();
-    let keys: Vec<_> = refs.iter().map(ObjectRef::key).collect();
+    let default_namespace = builtin_ref(&Context::Platform, &NAMESPACE, "", "default");
+    // One read tells what is there already, so a warm table costs a cold
+    // start no write.
+    let mut keys: Vec<_> = refs.iter().map(ObjectRef::key).collect();
+    keys.push(default_namespace.key());
     let stored = store.batch_get(&keys).await.map_err(from_store)?;
+    if !stored.iter().any(|s| s.key == default_namespace.key()) {
+        ignore_existing(
+            store
+                .write(namespaces::create_namespace(
+                    Context::Platform,
+                    "default",
+                    None,
+                    &now,
+                ))
+                .await,
+        )?;
+    }
     for ((doc, rt), object_ref) in domain::builtin::documents().iter().zip(&types).zip(&refs) {
         let current = stored.iter().find(|s| s.key == object_ref.key());
         if current.is_some_and(|s| s.object["spec"] == doc["spec"]) {

@@ -17,10 +17,7 @@ const PLURAL: &str = "customresourcedefinitions";
 
 /// The write that tells every instance the catalog changed.
 pub fn stamp() -> Write {
-    Write::Stamp {
-        key: catalog_cache::stamp_key(),
-        token: uuid::Uuid::new_v4().to_string(),
-    }
+    Write::stamp(catalog_cache::stamp_key())
 }
 
 fn refuse_builtin(name: &str) -> Result<(), ApiError> {
@@ -60,8 +57,7 @@ pub fn prepare_create(catalog: &Catalog, obj: &mut Object, now: &str) -> Result<
 }
 
 /// Checks a CRD change against the stored one and recomputes its status.
-pub async fn prepare_update(
-    _server: &ApiServer,
+pub fn prepare_update(
     catalog: &Catalog,
     old: &Object,
     new: &mut Object,
@@ -70,7 +66,8 @@ pub async fn prepare_update(
     refuse_builtin(&new.metadata.name)?;
     let rt = parse(new)?;
     let stored = crd::stored_versions(Some(old.status()), &rt);
-    let old_stored = crd::stored_versions(Some(old.status()), &parse(old)?);
+    // The old CRD's status records its storage version with the rest.
+    let old_stored = crd::recorded_stored_versions(Some(old.status()));
     let causes = crd::check_update(&old.to_value(), &new.to_value(), &old_stored);
     if !causes.is_empty() {
         return Err(ApiError::invalid(

@@ -671,14 +671,7 @@ impl Ops<'_> {
         new.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
         let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
         if is_crd && !status {
-            crds::prepare_update(
-                self.server,
-                self.catalog,
-                &old,
-                &mut new,
-                &self.call.timestamp(),
-            )
-            .await?;
+            crds::prepare_update(self.catalog, &old, &mut new, &self.call.timestamp())?;
         }
         let old_parent = self.parent_of(&old);
         let new_parent = self.parent_of(&new);

@@ -100,6 +100,32 @@ pub fn check_source_size(source: &str) -> Result<(), String> {
 
 /// Identifiers an expression may always use: the type denotations of the
 /// standard library.
+/// CEL's reserved words: not identifiers (admission variable names), and
+/// escaped when they are property names (schema rules).
+pub const RESERVED_WORDS: &[&str] = &[
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+];
+
 const TYPE_NAMES: &[&str] = &[
     "bool",
     "bytes",

@@ -67,15 +67,11 @@ pub enum Write {
         expect: Expect,
     },
     /// A plain item: its key and string attributes, written whatever is
-    /// there (e.g. a relationship item, see [`keys::relationship_key`]).
+    /// there (a relationship item, see [`keys::relationship_key`]; a stamp's
+    /// fresh token, see [`keys::stamp_key`]).
     PutItem {
         key: ItemKey,
         attributes: Vec<(String, String)>,
-    },
-    /// Sets a stamp item to a fresh token (see [`keys::stamp_key`]).
-    Stamp {
-        key: ItemKey,
-        token: String,
     },
     /// Flags an object so that no new child can be attached while its
     /// children are counted; see the hierarchy's delete protocol.
@@ -86,7 +82,18 @@ pub enum Write {
     },
 }
 
+/// The attribute of a stamp item that changes on every write.
+const STAMP_TOKEN: &str = "token";
+
 impl Write {
+    /// The write that moves a stamp to a fresh token (see [`Store::stamp`]).
+    pub fn stamp(key: ItemKey) -> Write {
+        Write::PutItem {
+            key,
+            attributes: vec![(STAMP_TOKEN.into(), uuid::Uuid::new_v4().to_string())],
+        }
+    }
+
     /// What the write requires of its item.
     fn expect(&self) -> Expect {
         match self {
@@ -94,9 +101,7 @@ impl Write {
             | Write::Delete { expect, .. }
             | Write::Check { expect, .. } => *expect,
             Write::MarkDeleting { version, .. } => Expect::Version(*version),
-            Write::PutIndex { .. } | Write::PutItem { .. } | Write::Stamp { .. } => {
-                Expect::Anything
-            }
+            Write::PutIndex { .. } | Write::PutItem { .. } => Expect::Anything,
         }
     }
 
@@ -229,11 +234,11 @@ impl Store {
             .set_key(Some(key_item(key)))
             .consistent_read(true)
             .projection_expression("#t")
-            .expression_attribute_names("#t", "token")
+            .expression_attribute_names("#t", STAMP_TOKEN)
             .send()
             .await
             .map_err(backend)?;
-        Ok(out.item.and_then(|item| text(&item, "token").ok()))
+        Ok(out.item.and_then(|item| text(&item, STAMP_TOKEN).ok()))
     }
 
     /// How many objects of a kind exist, in every context (through the type
@@ -524,6 +529,23 @@ fn build_error(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// A Put of `key` with string attributes, whatever the item holds now.
+fn unconditional_put<'a>(
+    table: &str,
+    key: &ItemKey,
+    attributes: impl IntoIterator<Item = (&'a str, &'a String)>,
+) -> Result<Put, StoreError> {
+    let mut item = key_item(key);
+    for (name, value) in attributes {
+        item.insert(name.to_string(), s(value));
+    }
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .build()
+        .map_err(build_error)
+}
+
 fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
     let op = TransactWriteItem::builder();
     let op = match write {
@@ -562,41 +584,16 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             )
         }
         Write::PutIndex { key, target } => {
-            let mut item = key_item(key);
-            item.insert("opk".into(), s(&target.pk));
-            item.insert("osk".into(), s(&target.sk));
-            op.put(
-                Put::builder()
-                    .table_name(table)
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(build_error)?,
-            )
+            let attributes = [("opk", &target.pk), ("osk", &target.sk)];
+            op.put(unconditional_put(table, key, attributes)?)
         }
-        Write::PutItem { key, attributes } => {
-            let mut item = key_item(key);
-            for (name, value) in attributes {
-                item.insert(name.clone(), s(value));
-            }
-            op.put(
-                Put::builder()
-                    .table_name(table)
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(build_error)?,
-            )
-        }
-        Write::Stamp { key, token } => {
-            let mut item = key_item(key);
-            item.insert("token".into(), s(token));
-            op.put(
-                Put::builder()
-                    .table_name(table)
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(build_error)?,
-            )
-        }
+        Write::PutItem { key, attributes } => op.put(unconditional_put(
+            table,
+            key,
+            attributes
+                .iter()
+                .map(|(name, value)| (name.as_str(), value)),
+        )?),
         Write::Delete { key, expect } => {
             let (cond, values) = condition(*expect);
             op.delete(

@@ -4,6 +4,7 @@
 //! shared measuring in [`measure`] and raw DynamoDB calls in [`raw`].
 
 pub mod measure;
+pub mod pipeline;
 pub mod raw;
 
 use std::path::PathBuf;

@@ -26,7 +26,7 @@ mod update;
 mod versions;
 
 pub use acceptance::{name_conflict, names_clash, status, NameConflict};
-pub use update::{check_update, stored_versions};
+pub use update::{check_update, recorded_stored_versions, stored_versions};
 
 use std::sync::Arc;
 

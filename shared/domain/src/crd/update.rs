@@ -79,14 +79,25 @@ fn dropped_stored_versions(new: &Value, stored_versions: &[String]) -> Vec<Cause
 /// storage migration has rewritten every object, which this server does not
 /// do by itself.
 pub fn stored_versions(old_status: Option<&Value>, rt: &ResourceType) -> Vec<String> {
-    let listed = old_status
+    let mut versions = recorded_stored_versions(old_status);
+    if let Some(current) = rt.storage_version() {
+        if !versions.contains(&current.name) {
+            versions.push(current.name.clone());
+        }
+    }
+    versions
+}
+
+/// `status.storedVersions` as recorded (every write records its storage
+/// version there), without duplicates, order kept.
+pub fn recorded_stored_versions(status: Option<&Value>) -> Vec<String> {
+    let listed = status
         .and_then(|s| s.get("storedVersions"))
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let current = rt.storage_version().map(|v| v.name.as_str());
     let mut versions: Vec<String> = Vec::new();
-    for version in listed.iter().filter_map(Value::as_str).chain(current) {
+    for version in listed.iter().filter_map(Value::as_str) {
         if !versions.iter().any(|v| v == version) {
             versions.push(version.to_string());
         }

@@ -588,31 +588,6 @@ fn visible_metadata(metadata: &Value) -> CelValue {
     CelValue::Map(out.into())
 }
 
-/// CEL reserved words, which property names are escaped from.
-const RESERVED: &[&str] = &[
-    "true",
-    "false",
-    "null",
-    "in",
-    "as",
-    "break",
-    "const",
-    "continue",
-    "else",
-    "for",
-    "function",
-    "if",
-    "import",
-    "let",
-    "loop",
-    "package",
-    "namespace",
-    "return",
-    "var",
-    "void",
-    "while",
-];
-
 /// A property name as Kubernetes exposes it to CEL: reserved words as
 /// `__word__`; `__`, `.`, `-` and `/` as `__underscores__`, `__dot__`,
 /// `__dash__` and `__slash__`. `None` for names CEL cannot reach (leading
@@ -621,7 +596,7 @@ fn escape(name: &str) -> Option<String> {
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
-    if RESERVED.contains(&name) {
+    if crate::cel_common::RESERVED_WORDS.contains(&name) {
         return Some(format!("__{name}__"));
     }
     let mut out = String::with_capacity(name.len());

@@ -16,20 +16,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _};
-use apiserver::ApiServer;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use e2e::measure::{measure, ms, ops_from_env, Sample, Stats};
+use e2e::pipeline::InProcess;
 use e2e::raw::{self, key_item, s};
 use serde_json::{json, Value};
 use store::{Context, ItemKey, ObjectRef};
 
-const ISSUER: &str = "bench";
-const AUDIENCE: &str = "milo";
-const SECRET: &str = "bench-secret-with-at-least-32-bytes-of-key";
 const G: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
 const GROUP: &str = "resourcemanager.miloapis.com";
 const ORG: &str = "bench-org";
@@ -172,8 +169,7 @@ fn team(n: usize) -> String {
 // The fixture: one table, one organization, the pipeline and a raw client
 
 struct Bench {
-    server: ApiServer,
-    bearer: String,
+    api_server: InProcess,
     client: Client,
     table: String,
     org: ObjectRef,
@@ -193,18 +189,9 @@ impl Bench {
         let client = store::Store::client_from_env().await;
         let table = format!("bench-{}", uuid::Uuid::new_v4().simple());
         raw::create_table(&client, &table).await?;
-        let verifier = auth::Verifier::new(auth::AuthConfig::hs256(ISSUER, AUDIENCE, SECRET))?;
-        let token = auth::mint_hs256(SECRET, ISSUER, AUDIENCE, "bench", &[], 24 * 3600)?;
-        let server = ApiServer::new(
-            store::Store::new(client.clone(), table.clone()),
-            verifier,
-            b"continue-secret",
-            apiserver::DEFAULT_CATALOG_REFRESH,
-        )
-        .map_err(anyhow::Error::msg)?;
+        let api_server = InProcess::new(client.clone(), &table)?;
         let mut bench = Self {
-            server,
-            bearer: format!("Bearer {token}"),
+            api_server,
             client,
             table,
             org: object_ref("Organization", ORG),
@@ -281,29 +268,7 @@ impl Bench {
         body: &Value,
         expect: u16,
     ) -> anyhow::Result<Vec<u8>> {
-        let content_type = match method {
-            "PATCH" => "application/merge-patch+json",
-            _ => "application/json",
-        };
-        let body = match body {
-            Value::Null => Vec::new(),
-            b => serde_json::to_vec(b)?,
-        };
-        let request = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", content_type)
-            .header("authorization", &self.bearer)
-            .body(bytes::Bytes::from(body))?;
-        let response = self.server.handle(request).await;
-        if response.status().as_u16() != expect {
-            bail!(
-                "{method} {uri}: expected {expect}, got {}: {}",
-                response.status(),
-                String::from_utf8_lossy(response.body())
-            );
-        }
-        Ok(response.into_body())
+        self.api_server.call(method, uri, body, expect).await
     }
 
     async fn api_create(&self) -> anyhow::Result<()> {

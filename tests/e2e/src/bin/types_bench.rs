@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
-use apiserver::ApiServer;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -28,13 +27,11 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use domain::schema::Schema;
 use e2e::measure::{measure, ms, ops_from_env, percentile, Sample, Stats};
+use e2e::pipeline::InProcess;
 use e2e::raw::{self, key_item, s};
 use serde_json::{json, Value};
 use store::{Context, ObjectRef};
 
-const ISSUER: &str = "bench";
-const AUDIENCE: &str = "milo";
-const SECRET: &str = "bench-secret-with-at-least-32-bytes-of-key";
 const G: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
 const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
 const ORG: &str = "bench-org";
@@ -398,8 +395,7 @@ impl Side {
 }
 
 struct Bench {
-    server: ApiServer,
-    bearer: String,
+    api_server: InProcess,
     client: Client,
     table: String,
     /// The project's `default` namespace, the registered objects' container.
@@ -418,15 +414,7 @@ impl Bench {
         let client = store::Store::client_from_env().await;
         let table = format!("types-bench-{}", uuid::Uuid::new_v4().simple());
         raw::create_table(&client, &table).await?;
-        let verifier = auth::Verifier::new(auth::AuthConfig::hs256(ISSUER, AUDIENCE, SECRET))?;
-        let token = auth::mint_hs256(SECRET, ISSUER, AUDIENCE, "bench", &[], 24 * 3600)?;
-        let server = ApiServer::new(
-            store::Store::new(client.clone(), table.clone()),
-            verifier,
-            b"continue-secret",
-            apiserver::DEFAULT_CATALOG_REFRESH,
-        )
-        .map_err(anyhow::Error::msg)?;
+        let api_server = InProcess::new(client.clone(), &table)?;
         let namespace = ObjectRef {
             context: Context::Project(PROJECT.into()),
             group: String::new(),
@@ -435,8 +423,7 @@ impl Bench {
             name: "default".into(),
         };
         let mut bench = Self {
-            server,
-            bearer: format!("Bearer {token}"),
+            api_server,
             client,
             table,
             namespace,
@@ -526,21 +513,7 @@ impl Bench {
 
     /// One POST through the pipeline; anything but 201 aborts the run.
     async fn call(&self, uri: &str, body: &Value) -> anyhow::Result<Vec<u8>> {
-        let request = http::Request::builder()
-            .method("POST")
-            .uri(uri)
-            .header("content-type", "application/json")
-            .header("authorization", &self.bearer)
-            .body(bytes::Bytes::from(serde_json::to_vec(body)?))?;
-        let response = self.server.handle(request).await;
-        if response.status().as_u16() != 201 {
-            bail!(
-                "POST {uri}: expected 201, got {}: {}",
-                response.status(),
-                String::from_utf8_lossy(response.body())
-            );
-        }
-        Ok(response.into_body())
+        self.api_server.call("POST", uri, body, 201).await
     }
 
     /// The validation fixture as one item (pk, sk, obj), absent before.
