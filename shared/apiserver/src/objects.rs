@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use domain::catalog::{Catalog, Miss};
 use domain::hierarchy::{self, ParentRef};
+use domain::ingest::{platform_relationship_changes, platform_relationships};
 use domain::kinds::{self, ContextKind, KindId, KindInfo, Scope, ORGANIZATION_LABEL};
 use domain::lifecycle;
 use domain::metadata_rules::generated_name;
 use domain::object::{Object, OwnerReference};
 use domain::{ApiError, Cause};
 use http::Method;
+use ingest::relationship_writes;
 use serde_json::Value;
 use store::{Context, Expect, ObjectRef, StoreError, Stored, Write};
 
@@ -480,6 +482,10 @@ impl Ops<'_> {
             writes.push(child_index(&parent.object_ref, &object_ref));
         }
         writes.extend(namespaces::created_with(self.kind, &object_ref, &now));
+        writes.extend(relationship_writes(
+            &platform_relationships(&self.kind.kind, &obj),
+            &[],
+        ));
         let result = self.persist(writes, is_crd).await?;
         match result {
             Ok(()) => Ok(self.respond(201, doc).with_warnings(&warnings)),
@@ -719,6 +725,8 @@ impl Ops<'_> {
                 expect: Expect::Version(l.stored.version),
             }));
         }
+        let (added, removed) = platform_relationship_changes(&self.kind.kind, &old, &new);
+        writes.extend(relationship_writes(&added, &removed));
         let result = self.persist(writes, is_crd).await?;
         match result {
             Ok(()) => Ok(self.respond(200, doc).with_warnings(&warnings)),
@@ -887,6 +895,10 @@ impl Ops<'_> {
                 }),
         );
         writes.extend(namespaces::deleted_with(store, &object_ref, &owned_namespaces).await?);
+        writes.extend(relationship_writes(
+            &[],
+            &platform_relationships(&self.kind.kind, &old),
+        ));
         let result = self.persist(writes, is_crd).await?;
         result.map_err(|e| self.write_error(name, e))?;
         Ok(self.respond(200, stored.object))

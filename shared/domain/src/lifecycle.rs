@@ -9,6 +9,10 @@ use crate::metadata_rules::{
 use crate::object::Object;
 use crate::Cause;
 
+/// Owner references per object: each is a relationship (two items) written in
+/// the object's own transaction, which DynamoDB caps at 100 items.
+pub const MAX_OWNER_REFERENCES: usize = 20;
+
 /// Checks the client-controlled metadata of a create or update.
 pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
     let meta = &obj.metadata;
@@ -30,6 +34,15 @@ pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
         "metadata.annotations",
         &meta.annotations,
     ));
+    if meta.owner_references.len() > MAX_OWNER_REFERENCES {
+        causes.push(Cause::invalid(
+            "metadata.ownerReferences",
+            format!(
+                "at most {MAX_OWNER_REFERENCES} owner references (found {}): each is a graph edge written with the object in one transaction",
+                meta.owner_references.len()
+            ),
+        ));
+    }
     for (i, owner) in meta.owner_references.iter().enumerate() {
         if owner.name.is_empty() || owner.kind.is_empty() || owner.api_version.is_empty() {
             causes.push(Cause::invalid(
@@ -169,5 +182,27 @@ mod tests {
             fields.contains(&"metadata.labels".to_string()),
             "{fields:?}"
         );
+    }
+
+    #[test]
+    fn owner_references_are_bounded_by_one_transaction() {
+        let owners = |n: usize| {
+            (0..n)
+                .map(|i| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": format!("c{i}"), "uid": format!("u{i}")}))
+                .collect::<Vec<_>>()
+        };
+        let kind = project_kind();
+        let at_limit = Object::from_value(
+            json!({"metadata": {"name": "p", "ownerReferences": owners(MAX_OWNER_REFERENCES)}}),
+        )
+        .unwrap();
+        assert!(validate_metadata(&kind, &at_limit).is_empty());
+        let over = Object::from_value(
+            json!({"metadata": {"name": "p", "ownerReferences": owners(MAX_OWNER_REFERENCES + 1)}}),
+        )
+        .unwrap();
+        let causes = validate_metadata(&kind, &over);
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        assert_eq!(causes[0].field, "metadata.ownerReferences");
     }
 }

@@ -228,22 +228,7 @@ impl Graph {
                     expect: Expect::Anything,
                 }),
         );
-        for r in add {
-            for key in item_keys(r) {
-                writes.push(Write::PutItem {
-                    key,
-                    attributes: Vec::new(),
-                });
-            }
-        }
-        for r in remove {
-            for key in item_keys(r) {
-                writes.push(Write::Delete {
-                    key,
-                    expect: Expect::Anything,
-                });
-            }
-        }
+        writes.extend(relationship_writes(add, remove));
         if writes.len() > store::MAX_TRANSACTION_ITEMS {
             return Err(GraphError::TooManyItems {
                 count: writes.len(),
@@ -310,6 +295,30 @@ impl Graph {
             }
         }
     }
+}
+
+/// The item writes that add `add` and remove `remove`: a forward and an
+/// inverse item each. The resources function writes the platform's own
+/// edges with them too, inside the object's transaction.
+pub fn relationship_writes<'a>(
+    add: impl IntoIterator<Item = &'a Relationship>,
+    remove: impl IntoIterator<Item = &'a Relationship>,
+) -> Vec<Write> {
+    let puts = add
+        .into_iter()
+        .flat_map(item_keys)
+        .map(|key| Write::PutItem {
+            key,
+            attributes: Vec::new(),
+        });
+    let deletes = remove
+        .into_iter()
+        .flat_map(item_keys)
+        .map(|key| Write::Delete {
+            key,
+            expect: Expect::Anything,
+        });
+    puts.chain(deletes).collect()
 }
 
 /// The forward and the inverse item of a relationship.

@@ -18,5 +18,5 @@ pub mod streams;
 pub use config::{ConsumerConfig, ConsumerConfigError};
 #[cfg(feature = "consumer")]
 pub use consumer::{Consumer, ConsumerError, DrainReport};
-pub use graph::{Graph, GraphError, Ingested, Loaded};
+pub use graph::{relationship_writes, Graph, GraphError, Ingested, Loaded};
 pub use handler::{handle, settle, Action, Outcome};

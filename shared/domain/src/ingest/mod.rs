@@ -22,6 +22,7 @@ mod dead_letter;
 mod digest;
 mod external;
 mod message;
+mod platform;
 mod prefixed;
 mod relations;
 mod subject;
@@ -41,6 +42,10 @@ pub use external::{
     RESOURCE_TYPE_LABEL, SOURCE_LABEL,
 };
 pub use message::{decode, Actor, EventType, FieldChange, LifecycleEvent, MessageForm};
+pub use platform::{
+    object_urn, owner_relation, platform_relationship_changes, platform_relationships,
+    OWNER_RELATION, PARENT_RELATION, PLATFORM_URN_NAMESPACE,
+};
 pub use prefixed::{PrefixMap, PrefixMapError, PrefixedId, PrefixedIdError, UnknownPrefix};
 pub use relations::{
     is_defined_type, relationships, Cardinality, KeyError, Relationship, RelationshipKey,

@@ -126,10 +126,26 @@ impl World {
 
     /// A request to the API server over the same table.
     pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
+        self.send(method, uri, "application/json", body).await
+    }
+
+    /// A JSON merge patch through the API server.
+    pub async fn merge_patch(&self, uri: &str, patch: Value) -> (u16, Value) {
+        self.send("PATCH", uri, "application/merge-patch+json", Some(patch))
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        content_type: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let request = http::Request::builder()
             .method(method)
             .uri(uri)
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .header("authorization", format!("Bearer {}", self.token))
             .body(bytes::Bytes::from(
                 body.map(|b| b.to_string()).unwrap_or_default(),

@@ -25,7 +25,7 @@ use e2e::measure::{measure, ms, ops_from_env, Sample, Stats};
 use e2e::pipeline::InProcess;
 use e2e::raw::{self, key_item, s};
 use serde_json::{json, Value};
-use store::{Context, ItemKey, ObjectRef};
+use store::{keys, Context, ItemKey, ObjectRef};
 
 const G: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
 const GROUP: &str = "resourcemanager.miloapis.com";
@@ -306,8 +306,9 @@ impl Bench {
 
     /// The project create transaction, item for item as the API writes it:
     /// the object (absent), one index item per label (env, team and the
-    /// organization label), the check that the organization is live, and
-    /// the organization's child index item.
+    /// organization label), the check that the organization is live, the
+    /// organization's child index item, and the project's `parent` edge in
+    /// the graph (forward and inverse item).
     async fn raw_create(&self) -> anyhow::Result<()> {
         let (n, name) = self.raw.fresh();
         let mut doc = self.template.clone();
@@ -341,6 +342,20 @@ impl Bench {
             &self.org.child_index_key(&project),
             &project,
         )?);
+        let object = domain::object::Object::from_value(doc).map_err(|e| anyhow!(e))?;
+        for r in domain::ingest::platform_relationships("Project", &object) {
+            let (resource, subject) = (r.resource.to_string(), r.subject.to_string());
+            for key in [
+                keys::relationship_key(&resource, &r.relation, &subject),
+                keys::inverse_relationship_key(&resource, &r.relation, &subject),
+            ] {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(key_item(&key)))
+                    .build()?;
+                items.push(TransactWriteItem::builder().put(put).build());
+            }
+        }
         raw::transact(&self.client, items, &self.raw_retries).await
     }
 
