@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::bucket::BucketKey;
 use super::read::{bounded_array, name_and_generation, non_negative_amount, spec};
 use super::refs::{Node, ObjectRef};
-use super::registration::read_resource_type;
+use super::registration::{read_resource_type, ResourceRegistration};
 use crate::crd::fields::{Field, Reader};
 use crate::Cause;
 
@@ -41,6 +41,33 @@ impl ResourceGrant {
             *out.entry(key).or_insert(0) += allowance.amount;
         }
         out
+    }
+}
+
+impl ResourceGrant {
+    /// Checks at write that every allowance's type is registered. The
+    /// consumer's kind may differ from the registration's consumerType:
+    /// beyond Milo, a folder or project may get a grant that caps its
+    /// subtree under the organization's.
+    pub fn check_registrations(&self, registrations: &[ResourceRegistration]) -> Vec<Cause> {
+        self.allowances
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                !registrations
+                    .iter()
+                    .any(|r| r.resource_type == a.resource_type)
+            })
+            .map(|(i, a)| {
+                Cause::invalid(
+                    format!("spec.allowances[{i}].resourceType"),
+                    format!(
+                        "Invalid value: {:?}: no ResourceRegistration registers this resource type",
+                        a.resource_type
+                    ),
+                )
+            })
+            .collect()
     }
 }
 

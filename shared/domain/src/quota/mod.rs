@@ -39,6 +39,7 @@ mod status;
 mod template;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 pub use bucket::{parse_bucket, BucketKey, BucketLevel};
 pub use claim::{parse_claim, ClaimRequest, ResourceClaim};
@@ -46,11 +47,12 @@ pub use grant::{parse_grant, Allowance, ResourceGrant};
 pub use grant_delta::{
     grant_limit_changes, update_contributing_refs, ContributingGrantRef, LimitChange,
 };
-pub use move_plan::{plan_move, subject_usage, SubtreeUsage};
+pub use move_plan::{plan_move, subject_usage, MoveRefusal, SubtreeUsage};
 pub use names::*;
 pub use plan::{
-    apply_changes, plan_claim, plan_release, BucketChange, ClaimAllocation, ClaimPlan,
-    ClaimRefusal, Denial, HeadroomCheck, QuotaExceeded,
+    apply_changes, merge_changes, plan_claim, plan_claims, plan_release, BucketChange,
+    ClaimAllocation, ClaimPlan, ClaimRefusal, ClaimsPlan, Denial, HeadroomCheck, QuotaExceeded,
+    MAX_BUCKET_CHANGES,
 };
 pub use policy::{
     parse_claim_creation_policy, parse_grant_creation_policy, ClaimCreationPolicy,
@@ -64,3 +66,4 @@ pub use registration::{
 };
 pub use status::*;
 pub use template::Template;
+pub use tree::{quota_tree, QuotaTreeNode};

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use super::bucket::{BucketKey, BucketLevel};
 use super::claim::ResourceClaim;
-use super::plan::{BucketChange, Denial, HeadroomCheck, QuotaExceeded};
+use super::plan::{BucketChange, Denial, HeadroomCheck, QuotaExceeded, MAX_BUCKET_CHANGES};
 use super::refs::{Node, QuotaPath};
+use crate::ApiError;
 
 /// What a subtree holds of one resource type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +43,27 @@ pub fn subject_usage(
     usage
 }
 
+/// Why a move is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoveRefusal {
+    /// A gained ancestor has no room for the subtree.
+    #[error("cannot move here: {0}")]
+    Exceeded(QuotaExceeded),
+    /// More bucket writes than one transaction holds (a subtree using many
+    /// resource types moving far).
+    #[error("cannot move here: the move would change {changes} quota buckets in one transaction; at most {max}")]
+    TooLarge { changes: usize, max: usize },
+}
+
+impl MoveRefusal {
+    /// 403 Forbidden either way: the move is refused as a whole.
+    pub fn to_api_error(&self) -> ApiError {
+        ApiError::Forbidden {
+            message: self.to_string(),
+        }
+    }
+}
+
 /// The bucket writes of a move. `old_path` and `new_path` are the paths of
 /// the subject's old and new parent (parent first, organization last);
 /// ancestors on both keep their counts. Gained ancestors are checked as a
@@ -52,7 +74,7 @@ pub fn plan_move(
     new_path: &QuotaPath,
     usage: &BTreeMap<String, SubtreeUsage>,
     buckets: &BTreeMap<BucketKey, BucketLevel>,
-) -> Result<Vec<BucketChange>, QuotaExceeded> {
+) -> Result<Vec<BucketChange>, MoveRefusal> {
     let mut changes = Vec::new();
     let mut denials = Vec::new();
     for (resource_type, u) in usage {
@@ -92,7 +114,13 @@ pub fn plan_move(
         }
     }
     if !denials.is_empty() {
-        return Err(QuotaExceeded { denials });
+        return Err(MoveRefusal::Exceeded(QuotaExceeded { denials }));
+    }
+    if changes.len() > MAX_BUCKET_CHANGES {
+        return Err(MoveRefusal::TooLarge {
+            changes: changes.len(),
+            max: MAX_BUCKET_CHANGES,
+        });
     }
     Ok(changes)
 }

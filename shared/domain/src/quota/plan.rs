@@ -11,7 +11,11 @@ use super::refs::{Node, QuotaPath};
 use super::registration::{MeasurementType, ResourceRegistration};
 use crate::{ApiError, Cause};
 
-/// The condition a bucket write carries.
+/// The condition a bucket write carries. With `headroom` stored beside
+/// `limit` and `allocated` (kept equal to their difference by every write),
+/// these are single DynamoDB condition expressions:
+/// `Required(n)`: `headroom >= :n` (false when the item is missing);
+/// `IfLimited(n)`: `attribute_not_exists(pk) OR grantCount = :zero OR headroom >= :n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadroomCheck {
     /// None: releases and limit changes always apply.
@@ -39,8 +43,9 @@ impl HeadroomCheck {
     }
 }
 
-/// One bucket write: add the deltas (creating the bucket, at zero, if it
-/// does not exist), under `check`.
+/// One bucket write: add the deltas to `allocated` and `claimCount` and
+/// subtract the allocated delta from `headroom` (creating the bucket from
+/// [`BucketKey::document`], at zero, if it does not exist), under `check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketChange {
     pub key: BucketKey,
@@ -146,6 +151,11 @@ impl ClaimRefusal {
     }
 }
 
+/// The most bucket writes one plan may hold. A DynamoDB transaction holds
+/// at most 100 items; the object, its claim and their index items need the
+/// rest. (20 requests on a 12-node path would be 240.)
+pub const MAX_BUCKET_CHANGES: usize = 64;
+
 /// Decides a claim: checks it against the registrations (each type
 /// registered, claimable, by this consumer's kind and, when the claim names
 /// its object, by that object's kind), requires its consumer on `path`, and
@@ -208,6 +218,17 @@ pub fn plan_claim(
             }
         }
     }
+    let touched = claim.requests.len() * path.nodes().len();
+    if touched > MAX_BUCKET_CHANGES {
+        causes.push(Cause::invalid(
+            "spec.requests",
+            format!(
+                "Too many: {} requests on a path of {} nodes would change {touched} buckets in one transaction; at most {MAX_BUCKET_CHANGES}",
+                claim.requests.len(),
+                path.nodes().len()
+            ),
+        ));
+    }
     if !path.contains(&claim.consumer) {
         causes.push(Cause::invalid(
             "spec.consumerRef",
@@ -218,8 +239,14 @@ pub fn plan_claim(
         ));
     }
     if !causes.is_empty() {
-        causes.dedup();
-        return Err(ClaimRefusal::Invalid(causes));
+        // Several requests can fail the same way (the consumer's kind).
+        let mut unique: Vec<Cause> = Vec::with_capacity(causes.len());
+        for cause in causes {
+            if !unique.contains(&cause) {
+                unique.push(cause);
+            }
+        }
+        return Err(ClaimRefusal::Invalid(unique));
     }
 
     let mut changes = Vec::new();
@@ -275,6 +302,71 @@ pub fn plan_claim(
         changes,
         allocations,
     })
+}
+
+/// Several claims for one object (several policies matched its create),
+/// decided together: each sees the others' usage, and their bucket writes
+/// are merged, one per bucket (a transaction may touch an item once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimsPlan {
+    /// Per claim, in order: its own plan (allocations for its status).
+    pub plans: Vec<ClaimPlan>,
+    /// The merged bucket writes of the transaction.
+    pub changes: Vec<BucketChange>,
+}
+
+/// Decides `claims` together, all or none: a refusal of any refuses the
+/// write (its error names the claim's requests as one claim's would).
+pub fn plan_claims(
+    claims: &[ResourceClaim],
+    path: &QuotaPath,
+    buckets: &BTreeMap<BucketKey, BucketLevel>,
+    registrations: &[ResourceRegistration],
+) -> Result<ClaimsPlan, ClaimRefusal> {
+    let mut working = buckets.clone();
+    let mut plans = Vec::with_capacity(claims.len());
+    let mut all = Vec::new();
+    for claim in claims {
+        let plan = plan_claim(claim, path, &working, registrations)?;
+        apply_changes(&mut working, &plan.changes);
+        all.extend(plan.changes.iter().cloned());
+        plans.push(plan);
+    }
+    let changes = merge_changes(&all);
+    if changes.len() > MAX_BUCKET_CHANGES {
+        return Err(ClaimRefusal::Invalid(vec![Cause::invalid(
+            "spec.requests",
+            format!(
+                "Too many: the claims would change {} buckets in one transaction; at most {MAX_BUCKET_CHANGES}",
+                changes.len()
+            ),
+        )]));
+    }
+    Ok(ClaimsPlan { plans, changes })
+}
+
+/// One change per bucket: deltas summed, checks combined into the check of
+/// the sum against the state before any of them (`Required` wins over
+/// `IfLimited`: the bucket must then exist with room for all).
+pub fn merge_changes(changes: &[BucketChange]) -> Vec<BucketChange> {
+    let mut merged: Vec<BucketChange> = Vec::new();
+    for change in changes {
+        let Some(into) = merged.iter_mut().find(|m| m.key == change.key) else {
+            merged.push(change.clone());
+            continue;
+        };
+        into.allocated_delta += change.allocated_delta;
+        into.claim_count_delta += change.claim_count_delta;
+        let amount = into.allocated_delta;
+        into.check = match (into.check, change.check) {
+            (HeadroomCheck::None, HeadroomCheck::None) => HeadroomCheck::None,
+            (HeadroomCheck::Required(_), _) | (_, HeadroomCheck::Required(_)) => {
+                HeadroomCheck::Required(amount)
+            }
+            _ => HeadroomCheck::IfLimited(amount),
+        };
+    }
+    merged
 }
 
 /// Releasing a claim (its object deleted): every bucket on `path` gives

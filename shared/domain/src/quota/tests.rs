@@ -988,10 +988,14 @@ fn moving_a_project_moves_its_usage_to_the_new_ancestors() {
         .clone();
     let usage = subject_usage(&Node::project("q"), &world.buckets, &[q]);
     let refused = plan_move(&in_a, &in_b, &usage, &world.buckets).unwrap_err();
-    assert_eq!(refused.denials[0].consumer, Node::folder("b"));
+    let MoveRefusal::Exceeded(exceeded) = &refused else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(exceeded.denials[0].consumer, Node::folder("b"));
     assert!(refused
         .to_string()
         .contains("requested 1, allocated 1, limit 1"));
+    assert_eq!(refused.to_api_error().code_and_reason(), (403, "Forbidden"));
 }
 
 #[test]
@@ -1021,7 +1025,9 @@ fn moving_a_folder_moves_its_whole_subtree() {
     let usage = subject_usage(&team, &buckets, &[]);
     let old = under_folder("a", "acme");
     let new = under_folder("b", "acme");
-    let refused = plan_move(&old, &new, &usage, &buckets).unwrap_err();
+    let Err(MoveRefusal::Exceeded(refused)) = plan_move(&old, &new, &usage, &buckets) else {
+        panic!("the move fits")
+    };
     assert_eq!(
         (
             refused.denials[0].requested,
@@ -1495,4 +1501,142 @@ fn claim_policy_registrations_are_checked_against_the_trigger_kind() {
     );
     assert!(causes[0].message.contains("claimingResources"));
     assert_eq!(policy.requests, [(PROJECTS.to_string(), 1)]);
+}
+
+#[test]
+fn a_move_too_large_for_one_transaction_is_refused() {
+    let team = Node::folder("team");
+    let mut buckets = BTreeMap::new();
+    for i in 0..40 {
+        let level = BucketLevel {
+            limit: 0,
+            allocated: 1,
+            claim_count: 1,
+            grant_count: 0,
+        };
+        buckets.insert(BucketKey::new(team.clone(), format!("type-{i}")), level);
+    }
+    let usage = subject_usage(&team, &buckets, &[]);
+    let old = under_folder("a", "acme");
+    let new = under_folder("b", "acme");
+    assert_eq!(
+        plan_move(&old, &new, &usage, &buckets),
+        Err(MoveRefusal::TooLarge {
+            changes: 80,
+            max: MAX_BUCKET_CHANGES
+        })
+    );
+}
+
+#[test]
+fn several_claims_for_one_object_are_decided_together() {
+    let mut world = World::scenario();
+    world.grant(&grant_doc("g", "Organization", "acme", 3));
+    let two = claim_of(
+        org_ref("acme"),
+        json!([{"resourceType": PROJECTS, "amount": 2}]),
+    );
+    let path = under_folder("f", "acme");
+    // Each fits alone; together they do not.
+    assert!(plan_claim(&two, &path, &world.buckets, &world.registrations).is_ok());
+    let refused = plan_claims(
+        &[two.clone(), two.clone()],
+        &path,
+        &world.buckets,
+        &world.registrations,
+    )
+    .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("requested 2, allocated 2, limit 3"),
+        "{refused}"
+    );
+    let one = claim_of(
+        org_ref("acme"),
+        json!([{"resourceType": PROJECTS, "amount": 1}]),
+    );
+    let plan = plan_claims(&[two, one], &path, &world.buckets, &world.registrations).unwrap();
+    assert_eq!(plan.plans.len(), 2);
+    // One write per bucket, with the check of the sum.
+    let merged: Vec<(NodeKind, i64, i64, HeadroomCheck)> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.key.consumer.kind,
+                c.allocated_delta,
+                c.claim_count_delta,
+                c.check,
+            )
+        })
+        .collect();
+    assert_eq!(
+        merged,
+        [
+            (NodeKind::Folder, 3, 2, HeadroomCheck::IfLimited(3)),
+            (NodeKind::Organization, 3, 2, HeadroomCheck::Required(3))
+        ]
+    );
+    let releases = merge_changes(
+        &[
+            plan_release(
+                &claim_of(
+                    org_ref("acme"),
+                    json!([{"resourceType": PROJECTS, "amount": 2}]),
+                ),
+                &path,
+            ),
+            plan_release(
+                &claim_of(
+                    org_ref("acme"),
+                    json!([{"resourceType": PROJECTS, "amount": 1}]),
+                ),
+                &path,
+            ),
+        ]
+        .concat(),
+    );
+    assert_eq!(releases.len(), 2);
+    assert!(releases
+        .iter()
+        .all(|c| c.allocated_delta == -3 && c.check == HeadroomCheck::None));
+}
+
+#[test]
+fn a_claim_too_large_for_one_transaction_is_invalid() {
+    let mut registrations = Vec::new();
+    let mut requests = Vec::new();
+    for i in 0..6 {
+        registrations.push(registration(&format!("t{i}"), "Allocation"));
+        requests.push(json!({"resourceType": format!("t{i}"), "amount": 1}));
+    }
+    let claim = claim_of(org_ref("acme"), json!(requests));
+    let mut nodes: Vec<Node> = (0..10).map(|i| Node::folder(format!("f{i}"))).collect();
+    nodes.insert(0, Node::project("p"));
+    nodes.push(Node::organization("acme"));
+    let deep = QuotaPath::new(nodes).unwrap();
+    let refused = plan_claim(&claim, &deep, &BTreeMap::new(), &registrations).unwrap_err();
+    let ClaimRefusal::Invalid(causes) = refused else {
+        panic!()
+    };
+    assert_eq!(causes[0].field, "spec.requests");
+    assert!(
+        causes[0].message.contains("72 buckets"),
+        "{}",
+        causes[0].message
+    );
+}
+
+#[test]
+fn grants_need_registered_types_but_any_hierarchy_consumer() {
+    let registrations = [registration(PROJECTS, "Entity")];
+    let folder_grant = parse_grant(&grant_doc("g", "Folder", "eng", 4)).unwrap();
+    assert!(folder_grant.check_registrations(&registrations).is_empty());
+    let mut doc = grant_doc("g", "Organization", "acme", 4);
+    doc["spec"]["allowances"][0]["resourceType"] = json!("unknown/type");
+    let causes = parse_grant(&doc)
+        .unwrap()
+        .check_registrations(&registrations);
+    assert_eq!(causes[0].field, "spec.allowances[0].resourceType");
 }
