@@ -24,6 +24,7 @@
 
 mod bucket;
 mod claim;
+mod created;
 mod grant;
 mod grant_delta;
 mod move_plan;
@@ -40,6 +41,7 @@ mod template;
 #[cfg(test)]
 mod tests;
 mod tree;
+mod trigger;
 
 pub use bucket::{parse_bucket, BucketKey, BucketLevel};
 pub use claim::{parse_claim, ClaimRequest, ResourceClaim};
@@ -56,7 +58,7 @@ pub use plan::{
 };
 pub use policy::{
     parse_claim_creation_policy, parse_grant_creation_policy, ClaimCreationPolicy,
-    GrantCreationPolicy, ParentContext, PolicyInputs, RenderedGrant, Trigger,
+    GrantCreationPolicy, ParentContext, RenderedGrant,
 };
 pub use policy_expr::PolicyError;
 pub use recompute::{drift, recompute, BucketTotals, CountedClaim, Drift};
@@ -67,3 +69,4 @@ pub use registration::{
 pub use status::*;
 pub use template::Template;
 pub use tree::{quota_tree, QuotaTreeNode};
+pub use trigger::{PolicyInputs, Trigger};
