@@ -21,6 +21,11 @@
 //! - The transaction's condition on each bucket is on its headroom
 //!   (`limit - allocated`, stored beside the two so that DynamoDB checks
 //!   it without arithmetic): [`HeadroomCheck`].
+//! - Each bucket records its consumer's parent, which every claim and
+//!   release write checks against the path it was planned on and a move
+//!   rewrites ([`BucketChange::parent`], [`plan_move`]): a write planned on
+//!   a path that a move has since changed fails instead of counting on the
+//!   wrong ancestors.
 
 mod bucket;
 mod claim;
@@ -49,7 +54,7 @@ pub use grant::{parse_grant, Allowance, ResourceGrant};
 pub use grant_delta::{
     grant_limit_changes, update_contributing_refs, ContributingGrantRef, LimitChange,
 };
-pub use move_plan::{plan_move, subject_usage, MoveRefusal, SubtreeUsage};
+pub use move_plan::{plan_move, subject_usage, MovePlan, MoveRefusal, Reparent, SubtreeUsage};
 pub use names::*;
 pub use plan::{
     apply_changes, merge_changes, plan_claim, plan_claims, plan_release, BucketChange,

@@ -1,6 +1,12 @@
 //! Moving a project or folder to a new parent: its subtree's usage leaves
 //! the ancestors it no longer has and joins the ones it gains, in one
 //! transaction, refused if a gained ancestor has no room.
+//!
+//! Two races are closed by conditions, not locks: usage changing inside
+//! the subtree between the read and the move (the subject's buckets must
+//! still read as they did), and claims planned on the old path landing
+//! after the move (the move rewrites the parent recorded in the subject's
+//! buckets, which every claim's write checks; see `BucketChange::parent`).
 
 use std::collections::BTreeMap;
 
@@ -43,6 +49,28 @@ pub fn subject_usage(
     usage
 }
 
+/// One of the subject's buckets in a move: it must still read as it did
+/// (`expected`; `None`: no bucket, and one is created at zero), its
+/// recorded parent must be `old_parent` (or none), and it is set to
+/// `new_parent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reparent {
+    pub key: BucketKey,
+    pub expected: Option<BucketLevel>,
+    pub old_parent: Node,
+    pub new_parent: Node,
+}
+
+/// The writes of a move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovePlan {
+    /// The ancestors' bucket changes: lost ones give the usage back, gained
+    /// ones take it under [`HeadroomCheck::IfLimited`].
+    pub changes: Vec<BucketChange>,
+    /// The subject's buckets, one per registered resource type.
+    pub reparents: Vec<Reparent>,
+}
+
 /// Why a move is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoveRefusal {
@@ -53,37 +81,64 @@ pub enum MoveRefusal {
     /// resource types moving far).
     #[error("cannot move here: the move would change {changes} quota buckets in one transaction; at most {max}")]
     TooLarge { changes: usize, max: usize },
+    /// The paths are not those of a node's old and new parent.
+    #[error("cannot move {subject}: {reason}")]
+    BadPaths { subject: String, reason: String },
 }
 
 impl MoveRefusal {
-    /// 403 Forbidden either way: the move is refused as a whole.
+    /// 403 Forbidden for quota; a bad path is the caller's bug (500).
     pub fn to_api_error(&self) -> ApiError {
-        ApiError::Forbidden {
-            message: self.to_string(),
+        match self {
+            MoveRefusal::BadPaths { .. } => ApiError::internal(self.to_string()),
+            _ => ApiError::Forbidden {
+                message: self.to_string(),
+            },
         }
     }
 }
 
-/// The bucket writes of a move. `old_path` and `new_path` are the paths of
-/// the subject's old and new parent (parent first, organization last);
-/// ancestors on both keep their counts. Gained ancestors are checked as a
-/// claim's non-consumer buckets are ([`HeadroomCheck::IfLimited`]): one
-/// with a grant must have room for the whole subtree.
+/// Plans moving `subject` from under `old_path` to under `new_path` (the
+/// paths of its old and new parent: parent first, organization last).
+/// `registered_types` are every registered resource type (the subject's
+/// buckets for each are re-parented, absent ones created, so that no claim
+/// on the old path can land afterwards); `buckets` holds what was read of
+/// the subject's and both paths' buckets; `own_claims` are the claims for
+/// the subject itself. Ancestors on both paths keep their counts.
 pub fn plan_move(
+    subject: &Node,
     old_path: &QuotaPath,
     new_path: &QuotaPath,
-    usage: &BTreeMap<String, SubtreeUsage>,
+    registered_types: &[String],
     buckets: &BTreeMap<BucketKey, BucketLevel>,
-) -> Result<Vec<BucketChange>, MoveRefusal> {
+    own_claims: &[ResourceClaim],
+) -> Result<MovePlan, MoveRefusal> {
+    let bad = |reason: &str| MoveRefusal::BadPaths {
+        subject: subject.to_string(),
+        reason: reason.to_string(),
+    };
+    if old_path.contains(subject) || new_path.contains(subject) {
+        return Err(bad("a node cannot be above itself"));
+    }
+    if old_path.organization() != new_path.organization() {
+        return Err(bad("moves stay within one organization"));
+    }
+    let (Some(old_parent), Some(new_parent)) = (old_path.nodes().first(), new_path.nodes().first())
+    else {
+        return Err(bad("a path has no parent"));
+    };
+
+    let usage = subject_usage(subject, buckets, own_claims);
     let mut changes = Vec::new();
     let mut denials = Vec::new();
-    for (resource_type, u) in usage {
+    for (resource_type, u) in &usage {
         for node in old_path.nodes().iter().filter(|n| !new_path.contains(n)) {
             changes.push(BucketChange {
                 key: BucketKey::new(node.clone(), resource_type),
                 allocated_delta: -u.allocated,
                 claim_count_delta: -u.claim_count,
                 check: HeadroomCheck::None,
+                parent: old_path.parent_of(node).cloned(),
             });
         }
         let mut refused: Option<(&Node, BucketLevel)> = None;
@@ -101,6 +156,7 @@ pub fn plan_move(
                 allocated_delta: u.allocated,
                 claim_count_delta: u.claim_count,
                 check,
+                parent: new_path.parent_of(node).cloned(),
             });
         }
         if let Some((node, level)) = refused {
@@ -116,11 +172,28 @@ pub fn plan_move(
     if !denials.is_empty() {
         return Err(MoveRefusal::Exceeded(QuotaExceeded { denials }));
     }
-    if changes.len() > MAX_BUCKET_CHANGES {
+
+    let mut types: Vec<&String> = registered_types.iter().chain(usage.keys()).collect();
+    types.sort();
+    types.dedup();
+    let reparents: Vec<Reparent> = types
+        .into_iter()
+        .map(|t| {
+            let key = BucketKey::new(subject.clone(), t);
+            Reparent {
+                expected: buckets.get(&key).copied(),
+                key,
+                old_parent: old_parent.clone(),
+                new_parent: new_parent.clone(),
+            }
+        })
+        .collect();
+    let writes = changes.len() + reparents.len();
+    if writes > MAX_BUCKET_CHANGES {
         return Err(MoveRefusal::TooLarge {
-            changes: changes.len(),
+            changes: writes,
             max: MAX_BUCKET_CHANGES,
         });
     }
-    Ok(changes)
+    Ok(MovePlan { changes, reparents })
 }

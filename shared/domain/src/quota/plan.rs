@@ -52,6 +52,13 @@ pub struct BucketChange {
     pub allocated_delta: i64,
     pub claim_count_delta: i64,
     pub check: HeadroomCheck,
+    /// The consumer's parent on the path the plan was made for (`None`: an
+    /// organization). Buckets record their consumer's parent; the write
+    /// requires the stored one to be this (or none yet) and sets it. A move
+    /// rewrites it (see `plan_move`), so a claim or release planned on the
+    /// path an object had before a move fails instead of counting on
+    /// ancestors it no longer has.
+    pub parent: Option<Node>,
 }
 
 /// What a granted request took (`status.allocations[]`).
@@ -277,6 +284,7 @@ pub fn plan_claim(
                 allocated_delta: request.amount,
                 claim_count_delta: 1,
                 check,
+                parent: path.parent_of(node).cloned(),
             });
         }
         if let Some((_, node, level)) = refused {
@@ -381,6 +389,7 @@ pub fn plan_release(claim: &ResourceClaim, path: &QuotaPath) -> Vec<BucketChange
                 allocated_delta: -request.amount,
                 claim_count_delta: -1,
                 check: HeadroomCheck::None,
+                parent: path.parent_of(node).cloned(),
             });
         }
     }

@@ -220,6 +220,13 @@ impl QuotaPath {
         &self.nodes
     }
 
+    /// The node above `node` on this path (`None` for the organization, or
+    /// a node not on the path).
+    pub fn parent_of(&self, node: &Node) -> Option<&Node> {
+        let i = self.nodes.iter().position(|n| n == node)?;
+        self.nodes.get(i + 1)
+    }
+
     pub fn contains(&self, node: &Node) -> bool {
         self.nodes.contains(node)
     }

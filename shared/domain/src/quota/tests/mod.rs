@@ -146,6 +146,17 @@ struct World {
     buckets: BTreeMap<BucketKey, BucketLevel>,
     /// Claims with the path they were counted on.
     claims: Vec<(ResourceClaim, QuotaPath)>,
+    /// The parent each bucket records for its consumer (the DynamoDB
+    /// attribute the adapter keeps; see `BucketChange::parent`).
+    parents: BTreeMap<BucketKey, Node>,
+}
+
+/// Why a simulated transaction was cancelled.
+#[derive(Debug, PartialEq)]
+enum Cancelled {
+    Headroom(BucketKey),
+    Parent(BucketKey),
+    Changed(BucketKey),
 }
 
 impl World {
@@ -180,13 +191,61 @@ impl World {
         assert!(policy.applies_to(&inputs).unwrap());
         let claim = parse_claim(&policy.render_claim(&inputs).unwrap()).unwrap();
         let plan = plan_claim(&claim, path, &self.buckets, &self.registrations)?;
-        // The transaction's conditions hold against the same state.
-        for change in &plan.changes {
-            assert!(change.check.holds(self.buckets.get(&change.key)));
-        }
-        apply_changes(&mut self.buckets, &plan.changes);
+        // The transaction's conditions hold against the state just read.
+        self.commit(&plan.changes).unwrap();
         self.claims.push((claim.clone(), path.clone()));
         Ok(claim)
+    }
+
+    /// A transaction of bucket changes, as DynamoDB runs it: every
+    /// condition against the state before it, then all writes or none.
+    fn commit(&mut self, changes: &[BucketChange]) -> Result<(), Cancelled> {
+        for change in changes {
+            if !change.check.holds(self.buckets.get(&change.key)) {
+                return Err(Cancelled::Headroom(change.key.clone()));
+            }
+            let recorded = self.parents.get(&change.key);
+            if recorded.is_some() && recorded != change.parent.as_ref() {
+                return Err(Cancelled::Parent(change.key.clone()));
+            }
+        }
+        apply_changes(&mut self.buckets, changes);
+        for change in changes {
+            if let Some(parent) = &change.parent {
+                self.parents.insert(change.key.clone(), parent.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// A move's transaction: the subject's buckets unchanged and under the
+    /// old parent, then the ancestors' changes and the new parent.
+    fn commit_move(&mut self, plan: &MovePlan) -> Result<(), Cancelled> {
+        for r in &plan.reparents {
+            if self.buckets.get(&r.key) != r.expected.as_ref() {
+                return Err(Cancelled::Changed(r.key.clone()));
+            }
+            if self.parents.get(&r.key).is_some_and(|p| *p != r.old_parent) {
+                return Err(Cancelled::Parent(r.key.clone()));
+            }
+        }
+        let before = (self.buckets.clone(), self.parents.clone());
+        if let Err(e) = self.commit(&plan.changes) {
+            (self.buckets, self.parents) = before;
+            return Err(e);
+        }
+        for r in &plan.reparents {
+            self.buckets.entry(r.key.clone()).or_default();
+            self.parents.insert(r.key.clone(), r.new_parent.clone());
+        }
+        Ok(())
+    }
+
+    fn registered_types(&self) -> Vec<String> {
+        self.registrations
+            .iter()
+            .map(|r| r.resource_type.clone())
+            .collect()
     }
 
     fn delete(&mut self, claim_name: &str) {
@@ -196,7 +255,7 @@ impl World {
             .position(|(c, _)| c.name == claim_name)
             .unwrap();
         let (claim, path) = self.claims.remove(i);
-        apply_changes(&mut self.buckets, &plan_release(&claim, &path));
+        self.commit(&plan_release(&claim, &path)).unwrap();
     }
 
     fn level(&self, node: Node) -> BucketLevel {
