@@ -32,6 +32,7 @@ mod claim;
 mod created;
 mod grant;
 mod grant_delta;
+mod metrics;
 mod move_plan;
 mod names;
 mod plan;
@@ -54,6 +55,9 @@ pub use grant::{parse_grant, Allowance, ResourceGrant};
 pub use grant_delta::{
     grant_limit_changes, update_contributing_refs, ContributingGrantRef, LimitChange,
 };
+pub use metrics::{
+    bucket_level_metrics, decision_metric, drift_metric, Decision, METRICS_NAMESPACE,
+};
 pub use move_plan::{plan_move, subject_usage, MovePlan, MoveRefusal, Reparent, SubtreeUsage};
 pub use names::*;
 pub use plan::{
@@ -69,7 +73,8 @@ pub use policy_expr::PolicyError;
 pub use recompute::{drift, recompute, BucketTotals, CountedClaim, Drift};
 pub use refs::{Node, NodeKind, ObjectRef, PathError, QuotaPath};
 pub use registration::{
-    parse_registration, ClaimingResource, MeasurementType, ResourceRegistration,
+    check_registration_update, parse_registration, ClaimingResource, MeasurementType,
+    ResourceRegistration,
 };
 pub use status::*;
 pub use template::Template;

@@ -152,6 +152,26 @@ pub fn parse_registration(doc: &Value) -> Result<ResourceRegistration, Vec<Cause
     }
 }
 
+/// An update may change the description, units and claiming resources,
+/// never what the registration counts: resourceType, consumerType and type
+/// (grants and claims already refer to them). The CRD says the same in
+/// CEL; this is the check for code paths that bypass the schema.
+pub fn check_registration_update(
+    old: &ResourceRegistration,
+    new: &ResourceRegistration,
+) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let mut immutable = |field: &str, changed: bool| {
+        if changed {
+            causes.push(Cause::invalid(field, format!("{field} is immutable")));
+        }
+    };
+    immutable("spec.resourceType", old.resource_type != new.resource_type);
+    immutable("spec.consumerType", old.consumer_type != new.consumer_type);
+    immutable("spec.type", old.measurement != new.measurement);
+    causes
+}
+
 fn read_consumer_type(r: &mut Reader, field: &Field) -> Option<NodeKind> {
     if !field.is_present() {
         r.push(Cause::required(&field.path));
@@ -333,6 +353,24 @@ mod tests {
             json!([{"apiGroup": "x"}]),
         );
         assert_eq!(causes[0].field, "spec.claimingResources[0].kind");
+    }
+
+    #[test]
+    fn what_a_registration_counts_is_immutable() {
+        let old = parse_registration(&scenario()).unwrap();
+        let mut doc = scenario();
+        doc["spec"]["description"] = json!("new words");
+        doc["spec"]["claimingResources"] =
+            json!([{"apiGroup": "resourcemanager.miloapis.com", "kind": "Folder"}]);
+        assert!(check_registration_update(&old, &parse_registration(&doc).unwrap()).is_empty());
+        doc["spec"]["type"] = json!("Allocation");
+        doc["spec"]["resourceType"] = json!("other");
+        let fields: Vec<String> =
+            check_registration_update(&old, &parse_registration(&doc).unwrap())
+                .into_iter()
+                .map(|c| c.field)
+                .collect();
+        assert_eq!(fields, ["spec.resourceType", "spec.type"]);
     }
 
     #[test]
