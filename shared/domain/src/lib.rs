@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod metadata_rules;
 pub mod object;
 pub mod patch;
+pub mod quota;
 pub mod schema;
 pub mod table;
 

@@ -233,7 +233,7 @@ fn rewrite_structs(expr: &mut IdedExpr, site: Site, depth: usize) -> Result<(), 
 }
 
 /// `lists.range(n)` only with a literal `n` up to [`MAX_RANGE`].
-fn check_ranges(expr: &IdedExpr, depth: usize) -> Result<(), String> {
+pub(crate) fn check_ranges(expr: &IdedExpr, depth: usize) -> Result<(), String> {
     if depth > crate::cel_common::MAX_SOURCE_LEN {
         return Err("expression too deeply nested".to_string());
     }

@@ -1,0 +1,231 @@
+//! AllowanceBucket: one per (consumer, resource type), kept by the system.
+//! Its identity, its name (Milo's), where it lives, and its counters.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::names::{ALLOWANCE_BUCKET, CONSUMER_KIND_LABEL, CONSUMER_NAME_LABEL};
+use super::read::spec;
+use super::refs::{Node, ObjectRef};
+use super::registration::read_resource_type;
+use crate::crd::fields::{Field, Reader};
+use crate::Cause;
+
+/// A bucket's identity: whose it is and what it counts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BucketKey {
+    pub consumer: Node,
+    pub resource_type: String,
+}
+
+impl BucketKey {
+    pub fn new(consumer: Node, resource_type: impl Into<String>) -> BucketKey {
+        BucketKey {
+            consumer,
+            resource_type: resource_type.into(),
+        }
+    }
+
+    /// `bucket-` and the hex SHA-256 of resource type, consumer kind and
+    /// consumer name, concatenated: Milo's name for the same bucket, so one
+    /// bucket has one name whoever computes it. (The concatenation has no
+    /// separator, as Milo's; it stays unambiguous because kinds start with
+    /// the only capital letter after the type and names are lowercase.)
+    pub fn name(&self) -> String {
+        let input = format!(
+            "{}{}{}",
+            self.resource_type,
+            self.consumer.kind.kind(),
+            self.consumer.name
+        );
+        let digest = Sha256::digest(input.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("bucket-{hex}")
+    }
+
+    /// The namespace every bucket of an organization's tree lives in: the
+    /// organization's (`organization-{org}`), where Milo keeps an
+    /// organization's buckets. Folder and project buckets join them there,
+    /// so one organization's quota tree is one namespace to list.
+    pub fn namespace(organization: &str) -> String {
+        format!("organization-{organization}")
+    }
+
+    /// Milo's system labels on a bucket.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                CONSUMER_KIND_LABEL.to_string(),
+                self.consumer.kind.kind().to_string(),
+            ),
+            (CONSUMER_NAME_LABEL.to_string(), self.consumer.name.clone()),
+        ])
+    }
+
+    /// The bucket object as first written (status added by the caller):
+    /// apiVersion, kind, metadata (name, namespace, labels) and spec.
+    pub fn document(&self, organization: &str) -> Value {
+        json!({
+            "apiVersion": ALLOWANCE_BUCKET.api_version(),
+            "kind": ALLOWANCE_BUCKET.kind,
+            "metadata": {
+                "name": self.name(),
+                "namespace": BucketKey::namespace(organization),
+                "labels": self.labels(),
+            },
+            "spec": {
+                "consumerRef": self.consumer.to_ref().to_json(),
+                "resourceType": self.resource_type,
+            }
+        })
+    }
+}
+
+/// A bucket's counters. `limit` sums its grants, `allocated` the claims of
+/// its subtree; `limit - allocated` may go below zero when a grant is
+/// lowered under what is in use (what exists stays, new claims are refused).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BucketLevel {
+    pub limit: i64,
+    pub allocated: i64,
+    pub claim_count: i64,
+    pub grant_count: i64,
+}
+
+impl BucketLevel {
+    /// `limit - allocated`: what one more claim may take, negative when over.
+    pub fn headroom(&self) -> i64 {
+        self.limit.saturating_sub(self.allocated)
+    }
+
+    /// `status.available`: never below zero, as Milo reports it.
+    pub fn available(&self) -> i64 {
+        self.headroom().max(0)
+    }
+
+    /// Whether the bucket limits claims: once a grant contributes to it.
+    pub fn is_limited(&self) -> bool {
+        self.grant_count > 0
+    }
+}
+
+/// Reads a stored AllowanceBucket: its key (spec) and counters (status;
+/// absent counters read as 0).
+pub fn parse_bucket(doc: &Value) -> Result<(BucketKey, BucketLevel), Vec<Cause>> {
+    let mut r = Reader::default();
+    let root = Field::root(doc);
+    let spec = spec(&mut r, &root);
+    let consumer_field = spec.get("consumerRef");
+    let consumer = ObjectRef::read(&mut r, &consumer_field).and_then(|reference| {
+        Node::require(&reference, &consumer_field.path)
+            .map_err(|cause| r.push(cause))
+            .ok()
+    });
+    let resource_type = read_resource_type(&mut r, &spec.get("resourceType"));
+    let status = root.get("status");
+    let mut counter = |name: &str| -> i64 {
+        let field = status.get(name);
+        r.integer(&field).unwrap_or(0)
+    };
+    let level = BucketLevel {
+        limit: counter("limit"),
+        allocated: counter("allocated"),
+        claim_count: counter("claimCount"),
+        grant_count: counter("grantCount"),
+    };
+    if !r.causes.is_empty() {
+        return Err(r.causes);
+    }
+    match (consumer, resource_type) {
+        (Some(consumer), Some(resource_type)) => {
+            Ok((BucketKey::new(consumer, resource_type), level))
+        }
+        _ => Err(vec![Cause::required("spec")]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_is_milos_hash_of_type_kind_and_name() {
+        let key = BucketKey::new(
+            Node::organization("acme"),
+            "resourcemanager.miloapis.com/projects",
+        );
+        let name = key.name();
+        assert!(name.starts_with("bucket-"));
+        assert_eq!(name.len(), "bucket-".len() + 64);
+        // sha256("resourcemanager.miloapis.com/projectsOrganizationacme")
+        let expected = Sha256::digest(b"resourcemanager.miloapis.com/projectsOrganizationacme");
+        let hex: String = expected.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(name, format!("bucket-{hex}"));
+        assert!(crate::metadata_rules::dns1123_subdomain_errors(&name).is_empty());
+        // Kind and type are both part of the identity.
+        assert_ne!(
+            BucketKey::new(
+                Node::folder("acme"),
+                "resourcemanager.miloapis.com/projects"
+            )
+            .name(),
+            name
+        );
+        assert_ne!(
+            BucketKey::new(Node::organization("acme"), "other").name(),
+            name
+        );
+    }
+
+    #[test]
+    fn document_carries_spec_labels_and_namespace() {
+        let key = BucketKey::new(Node::folder("eng"), "t/projects");
+        let doc = key.document("acme");
+        assert_eq!(doc["metadata"]["namespace"], "organization-acme");
+        assert_eq!(doc["metadata"]["labels"][CONSUMER_KIND_LABEL], "Folder");
+        assert_eq!(doc["metadata"]["labels"][CONSUMER_NAME_LABEL], "eng");
+        assert_eq!(doc["spec"]["consumerRef"]["kind"], "Folder");
+        assert_eq!(
+            doc["spec"]["consumerRef"]["apiGroup"],
+            "resourcemanager.miloapis.com"
+        );
+        let (parsed, level) = parse_bucket(&doc).unwrap();
+        assert_eq!(parsed, key);
+        assert_eq!(level, BucketLevel::default());
+    }
+
+    #[test]
+    fn available_never_goes_below_zero() {
+        let over = BucketLevel {
+            limit: 2,
+            allocated: 5,
+            claim_count: 5,
+            grant_count: 1,
+        };
+        assert_eq!(over.headroom(), -3);
+        assert_eq!(over.available(), 0);
+        assert!(over.is_limited());
+        assert!(!BucketLevel::default().is_limited());
+    }
+
+    #[test]
+    fn stored_bucket_reads_its_counters() {
+        let mut doc = BucketKey::new(Node::organization("o"), "t").document("o");
+        doc["status"] =
+            json!({"limit": 5, "allocated": 1, "available": 4, "claimCount": 1, "grantCount": 2});
+        let (_, level) = parse_bucket(&doc).unwrap();
+        assert_eq!(
+            level,
+            BucketLevel {
+                limit: 5,
+                allocated: 1,
+                claim_count: 1,
+                grant_count: 2
+            }
+        );
+        doc["status"]["limit"] = json!("5");
+        assert_eq!(parse_bucket(&doc).unwrap_err()[0].field, "status.limit");
+    }
+}
