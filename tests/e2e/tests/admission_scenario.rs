@@ -68,7 +68,11 @@ fn milo_validating_admission_policy_scenario() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     for (suffix, _) in &orgs {
         platform.ok(
-            &["apply", "-f", &file(&format!("resources/org-{suffix}.yaml"))],
+            &[
+                "apply",
+                "-f",
+                &file(&format!("resources/org-{suffix}.yaml")),
+            ],
             None,
         );
     }
@@ -85,7 +89,8 @@ fn milo_validating_admission_policy_scenario() {
         );
         assert!(!bad.ok, "a badly named project was created: {bad:?}");
         assert!(
-            bad.stderr.contains("Project name must start with 'vap-ok-'."),
+            bad.stderr
+                .contains("Project name must start with 'vap-ok-'."),
             "{bad:?}"
         );
         assert!(

@@ -19,6 +19,7 @@
 //! - `matchPolicy: Equivalent` ignores `apiVersions` (our versions of a type
 //!   differ only by apiVersion).
 
+mod audit;
 mod budget;
 mod eval;
 mod expr;
@@ -32,6 +33,7 @@ mod tests;
 mod types;
 mod validating;
 
+pub use audit::{audit_object, audit_request, audited_types, AuditedType, Violation};
 pub use budget::{Budget, BudgetError, DEFAULT_DEADLINE, DEFAULT_MAX_STUCK};
 pub use eval::Params;
 pub use expr::{CompiledExpr, MAX_LOOP_DEPTH, MAX_RANGE};
