@@ -633,3 +633,40 @@ fn milo_scenario_policy_denies_bad_names_and_allows_good_ones() {
     )
     .allowed());
 }
+
+// ---------------------------------------------------------------------------
+// examples/admission: every policy and binding shipped parses and compiles
+// (their behaviour is tested through the API in shared/apiserver/tests)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn the_shipped_examples_parse_and_compile() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/admission");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let doc: Value = serde::Deserialize::deserialize(doc).unwrap();
+            let parsed = match doc["kind"].as_str().unwrap_or_default() {
+                "ValidatingAdmissionPolicy" => parse_validating_policy(&doc).map(drop),
+                "ValidatingAdmissionPolicyBinding" => parse_validating_binding(&doc).map(drop),
+                "MutatingAdmissionPolicy" => parse_mutating_policy(&doc).map(drop),
+                "MutatingAdmissionPolicyBinding" => parse_mutating_binding(&doc).map(drop),
+                _ => continue,
+            };
+            assert_eq!(
+                parsed,
+                Ok(()),
+                "{}: {}",
+                path.display(),
+                doc["metadata"]["name"]
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 8, "four policies and their bindings");
+}
