@@ -26,6 +26,7 @@ mod matching;
 mod mutating;
 mod parse;
 mod request;
+mod set;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -41,6 +42,7 @@ pub use parse::{
     parse_validating_policy,
 };
 pub use request::{AdmissionRequest, UserInfo};
+pub use set::{binding_status, MutatingBound, PolicySet, ValidatingBound, BINDING_READY};
 pub use types::*;
 pub use validating::{validate, Decision, Denial, ValidatingPair, VALIDATION_FAILURE_ANNOTATION};
 
