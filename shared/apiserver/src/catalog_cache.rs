@@ -46,6 +46,10 @@ impl CatalogCache {
         })
     }
 
+    pub fn refresh(&self) -> Duration {
+        self.refresh
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A poisoned lock only means another request panicked mid-update of
         // plain data; the data is still a whole catalog.

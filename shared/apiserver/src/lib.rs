@@ -1,11 +1,12 @@
 //! The request pipeline of the `resources` function:
 //!
 //! route → authenticate → (authorize: IAM, later) → decode + default
-//!   → validate → persist → respond
+//!   → validate → mutating policies → validating policies → persist → respond
 //!
 //! [`ApiServer::handle`] takes an `http::Request` and always returns a
 //! response: every failure becomes a Kubernetes `Status`.
 
+pub mod admission;
 mod bootstrap;
 mod catalog_cache;
 mod codec;
@@ -18,6 +19,8 @@ mod list;
 mod namespaces;
 mod objects;
 mod openapi;
+mod policies;
+pub mod policy_cache;
 mod route;
 
 use bytes::Bytes;
@@ -37,6 +40,8 @@ pub struct ApiServer {
     verifier: auth::Verifier,
     tokens: TokenSigner,
     catalog: catalog_cache::CatalogCache,
+    /// The compiled admission policies and their evaluation budget.
+    admission: admission::Admission,
     /// Set once this instance has run `bootstrap` (the platform's
     /// `default` namespace, the built-in CRDs as objects).
     bootstrapped: tokio::sync::OnceCell<()>,
@@ -54,6 +59,9 @@ pub(crate) struct Call<'a> {
     pub query: codec::Query,
     pub principal: auth::Principal,
     pub now: DateTime<Utc>,
+    /// The request's id (`x-request-id`, the Lambda request id, or a new
+    /// one): the admission request's uid, and on every log line.
+    pub request_id: &'a str,
 }
 
 impl Call<'_> {
@@ -79,8 +87,19 @@ impl ApiServer {
             verifier,
             tokens: TokenSigner::new(continue_secret),
             catalog: catalog_cache::CatalogCache::new(catalog_refresh)?,
+            admission: admission::Admission::new(
+                catalog_refresh,
+                domain::admission::Budget::default(),
+            ),
             bootstrapped: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The same server with another evaluation budget for admission
+    /// policies (the default: `Budget::default()`, 100 ms per policy).
+    pub fn with_admission_budget(mut self, budget: domain::admission::Budget) -> Self {
+        self.admission = admission::Admission::new(self.catalog.refresh(), budget);
+        self
     }
 
     /// Builds the server from the Lambda environment: `TABLE_NAME`,
@@ -114,7 +133,7 @@ impl ApiServer {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let span = tracing::info_span!("request", %request_id, method = %request.method(), path = %request.uri().path());
         async {
-            let response = match self.dispatch(&request).await {
+            let response = match self.dispatch(&request, &request_id).await {
                 Ok(response) => response,
                 Err(err) => {
                     let (code, reason) = err.code_and_reason();
@@ -133,7 +152,11 @@ impl ApiServer {
         .await
     }
 
-    async fn dispatch(&self, request: &http::Request<Bytes>) -> Result<Response, ApiError> {
+    async fn dispatch(
+        &self,
+        request: &http::Request<Bytes>,
+        request_id: &str,
+    ) -> Result<Response, ApiError> {
         let authorization = request
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -164,6 +187,7 @@ impl ApiServer {
             query: codec::Query::parse(request.uri().query())?,
             principal,
             now: Utc::now(),
+            request_id,
         };
         let kind = route::context_kind(&context);
         let found = |doc: Option<serde_json::Value>| {
@@ -195,7 +219,7 @@ impl ApiServer {
                 graph::serve(&ingest::Graph::new(self.store.clone()), &path, &call).await
             }
             route::Target::Resource(path) => {
-                objects::serve(self, catalog, &context, &path, &call).await
+                Box::pin(objects::serve(self, catalog, &context, &path, &call)).await
             }
         }
     }

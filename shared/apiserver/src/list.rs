@@ -142,6 +142,7 @@ pub async fn list(
         .into_iter()
         .map(|doc| at_version(doc, kind))
         .collect();
+    let objects = crate::objects::present_all(server, kind, objects, call).await?;
     let mut list_meta = json!({ "resourceVersion": "" });
     if let Some((step, key)) = next {
         list_meta["continue"] = json!(server.tokens.sign(&Position {

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use domain::admission::{AdmissionRequest, Operation, PolicySet, UserInfo};
 use domain::catalog::{Catalog, Miss};
 use domain::hierarchy::{self, ParentRef};
 use domain::ingest::{platform_relationship_changes, platform_relationships};
@@ -22,7 +23,7 @@ use crate::codec::{self, FieldValidation, PatchKind, Response};
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
 use crate::route::{context_kind, ResourcePath};
-use crate::{crds, namespaces, ApiServer, Call};
+use crate::{crds, namespaces, policies, policy_cache, ApiServer, Call};
 
 /// Hierarchy objects live in the platform context whichever context serves
 /// them (an organization's context is a filtered view of them); every other
@@ -175,11 +176,14 @@ pub async fn serve(
         (&Method::GET, None) if !status => {
             crate::list::list(server, context, &kind, path.namespace.as_deref(), call).await
         }
-        (&Method::POST, None) if !status => ops.create().await,
+        // The writes are boxed: their futures are large (admission adds
+        // two phases), and unboxed they overflow a 2 MB stack in debug
+        // builds.
+        (&Method::POST, None) if !status => Box::pin(ops.create()).await,
         (&Method::GET, Some(name)) => ops.get(name).await,
-        (&Method::PUT, Some(name)) => ops.replace(name, status).await,
-        (&Method::PATCH, Some(name)) => ops.patch(name, status).await,
-        (&Method::DELETE, Some(name)) if !status => ops.delete(name).await,
+        (&Method::PUT, Some(name)) => Box::pin(ops.replace(name, status)).await,
+        (&Method::PATCH, Some(name)) => Box::pin(ops.patch(name, status)).await,
+        (&Method::DELETE, Some(name)) if !status => Box::pin(ops.delete(name)).await,
         (method, _) => Err(ApiError::MethodNotAllowed {
             message: format!("{method} is not allowed on this path"),
         }),
@@ -276,6 +280,7 @@ impl Ops<'_> {
     async fn get(&self, name: &str) -> Result<Response, ApiError> {
         let (_, stored, _) = self.load(name).await?;
         let doc = at_version(stored.object, self.kind);
+        let doc = present(self.server, self.kind, doc, self.call).await?;
         if codec::wants_table(self.call.header("accept")) {
             let table =
                 domain::table::table(self.kind, &[doc], self.call.now, serde_json::json!({}));
@@ -441,11 +446,18 @@ impl Ops<'_> {
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
         }
+        let placement = self.place(&mut obj, None).await?;
+        let mut admitting = self
+            .admitting(Operation::Create, &name, Some(&obj), None, false)
+            .await?;
+        if let Some(mutated) = Box::pin(self.mutate(&mut admitting)).await? {
+            obj = self.after_mutation_create(&obj, mutated)?;
+        }
         let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
         if is_crd {
             crds::prepare_create(self.catalog, &mut obj, &self.call.timestamp())?;
         }
-        let placement = self.place(&mut obj, None).await?;
+        self.prepare_policy(&mut obj, &Value::Null).await?;
         let now = self.call.timestamp();
         lifecycle::initialize(&mut obj, self.kind, uuid::Uuid::new_v4().to_string(), &now);
         obj.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
@@ -459,6 +471,11 @@ impl Ops<'_> {
                 .insert(namespaces::NAME_LABEL.into(), name.clone());
         }
         let doc = obj.to_value();
+        let warnings = [
+            warnings,
+            Box::pin(self.validate_policies(&mut admitting, Some(&doc))).await?,
+        ]
+        .concat();
         if self.call.query.dry_run {
             return Ok(self.respond(201, doc).with_warnings(&warnings));
         }
@@ -675,10 +692,6 @@ impl Ops<'_> {
             return Err(self.invalid(&name, causes));
         }
         new.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
-        let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
-        if is_crd && !status {
-            crds::prepare_update(self.catalog, &old, &mut new, &self.call.timestamp())?;
-        }
         let old_parent = self.parent_of(&old);
         let new_parent = self.parent_of(&new);
         let moved = old_parent != new_parent;
@@ -691,10 +704,30 @@ impl Ops<'_> {
             }
             Vec::new()
         };
+        let mut admitting = self
+            .admitting(Operation::Update, &name, Some(&new), Some(&old), status)
+            .await?;
+        if let Some(mutated) = Box::pin(self.mutate(&mut admitting)).await? {
+            new = self.after_mutation_update(&old, &new, mutated, status, next_version)?;
+        }
+        let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
+        if is_crd && !status {
+            crds::prepare_update(self.catalog, &old, &mut new, &self.call.timestamp())?;
+        }
+        if !status {
+            self.prepare_policy(&mut new, old.status()).await?;
+        }
+        let doc = new.to_value();
+        // As Kubernetes, policies see (and may refuse) an update that
+        // changes nothing.
+        let warnings = [
+            warnings,
+            Box::pin(self.validate_policies(&mut admitting, Some(&doc))).await?,
+        ]
+        .concat();
         if unchanged(&old, &new) {
             return Ok(self.respond(200, stored.object).with_warnings(&warnings));
         }
-        let doc = new.to_value();
         if self.call.query.dry_run {
             return Ok(self.respond(200, doc).with_warnings(&warnings));
         }
@@ -740,20 +773,31 @@ impl Ops<'_> {
     }
 
     /// Applies the writes of one request. A CRD write also moves the catalog
-    /// stamp, and this instance reloads its catalog at once, so the next
-    /// request here sees the change.
+    /// stamp, a policy or binding write the admission stamp, and this
+    /// instance reloads at once, so the next request here sees the change.
     async fn persist(
         &self,
         mut writes: Vec<Write>,
         is_crd: bool,
     ) -> Result<Result<(), StoreError>, ApiError> {
+        let is_policy = policies::is_admission_kind(self.kind);
         if is_crd {
             writes.push(crds::stamp());
+        }
+        if is_policy {
+            writes.push(policy_cache::stamp());
         }
         let result = self.server.store.write(writes).await;
         if is_crd {
             self.server
                 .catalog
+                .reload_if_changed(&self.server.store)
+                .await?;
+        }
+        if is_policy {
+            self.server
+                .admission
+                .policies
                 .reload_if_changed(&self.server.store)
                 .await?;
         }
@@ -808,6 +852,11 @@ impl Ops<'_> {
         if is_crd {
             crds::check_delete(self.server, self.catalog, &old).await?;
         }
+        let mut admitting = self
+            .admitting(Operation::Delete, name, None, Some(&old), false)
+            .await?;
+        admitting.request.dry_run = dry_run;
+        let warnings = Box::pin(self.validate_policies(&mut admitting, None)).await?;
         let store = &self.server.store;
         let holds_children = self.holds_children();
         if holds_children && !dry_run {
@@ -866,7 +915,7 @@ impl Ops<'_> {
             owned_namespaces = namespaces;
         }
         if dry_run {
-            return Ok(self.respond(200, stored.object));
+            return Ok(self.respond(200, stored.object).with_warnings(&warnings));
         }
         let mut writes = vec![Write::Delete {
             key: object_ref.key(),
@@ -901,7 +950,7 @@ impl Ops<'_> {
         ));
         let result = self.persist(writes, is_crd).await?;
         result.map_err(|e| self.write_error(name, e))?;
-        Ok(self.respond(200, stored.object))
+        Ok(self.respond(200, stored.object).with_warnings(&warnings))
     }
 
     /// The error of a write whose first item is the object itself.
@@ -1079,4 +1128,337 @@ fn child_index(parent: &ObjectRef, child: &ObjectRef) -> Write {
         key: parent.child_index_key(child),
         target: child.key(),
     }
+}
+
+/// One write on its way through admission: the request the policies see,
+/// the policy set it is judged by (one snapshot for both phases), and
+/// whether its context (namespace object, context labels) was read yet.
+struct Admitting {
+    request: AdmissionRequest,
+    set: Arc<PolicySet>,
+    context_read: bool,
+}
+
+/// A document as served: a binding's status follows its policy (see
+/// policies.rs); everything else as stored.
+async fn present(
+    server: &ApiServer,
+    kind: &KindInfo,
+    doc: Value,
+    call: &Call<'_>,
+) -> Result<Value, ApiError> {
+    if !policies::is_binding_kind(kind) {
+        return Ok(doc);
+    }
+    let set = server.admission.policies.current(&server.store).await?;
+    Ok(policies::with_binding_status(
+        kind,
+        doc,
+        &set,
+        &call.timestamp(),
+    ))
+}
+
+/// Every document of a list as served (see [`present`]).
+pub async fn present_all(
+    server: &ApiServer,
+    kind: &KindInfo,
+    docs: Vec<Value>,
+    call: &Call<'_>,
+) -> Result<Vec<Value>, ApiError> {
+    if !policies::is_binding_kind(kind) {
+        return Ok(docs);
+    }
+    let set = server.admission.policies.current(&server.store).await?;
+    let now = call.timestamp();
+    Ok(docs
+        .into_iter()
+        .map(|d| policies::with_binding_status(kind, d, &set, &now))
+        .collect())
+}
+
+impl Ops<'_> {
+    /// The admission request of a write. Policies and bindings themselves
+    /// are exempt (an empty set), so a bad policy cannot block its repair.
+    async fn admitting(
+        &self,
+        operation: Operation,
+        name: &str,
+        object: Option<&Object>,
+        old: Option<&Object>,
+        status: bool,
+    ) -> Result<Admitting, ApiError> {
+        let set = if policies::is_admission_kind(self.kind) {
+            Arc::new(PolicySet::default())
+        } else {
+            self.server
+                .admission
+                .policies
+                .current(&self.server.store)
+                .await?
+        };
+        let principal = &self.call.principal;
+        let doc = |o: &Object| at_version(o.to_value(), self.kind);
+        let request = AdmissionRequest {
+            uid: self.call.request_id.to_string(),
+            operation,
+            group: self.kind.group.clone(),
+            version: self.kind.version.clone(),
+            resource: self.kind.plural.clone(),
+            subresource: if status {
+                "status".into()
+            } else {
+                String::new()
+            },
+            kind: self.kind.kind.clone(),
+            namespace: (!self.namespace.is_empty()).then(|| self.namespace.clone()),
+            name: name.to_string(),
+            object: object.map(doc),
+            old_object: old.map(doc),
+            namespace_object: None,
+            context_labels: None,
+            user_info: UserInfo {
+                username: principal.subject.clone(),
+                uid: String::new(),
+                groups: principal.groups.clone(),
+                extra: Default::default(),
+            },
+            dry_run: self.call.query.dry_run,
+        };
+        Ok(Admitting {
+            request,
+            set,
+            context_read: false,
+        })
+    }
+
+    /// What a `namespaceSelector` and `namespaceObject` see, read only once
+    /// a policy's rules match the request: the namespace object, and the
+    /// labels of the organization or project the object belongs to
+    /// (see ARCHITECTURE.md, "Admission policies").
+    async fn read_context(&self, admitting: &mut Admitting) -> Result<(), ApiError> {
+        if admitting.context_read {
+            return Ok(());
+        }
+        let request = &mut admitting.request;
+        let mut labels = std::collections::BTreeMap::new();
+        let object_org = || {
+            [&request.object, &request.old_object]
+                .into_iter()
+                .flatten()
+                .find_map(|o| o["metadata"]["labels"][ORGANIZATION_LABEL].as_str())
+                .map(str::to_string)
+        };
+        match self.context {
+            Context::Platform if self.kind.is(&kinds::ORGANIZATION) => {
+                labels.insert(ORGANIZATION_LABEL.to_string(), request.name.clone());
+            }
+            Context::Platform if is_hierarchy(self.kind) => {
+                if let Some(org) = object_org() {
+                    labels.insert(ORGANIZATION_LABEL.to_string(), org);
+                }
+            }
+            Context::Platform => {}
+            Context::Organization(org) => {
+                labels.insert(ORGANIZATION_LABEL.to_string(), org.clone());
+            }
+            Context::Project(project) => {
+                labels.insert(kinds::PROJECT_LABEL.to_string(), project.clone());
+                let key = builtin_ref(&Context::Platform, &kinds::PROJECT, "", project).key();
+                let stored = self.server.store.get(&key).await.map_err(from_store)?;
+                if let Some(org) = stored
+                    .as_ref()
+                    .and_then(|s| s.object["metadata"]["labels"][ORGANIZATION_LABEL].as_str())
+                {
+                    labels.insert(ORGANIZATION_LABEL.to_string(), org.to_string());
+                }
+            }
+        }
+        request.context_labels = (!labels.is_empty()).then_some(labels);
+        if let Some(namespace) = &request.namespace {
+            let context = self.object_ref("").context;
+            let key = builtin_ref(&context, &kinds::NAMESPACE, "", namespace).key();
+            let stored = self.server.store.get(&key).await.map_err(from_store)?;
+            request.namespace_object = stored.map(|s| at_version_of_namespace(s.object));
+        }
+        admitting.context_read = true;
+        Ok(())
+    }
+
+    /// The mutating policies; the mutated object, or `None` when none
+    /// changed it.
+    async fn mutate(&self, admitting: &mut Admitting) -> Result<Option<Object>, ApiError> {
+        if admitting
+            .set
+            .mutating_candidates(&admitting.request)
+            .is_empty()
+        {
+            return Ok(None);
+        }
+        self.read_context(admitting).await?;
+        let set = Arc::clone(&admitting.set);
+        let applied = self
+            .server
+            .admission
+            .mutate(
+                &self.server.store,
+                self.catalog,
+                &set,
+                &mut admitting.request,
+            )
+            .await?;
+        if applied.is_empty() {
+            return Ok(None);
+        }
+        tracing::info!(?applied, "mutated by admission policies");
+        let doc = admitting.request.object.clone().unwrap_or(Value::Null);
+        Object::from_value(doc)
+            .map(Some)
+            .map_err(|e| ApiError::Denied {
+                reason: domain::admission::Reason::Invalid,
+                message: format!(
+                "the object as mutated by MutatingAdmissionPolicies {} is not a valid object: {e}",
+                applied
+                    .iter()
+                    .map(|(p, _)| format!("'{p}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            })
+    }
+
+    /// The validating policies on the final object (`None` on DELETE); the
+    /// warnings to send, or the denial.
+    async fn validate_policies(
+        &self,
+        admitting: &mut Admitting,
+        object: Option<&Value>,
+    ) -> Result<Vec<String>, ApiError> {
+        admitting.request.object = object.map(|d| at_version(d.clone(), self.kind));
+        if admitting
+            .set
+            .validating_candidates(&admitting.request)
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        self.read_context(admitting).await?;
+        let decision = self
+            .server
+            .admission
+            .validate(
+                &self.server.store,
+                self.catalog,
+                &admitting.set,
+                &admitting.request,
+            )
+            .await?;
+        match decision.denial {
+            Some(denial) => Err(denial.into()),
+            None => Ok(decision.warnings),
+        }
+    }
+
+    /// A mutated new object made whole again, as the create path made the
+    /// object it mutated: its name, the server's hierarchy metadata, no
+    /// status where status is a subresource; then checked like a sent one.
+    /// A mutation may not move a folder or project.
+    fn after_mutation_create(
+        &self,
+        placed: &Object,
+        mut mutated: Object,
+    ) -> Result<Object, ApiError> {
+        mutated.metadata.name = placed.metadata.name.clone();
+        mutated.metadata.namespace = placed.metadata.namespace.clone();
+        if self.kind.status_subresource {
+            mutated.set_status(placed.status().clone());
+        }
+        self.check_mutated(placed, mutated, None)
+    }
+
+    /// As [`Self::after_mutation_create`] for an update: the server's
+    /// fields carried over from the stored object again.
+    fn after_mutation_update(
+        &self,
+        old: &Object,
+        placed: &Object,
+        mutated: Object,
+        status: bool,
+        next_version: u64,
+    ) -> Result<Object, ApiError> {
+        let mut mutated = if status {
+            lifecycle::status_only(old, &mutated)
+        } else {
+            mutated
+        };
+        if !status && self.kind.status_subresource {
+            lifecycle::keep_status_of(old, &mut mutated);
+        }
+        let causes = lifecycle::carry_over(old, &mut mutated, next_version);
+        if !causes.is_empty() {
+            return Err(self.invalid(&old.metadata.name, causes));
+        }
+        self.check_mutated(placed, mutated, Some(old))
+    }
+
+    fn check_mutated(
+        &self,
+        placed: &Object,
+        mut mutated: Object,
+        old: Option<&Object>,
+    ) -> Result<Object, ApiError> {
+        let name = placed.metadata.name.clone();
+        let mut causes = self.validate(&mutated, old);
+        if self.parent_of(&mutated) != self.parent_of(placed) {
+            let field = format!(
+                "spec.{}",
+                hierarchy::parent_field(&self.kind.kind).unwrap_or("parentRef")
+            );
+            causes.push(Cause::forbidden(
+                field,
+                "a MutatingAdmissionPolicy may not change where an object sits in the hierarchy",
+            ));
+        }
+        if !causes.is_empty() {
+            return Err(self.invalid(&name, causes));
+        }
+        if is_hierarchy(self.kind) {
+            keep_hierarchy_metadata(placed, &mut mutated);
+        }
+        mutated.api_version = placed.api_version.clone();
+        mutated.kind = placed.kind.clone();
+        Ok(mutated)
+    }
+
+    /// For the admission kinds: the object parsed and compiled (422 when it
+    /// does not), and a binding's status. `previous` is the stored status.
+    async fn prepare_policy(&self, obj: &mut Object, previous: &Value) -> Result<(), ApiError> {
+        if !policies::is_admission_kind(self.kind) {
+            return Ok(());
+        }
+        policies::check(self.kind, obj)?;
+        if policies::is_binding_kind(self.kind) {
+            // The freshest view: a policy written a moment ago on another
+            // instance counts.
+            let set = self
+                .server
+                .admission
+                .policies
+                .reload_if_changed(&self.server.store)
+                .await?;
+            let mut doc = obj.to_value();
+            doc["status"] = previous.clone();
+            let doc = policies::with_binding_status(self.kind, doc, &set, &self.call.timestamp());
+            obj.set_status(doc["status"].clone());
+        }
+        Ok(())
+    }
+}
+
+/// Namespaces are stored and served as `v1`.
+fn at_version_of_namespace(mut doc: Value) -> Value {
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("apiVersion".into(), Value::String("v1".into()));
+    }
+    doc
 }

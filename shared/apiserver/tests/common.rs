@@ -73,10 +73,14 @@ impl Api {
         if let Some(token) = token {
             req = req.header("authorization", format!("Bearer {token}"));
         }
-        let resp = self
-            .server
-            .handle(req.body(bytes::Bytes::from(body)).unwrap())
-            .await;
+        // Boxed: the pipeline's future is large in debug builds, and a test
+        // that awaits many requests inline would otherwise hold them all in
+        // its own future and overflow the test thread's stack.
+        let resp = Box::pin(
+            self.server
+                .handle(req.body(bytes::Bytes::from(body)).unwrap()),
+        )
+        .await;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);

@@ -26,6 +26,22 @@ const SOURCES: &[(&str, &str)] = &[
         "externalresources",
         include_str!("../crds/externalresources.yaml"),
     ),
+    (
+        "validatingadmissionpolicies",
+        include_str!("../crds/validatingadmissionpolicies.yaml"),
+    ),
+    (
+        "validatingadmissionpolicybindings",
+        include_str!("../crds/validatingadmissionpolicybindings.yaml"),
+    ),
+    (
+        "mutatingadmissionpolicies",
+        include_str!("../crds/mutatingadmissionpolicies.yaml"),
+    ),
+    (
+        "mutatingadmissionpolicybindings",
+        include_str!("../crds/mutatingadmissionpolicybindings.yaml"),
+    ),
 ];
 
 /// Registered CRDs may not use the core (empty) group; the built-in
@@ -108,7 +124,11 @@ mod tests {
                 "Namespace",
                 "CustomResourceDefinition",
                 "RelationshipType",
-                "ExternalResource"
+                "ExternalResource",
+                "ValidatingAdmissionPolicy",
+                "ValidatingAdmissionPolicyBinding",
+                "MutatingAdmissionPolicy",
+                "MutatingAdmissionPolicyBinding"
             ]
         );
         let namespace = &types[3];
@@ -125,11 +145,19 @@ mod tests {
         assert!(is_builtin("projects.resourcemanager.miloapis.com"));
         assert!(is_builtin("relationshiptypes.graph.miloapis.com"));
         assert!(is_builtin("externalresources.graph.miloapis.com"));
-        for graph in &types[5..] {
+        for graph in &types[5..7] {
             assert_eq!(graph.group, crate::kinds::GRAPH_GROUP);
             assert_eq!(graph.scope, Scope::Cluster);
             assert_eq!(graph.contexts, [ContextKind::Platform]);
         }
+        for admission in &types[7..] {
+            assert_eq!(admission.group, crate::admission::GROUP);
+            assert_eq!(admission.scope, Scope::Cluster);
+            assert_eq!(admission.contexts, [ContextKind::Platform]);
+        }
+        assert!(is_builtin(
+            "validatingadmissionpolicies.admissionregistration.k8s.io"
+        ));
         assert!(!is_builtin("widgets.example.com"));
     }
 }

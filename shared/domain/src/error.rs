@@ -103,6 +103,14 @@ pub enum ApiError {
         name: String,
         causes: Vec<Cause>,
     },
+    /// An admission policy refused the request: its reason and code are
+    /// the policy's (`Invalid` 422 by default, `Forbidden` 403, ...), as
+    /// Kubernetes returns them.
+    #[error("{message}")]
+    Denied {
+        reason: crate::admission::Reason,
+        message: String,
+    },
     #[error("{message}")]
     TooManyRequests { message: String },
     #[error("{message}")]
@@ -171,6 +179,7 @@ impl ApiError {
             Self::RequestEntityTooLarge { .. } => (413, "RequestEntityTooLarge"),
             Self::UnsupportedMediaType { .. } => (415, "UnsupportedMediaType"),
             Self::Invalid { .. } => (422, "Invalid"),
+            Self::Denied { reason, .. } => (reason.code(), reason.as_str()),
             Self::TooManyRequests { .. } => (429, "TooManyRequests"),
             Self::Internal { .. } => (500, "InternalError"),
             Self::ServiceUnavailable { .. } => (503, "ServiceUnavailable"),
@@ -222,6 +231,15 @@ fn details(group: &str, kind: &str, name: &str, causes: &[Cause]) -> Value {
 /// regularly, and callers that know the plural pass it as `kind` already.
 fn kind_to_resource(kind: &str) -> String {
     kind.to_string()
+}
+
+impl From<crate::admission::Denial> for ApiError {
+    fn from(denial: crate::admission::Denial) -> Self {
+        Self::Denied {
+            reason: denial.reason,
+            message: denial.message,
+        }
+    }
 }
 
 /// The `Status` of a successful delete.

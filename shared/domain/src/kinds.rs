@@ -110,6 +110,43 @@ pub const EXTERNAL_RESOURCE: KindId = KindId {
     plural: "externalresources",
 };
 
+/// The admission policy kinds (issue 4), platform context only.
+pub const VALIDATING_ADMISSION_POLICY: KindId = KindId {
+    group: crate::admission::GROUP,
+    version: crate::admission::VERSION,
+    kind: "ValidatingAdmissionPolicy",
+    plural: "validatingadmissionpolicies",
+};
+pub const VALIDATING_ADMISSION_POLICY_BINDING: KindId = KindId {
+    group: crate::admission::GROUP,
+    version: crate::admission::VERSION,
+    kind: "ValidatingAdmissionPolicyBinding",
+    plural: "validatingadmissionpolicybindings",
+};
+pub const MUTATING_ADMISSION_POLICY: KindId = KindId {
+    group: crate::admission::GROUP,
+    version: crate::admission::VERSION,
+    kind: "MutatingAdmissionPolicy",
+    plural: "mutatingadmissionpolicies",
+};
+pub const MUTATING_ADMISSION_POLICY_BINDING: KindId = KindId {
+    group: crate::admission::GROUP,
+    version: crate::admission::VERSION,
+    kind: "MutatingAdmissionPolicyBinding",
+    plural: "mutatingadmissionpolicybindings",
+};
+/// The four, in the order the policy set loads them.
+pub const ADMISSION_KINDS: [KindId; 4] = [
+    VALIDATING_ADMISSION_POLICY,
+    VALIDATING_ADMISSION_POLICY_BINDING,
+    MUTATING_ADMISSION_POLICY,
+    MUTATING_ADMISSION_POLICY_BINDING,
+];
+
+/// The label naming the project a request's context belongs to (with
+/// [`ORGANIZATION_LABEL`], what admission's `namespaceSelector` sees).
+pub const PROJECT_LABEL: &str = "resourcemanager.miloapis.com/project-name";
+
 pub fn api_version(group: &str, version: &str) -> String {
     if group.is_empty() {
         version.to_string()

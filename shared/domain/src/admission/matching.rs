@@ -35,23 +35,25 @@ impl MatchResources {
     /// Rules first (cheap), then selectors. Empty `resource_rules` (a
     /// binding's) match every resource.
     pub fn matches(&self, request: &AdmissionRequest) -> Result<bool, MatchError> {
+        if !self.rules_match(request) || !self.object_selector_matches(request) {
+            return Ok(false);
+        }
+        self.namespace_selector_matches(request)
+    }
+
+    /// The resource rules and exclusions alone: no labels needed, so the
+    /// adapter can tell which policies may apply before it reads anything.
+    pub fn rules_match(&self, request: &AdmissionRequest) -> bool {
         let included = self.resource_rules.is_empty()
             || self
                 .resource_rules
                 .iter()
                 .any(|r| rule_matches(r, self.match_policy, request));
-        if !included
-            || self
+        included
+            && !self
                 .exclude_resource_rules
                 .iter()
                 .any(|r| rule_matches(r, self.match_policy, request))
-        {
-            return Ok(false);
-        }
-        if !self.object_selector_matches(request) {
-            return Ok(false);
-        }
-        self.namespace_selector_matches(request)
     }
 
     /// Either the new or the old object's labels may match (a DELETE has
@@ -67,9 +69,13 @@ impl MatchResources {
         })
     }
 
-    /// A namespace is matched by its own labels; other cluster-scoped
-    /// objects are not constrained by a namespace selector; namespaced
-    /// objects by their namespace's labels.
+    /// A namespace is matched by its own labels; namespaced objects by
+    /// their namespace's labels; other cluster-scoped objects by the labels
+    /// of their organization or project context (`context_labels`), and are
+    /// not constrained when they have none (the platform's own, as
+    /// Kubernetes). The context labels are added to a namespace's own, so
+    /// one selector narrows a binding to an organization or project
+    /// whatever the object's scope.
     fn namespace_selector_matches(&self, request: &AdmissionRequest) -> Result<bool, MatchError> {
         if self.namespace_selector.is_empty() {
             return Ok(true);
@@ -78,18 +84,33 @@ impl MatchResources {
             let own = request.object.as_ref().or(request.old_object.as_ref());
             return Ok(self
                 .namespace_selector
-                .matches(&AdmissionRequest::labels(own)));
+                .matches(&with_context(AdmissionRequest::labels(own), request)));
         }
         let Some(namespace) = &request.namespace else {
-            return Ok(true);
+            return Ok(match &request.context_labels {
+                Some(labels) => self.namespace_selector.matches(labels),
+                None => true,
+            });
         };
         match &request.namespace_object {
             Some(ns) => Ok(self
                 .namespace_selector
-                .matches(&AdmissionRequest::labels(Some(ns)))),
+                .matches(&with_context(AdmissionRequest::labels(Some(ns)), request))),
             None => Err(MatchError::NamespaceUnknown(namespace.clone())),
         }
     }
+}
+
+/// A namespace's labels with its context's added (the server's win: they
+/// say where the namespace is, and a user label must not fake that).
+fn with_context(
+    mut labels: std::collections::BTreeMap<String, String>,
+    request: &AdmissionRequest,
+) -> std::collections::BTreeMap<String, String> {
+    if let Some(context) = &request.context_labels {
+        labels.extend(context.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    labels
 }
 
 /// One rule against the request: operation, group, version (unless

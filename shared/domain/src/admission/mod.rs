@@ -28,6 +28,7 @@ mod mutating;
 mod parse;
 mod request;
 mod review;
+mod set;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -47,6 +48,7 @@ pub use parse::{
 };
 pub use request::{AdmissionRequest, UserInfo};
 pub use review::{parse_review, review_response, Verdict, REVIEW_API_VERSION, REVIEW_KIND};
+pub use set::{binding_status, MutatingBound, PolicySet, ValidatingBound, BINDING_READY};
 pub use types::*;
 pub use validating::{validate, Decision, Denial, ValidatingPair, VALIDATION_FAILURE_ANNOTATION};
 

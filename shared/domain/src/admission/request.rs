@@ -39,6 +39,12 @@ pub struct AdmissionRequest {
     /// The request's namespace, for `namespaceSelector` and
     /// `namespaceObject`; `None` for cluster-scoped requests.
     pub namespace_object: Option<Value>,
+    /// The labels of the organization or project the request belongs to
+    /// (`resourcemanager.miloapis.com/organization-name`, `.../project-name`),
+    /// which a `namespaceSelector` matches for objects that have no
+    /// namespace; `None` for cluster-scoped objects of the platform itself,
+    /// which a namespace selector does not constrain (as Kubernetes).
+    pub context_labels: Option<BTreeMap<String, String>>,
     pub user_info: UserInfo,
     pub dry_run: bool,
 }

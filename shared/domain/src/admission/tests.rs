@@ -29,6 +29,7 @@ fn request(op: Operation, object: Option<Value>, old: Option<Value>) -> Admissio
         object,
         old_object: old,
         namespace_object: None,
+        context_labels: None,
         user_info: UserInfo::default(),
         dry_run: false,
     }
@@ -227,6 +228,111 @@ fn selectors_use_labels_of_object_old_object_and_namespace() {
     assert_eq!(policy.common.matches(None, &req), Ok(true));
     req.old_object = Some(project("x", json!({"team": "b"})));
     assert_eq!(policy.common.matches(None, &req), Ok(false));
+}
+
+#[test]
+fn a_namespace_selector_sees_the_context_of_cluster_scoped_objects() {
+    let policy = vap(json!({
+        "matchConstraints": {"resourceRules": [{"apiGroups": ["*"], "apiVersions": ["*"],
+            "operations": ["*"], "resources": ["*"]}],
+            "namespaceSelector": {"matchLabels": {"resourcemanager.miloapis.com/organization-name": "acme"}}},
+        "validations": [{"expression": "true"}]}));
+    let org = |name: &str| {
+        Some(
+            [(
+                "resourcemanager.miloapis.com/organization-name".to_string(),
+                name.to_string(),
+            )]
+            .into(),
+        )
+    };
+    let mut req = request(Operation::Create, Some(project("p", json!({}))), None);
+    // The platform's own cluster-scoped objects: not constrained.
+    assert_eq!(policy.common.matches(None, &req), Ok(true));
+    req.context_labels = org("globex");
+    assert_eq!(policy.common.matches(None, &req), Ok(false));
+    req.context_labels = org("acme");
+    assert_eq!(policy.common.matches(None, &req), Ok(true));
+    // A namespace's labels get the context's, which win over its own.
+    req.namespace = Some("ns".into());
+    req.namespace_object = Some(json!({"metadata": {"name": "ns",
+        "labels": {"resourcemanager.miloapis.com/organization-name": "globex"}}}));
+    assert_eq!(policy.common.matches(None, &req), Ok(true));
+    req.context_labels = None;
+    assert_eq!(policy.common.matches(None, &req), Ok(false));
+}
+
+#[test]
+fn the_policy_set_pairs_bindings_with_their_policies_in_name_order() {
+    let policy = |name: &str, resources: &str| {
+        let doc = json!({"apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy", "metadata": {"name": name}, "spec": {
+            "matchConstraints": {"resourceRules": [{"apiGroups": ["*"], "apiVersions": ["*"],
+                "operations": ["CREATE"], "resources": [resources]}]},
+            "validations": [{"expression": "true"}]}});
+        parse_validating_policy(&doc).unwrap()
+    };
+    let bind = |name: &str, policy: &str| {
+        parse_validating_binding(&json!({"metadata": {"name": name},
+            "spec": {"policyName": policy, "validationActions": ["Deny"]}}))
+        .unwrap()
+    };
+    let set = PolicySet::build(
+        vec![
+            policy("b", "projects"),
+            policy("a", "projects"),
+            policy("c", "folders"),
+        ],
+        vec![
+            bind("2", "b"),
+            bind("1", "a"),
+            bind("0", "b"),
+            bind("x", "missing"),
+            bind("y", "c"),
+        ],
+        Vec::new(),
+        Vec::new(),
+    );
+    assert!(!set.is_empty());
+    assert!(set.has_validating_policy("a") && !set.has_validating_policy("missing"));
+    let req = request(Operation::Create, Some(project("p", json!({}))), None);
+    let names: Vec<(String, String)> = set
+        .validating_candidates(&req)
+        .iter()
+        .map(|(p, b)| (p.common.name.clone(), b.name.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [("a", "1"), ("b", "0"), ("b", "2")].map(|(p, b)| (p.to_string(), b.to_string()))
+    );
+    assert!(set.mutating_candidates(&req).is_empty());
+}
+
+#[test]
+fn a_binding_status_says_whether_its_policy_exists_and_keeps_its_transition_time() {
+    let missing = binding_status("ValidatingAdmissionPolicy", "p", false, &Value::Null, "t1");
+    assert_eq!(missing["conditions"][0]["type"], BINDING_READY);
+    assert_eq!(missing["conditions"][0]["status"], "False");
+    assert_eq!(missing["conditions"][0]["reason"], "PolicyNotFound");
+    let still = binding_status("ValidatingAdmissionPolicy", "p", false, &missing, "t2");
+    assert_eq!(still["conditions"][0]["lastTransitionTime"], "t1");
+    let found = binding_status("ValidatingAdmissionPolicy", "p", true, &still, "t3");
+    assert_eq!(found["conditions"][0]["status"], "True");
+    assert_eq!(found["conditions"][0]["lastTransitionTime"], "t3");
+}
+
+#[test]
+fn a_denial_is_a_status_with_the_policy_reason() {
+    let denial = Denial {
+        message: "no".into(),
+        reason: Reason::Forbidden,
+    };
+    let status = crate::ApiError::from(denial).status();
+    assert_eq!(
+        (status["code"].as_u64(), status["reason"].as_str()),
+        (Some(403), Some("Forbidden"))
+    );
+    assert_eq!(status["message"], "no");
 }
 
 // ---------------------------------------------------------------------------
