@@ -82,6 +82,7 @@ fn probe_request(t: &AuditedType) -> AdmissionRequest {
         object: None,
         old_object: None,
         namespace_object: None,
+        context_labels: None,
         user_info: UserInfo::default(),
         dry_run: true,
     }

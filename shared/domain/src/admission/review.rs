@@ -117,6 +117,7 @@ pub fn parse_review(doc: &Value) -> Result<AdmissionRequest, Vec<Cause>> {
         object,
         old_object,
         namespace_object: None,
+        context_labels: None,
         user_info,
         dry_run,
     })
