@@ -7,6 +7,7 @@
 //! response: every failure becomes a Kubernetes `Status`.
 
 pub mod admission;
+mod admission_api;
 mod bootstrap;
 mod catalog_cache;
 mod codec;
@@ -45,6 +46,13 @@ pub struct ApiServer {
     /// Set once this instance has run `bootstrap` (the platform's
     /// `default` namespace, the built-in CRDs as objects).
     bootstrapped: tokio::sync::OnceCell<()>,
+}
+
+/// Which function's API a request is for.
+#[derive(Clone, Copy)]
+enum Api {
+    Resources,
+    Admission,
 }
 
 /// How long an instance serves its catalog before re-checking the stamp:
@@ -123,7 +131,18 @@ impl ApiServer {
         Self::new(store, verifier, secret.as_bytes(), refresh)
     }
 
+    /// The resources function: every kind's API, discovery, the graph.
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<Vec<u8>> {
+        self.respond(request, Api::Resources).await
+    }
+
+    /// The admission function: AdmissionReviews and policy audits
+    /// (admission_api.rs), over the same table, policies and tokens.
+    pub async fn handle_admission(&self, request: http::Request<Bytes>) -> http::Response<Vec<u8>> {
+        self.respond(request, Api::Admission).await
+    }
+
+    async fn respond(&self, request: http::Request<Bytes>, api: Api) -> http::Response<Vec<u8>> {
         let request_id = request
             .headers()
             .get("x-request-id")
@@ -133,7 +152,11 @@ impl ApiServer {
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let span = tracing::info_span!("request", %request_id, method = %request.method(), path = %request.uri().path());
         async {
-            let response = match self.dispatch(&request, &request_id).await {
+            let dispatched = match api {
+                Api::Resources => self.dispatch(&request, &request_id).await,
+                Api::Admission => self.dispatch_admission(&request, &request_id).await,
+            };
+            let response = match dispatched {
                 Ok(response) => response,
                 Err(err) => {
                     let (code, reason) = err.code_and_reason();
@@ -222,6 +245,32 @@ impl ApiServer {
                 Box::pin(objects::serve(self, catalog, &context, &path, &call)).await
             }
         }
+    }
+
+    async fn dispatch_admission(
+        &self,
+        request: &http::Request<Bytes>,
+        request_id: &str,
+    ) -> Result<Response, ApiError> {
+        let authorization = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let principal = self
+            .verifier
+            .verify_bearer(authorization)
+            .map_err(errors::from_auth)?;
+        let catalog = self.catalog.current(&self.store).await?;
+        let call = Call {
+            method: request.method(),
+            headers: request.headers(),
+            body: request.body(),
+            query: codec::Query::parse(request.uri().query())?,
+            principal,
+            now: Utc::now(),
+            request_id,
+        };
+        admission_api::serve(self, request.uri().path(), &call, &catalog).await
     }
 
     /// A context exists when its organization or project does.

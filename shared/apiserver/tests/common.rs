@@ -91,6 +91,26 @@ impl Api {
         }
     }
 
+    /// A POST to the admission function's API (`handle_admission`).
+    pub async fn admission(&self, uri: &str, body: &Value, token: Option<&str>) -> Reply {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let request = req
+            .body(bytes::Bytes::from(serde_json::to_vec(body).unwrap()))
+            .unwrap();
+        let resp = Box::pin(self.server.handle_admission(request)).await;
+        Reply {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: serde_json::from_slice(resp.body()).unwrap_or(Value::Null),
+        }
+    }
+
     pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> Reply {
         let content_type = if method == "PATCH" {
             "application/merge-patch+json"

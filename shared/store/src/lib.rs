@@ -123,6 +123,20 @@ pub struct Page<T> {
     pub next: Option<ItemKey>,
 }
 
+/// A page of the type index: its objects, and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypePage {
+    pub items: Vec<Stored>,
+    pub next: Option<TypeCursor>,
+}
+
+/// Where a type-index page ends: the last object's key and its index sort key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeCursor {
+    pub key: ItemKey,
+    pub type_sk: String,
+}
+
 /// An index item: its own key and the object item it points at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexEntry {
@@ -265,6 +279,51 @@ impl Store {
                 _ => return Ok(count),
             }
         }
+    }
+
+    /// One page of a type's objects in every context, through the type index
+    /// (eventually consistent, as every GSI read), in context, namespace,
+    /// name order. `start` is the `next` of the page before.
+    pub async fn query_type(
+        &self,
+        group: &str,
+        kind: &str,
+        limit: i32,
+        start: Option<TypeCursor>,
+    ) -> Result<TypePage, StoreError> {
+        let type_pk = keys::type_index_pk(group, kind);
+        let start = start.map(|c| {
+            let mut item = key_item(&c.key);
+            item.insert("gsi1pk".into(), s(&type_pk));
+            item.insert("gsi1sk".into(), s(&c.type_sk));
+            item
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(&type_pk))
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(backend)?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| stored(item_key(item)?, item))
+            .collect::<Result<_, _>>()?;
+        let next = match out.last_evaluated_key {
+            Some(last) if !last.is_empty() => Some(TypeCursor {
+                key: item_key(&last)?,
+                type_sk: text(&last, "gsi1sk")?,
+            }),
+            _ => None,
+        };
+        Ok(TypePage { items, next })
     }
 
     /// One page of object items of a partition, in sort-key order.
