@@ -14,8 +14,8 @@ export AWS_EC2_METADATA_DISABLED := true
 # make test: its own stack, so it never collides with a running `make dev`; the
 # functions on 19000 (HTTPS, for kubectl) and 19001 (HTTP).
 TEST_STACK := --dir .local/test --dynamo-port 18000 --nats-port 14222 --lambda-port 19000 --table milo-e2e
-# make bench: same again on other ports. The benchmark drives the API in-process over
-# DynamoDB Local, so no function is served.
+# make bench: same again on other ports. The benchmarks drive the API (and the events
+# consumer) in-process over DynamoDB Local (and nats-server), so no function is served.
 BENCH_STACK := --dir .local/bench --dynamo-port 28000 --nats-port 24222 --table milo-bench
 
 .PHONY: help install dev stop test bench lint cfn-lint
@@ -49,6 +49,7 @@ test: install cfn-lint
 bench: install
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin types_bench
+	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin ingest_bench
 
 lint:
 	cargo fmt --all -- --check

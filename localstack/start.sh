@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local stack in the background, both bound to 127.0.0.1:
 #   - DynamoDB Local (in memory, one shared database for every key/region)
-#   - nats-server with JetStream (store in <state-dir>/nats)
+#   - nats-server with JetStream (store in <state-dir>/nats, settings in
+#     localstack/nats.conf: max_payload 8 MB)
 # writes their pids and logs into <state-dir>, and returns once both accept
 # connections (bounded by STACK_START_TIMEOUT seconds, default 60).
 #
@@ -74,7 +75,9 @@ echo $! > "$STATE_DIR/dynamodb.pid"
 
 # --- nats-server with JetStream -----------------------------------------------------
 mkdir -p "$STATE_DIR/nats"
-(exec setsid "$LOCAL/venv/bin/nats-server" -js -a "$HOST" -p "$NATS_PORT" -sd "$STATE_DIR/nats" \
+# localstack/nats.conf: a max_payload above the consumer's 1 MiB message limit.
+(exec setsid "$LOCAL/venv/bin/nats-server" -c "$ROOT/localstack/nats.conf" \
+  -js -a "$HOST" -p "$NATS_PORT" -sd "$STATE_DIR/nats" \
   </dev/null >"$STATE_DIR/nats.log" 2>&1) &
 echo $! > "$STATE_DIR/nats.pid"
 

@@ -1,6 +1,6 @@
 //! End-to-end helpers: the running stack's address and credentials (set by
 //! `make test`), kubeconfigs and a kubectl runner. The tests are in tests/,
-//! the benchmarks in src/bin/bench.rs and src/bin/types_bench.rs, with their
+//! the benchmarks in src/bin/bench.rs, types_bench.rs and ingest_bench.rs, with their
 //! shared measuring in [`measure`] and raw DynamoDB calls in [`raw`].
 
 pub mod measure;
