@@ -54,13 +54,13 @@ pub async fn serve(
     }
     let body = codec::decode_object(call.header("content-type"), call.body)?;
     if endpoint == "/review" {
-        review(server, catalog, &body).await
+        review(server, &body).await
     } else {
         audit(server, catalog, call, &body).await
     }
 }
 
-async fn review(server: &ApiServer, catalog: &Catalog, body: &Value) -> Result<Response, ApiError> {
+async fn review(server: &ApiServer, body: &Value) -> Result<Response, ApiError> {
     let request = parse_review(body).map_err(|causes| {
         ApiError::invalid(
             admission::REVIEW_API_VERSION,
@@ -69,10 +69,7 @@ async fn review(server: &ApiServer, catalog: &Catalog, body: &Value) -> Result<R
             causes,
         )
     })?;
-    let review = server
-        .admission
-        .review(&server.store, catalog, &request)
-        .await?;
+    let review = server.review_admission(&request).await?;
     let mutated = (review.object != request.object)
         .then_some(review.object)
         .flatten();

@@ -273,6 +273,20 @@ impl ApiServer {
         admission_api::serve(self, request.uri().path(), &call, &catalog).await
     }
 
+    /// Admission alone, as an AdmissionReview asks (the admission
+    /// function's entry): the request's mutations, then validation of the
+    /// mutated object, against this instance's policies (fresh within the
+    /// refresh interval), params read from the table. Nothing is written.
+    /// The caller supplies `namespaceObject` and context labels if its
+    /// policies select on them.
+    pub async fn review_admission(
+        &self,
+        request: &domain::admission::AdmissionRequest,
+    ) -> Result<admission::Review, ApiError> {
+        let catalog = self.catalog.current(&self.store).await?;
+        self.admission.review(&self.store, &catalog, request).await
+    }
+
     /// A context exists when its organization or project does.
     async fn check_context(&self, context: &Context) -> Result<(), ApiError> {
         let (kind, name) = match context {

@@ -934,3 +934,60 @@ async fn a_policy_change_is_in_force_on_another_instance_within_a_second() {
     tokio::time::sleep(interval).await;
     assert_eq!(b.project("p4", "Organization", "acme").await.status, 201);
 }
+
+/// What the admission function will call: both phases on a request that
+/// is not written.
+#[tokio::test]
+async fn review_admission_mutates_then_validates_without_writing() {
+    let api = api().await;
+    created(
+        &api,
+        &maps(),
+        mutating(
+            "tag",
+            project_rules(&["CREATE"]),
+            json!({"mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": "Object{metadata: Object.metadata{labels: {'tier': 'enterprise'}}}"}}]}),
+        ),
+    )
+    .await;
+    created(&api, &mapbs(), mutating_binding("tag", "tag", json!({}))).await;
+    deny_policy(
+        &api,
+        "no-enterprise",
+        project_rules(&["CREATE"]),
+        json!({"validations": [{"expression": "object.metadata.?labels[?'tier'].orValue('') != 'enterprise'",
+            "message": "no enterprise projects", "reason": "Forbidden"}]}),
+        json!({}),
+    )
+    .await;
+    let object = project("p1", "Organization", "acme");
+    let request = domain::admission::AdmissionRequest {
+        uid: "review-1".into(),
+        operation: domain::admission::Operation::Create,
+        group: "resourcemanager.miloapis.com".into(),
+        version: "v1alpha1".into(),
+        resource: "projects".into(),
+        subresource: String::new(),
+        kind: "Project".into(),
+        namespace: None,
+        name: "p1".into(),
+        object: Some(object),
+        old_object: None,
+        namespace_object: None,
+        context_labels: None,
+        user_info: domain::admission::UserInfo::default(),
+        dry_run: false,
+    };
+    let review = api.server.review_admission(&request).await.unwrap();
+    assert_eq!(review.mutations, [("tag".to_string(), "tag".to_string())]);
+    assert_eq!(
+        review.object.as_ref().unwrap()["metadata"]["labels"]["tier"],
+        "enterprise"
+    );
+    let denial = review.decision.denial.expect("denied");
+    assert_eq!(denial.code(), 403);
+    assert!(denial
+        .message
+        .ends_with("denied request: no enterprise projects"));
+    assert_eq!(api.get(&format!("{G}/projects/p1")).await.status, 404);
+}
