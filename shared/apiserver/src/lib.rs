@@ -232,6 +232,7 @@ impl ApiServer {
             route::Target::GroupResources { group, version } => {
                 found(discovery::group_resources(&catalog, kind, &group, &version))
             }
+            route::Target::OpenApiV2 => Ok(openapi::legacy_v2()),
             route::Target::OpenApiRoot => Ok(Response::json(200, &openapi::root(&catalog, kind))),
             route::Target::OpenApiGroupVersion { group, version } => {
                 found(openapi::group_version(&catalog, kind, &group, &version))

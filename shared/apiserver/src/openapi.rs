@@ -3,6 +3,8 @@
 //! validates fields itself (the `fieldValidation` parameter on PATCH).
 
 use domain::catalog::Catalog;
+
+use crate::codec::Response;
 use domain::kinds::{ContextKind, KindInfo, Scope};
 use serde_json::{json, Map, Value};
 
@@ -11,6 +13,23 @@ fn group_version_path(group: &str, version: &str) -> String {
         format!("api/{version}")
     } else {
         format!("apis/{group}/{version}")
+    }
+}
+
+/// `/openapi/v2`, which kubectl reads only when a `/openapi/v3` read failed
+/// (its fallback): an empty OpenAPI v2 document (an empty protobuf message
+/// is zero bytes). kubectl then finds no schema for the kind, skips its
+/// client-side checks and sends the request, which the server validates as
+/// always. Answering 404 instead made the whole command fail with "failed to
+/// download openapi" after a v3 read went wrong in transit.
+pub fn legacy_v2() -> Response {
+    Response {
+        status: 200,
+        headers: vec![(
+            "content-type".into(),
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf".into(),
+        )],
+        body: Vec::new(),
     }
 }
 

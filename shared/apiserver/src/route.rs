@@ -23,6 +23,8 @@ pub enum Target {
         version: String,
     },
     Resource(ResourcePath),
+    /// `/openapi/v2`: see `openapi::legacy_v2`
+    OpenApiV2,
     /// `/openapi/v3`
     OpenApiRoot,
     /// `/openapi/v3/apis/{group}/{version}`
@@ -87,6 +89,7 @@ fn split_context<'a>(segments: &'a [&'a str]) -> (Context, &'a [&'a str]) {
 fn parse_target(segments: &[&str]) -> Option<Target> {
     let target = match segments {
         ["version"] => Target::Version,
+        ["openapi", "v2"] => Target::OpenApiV2,
         ["openapi", "v3"] => Target::OpenApiRoot,
         ["openapi", "v3", "api", "v1"] => Target::OpenApiGroupVersion {
             group: String::new(),

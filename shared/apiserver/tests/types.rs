@@ -584,6 +584,21 @@ async fn discovery_and_openapi_follow_the_catalog_per_context() {
             ["properties"]["color"]["enum"],
         json!(["red", "green", "blue"])
     );
+    // kubectl's fallback when a v3 read failed: an empty v2 document, not a
+    // 404 that would fail the whole command.
+    let v2 = api
+        .raw("GET", "/openapi/v2", "", Vec::new(), Some(&api.token))
+        .await;
+    assert_eq!(v2.status, 200);
+    assert_eq!(
+        v2.headers["content-type"],
+        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+    );
+    assert_eq!(
+        v2.body,
+        Value::Null,
+        "an empty protobuf message is no bytes"
+    );
     // Printer columns and selectable fields.
     for (n, c) in [("r", "red"), ("g", "green")] {
         api.post(&widgets("p1", "default"), widget(n, json!({"color": c})))
