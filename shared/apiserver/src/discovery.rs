@@ -168,7 +168,8 @@ mod tests {
             [
                 RESOURCEMANAGER_GROUP,
                 "apiextensions.k8s.io",
-                "graph.miloapis.com"
+                "graph.miloapis.com",
+                "quota.miloapis.com"
             ]
         );
     }

@@ -18,6 +18,7 @@ mod list;
 mod namespaces;
 mod objects;
 mod openapi;
+mod quota;
 mod route;
 
 use bytes::Bytes;
