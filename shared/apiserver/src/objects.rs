@@ -715,7 +715,11 @@ impl Ops<'_> {
         }
         let pending = match status {
             true => quota::Pending::default(),
-            false => self.quota().admit_update(&old, &mut new).await?,
+            false => {
+                self.quota()
+                    .admit_update(&old, &mut new, &placement)
+                    .await?
+            }
         };
         let doc = new.to_value();
         if self.call.query.dry_run {

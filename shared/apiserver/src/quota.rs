@@ -221,10 +221,110 @@ impl Subject<'_> {
         Ok(pending)
     }
 
-    /// What an update adds: the quota kinds' checks, status and limits.
-    pub async fn admit_update(&self, old: &Object, new: &mut Object) -> Result<Pending, ApiError> {
+    /// What an update adds: the quota kinds' checks, status and limits;
+    /// for a folder or project that moved (`placement`: its new parent's
+    /// chain, empty when it did not move), its usage moving with it.
+    pub async fn admit_update(
+        &self,
+        old: &Object,
+        new: &mut Object,
+        placement: &[Link],
+    ) -> Result<Pending, ApiError> {
         let now = self.call.timestamp();
+        if crate::objects::is_hierarchy(self.kind) && !placement.is_empty() {
+            return self.admit_move(old, placement, &now).await;
+        }
         self.admit_quota_kind(new, Some(old), &now).await
+    }
+
+    /// A move (`domain::quota::plan_move`): the subtree's usage leaves the
+    /// ancestors lost and joins those gained (403 if one has no room), and
+    /// the subject's buckets are re-parented under the condition that they
+    /// still hold what was read.
+    async fn admit_move(
+        &self,
+        old: &Object,
+        placement: &[Link],
+        now: &str,
+    ) -> Result<Pending, ApiError> {
+        let subject = match self.kind.kind.as_str() {
+            "Folder" => Node::folder(&old.metadata.name),
+            "Project" => Node::project(&old.metadata.name),
+            _ => return Ok(Pending::default()),
+        };
+        let Some(old_parent) = hierarchy::parent_of(&self.kind.kind, old.spec()) else {
+            return Ok(Pending::default());
+        };
+        let old_chain = parent_chain(self.store, &old_parent).await?;
+        let new_chain = hierarchy_reads::ancestors(placement);
+        let (Ok(old_path), Ok(new_path)) = (
+            q::QuotaPath::of_object(None, &old_chain),
+            q::QuotaPath::of_object(None, &new_chain),
+        ) else {
+            return Ok(Pending::default());
+        };
+        let types: BTreeSet<String> = registrations(self.store)
+            .await?
+            .into_iter()
+            .map(|r| r.resource_type)
+            .collect();
+        if types.is_empty() {
+            return Ok(Pending::default());
+        }
+        let org = new_path.organization().to_string();
+        let mut nodes = vec![subject.clone()];
+        for node in old_path.nodes().iter().chain(new_path.nodes()) {
+            if !nodes.contains(node) {
+                nodes.push(node.clone());
+            }
+        }
+        let keys: Vec<_> = nodes
+            .iter()
+            .flat_map(|n| types.iter().map(move |t| BucketKey::new(n.clone(), t)))
+            .map(|k| bucket_ref(&org, &k).key())
+            .collect();
+        let levels = read_bucket_keys(self.store, &keys).await?;
+        let own_claims: Vec<q::ResourceClaim> = self
+            .claims_of(old)
+            .await?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        let registered: Vec<String> = types.into_iter().collect();
+        let plan = q::plan_move(
+            &subject,
+            &old_path,
+            &new_path,
+            &registered,
+            &levels,
+            &own_claims,
+        )
+        .map_err(|refusal| refusal.to_api_error())?;
+        let mut writes = bucket_writes(&plan.changes, &new_path, &levels, now);
+        for reparent in &plan.reparents {
+            let bucket = bucket_ref(&org, &reparent.key);
+            writes.push(Write::Bucket(BucketWrite {
+                key: bucket.key(),
+                document: bucket_document(&reparent.key, &org, now),
+                limit_delta: 0,
+                allocated_delta: 0,
+                claim_count_delta: 0,
+                grant_count_delta: 0,
+                check: BucketCheck::Unchanged(
+                    reparent.expected.map(|l| (l.allocated, l.claim_count)),
+                ),
+                expect_parent: Some(parent_text(Some(&reparent.old_parent))),
+                set_parent: Some(parent_text(Some(&reparent.new_parent))),
+                contribution: None,
+            }));
+            if reparent.expected.is_none() {
+                writes.extend(bucket_indexes(&bucket, &reparent.key));
+            }
+        }
+        Ok(Pending {
+            writes,
+            replan: None,
+        })
     }
 
     /// What a delete adds: a grant's limits taken back, a claim's usage
@@ -243,6 +343,22 @@ impl Subject<'_> {
             });
         }
         if is_quota(self.kind, &q::RESOURCE_CLAIM) {
+            if old
+                .metadata
+                .labels
+                .get(q::AUTO_CREATED_LABEL)
+                .map(String::as_str)
+                == Some("true")
+            {
+                // Its usage is counted on its object's path; it goes with
+                // that object.
+                return Err(ApiError::Forbidden {
+                    message: format!(
+                        "resourceclaims.quota.miloapis.com \"{}\" was created by a ClaimCreationPolicy; it is released when its object is deleted",
+                        old.metadata.name
+                    ),
+                });
+            }
             let claim =
                 q::parse_claim(&old.to_value()).map_err(|c| self.invalid(&old.metadata.name, c))?;
             let path = consumer_path(self.store, &claim.consumer, "spec.consumerRef").await?;
@@ -792,7 +908,14 @@ async fn read_buckets(
         .flat_map(|n| types.iter().map(move |t| BucketKey::new(n.clone(), t)))
         .map(|k| bucket_ref(org, &k).key())
         .collect();
-    let stored = store.batch_get(&keys).await.map_err(from_store)?;
+    read_bucket_keys(store, &keys).await
+}
+
+async fn read_bucket_keys(
+    store: &Store,
+    keys: &[store::ItemKey],
+) -> Result<BTreeMap<BucketKey, BucketLevel>, ApiError> {
+    let stored = store.batch_get(keys).await.map_err(from_store)?;
     let mut levels = BTreeMap::new();
     for s in stored {
         match q::parse_bucket(&s.object) {

@@ -322,6 +322,21 @@ async fn a_project_create_claims_in_its_transaction_and_the_delete_releases() {
     assert_eq!(api.get(&format!("{G}/projects/p3")).await.status, 404);
     assert!(claims_for(&api, "acme", "p3").await.is_empty());
 
+    // A policy's claim goes with its object, not on its own.
+    let claim = &claims_for(&api, "acme", "p2").await[0];
+    let r = api
+        .call(
+            "DELETE",
+            &format!(
+                "{Q}/namespaces/organization-acme/resourceclaims/{}",
+                claim["metadata"]["name"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(claims_for(&api, "acme", "p2").await.len(), 1);
+
     // A project the policy's constraint exempts claims nothing.
     let r = api.project("exempt", "Organization", "acme").await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -498,5 +513,108 @@ async fn allowance_buckets_list_as_a_table_with_limit_allocated_available() {
         ),
         (&json!(5), &json!(1), &json!(4)),
         "{table}"
+    );
+}
+
+async fn move_to(api: &Api, kind: &str, name: &str, parent_kind: &str, parent: &str) -> Reply {
+    let (plural, field) = match kind {
+        "Project" => ("projects", "ownerRef"),
+        _ => ("folders", "parentRef"),
+    };
+    let patch = json!({"spec": {field: {"kind": parent_kind, "name": parent}}});
+    api.call("PATCH", &format!("{G}/{plural}/{name}"), Some(patch))
+        .await
+}
+
+#[tokio::test]
+async fn moves_carry_usage_to_the_new_ancestors_or_are_refused() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 10).await;
+    for f in ["a", "b"] {
+        assert_eq!(api.folder(f, "Organization", "acme").await.status, 201);
+    }
+    give(&api, "acme", "Folder", "b", 1).await;
+    for p in ["p1", "p2"] {
+        assert_eq!(api.project(p, "Folder", "a").await.status, 201);
+    }
+    let level = |b: Value| {
+        (
+            b["status"]["allocated"].as_i64(),
+            b["status"]["claimCount"].as_i64(),
+        )
+    };
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(2), Some(2))
+    );
+
+    let r = move_to(&api, "Project", "p1", "Folder", "b").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "b").await),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Organization", "acme").await),
+        (Some(2), Some(2))
+    );
+
+    // b is full: the second move is refused, and nothing moved.
+    let r = move_to(&api, "Project", "p2", "Folder", "b").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("Folder \"b\""),
+        "{}",
+        r.body
+    );
+    let p2 = api.get(&format!("{G}/projects/p2")).await;
+    assert_eq!(p2.body["spec"]["ownerRef"]["name"], "a");
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(1), Some(1))
+    );
+
+    // Deleting p1 releases on its new path.
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "b").await),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Organization", "acme").await),
+        (Some(1), Some(1))
+    );
+
+    // A folder moves with its subtree's usage.
+    let r = move_to(&api, "Folder", "a", "Folder", "b").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "b").await),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(1), Some(1))
+    );
+    let r = api.call("DELETE", &format!("{G}/projects/p2"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "b").await),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Organization", "acme").await),
+        (Some(0), Some(0))
     );
 }
