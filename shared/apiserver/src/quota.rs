@@ -78,6 +78,15 @@ impl Pending {
         self.writes.is_empty()
     }
 
+    /// Adds writes planned without conditions to re-plan (grants): kept
+    /// as they are when the claims are planned again.
+    fn add(&mut self, other: Pending) {
+        if let Some(replan) = &mut self.replan {
+            replan.rest.extend(other.writes.iter().cloned());
+        }
+        self.writes.extend(other.writes);
+    }
+
     /// Applies `writes` (the request's own, the object first) and the
     /// quota writes in one transaction. Bucket conditions that fail, and
     /// transactions cancelled by concurrent ones, are re-planned against
@@ -218,6 +227,8 @@ impl Subject<'_> {
         let claims = self.claims_for(obj, placement, &now).await?;
         pending.writes.extend(claims.writes);
         pending.replan = claims.replan;
+        let grants = self.grants_for(None, Some(obj), &now).await?;
+        pending.add(grants);
         Ok(pending)
     }
 
@@ -231,10 +242,15 @@ impl Subject<'_> {
         placement: &[Link],
     ) -> Result<Pending, ApiError> {
         let now = self.call.timestamp();
-        if crate::objects::is_hierarchy(self.kind) && !placement.is_empty() {
-            return self.admit_move(old, placement, &now).await;
+        let mut pending = if crate::objects::is_hierarchy(self.kind) && !placement.is_empty() {
+            self.admit_move(old, placement, &now).await?
+        } else {
+            self.admit_quota_kind(new, Some(old), &now).await?
+        };
+        if !is_quota(self.kind, &q::RESOURCE_GRANT) {
+            pending.add(self.grants_for(Some(old), Some(new), &now).await?);
         }
-        self.admit_quota_kind(new, Some(old), &now).await
+        Ok(pending)
     }
 
     /// A move (`domain::quota::plan_move`): the subtree's usage leaves the
@@ -369,6 +385,13 @@ impl Subject<'_> {
                 replan: None,
             });
         }
+        let mut pending = self.release_claims_of(old, &now).await?;
+        pending.add(self.grants_for(Some(old), None, &now).await?);
+        Ok(pending)
+    }
+
+    /// The claims a policy made for `old`, deleted with their usage.
+    async fn release_claims_of(&self, old: &Object, now: &str) -> Result<Pending, ApiError> {
         let claims = self.claims_of(old).await?;
         if claims.is_empty() {
             return Ok(Pending::default());
@@ -400,7 +423,7 @@ impl Subject<'_> {
         }
         let changes = q::merge_changes(&changes);
         let levels = BTreeMap::new();
-        let mut writes = bucket_writes(&changes, &path, &levels, &now);
+        let mut writes = bucket_writes(&changes, &path, &levels, now);
         writes.extend(rest);
         Ok(Pending {
             writes,
@@ -606,7 +629,11 @@ impl Subject<'_> {
         let mut documents = Vec::new();
         for policy in &policies {
             if policy.applies_to(&inputs).map_err(|e| e.to_api_error())? {
-                documents.push(policy.render_claim(&inputs).map_err(|e| e.to_api_error())?);
+                documents.push(
+                    policy
+                        .render_claim(&inputs)
+                        .map_err(|e| policy_invalid(&e))?,
+                );
             }
         }
         if documents.is_empty() {
@@ -708,6 +735,248 @@ impl Subject<'_> {
                 now: now.to_string(),
             }),
         })
+    }
+
+    /// What the GrantCreationPolicies do for a trigger written (`old`:
+    /// as stored before, `new`: as written; `None` on create / delete):
+    /// the grants they render are created, changed or deleted in the same
+    /// transaction, with their limits. A grant is found again by the name
+    /// and context its policy renders for the trigger, and is only touched
+    /// if the trigger owns it.
+    async fn grants_for(
+        &self,
+        old: Option<&Object>,
+        new: Option<&Object>,
+        now: &str,
+    ) -> Result<Pending, ApiError> {
+        let policies = grant_policies(self.store).await?;
+        if policies.is_empty() {
+            return Ok(Pending::default());
+        }
+        let grant_kind = self
+            .catalog
+            .resolve(
+                ContextKind::Platform,
+                q::QUOTA_GROUP,
+                q::RESOURCE_GRANT.version,
+                q::RESOURCE_GRANT.plural,
+            )
+            .map_err(|_| ApiError::internal("the ResourceGrant type is not in the catalog"))?;
+        let old_doc = old.map(Object::to_value);
+        let new_doc = new.map(Object::to_value);
+        let render = |policy: &q::GrantCreationPolicy, doc: Option<&Value>| {
+            let Some(doc) = doc else {
+                return Ok(None);
+            };
+            if !policy.applies_to(doc).map_err(|e| e.to_api_error())? {
+                return Ok(None);
+            }
+            policy
+                .render_grant(doc)
+                .map(Some)
+                .map_err(|e| policy_invalid(&e))
+        };
+        let mut writes = Vec::new();
+        for policy in &policies {
+            let before = render(policy, old_doc.as_ref())?;
+            let after = render(policy, new_doc.as_ref())?;
+            // The grant the policy made for the old trigger, as stored.
+            let mut stored = None;
+            if let (Some(before), Some(old)) = (&before, old) {
+                let grant_ref = rendered_ref(before);
+                if let Some(s) = self.store.get(&grant_ref.key()).await.map_err(from_store)? {
+                    let owned = s.object["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|o| o.iter().any(|o| o["uid"] == old.metadata.uid.as_str()));
+                    if owned {
+                        stored = Some((grant_ref, s));
+                    }
+                }
+            }
+            let mut next = None;
+            if let Some(after) = &after {
+                let mut grant_obj = Object::from_value(after.document.clone())
+                    .map_err(|e| ApiError::internal(format!("rendered grant: {e}")))?;
+                if grant_obj.metadata.name.is_empty() {
+                    let suffix = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
+                    grant_obj.metadata.name = generated_name(
+                        &grant_obj.metadata.generate_name,
+                        &suffix,
+                        grant_kind.max_name_length,
+                    );
+                }
+                lifecycle::initialize(
+                    &mut grant_obj,
+                    &grant_kind,
+                    uuid::Uuid::new_v4().to_string(),
+                    now,
+                );
+                let mut causes = lifecycle::validate_metadata(&grant_kind, &grant_obj);
+                causes.extend(grant_kind.schema.validate(&grant_obj.to_value(), None));
+                let grant = q::parse_grant(&grant_obj.to_value());
+                let registrations = registrations(self.store).await?;
+                match &grant {
+                    Ok(g) => causes.extend(g.check_registrations(&registrations)),
+                    Err(more) => causes.extend(more.iter().cloned()),
+                }
+                if !causes.is_empty() {
+                    return Err(ApiError::invalid(
+                        q::QUOTA_GROUP,
+                        q::RESOURCE_GRANT.plural,
+                        &grant_obj.metadata.name,
+                        causes,
+                    ));
+                }
+                if let Ok(grant) = grant {
+                    let mut grant_ref = rendered_ref(after);
+                    grant_ref.name = grant_obj.metadata.name.clone();
+                    next = Some((grant_ref, grant_obj, grant));
+                }
+            }
+            match (stored, next) {
+                (None, None) => {}
+                (Some((grant_ref, s)), None) => {
+                    let grant = q::parse_grant(&s.object).map_err(|c| {
+                        ApiError::internal(format!("stored grant is corrupt: {c:?}"))
+                    })?;
+                    let org = consumer_organization(self.store, &grant.consumer).await?;
+                    writes.push(Write::Delete {
+                        key: grant_ref.key(),
+                        expect: Expect::Version(s.version),
+                    });
+                    writes.extend(
+                        labels_of(&s.object)
+                            .into_iter()
+                            .map(|(k, v)| Write::Delete {
+                                key: grant_ref.label_index_key(&k, &v),
+                                expect: Expect::Anything,
+                            }),
+                    );
+                    let changes = q::grant_limit_changes(Some(&grant), None);
+                    writes.extend(limit_writes(&changes, &grant, org.as_deref(), now));
+                }
+                (stored, Some((grant_ref, mut grant_obj, grant))) => {
+                    let org = self.grant_organization(&grant.consumer, new).await?;
+                    let (before_grant, version) = match &stored {
+                        Some((old_ref, s)) if *old_ref == grant_ref => {
+                            let before = q::parse_grant(&s.object).ok();
+                            if before.as_ref().map(|b| (&b.consumer, &b.allowances))
+                                == Some((&grant.consumer, &grant.allowances))
+                            {
+                                continue;
+                            }
+                            // Same object, new content: keep its identity.
+                            let kept: Object = Object::from_value(s.object.clone())
+                                .map_err(|e| ApiError::internal(format!("stored grant: {e}")))?;
+                            let generation = kept.metadata.generation.unwrap_or(1) + 1;
+                            grant_obj.metadata.uid = kept.metadata.uid.clone();
+                            grant_obj.metadata.creation_timestamp =
+                                kept.metadata.creation_timestamp.clone();
+                            grant_obj.metadata.generation = Some(generation);
+                            grant_obj.metadata.resource_version = (s.version + 1).to_string();
+                            (before, Some(s.version))
+                        }
+                        Some((old_ref, s)) => {
+                            // Rendered elsewhere now: the old one goes.
+                            let before = q::parse_grant(&s.object).ok();
+                            writes.push(Write::Delete {
+                                key: old_ref.key(),
+                                expect: Expect::Version(s.version),
+                            });
+                            writes.extend(labels_of(&s.object).into_iter().map(|(k, v)| {
+                                Write::Delete {
+                                    key: old_ref.label_index_key(&k, &v),
+                                    expect: Expect::Anything,
+                                }
+                            }));
+                            if let Some(b) = &before {
+                                let old_org =
+                                    consumer_organization(self.store, &b.consumer).await?;
+                                let gone = q::grant_limit_changes(Some(b), None);
+                                writes.extend(limit_writes(&gone, b, old_org.as_deref(), now));
+                            }
+                            (None, None)
+                        }
+                        None => (None, None),
+                    };
+                    let generation = grant_obj.metadata.generation.unwrap_or(1);
+                    grant_obj.set_status(q::grant_status(generation, now));
+                    let grant = q::ResourceGrant {
+                        generation,
+                        ..grant
+                    };
+                    let doc = grant_obj.to_value();
+                    writes.push(Write::PutObject {
+                        key: grant_ref.key(),
+                        object: doc.clone(),
+                        version: version.map_or(1, |v| v + 1),
+                        expect: version.map_or(Expect::Absent, Expect::Version),
+                    });
+                    let old_labels = stored
+                        .as_ref()
+                        .filter(|(r, _)| *r == grant_ref)
+                        .map(|(_, s)| labels_of(&s.object))
+                        .unwrap_or_default();
+                    let new_labels = labels_of(&doc);
+                    writes.extend(new_labels.iter().filter(|l| !old_labels.contains(l)).map(
+                        |(k, v)| Write::PutIndex {
+                            key: grant_ref.label_index_key(k, v),
+                            target: grant_ref.key(),
+                        },
+                    ));
+                    writes.extend(old_labels.iter().filter(|l| !new_labels.contains(l)).map(
+                        |(k, v)| Write::Delete {
+                            key: grant_ref.label_index_key(k, v),
+                            expect: Expect::Anything,
+                        },
+                    ));
+                    let changes = q::grant_limit_changes(before_grant.as_ref(), Some(&grant));
+                    writes.extend(limit_writes(&changes, &grant, Some(&org), now));
+                }
+            }
+        }
+        Ok(Pending {
+            writes,
+            replan: None,
+        })
+    }
+
+    /// The organization of a policy grant's consumer, which may be the
+    /// trigger being created in this very transaction; 422 if it does not
+    /// exist.
+    async fn grant_organization(
+        &self,
+        consumer: &Node,
+        trigger: Option<&Object>,
+    ) -> Result<String, ApiError> {
+        if let Some(trigger) = trigger {
+            let own = q::NodeKind::of(&self.kind.group, &self.kind.kind)
+                .map(|kind| Node::new(kind, &trigger.metadata.name));
+            if own.as_ref() == Some(consumer) {
+                return match consumer.kind {
+                    q::NodeKind::Organization => Ok(consumer.name.clone()),
+                    _ => Ok(trigger
+                        .metadata
+                        .labels
+                        .get(ORGANIZATION_LABEL)
+                        .cloned()
+                        .unwrap_or_default()),
+                };
+            }
+        }
+        match consumer_organization(self.store, consumer).await? {
+            Some(org) => Ok(org),
+            None => Err(ApiError::invalid(
+                q::QUOTA_GROUP,
+                q::RESOURCE_GRANT.plural,
+                &consumer.name,
+                vec![Cause {
+                    reason: "FieldValueNotFound".into(),
+                    field: "spec.consumerRef".into(),
+                    message: format!("{consumer} not found"),
+                }],
+            )),
+        }
     }
 
     /// The claims a policy made for `obj` (found by the resource-name label,
@@ -865,6 +1134,55 @@ async fn registrations(store: &Store) -> Result<Vec<q::ResourceRegistration>, Ap
         .iter()
         .filter_map(|d| q::parse_registration(d).ok())
         .collect())
+}
+
+/// Every GrantCreationPolicy (each was checked when written).
+async fn grant_policies(store: &Store) -> Result<Vec<q::GrantCreationPolicy>, ApiError> {
+    let docs = all_objects(store, &q::GRANT_CREATION_POLICY).await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| q::parse_grant_creation_policy(d).ok())
+        .collect())
+}
+
+/// Where a rendered grant lives: the policy's parent context if it names
+/// one, else the platform; the rendered namespace and name.
+fn rendered_ref(rendered: &q::RenderedGrant) -> ObjectRef {
+    let context = match &rendered.parent_context {
+        Some(p) if p.kind == "Organization" => Context::Organization(p.name.clone()),
+        Some(p) if p.kind == "Project" => Context::Project(p.name.clone()),
+        _ => Context::Platform,
+    };
+    let meta = &rendered.document["metadata"];
+    builtin_ref(
+        &context,
+        &q::RESOURCE_GRANT,
+        meta["namespace"].as_str().unwrap_or_default(),
+        meta["name"].as_str().unwrap_or_default(),
+    )
+}
+
+/// A policy that rendered an invalid claim or grant: 422 with the
+/// template's causes (an expression failing on this trigger stays 400).
+fn policy_invalid(error: &q::PolicyError) -> ApiError {
+    match error {
+        q::PolicyError::InvalidDocument {
+            policy_kind,
+            policy,
+            causes,
+            ..
+        } => ApiError::invalid(
+            q::QUOTA_GROUP,
+            if *policy_kind == q::CLAIM_CREATION_POLICY.kind {
+                q::CLAIM_CREATION_POLICY.plural
+            } else {
+                q::GRANT_CREATION_POLICY.plural
+            },
+            policy,
+            causes.clone(),
+        ),
+        other => other.to_api_error(),
+    }
 }
 
 /// Every ClaimCreationPolicy (each was checked when written).

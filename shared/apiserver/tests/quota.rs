@@ -618,3 +618,112 @@ async fn moves_carry_usage_to_the_new_ancestors_or_are_refused() {
         (Some(0), Some(0))
     );
 }
+
+fn grant_policy(name: &str, grant_name: &str, constraint: &str, amount: i64) -> Value {
+    json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1",
+        "kind": "GrantCreationPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "trigger": {
+                "resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Organization"},
+                "constraints": [{"expression": constraint}]
+            },
+            "target": {"resourceGrantTemplate": {
+                "metadata": {
+                    "name": grant_name,
+                    "namespace": "organization-{{trigger.metadata.name}}"
+                },
+                "spec": {
+                    "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "{{trigger.metadata.name}}"},
+                    "allowances": [{"resourceType": PROJECTS, "buckets": [{"amount": amount}]}]
+                }
+            }}
+        }
+    })
+}
+
+#[tokio::test]
+async fn an_organization_is_created_with_its_default_allowance() {
+    let api = api().await;
+    setup(&api).await;
+    let policies = format!("{Q}/grantcreationpolicies");
+    let r = api
+        .post(
+            &policies,
+            grant_policy(
+                "default",
+                "default-{{trigger.metadata.name}}",
+                "trigger.metadata.name != 'broken'",
+                3,
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(condition(&r.body, "Ready")["status"], "True");
+    // One whose template renders an invalid name for one organization.
+    let r = api
+        .post(
+            &policies,
+            grant_policy(
+                "bad",
+                "Bad_{{trigger.metadata.name}}",
+                "trigger.metadata.name == 'broken'",
+                1,
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    api.org("acme").await;
+    let grant = api
+        .get(&format!(
+            "{Q}/namespaces/organization-acme/resourcegrants/default-acme"
+        ))
+        .await;
+    assert_eq!(grant.status, 200, "{}", grant.body);
+    assert_eq!(condition(&grant.body, "Active")["status"], "True");
+    assert_eq!(
+        grant.body["metadata"]["ownerReferences"][0]["kind"],
+        "Organization"
+    );
+    assert_eq!(
+        bucket(&api, "acme", "Organization", "acme").await["status"]["limit"],
+        3
+    );
+    for p in ["p1", "p2", "p3"] {
+        assert_eq!(api.project(p, "Organization", "acme").await.status, 201);
+    }
+    assert_eq!(api.project("p4", "Organization", "acme").await.status, 403);
+
+    // The invalid render refuses the trigger; nothing is written.
+    let r = api
+        .post(&format!("{G}/organizations"), organization("broken"))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        causes(&r.body).iter().any(|f| f == "metadata.name"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        api.get(&format!("{G}/organizations/broken")).await.status,
+        404
+    );
+
+    // The grant goes with its organization.
+    for p in ["p1", "p2", "p3"] {
+        let r = api.call("DELETE", &format!("{G}/projects/{p}"), None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = api
+        .call("DELETE", &format!("{G}/organizations/acme"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let grant = api
+        .get(&format!(
+            "{Q}/namespaces/organization-acme/resourcegrants/default-acme"
+        ))
+        .await;
+    assert_eq!(grant.status, 404, "{}", grant.body);
+}
