@@ -19,6 +19,7 @@ mod namespaces;
 mod objects;
 mod openapi;
 mod quota;
+pub mod quota_audit;
 mod route;
 
 use bytes::Bytes;

@@ -178,7 +178,7 @@ impl Replan {
 
 /// A metric record in CloudWatch's embedded metric format: one JSON line
 /// on stdout, which Lambda sends to the function's log group.
-fn emit(record: &Value) {
+pub(crate) fn emit(record: &Value) {
     println!("{record}");
 }
 
@@ -1036,7 +1036,7 @@ async fn parent_chain(
 
 /// A consumer's own path: itself, then its ancestors. A consumer that does
 /// not exist is a 422 on `field`.
-async fn consumer_path(
+pub(crate) async fn consumer_path(
     store: &Store,
     consumer: &Node,
     field: &str,
@@ -1077,7 +1077,10 @@ fn node_kind(node: &Node) -> kinds::KindId {
 }
 
 /// The organization a consumer belongs to (`None`: it does not exist).
-async fn consumer_organization(store: &Store, consumer: &Node) -> Result<Option<String>, ApiError> {
+pub(crate) async fn consumer_organization(
+    store: &Store,
+    consumer: &Node,
+) -> Result<Option<String>, ApiError> {
     let kind = node_kind(consumer);
     let node_ref = builtin_ref(&Context::Platform, &kind, "", &consumer.name);
     let Some(stored) = store.get(&node_ref.key()).await.map_err(from_store)? else {
@@ -1194,7 +1197,10 @@ async fn claim_policies(store: &Store) -> Result<Vec<q::ClaimCreationPolicy>, Ap
         .collect())
 }
 
-async fn all_objects(store: &Store, kind: &kinds::KindId) -> Result<Vec<Value>, ApiError> {
+pub(crate) async fn all_objects(
+    store: &Store,
+    kind: &kinds::KindId,
+) -> Result<Vec<Value>, ApiError> {
     let pk = builtin_ref(&Context::Platform, kind, "", "")
         .collection()
         .pk();
@@ -1258,7 +1264,7 @@ fn parent_text(parent: Option<&Node>) -> String {
 }
 
 /// A new bucket's document: Milo's identity, system labels, our metadata.
-fn bucket_document(key: &BucketKey, organization: &str, now: &str) -> Value {
+pub(crate) fn bucket_document(key: &BucketKey, organization: &str, now: &str) -> Value {
     let mut doc = key.document(organization);
     doc["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
     doc["metadata"]["creationTimestamp"] = json!(now);

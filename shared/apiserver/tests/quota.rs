@@ -727,3 +727,62 @@ async fn an_organization_is_created_with_its_default_allowance() {
         .await;
     assert_eq!(grant.status, 404, "{}", grant.body);
 }
+
+#[tokio::test]
+async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 5).await;
+    assert_eq!(api.folder("eng", "Organization", "acme").await.status, 201);
+    for (p, kind, parent) in [("p1", "Organization", "acme"), ("p2", "Folder", "eng")] {
+        assert_eq!(api.project(p, kind, parent).await.status, 201);
+    }
+    let store = store::Store::new(store::Store::client_from_env().await, api.table.clone());
+    let report = apiserver::quota_audit::audit(&store, true).await.unwrap();
+    assert_eq!(report.drifts, Vec::<String>::new());
+    assert_eq!((report.claims, report.grants), (2, 1));
+
+    // A bug's worth of drift, written past the pipeline.
+    let key = domain::quota::BucketKey::new(domain::quota::Node::organization("acme"), PROJECTS);
+    let bucket_key = store::ObjectRef {
+        context: store::Context::Platform,
+        group: "quota.miloapis.com".into(),
+        kind: "AllowanceBucket".into(),
+        namespace: "organization-acme".into(),
+        name: key.name(),
+    }
+    .key();
+    store
+        .write(vec![store::Write::Bucket(store::BucketWrite {
+            key: bucket_key,
+            document: json!({}),
+            limit_delta: 0,
+            allocated_delta: 3,
+            claim_count_delta: 0,
+            grant_count_delta: 0,
+            check: store::BucketCheck::None,
+            expect_parent: None,
+            set_parent: None,
+            contribution: None,
+        })])
+        .await
+        .unwrap();
+    assert_eq!(
+        bucket(&api, "acme", "Organization", "acme").await["status"]["allocated"],
+        5
+    );
+    let report = apiserver::quota_audit::audit(&store, true).await.unwrap();
+    assert_eq!(report.drifts.len(), 1, "{:?}", report.drifts);
+    assert_eq!(report.repaired, 1);
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(
+        (
+            b["status"]["allocated"].as_i64(),
+            b["status"]["available"].as_i64()
+        ),
+        (Some(2), Some(3))
+    );
+    let report = apiserver::quota_audit::audit(&store, false).await.unwrap();
+    assert!(report.drifts.is_empty(), "{:?}", report.drifts);
+}
