@@ -49,6 +49,7 @@ test: install cfn-lint
 bench: install
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin types_bench
+	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin quota_bench
 
 lint:
 	cargo fmt --all -- --check
