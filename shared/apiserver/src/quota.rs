@@ -197,6 +197,29 @@ fn refused(claims: &[q::ResourceClaim], refusal: &q::ClaimRefusal) -> ApiError {
     refusal.to_api_error(name)
 }
 
+/// What every write's quota decisions read: the policies and the
+/// registrations, three Queries sent together (one round trip).
+struct Inputs {
+    claim_policies: Vec<q::ClaimCreationPolicy>,
+    grant_policies: Vec<q::GrantCreationPolicy>,
+    registrations: Vec<q::ResourceRegistration>,
+}
+
+impl Inputs {
+    async fn read(store: &Store) -> Result<Inputs, ApiError> {
+        let (claim_policies, grant_policies, registrations) = tokio::try_join!(
+            claim_policies(store),
+            grant_policies(store),
+            registrations(store)
+        )?;
+        Ok(Inputs {
+            claim_policies,
+            grant_policies,
+            registrations,
+        })
+    }
+}
+
 /// The inputs of one write that quota needs.
 pub(crate) struct Subject<'a> {
     pub store: &'a Store,
@@ -220,14 +243,15 @@ impl Subject<'_> {
         placement: &[Link],
     ) -> Result<Pending, ApiError> {
         let now = self.call.timestamp();
-        let mut pending = self.admit_quota_kind(obj, None, &now).await?;
+        let mut pending = Box::pin(self.admit_quota_kind(obj, None, &now)).await?;
         if is_quota(self.kind, &q::RESOURCE_GRANT) || is_quota(self.kind, &q::RESOURCE_CLAIM) {
             return Ok(pending);
         }
-        let claims = self.claims_for(obj, placement, &now).await?;
+        let inputs = Box::pin(Inputs::read(self.store)).await?;
+        let claims = Box::pin(self.claims_for(obj, placement, &now, &inputs)).await?;
         pending.writes.extend(claims.writes);
         pending.replan = claims.replan;
-        let grants = self.grants_for(None, Some(obj), &now).await?;
+        let grants = Box::pin(self.grants_for(None, Some(obj), &now, &inputs)).await?;
         pending.add(grants);
         Ok(pending)
     }
@@ -243,12 +267,13 @@ impl Subject<'_> {
     ) -> Result<Pending, ApiError> {
         let now = self.call.timestamp();
         let mut pending = if crate::objects::is_hierarchy(self.kind) && !placement.is_empty() {
-            self.admit_move(old, placement, &now).await?
+            Box::pin(self.admit_move(old, placement, &now)).await?
         } else {
-            self.admit_quota_kind(new, Some(old), &now).await?
+            Box::pin(self.admit_quota_kind(new, Some(old), &now)).await?
         };
         if !is_quota(self.kind, &q::RESOURCE_GRANT) {
-            pending.add(self.grants_for(Some(old), Some(new), &now).await?);
+            let inputs = Box::pin(Inputs::read(self.store)).await?;
+            pending.add(Box::pin(self.grants_for(Some(old), Some(new), &now, &inputs)).await?);
         }
         Ok(pending)
     }
@@ -385,8 +410,9 @@ impl Subject<'_> {
                 replan: None,
             });
         }
-        let mut pending = self.release_claims_of(old, &now).await?;
-        pending.add(self.grants_for(Some(old), None, &now).await?);
+        let mut pending = Box::pin(self.release_claims_of(old, &now)).await?;
+        let inputs = Box::pin(Inputs::read(self.store)).await?;
+        pending.add(Box::pin(self.grants_for(Some(old), None, &now, &inputs)).await?);
         Ok(pending)
     }
 
@@ -602,8 +628,9 @@ impl Subject<'_> {
         obj: &Object,
         placement: &[Link],
         now: &str,
+        inputs: &Inputs,
     ) -> Result<Pending, ApiError> {
-        let policies = claim_policies(self.store).await?;
+        let policies = &inputs.claim_policies;
         if policies.is_empty() {
             return Ok(Pending::default());
         }
@@ -621,17 +648,20 @@ impl Subject<'_> {
             "name": obj.metadata.name,
             "namespace": obj.metadata.namespace,
         });
-        let inputs = q::PolicyInputs {
+        let policy_inputs = q::PolicyInputs {
             trigger: &trigger,
             user: &user,
             request_info: &request_info,
         };
         let mut documents = Vec::new();
-        for policy in &policies {
-            if policy.applies_to(&inputs).map_err(|e| e.to_api_error())? {
+        for policy in policies {
+            if policy
+                .applies_to(&policy_inputs)
+                .map_err(|e| e.to_api_error())?
+            {
                 documents.push(
                     policy
-                        .render_claim(&inputs)
+                        .render_claim(&policy_inputs)
                         .map_err(|e| policy_invalid(&e))?,
                 );
             }
@@ -696,7 +726,7 @@ impl Subject<'_> {
             }
             objects.push(claim_obj);
         }
-        let registrations = registrations(self.store).await?;
+        let registrations = inputs.registrations.clone();
         let types = claim_types(&claims);
         let levels = read_buckets(self.store, &path, &types).await?;
         let plan = q::plan_claims(&claims, &path, &levels, &registrations)
@@ -748,8 +778,9 @@ impl Subject<'_> {
         old: Option<&Object>,
         new: Option<&Object>,
         now: &str,
+        inputs: &Inputs,
     ) -> Result<Pending, ApiError> {
-        let policies = grant_policies(self.store).await?;
+        let policies = &inputs.grant_policies;
         if policies.is_empty() {
             return Ok(Pending::default());
         }
@@ -777,7 +808,7 @@ impl Subject<'_> {
                 .map_err(|e| policy_invalid(&e))
         };
         let mut writes = Vec::new();
-        for policy in &policies {
+        for policy in policies {
             let before = render(policy, old_doc.as_ref())?;
             let after = render(policy, new_doc.as_ref())?;
             // The grant the policy made for the old trigger, as stored.
@@ -814,9 +845,8 @@ impl Subject<'_> {
                 let mut causes = lifecycle::validate_metadata(&grant_kind, &grant_obj);
                 causes.extend(grant_kind.schema.validate(&grant_obj.to_value(), None));
                 let grant = q::parse_grant(&grant_obj.to_value());
-                let registrations = registrations(self.store).await?;
                 match &grant {
-                    Ok(g) => causes.extend(g.check_registrations(&registrations)),
+                    Ok(g) => causes.extend(g.check_registrations(&inputs.registrations)),
                     Err(more) => causes.extend(more.iter().cloned()),
                 }
                 if !causes.is_empty() {
