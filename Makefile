@@ -51,6 +51,7 @@ bench: install
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin types_bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin ingest_bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin admission_bench
+	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin quota_bench
 
 lint:
 	cargo fmt --all -- --check

@@ -169,7 +169,8 @@ mod tests {
                 RESOURCEMANAGER_GROUP,
                 "apiextensions.k8s.io",
                 "graph.miloapis.com",
-                "admissionregistration.k8s.io"
+                "admissionregistration.k8s.io",
+                "quota.miloapis.com"
             ]
         );
     }

@@ -22,6 +22,8 @@ mod objects;
 mod openapi;
 mod policies;
 pub mod policy_cache;
+mod quota;
+pub mod quota_audit;
 mod route;
 
 use bytes::Bytes;

@@ -23,7 +23,7 @@ use crate::codec::{self, FieldValidation, PatchKind, Response};
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
 use crate::route::{context_kind, ResourcePath};
-use crate::{crds, namespaces, policies, policy_cache, ApiServer, Call};
+use crate::{crds, namespaces, policies, policy_cache, quota, ApiServer, Call};
 
 /// Hierarchy objects live in the platform context whichever context serves
 /// them (an organization's context is a filtered view of them); every other
@@ -169,6 +169,9 @@ pub async fn serve(
             ),
         });
     }
+    if writes {
+        crate::quota::refuse_system_writes(&kind)?;
+    }
     let response = match (call.method, path.name.as_deref()) {
         (&Method::GET, None) if call.query.watch => Err(ApiError::MethodNotAllowed {
             message: "watch is not supported by this server yet; poll with list instead".into(),
@@ -226,6 +229,17 @@ fn decode_error(e: String) -> ApiError {
 }
 
 impl Ops<'_> {
+    /// Quota's part of this request (see `quota`).
+    fn quota(&self) -> quota::Subject<'_> {
+        quota::Subject {
+            store: &self.server.store,
+            catalog: self.catalog,
+            kind: self.kind,
+            context: self.context,
+            call: self.call,
+        }
+    }
+
     fn object_ref(&self, name: &str) -> ObjectRef {
         object_ref(self.context, self.kind, &self.namespace, name)
     }
@@ -470,6 +484,7 @@ impl Ops<'_> {
                 .labels
                 .insert(namespaces::NAME_LABEL.into(), name.clone());
         }
+        let pending = self.quota().admit_create(&mut obj, &placement).await?;
         let doc = obj.to_value();
         let warnings = [
             warnings,
@@ -503,7 +518,11 @@ impl Ops<'_> {
             &platform_relationships(&self.kind.kind, &obj),
             &[],
         ));
-        let result = self.persist(writes, is_crd).await?;
+        let result = if pending.is_empty() {
+            self.persist(writes, is_crd).await?
+        } else {
+            pending.persist(&self.server.store, writes).await?
+        };
         match result {
             Ok(()) => Ok(self.respond(201, doc).with_warnings(&warnings)),
             Err(StoreError::AlreadyExists { index: 0 }) => Err(ApiError::AlreadyExists {
@@ -728,6 +747,15 @@ impl Ops<'_> {
         if unchanged(&old, &new) {
             return Ok(self.respond(200, stored.object).with_warnings(&warnings));
         }
+        let pending = match status {
+            true => quota::Pending::default(),
+            false => {
+                self.quota()
+                    .admit_update(&old, &mut new, &placement)
+                    .await?
+            }
+        };
+        let doc = new.to_value();
         if self.call.query.dry_run {
             return Ok(self.respond(200, doc).with_warnings(&warnings));
         }
@@ -760,7 +788,11 @@ impl Ops<'_> {
         }
         let (added, removed) = platform_relationship_changes(&self.kind.kind, &old, &new);
         writes.extend(relationship_writes(&added, &removed));
-        let result = self.persist(writes, is_crd).await?;
+        let result = if pending.is_empty() {
+            self.persist(writes, is_crd).await?
+        } else {
+            pending.persist(&self.server.store, writes).await?
+        };
         match result {
             Ok(()) => Ok(self.respond(200, doc).with_warnings(&warnings)),
             Err(e) if is_own_item(&e) => Err(self.write_error(&name, e)),
@@ -917,6 +949,7 @@ impl Ops<'_> {
         if dry_run {
             return Ok(self.respond(200, stored.object).with_warnings(&warnings));
         }
+        let pending = self.quota().admit_delete(&old).await?;
         let mut writes = vec![Write::Delete {
             key: object_ref.key(),
             expect: Expect::Version(stored.version),
@@ -948,7 +981,11 @@ impl Ops<'_> {
             &[],
             &platform_relationships(&self.kind.kind, &old),
         ));
-        let result = self.persist(writes, is_crd).await?;
+        let result = if pending.is_empty() {
+            self.persist(writes, is_crd).await?
+        } else {
+            pending.persist(&self.server.store, writes).await?
+        };
         result.map_err(|e| self.write_error(name, e))?;
         Ok(self.respond(200, stored.object).with_warnings(&warnings))
     }

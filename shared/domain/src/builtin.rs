@@ -42,6 +42,30 @@ const SOURCES: &[(&str, &str)] = &[
         "mutatingadmissionpolicybindings",
         include_str!("../crds/mutatingadmissionpolicybindings.yaml"),
     ),
+    (
+        "resourceregistrations",
+        include_str!("../crds/resourceregistrations.yaml"),
+    ),
+    (
+        "resourcegrants",
+        include_str!("../crds/resourcegrants.yaml"),
+    ),
+    (
+        "allowancebuckets",
+        include_str!("../crds/allowancebuckets.yaml"),
+    ),
+    (
+        "resourceclaims",
+        include_str!("../crds/resourceclaims.yaml"),
+    ),
+    (
+        "claimcreationpolicies",
+        include_str!("../crds/claimcreationpolicies.yaml"),
+    ),
+    (
+        "grantcreationpolicies",
+        include_str!("../crds/grantcreationpolicies.yaml"),
+    ),
 ];
 
 /// Registered CRDs may not use the core (empty) group; the built-in
@@ -128,7 +152,13 @@ mod tests {
                 "ValidatingAdmissionPolicy",
                 "ValidatingAdmissionPolicyBinding",
                 "MutatingAdmissionPolicy",
-                "MutatingAdmissionPolicyBinding"
+                "MutatingAdmissionPolicyBinding",
+                "ResourceRegistration",
+                "ResourceGrant",
+                "AllowanceBucket",
+                "ResourceClaim",
+                "ClaimCreationPolicy",
+                "GrantCreationPolicy"
             ]
         );
         let namespace = &types[3];
@@ -145,6 +175,7 @@ mod tests {
         assert!(is_builtin("projects.resourcemanager.miloapis.com"));
         assert!(is_builtin("relationshiptypes.graph.miloapis.com"));
         assert!(is_builtin("externalresources.graph.miloapis.com"));
+        assert!(is_builtin("resourcegrants.quota.miloapis.com"));
         for graph in &types[5..7] {
             assert_eq!(graph.group, crate::kinds::GRAPH_GROUP);
             assert_eq!(graph.scope, Scope::Cluster);

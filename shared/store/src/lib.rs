@@ -2,6 +2,7 @@
 //! means is the domain's business. Every write is conditional; several items
 //! that change together go in one TransactWriteItems.
 
+pub mod bucket;
 mod error;
 pub mod keys;
 pub mod table;
@@ -18,6 +19,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+pub use bucket::{BucketCheck, BucketWrite};
 pub use error::StoreError;
 pub use keys::{Collection, Context, ItemKey, ObjectRef};
 
@@ -80,6 +82,9 @@ pub enum Write {
         version: u64,
         deleting: bool,
     },
+    /// A quota bucket's counters, added to under a condition on their
+    /// values (see [`bucket`]).
+    Bucket(BucketWrite),
 }
 
 /// The attribute of a stamp item that changes on every write.
@@ -101,6 +106,8 @@ impl Write {
             | Write::Delete { expect, .. }
             | Write::Check { expect, .. } => *expect,
             Write::MarkDeleting { version, .. } => Expect::Version(*version),
+            // A failed bucket condition: NotFound if it was missing, else Conflict.
+            Write::Bucket(_) => Expect::Present,
             Write::PutIndex { .. } | Write::PutItem { .. } => Expect::Anything,
         }
     }
@@ -551,12 +558,13 @@ fn item_key(item: &Item) -> Result<ItemKey, StoreError> {
 }
 
 fn stored(key: ItemKey, item: &Item) -> Result<Stored, StoreError> {
-    let object = serde_json::from_str(&text(item, "obj")?)
+    let mut object: serde_json::Value = serde_json::from_str(&text(item, "obj")?)
         .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", key.pk, key.sk)))?;
     let version = match item.get("rv") {
         Some(AttributeValue::N(n)) => n.parse().map_err(|_| StoreError::Corrupt("rv".into()))?,
         _ => return Err(StoreError::Corrupt("rv missing".into())),
     };
+    bucket::fold_counters(item, &mut object, version);
     Ok(Stored {
         key,
         object,
@@ -707,6 +715,24 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
                     .update_expression(update)
                     .condition_expression("rv = :rv")
                     .set_expression_attribute_values(Some(values))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::Bucket(write) => {
+            let body = write.document.to_string();
+            let e = bucket::expressions(write, body);
+            op.update(
+                aws_sdk_dynamodb::types::Update::builder()
+                    .table_name(table)
+                    .set_key(Some(key_item(&write.key)))
+                    .update_expression(e.update)
+                    .set_condition_expression(e.condition)
+                    .set_expression_attribute_names((!e.names.is_empty()).then_some(e.names))
+                    .set_expression_attribute_values(Some(e.values))
                     .return_values_on_condition_check_failure(
                         ReturnValuesOnConditionCheckFailure::AllOld,
                     )

@@ -36,7 +36,14 @@ fn every_quota_crd_parses_with_milos_scope_contexts_and_status() {
         let contexts = if scope == Scope::Cluster {
             vec![ContextKind::Platform]
         } else {
-            vec![ContextKind::Organization, ContextKind::Project]
+            // Also the platform: Milo keeps an organization's grants,
+            // claims and buckets in its `organization-{org}` namespace,
+            // which lives in the platform context here.
+            vec![
+                ContextKind::Platform,
+                ContextKind::Organization,
+                ContextKind::Project,
+            ]
         };
         assert_eq!(rt.contexts, contexts, "{file}");
         let version = rt.storage_version().unwrap();

@@ -1,0 +1,1391 @@
+//! Quota's adapter (#5): what a write adds to its transaction so that quota
+//! is decided atomically with it. The rules are `domain::quota`'s; this
+//! module reads what they need (registrations, policies, the object's
+//! ancestors, the buckets on its path), calls them, and turns their plans
+//! into store writes appended to the request's ONE transaction.
+//!
+//! - The quota kinds themselves are parsed and checked at write (422 with
+//!   causes, nothing written) and get their status (Active, Ready, Granted)
+//!   in the same write. AllowanceBuckets are the system's: 405 to users.
+//! - A create that a ClaimCreationPolicy matches writes its ResourceClaim
+//!   (Granted) and increments every bucket on the object's path, each under
+//!   its headroom condition; no room is a 403 with the numbers.
+//! - Deleting the object deletes its claims and gives the usage back.
+//! - A ResourceGrant's writes change its buckets' limits.
+//!
+//! [`Pending::persist`] runs the transaction: when a bucket's condition
+//! fails or a concurrent transaction got in the way, it re-reads the
+//! buckets and plans again, so the answer is the one the buckets give now
+//! (403 with the current numbers, or success once the contention clears).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use domain::catalog::Catalog;
+use domain::hierarchy::{self, ParentRef};
+use domain::kinds::{self, ContextKind, KindInfo, ORGANIZATION_LABEL};
+use domain::lifecycle;
+use domain::metadata_rules::generated_name;
+use domain::object::Object;
+use domain::quota::{self as q, BucketChange, BucketKey, BucketLevel, HeadroomCheck, Node};
+use domain::{ApiError, Cause};
+use serde_json::{json, Value};
+use store::{BucketCheck, BucketWrite, Context, Expect, ObjectRef, Store, StoreError, Write};
+
+use crate::errors::from_store;
+use crate::hierarchy_reads::{self, Link};
+use crate::objects::builtin_ref;
+use crate::Call;
+
+/// How often a quota transaction is planned again after contention (a
+/// concurrent claim on the same bucket) before giving up with 409.
+const ATTEMPTS: usize = 12;
+
+fn is_quota(kind: &KindInfo, id: &kinds::KindId) -> bool {
+    kind.group == id.group && kind.kind == id.kind
+}
+
+/// AllowanceBuckets are maintained by the system; users only read them.
+pub fn refuse_system_writes(kind: &KindInfo) -> Result<(), ApiError> {
+    if is_quota(kind, &q::ALLOWANCE_BUCKET) {
+        return Err(ApiError::MethodNotAllowed {
+            message: "allowancebuckets are read-only: the system keeps them from ResourceGrants and ResourceClaims".into(),
+        });
+    }
+    Ok(())
+}
+
+/// What a write adds to its transaction, and how to plan it again.
+#[derive(Default)]
+pub(crate) struct Pending {
+    /// The quota writes: bucket writes first, then the rest.
+    writes: Vec<Write>,
+    /// Claims to decide again on a failed bucket condition.
+    replan: Option<Replan>,
+}
+
+struct Replan {
+    claims: Vec<q::ResourceClaim>,
+    path: q::QuotaPath,
+    registrations: Vec<q::ResourceRegistration>,
+    /// The other writes of the quota part (claim objects and their index
+    /// items), kept as planned.
+    rest: Vec<Write>,
+    now: String,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Adds writes planned without conditions to re-plan (grants): kept
+    /// as they are when the claims are planned again.
+    fn add(&mut self, other: Pending) {
+        if let Some(replan) = &mut self.replan {
+            replan.rest.extend(other.writes.iter().cloned());
+        }
+        self.writes.extend(other.writes);
+    }
+
+    /// Applies `writes` (the request's own, the object first) and the
+    /// quota writes in one transaction. Bucket conditions that fail, and
+    /// transactions cancelled by concurrent ones, are re-planned against
+    /// fresh bucket reads; a refusal is the 403 of the current numbers.
+    /// Errors of the request's own writes are returned for it to map.
+    pub async fn persist(
+        self,
+        store: &Store,
+        writes: Vec<Write>,
+    ) -> Result<Result<(), StoreError>, ApiError> {
+        let base = writes.len();
+        let mut quota = self.writes;
+        for attempt in 0..ATTEMPTS {
+            let mut all = writes.clone();
+            all.extend(quota.iter().cloned());
+            let err = match store.write(all).await {
+                Ok(()) => {
+                    // Granted is counted once the transaction is in.
+                    let claims = self.replan.as_ref().map(|r| r.claims.as_slice());
+                    let now = chrono::Utc::now().timestamp_millis();
+                    for t in claim_types(claims.unwrap_or_default()) {
+                        emit(&q::decision_metric(&t, q::Decision::Granted, now));
+                    }
+                    return Ok(Ok(()));
+                }
+                Err(e) => e,
+            };
+            let quota_index = match &err {
+                StoreError::NotFound { index }
+                | StoreError::Conflict { index }
+                | StoreError::AlreadyExists { index } => index.checked_sub(base),
+                StoreError::TransactionConflict => None,
+                _ => return Ok(Err(err)),
+            };
+            if let Some(i) = quota_index {
+                match quota.get(i) {
+                    Some(Write::Bucket(_)) => {}
+                    Some(Write::PutObject { object, .. }) => {
+                        return Err(ApiError::Conflict {
+                            group: q::QUOTA_GROUP.into(),
+                            kind: q::RESOURCE_CLAIM.plural.into(),
+                            name: object["metadata"]["name"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .into(),
+                            message: format!(
+                                "the {} this write creates already exists",
+                                object["kind"].as_str().unwrap_or("object")
+                            ),
+                        });
+                    }
+                    _ => return Ok(Err(err)),
+                }
+            } else if !matches!(err, StoreError::TransactionConflict) {
+                // The request's own item: its caller maps it.
+                return Ok(Err(err));
+            }
+            tracing::debug!(attempt, error = %err, "quota transaction replanned");
+            match &self.replan {
+                Some(replan) => quota = replan.plan_again(store).await?,
+                None if quota_index.is_some() => {
+                    // A release or limit change has no headroom check: only a
+                    // concurrent move re-parented the buckets.
+                    return Err(ApiError::Conflict {
+                        group: q::QUOTA_GROUP.into(),
+                        kind: q::ALLOWANCE_BUCKET.plural.into(),
+                        name: String::new(),
+                        message: "the object's quota path changed meanwhile (a move); retry".into(),
+                    });
+                }
+                None => {}
+            }
+        }
+        Ok(Err(StoreError::TransactionConflict))
+    }
+}
+
+impl Replan {
+    async fn plan_again(&self, store: &Store) -> Result<Vec<Write>, ApiError> {
+        let types = claim_types(&self.claims);
+        let levels = read_buckets(store, &self.path, &types).await?;
+        let plan = q::plan_claims(&self.claims, &self.path, &levels, &self.registrations)
+            .map_err(|refusal| refused(&self.claims, &refusal))?;
+        let mut writes = bucket_writes(&plan.changes, &self.path, &levels, &self.now);
+        writes.extend(self.rest.iter().cloned());
+        Ok(writes)
+    }
+}
+
+/// A metric record in CloudWatch's embedded metric format: one JSON line
+/// on stdout, which Lambda sends to the function's log group.
+pub(crate) fn emit(record: &Value) {
+    println!("{record}");
+}
+
+fn refused(claims: &[q::ResourceClaim], refusal: &q::ClaimRefusal) -> ApiError {
+    let name = claims.first().map(|c| c.name.as_str()).unwrap_or_default();
+    if let q::ClaimRefusal::Exceeded(_) = refusal {
+        let types: Vec<&str> = claims
+            .iter()
+            .flat_map(|c| c.requests.iter().map(|r| r.resource_type.as_str()))
+            .collect();
+        let now = chrono::Utc::now().timestamp_millis();
+        for t in types {
+            emit(&q::decision_metric(t, q::Decision::QuotaExceeded, now));
+        }
+    }
+    refusal.to_api_error(name)
+}
+
+/// What every write's quota decisions read: the policies and the
+/// registrations, three Queries sent together (one round trip).
+struct Inputs {
+    claim_policies: Vec<q::ClaimCreationPolicy>,
+    grant_policies: Vec<q::GrantCreationPolicy>,
+    registrations: Vec<q::ResourceRegistration>,
+}
+
+impl Inputs {
+    async fn read(store: &Store) -> Result<Inputs, ApiError> {
+        let (claim_policies, grant_policies, registrations) = tokio::try_join!(
+            claim_policies(store),
+            grant_policies(store),
+            registrations(store)
+        )?;
+        Ok(Inputs {
+            claim_policies,
+            grant_policies,
+            registrations,
+        })
+    }
+}
+
+/// The inputs of one write that quota needs.
+pub(crate) struct Subject<'a> {
+    pub store: &'a Store,
+    pub catalog: &'a Catalog,
+    pub kind: &'a KindInfo,
+    pub context: &'a Context,
+    pub call: &'a Call<'a>,
+}
+
+impl Subject<'_> {
+    fn invalid(&self, name: &str, causes: Vec<Cause>) -> ApiError {
+        ApiError::invalid(&self.kind.group, &self.kind.plural, name, causes)
+    }
+
+    /// What a create adds: the quota kinds' checks and status, the claims
+    /// the ClaimCreationPolicies make for the object, a grant's limits.
+    /// `placement` is the hierarchy chain read for a folder or project.
+    pub async fn admit_create(
+        &self,
+        obj: &mut Object,
+        placement: &[Link],
+    ) -> Result<Pending, ApiError> {
+        let now = self.call.timestamp();
+        let mut pending = Box::pin(self.admit_quota_kind(obj, None, &now)).await?;
+        if is_quota(self.kind, &q::RESOURCE_GRANT) || is_quota(self.kind, &q::RESOURCE_CLAIM) {
+            return Ok(pending);
+        }
+        let inputs = Box::pin(Inputs::read(self.store)).await?;
+        let claims = Box::pin(self.claims_for(obj, placement, &now, &inputs)).await?;
+        pending.writes.extend(claims.writes);
+        pending.replan = claims.replan;
+        let grants = Box::pin(self.grants_for(None, Some(obj), &now, &inputs)).await?;
+        pending.add(grants);
+        Ok(pending)
+    }
+
+    /// What an update adds: the quota kinds' checks, status and limits;
+    /// for a folder or project that moved (`placement`: its new parent's
+    /// chain, empty when it did not move), its usage moving with it.
+    pub async fn admit_update(
+        &self,
+        old: &Object,
+        new: &mut Object,
+        placement: &[Link],
+    ) -> Result<Pending, ApiError> {
+        let now = self.call.timestamp();
+        let mut pending = if crate::objects::is_hierarchy(self.kind) && !placement.is_empty() {
+            Box::pin(self.admit_move(old, placement, &now)).await?
+        } else {
+            Box::pin(self.admit_quota_kind(new, Some(old), &now)).await?
+        };
+        if !is_quota(self.kind, &q::RESOURCE_GRANT) {
+            let inputs = Box::pin(Inputs::read(self.store)).await?;
+            pending.add(Box::pin(self.grants_for(Some(old), Some(new), &now, &inputs)).await?);
+        }
+        Ok(pending)
+    }
+
+    /// A move (`domain::quota::plan_move`): the subtree's usage leaves the
+    /// ancestors lost and joins those gained (403 if one has no room), and
+    /// the subject's buckets are re-parented under the condition that they
+    /// still hold what was read.
+    async fn admit_move(
+        &self,
+        old: &Object,
+        placement: &[Link],
+        now: &str,
+    ) -> Result<Pending, ApiError> {
+        let subject = match self.kind.kind.as_str() {
+            "Folder" => Node::folder(&old.metadata.name),
+            "Project" => Node::project(&old.metadata.name),
+            _ => return Ok(Pending::default()),
+        };
+        let Some(old_parent) = hierarchy::parent_of(&self.kind.kind, old.spec()) else {
+            return Ok(Pending::default());
+        };
+        let old_chain = parent_chain(self.store, &old_parent).await?;
+        let new_chain = hierarchy_reads::ancestors(placement);
+        let (Ok(old_path), Ok(new_path)) = (
+            q::QuotaPath::of_object(None, &old_chain),
+            q::QuotaPath::of_object(None, &new_chain),
+        ) else {
+            return Ok(Pending::default());
+        };
+        let types: BTreeSet<String> = registrations(self.store)
+            .await?
+            .into_iter()
+            .map(|r| r.resource_type)
+            .collect();
+        if types.is_empty() {
+            return Ok(Pending::default());
+        }
+        let org = new_path.organization().to_string();
+        let mut nodes = vec![subject.clone()];
+        for node in old_path.nodes().iter().chain(new_path.nodes()) {
+            if !nodes.contains(node) {
+                nodes.push(node.clone());
+            }
+        }
+        let keys: Vec<_> = nodes
+            .iter()
+            .flat_map(|n| types.iter().map(move |t| BucketKey::new(n.clone(), t)))
+            .map(|k| bucket_ref(&org, &k).key())
+            .collect();
+        let levels = read_bucket_keys(self.store, &keys).await?;
+        let own_claims: Vec<q::ResourceClaim> = self
+            .claims_of(old)
+            .await?
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        let registered: Vec<String> = types.into_iter().collect();
+        let plan = q::plan_move(
+            &subject,
+            &old_path,
+            &new_path,
+            &registered,
+            &levels,
+            &own_claims,
+        )
+        .map_err(|refusal| refusal.to_api_error())?;
+        let mut writes = bucket_writes(&plan.changes, &new_path, &levels, now);
+        for reparent in &plan.reparents {
+            let bucket = bucket_ref(&org, &reparent.key);
+            writes.push(Write::Bucket(BucketWrite {
+                key: bucket.key(),
+                document: bucket_document(&reparent.key, &org, now),
+                limit_delta: 0,
+                allocated_delta: 0,
+                claim_count_delta: 0,
+                grant_count_delta: 0,
+                check: BucketCheck::Unchanged(
+                    reparent.expected.map(|l| (l.allocated, l.claim_count)),
+                ),
+                expect_parent: Some(parent_text(Some(&reparent.old_parent))),
+                set_parent: Some(parent_text(Some(&reparent.new_parent))),
+                contribution: None,
+            }));
+            if reparent.expected.is_none() {
+                writes.extend(bucket_indexes(&bucket, &reparent.key));
+            }
+        }
+        Ok(Pending {
+            writes,
+            replan: None,
+        })
+    }
+
+    /// What a delete adds: a grant's limits taken back, a claim's usage
+    /// released, and the claims made for the object deleted with their
+    /// usage.
+    pub async fn admit_delete(&self, old: &Object) -> Result<Pending, ApiError> {
+        let now = self.call.timestamp();
+        if is_quota(self.kind, &q::RESOURCE_GRANT) {
+            let grant =
+                q::parse_grant(&old.to_value()).map_err(|c| self.invalid(&old.metadata.name, c))?;
+            let org = consumer_organization(self.store, &grant.consumer).await?;
+            let changes = q::grant_limit_changes(Some(&grant), None);
+            return Ok(Pending {
+                writes: limit_writes(&changes, &grant, org.as_deref(), &now),
+                replan: None,
+            });
+        }
+        if is_quota(self.kind, &q::RESOURCE_CLAIM) {
+            if old
+                .metadata
+                .labels
+                .get(q::AUTO_CREATED_LABEL)
+                .map(String::as_str)
+                == Some("true")
+            {
+                // Its usage is counted on its object's path; it goes with
+                // that object.
+                return Err(ApiError::Forbidden {
+                    message: format!(
+                        "resourceclaims.quota.miloapis.com \"{}\" was created by a ClaimCreationPolicy; it is released when its object is deleted",
+                        old.metadata.name
+                    ),
+                });
+            }
+            let claim =
+                q::parse_claim(&old.to_value()).map_err(|c| self.invalid(&old.metadata.name, c))?;
+            let path = consumer_path(self.store, &claim.consumer, "spec.consumerRef").await?;
+            let changes = q::merge_changes(&q::plan_release(&claim, &path));
+            let levels = BTreeMap::new();
+            return Ok(Pending {
+                writes: bucket_writes(&changes, &path, &levels, &now),
+                replan: None,
+            });
+        }
+        let mut pending = Box::pin(self.release_claims_of(old, &now)).await?;
+        let inputs = Box::pin(Inputs::read(self.store)).await?;
+        pending.add(Box::pin(self.grants_for(Some(old), None, &now, &inputs)).await?);
+        Ok(pending)
+    }
+
+    /// The claims a policy made for `old`, deleted with their usage.
+    async fn release_claims_of(&self, old: &Object, now: &str) -> Result<Pending, ApiError> {
+        let claims = self.claims_of(old).await?;
+        if claims.is_empty() {
+            return Ok(Pending::default());
+        }
+        let Some(path) = self.path_of(old, None).await? else {
+            return Ok(Pending::default());
+        };
+        let mut changes = Vec::new();
+        let mut rest = Vec::new();
+        for (stored, claim) in &claims {
+            changes.extend(q::plan_release(claim, &path));
+            let claim_ref = claim_ref(&claim.namespace, &claim.name);
+            rest.push(Write::Delete {
+                key: claim_ref.key(),
+                expect: Expect::Version(stored.version),
+            });
+            rest.extend(
+                labels_of(&stored.object)
+                    .into_iter()
+                    .map(|(k, v)| Write::Delete {
+                        key: claim_ref.label_index_key(&k, &v),
+                        expect: Expect::Anything,
+                    }),
+            );
+            rest.push(Write::Delete {
+                key: namespace_ref(&claim.namespace).child_index_key(&claim_ref),
+                expect: Expect::Anything,
+            });
+        }
+        let changes = q::merge_changes(&changes);
+        let levels = BTreeMap::new();
+        let mut writes = bucket_writes(&changes, &path, &levels, now);
+        writes.extend(rest);
+        Ok(Pending {
+            writes,
+            replan: None,
+        })
+    }
+
+    /// Checks and status of the six kinds; a grant's limit changes.
+    async fn admit_quota_kind(
+        &self,
+        obj: &mut Object,
+        old: Option<&Object>,
+        now: &str,
+    ) -> Result<Pending, ApiError> {
+        let name = obj.metadata.name.clone();
+        let generation = obj.metadata.generation.unwrap_or(1);
+        let doc = obj.to_value();
+        let invalid = |causes: Vec<Cause>| self.invalid(&name, causes);
+        if is_quota(self.kind, &q::RESOURCE_REGISTRATION) {
+            let registration = q::parse_registration(&doc).map_err(invalid)?;
+            if let Some(old) = old {
+                let before = q::parse_registration(&old.to_value()).map_err(invalid)?;
+                let causes = q::check_registration_update(&before, &registration);
+                if !causes.is_empty() {
+                    return Err(invalid(causes));
+                }
+            }
+            obj.set_status(q::registration_status(generation, now));
+        } else if is_quota(self.kind, &q::CLAIM_CREATION_POLICY) {
+            let policy = q::parse_claim_creation_policy(&doc).map_err(invalid)?;
+            let causes = policy.check_registrations(&registrations(self.store).await?);
+            if !causes.is_empty() {
+                return Err(invalid(causes));
+            }
+            obj.set_status(q::policy_status(policy.disabled, generation, now));
+        } else if is_quota(self.kind, &q::GRANT_CREATION_POLICY) {
+            let policy = q::parse_grant_creation_policy(&doc).map_err(invalid)?;
+            let causes = policy.check_registrations(&registrations(self.store).await?);
+            if !causes.is_empty() {
+                return Err(invalid(causes));
+            }
+            obj.set_status(q::policy_status(policy.disabled, generation, now));
+        } else if is_quota(self.kind, &q::RESOURCE_GRANT) {
+            let grant = q::parse_grant(&doc).map_err(invalid)?;
+            let causes = grant.check_registrations(&registrations(self.store).await?);
+            if !causes.is_empty() {
+                return Err(invalid(causes));
+            }
+            let before = match old {
+                Some(old) => Some(q::parse_grant(&old.to_value()).map_err(invalid)?),
+                None => None,
+            };
+            let org = match consumer_organization(self.store, &grant.consumer).await? {
+                Some(org) => org,
+                None => {
+                    return Err(invalid(vec![Cause {
+                        reason: "FieldValueNotFound".into(),
+                        field: "spec.consumerRef".into(),
+                        message: format!("{} not found", grant.consumer),
+                    }]))
+                }
+            };
+            let mut writes = Vec::new();
+            if let Some(before) = &before {
+                if before.consumer != grant.consumer {
+                    // The old consumer's buckets lose what this grant gave.
+                    let old_org = consumer_organization(self.store, &before.consumer).await?;
+                    let gone = q::grant_limit_changes(Some(before), None);
+                    writes.extend(limit_writes(&gone, before, old_org.as_deref(), now));
+                    let added = q::grant_limit_changes(None, Some(&grant));
+                    writes.extend(limit_writes(&added, &grant, Some(&org), now));
+                } else {
+                    let changes = q::grant_limit_changes(Some(before), Some(&grant));
+                    writes.extend(limit_writes(&changes, &grant, Some(&org), now));
+                }
+            } else {
+                let changes = q::grant_limit_changes(None, Some(&grant));
+                writes.extend(limit_writes(&changes, &grant, Some(&org), now));
+            }
+            obj.set_status(q::grant_status(generation, now));
+            return Ok(Pending {
+                writes,
+                replan: None,
+            });
+        } else if is_quota(self.kind, &q::RESOURCE_CLAIM) {
+            let claim = q::parse_claim(&doc).map_err(invalid)?;
+            if let Some(old) = old {
+                if old.spec() != obj.spec() {
+                    return Err(invalid(vec![Cause::invalid(
+                        "spec",
+                        "a ResourceClaim's spec is immutable: delete it and claim again",
+                    )]));
+                }
+                return Ok(Pending::default());
+            }
+            // A claim written directly counts on its consumer's path.
+            let path = consumer_path(self.store, &claim.consumer, "spec.consumerRef").await?;
+            let registrations = registrations(self.store).await?;
+            let claims = vec![claim];
+            let types = claim_types(&claims);
+            let levels = read_buckets(self.store, &path, &types).await?;
+            let plan = q::plan_claims(&claims, &path, &levels, &registrations)
+                .map_err(|refusal| refused(&claims, &refusal))?;
+            let allocations = plan
+                .plans
+                .first()
+                .map(|p| p.allocations.clone())
+                .unwrap_or_default();
+            obj.set_status(q::claim_granted_status(&allocations, generation, now));
+            let writes = bucket_writes(&plan.changes, &path, &levels, now);
+            return Ok(Pending {
+                writes,
+                replan: Some(Replan {
+                    claims,
+                    path,
+                    registrations,
+                    rest: Vec::new(),
+                    now: now.to_string(),
+                }),
+            });
+        }
+        Ok(Pending::default())
+    }
+
+    /// The quota path of an object: the nodes whose buckets its claims
+    /// count on. `placement` is the chain already read for a folder or
+    /// project create. `None`: the object is in no organization's tree.
+    async fn path_of(
+        &self,
+        obj: &Object,
+        placement: Option<&[Link]>,
+    ) -> Result<Option<q::QuotaPath>, ApiError> {
+        if crate::objects::is_hierarchy(self.kind) {
+            if self.kind.kind == kinds::ORGANIZATION.kind {
+                return Ok(None);
+            }
+            let chain = match placement {
+                Some(links) => hierarchy_reads::ancestors(links),
+                None => match hierarchy::parent_of(&self.kind.kind, obj.spec()) {
+                    Some(parent) => parent_chain(self.store, &parent).await?,
+                    None => return Ok(None),
+                },
+            };
+            return Ok(q::QuotaPath::of_object(None, &chain).ok());
+        }
+        match self.context {
+            Context::Platform => Ok(None),
+            Context::Organization(org) => Ok(Some(path_or_internal(q::QuotaPath::new(vec![
+                Node::organization(org),
+            ]))?)),
+            Context::Project(project) => {
+                let project_ref = builtin_ref(&Context::Platform, &kinds::PROJECT, "", project);
+                let Some(stored) = self
+                    .store
+                    .get(&project_ref.key())
+                    .await
+                    .map_err(from_store)?
+                else {
+                    return Ok(None);
+                };
+                let Some(parent) =
+                    hierarchy::parent_of(kinds::PROJECT.kind, &stored.object["spec"])
+                else {
+                    return Ok(None);
+                };
+                let chain = parent_chain(self.store, &parent).await?;
+                Ok(q::QuotaPath::of_object(Some(project), &chain).ok())
+            }
+        }
+    }
+
+    /// The claims the ClaimCreationPolicies make for a new object, decided
+    /// against the buckets on its path.
+    async fn claims_for(
+        &self,
+        obj: &Object,
+        placement: &[Link],
+        now: &str,
+        inputs: &Inputs,
+    ) -> Result<Pending, ApiError> {
+        let policies = &inputs.claim_policies;
+        if policies.is_empty() {
+            return Ok(Pending::default());
+        }
+        let trigger = obj.to_value();
+        let user = json!({
+            "username": self.call.principal.subject,
+            "name": self.call.principal.subject,
+            "groups": self.call.principal.groups,
+        });
+        let request_info = json!({
+            "verb": "create",
+            "apiGroup": self.kind.group,
+            "apiVersion": self.kind.storage_version,
+            "resource": self.kind.plural,
+            "name": obj.metadata.name,
+            "namespace": obj.metadata.namespace,
+        });
+        let policy_inputs = q::PolicyInputs {
+            trigger: &trigger,
+            user: &user,
+            request_info: &request_info,
+        };
+        let mut documents = Vec::new();
+        for policy in policies {
+            if policy
+                .applies_to(&policy_inputs)
+                .map_err(|e| e.to_api_error())?
+            {
+                documents.push(
+                    policy
+                        .render_claim(&policy_inputs)
+                        .map_err(|e| policy_invalid(&e))?,
+                );
+            }
+        }
+        if documents.is_empty() {
+            return Ok(Pending::default());
+        }
+        let name = obj.metadata.name.clone();
+        let placement = crate::objects::is_hierarchy(self.kind).then_some(placement);
+        let Some(path) = self.path_of(obj, placement).await? else {
+            return Err(self.invalid(
+                &name,
+                vec![Cause::invalid(
+                    "metadata",
+                    "a ClaimCreationPolicy applies to this object, but it is in no organization's tree, so it has no quota to claim from",
+                )],
+            ));
+        };
+        let claim_kind = self
+            .catalog
+            .resolve(
+                ContextKind::Platform,
+                q::QUOTA_GROUP,
+                q::RESOURCE_CLAIM.version,
+                q::RESOURCE_CLAIM.plural,
+            )
+            .map_err(|_| ApiError::internal("the ResourceClaim type is not in the catalog"))?;
+        let mut claims = Vec::new();
+        let mut objects = Vec::new();
+        for document in documents {
+            let mut claim_obj = Object::from_value(document)
+                .map_err(|e| ApiError::internal(format!("rendered claim: {e}")))?;
+            if claim_obj.metadata.name.is_empty() {
+                let suffix = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
+                claim_obj.metadata.name = generated_name(
+                    &claim_obj.metadata.generate_name,
+                    &suffix,
+                    claim_kind.max_name_length,
+                );
+            }
+            lifecycle::initialize(
+                &mut claim_obj,
+                &claim_kind,
+                uuid::Uuid::new_v4().to_string(),
+                now,
+            );
+            let mut causes = lifecycle::validate_metadata(&claim_kind, &claim_obj);
+            causes.extend(claim_kind.schema.validate(&claim_obj.to_value(), None));
+            let claim = q::parse_claim(&claim_obj.to_value());
+            match claim {
+                Ok(claim) if causes.is_empty() => claims.push(claim),
+                Ok(_) => {}
+                Err(more) => causes.extend(more),
+            }
+            if !causes.is_empty() {
+                return Err(ApiError::invalid(
+                    q::QUOTA_GROUP,
+                    q::RESOURCE_CLAIM.plural,
+                    &claim_obj.metadata.name,
+                    causes,
+                ));
+            }
+            objects.push(claim_obj);
+        }
+        let registrations = inputs.registrations.clone();
+        let types = claim_types(&claims);
+        let levels = read_buckets(self.store, &path, &types).await?;
+        let plan = q::plan_claims(&claims, &path, &levels, &registrations)
+            .map_err(|refusal| refused(&claims, &refusal))?;
+        let mut rest = Vec::new();
+        for (claim_obj, claim_plan) in objects.iter_mut().zip(&plan.plans) {
+            claim_obj.set_status(q::claim_granted_status(&claim_plan.allocations, 1, now));
+            let claim_ref = claim_ref(&claim_obj.metadata.namespace, &claim_obj.metadata.name);
+            rest.push(Write::PutObject {
+                key: claim_ref.key(),
+                object: claim_obj.to_value(),
+                version: 1,
+                expect: Expect::Absent,
+            });
+            rest.extend(labels_of(&claim_obj.to_value()).into_iter().map(|(k, v)| {
+                Write::PutIndex {
+                    key: claim_ref.label_index_key(&k, &v),
+                    target: claim_ref.key(),
+                }
+            }));
+            let namespace = namespace_ref(&claim_obj.metadata.namespace);
+            rest.push(Write::PutIndex {
+                key: namespace.child_index_key(&claim_ref),
+                target: claim_ref.key(),
+            });
+        }
+        let mut writes = bucket_writes(&plan.changes, &path, &levels, now);
+        writes.extend(rest.iter().cloned());
+        Ok(Pending {
+            writes,
+            replan: Some(Replan {
+                claims,
+                path,
+                registrations,
+                rest,
+                now: now.to_string(),
+            }),
+        })
+    }
+
+    /// What the GrantCreationPolicies do for a trigger written (`old`:
+    /// as stored before, `new`: as written; `None` on create / delete):
+    /// the grants they render are created, changed or deleted in the same
+    /// transaction, with their limits. A grant is found again by the name
+    /// and context its policy renders for the trigger, and is only touched
+    /// if the trigger owns it.
+    async fn grants_for(
+        &self,
+        old: Option<&Object>,
+        new: Option<&Object>,
+        now: &str,
+        inputs: &Inputs,
+    ) -> Result<Pending, ApiError> {
+        let policies = &inputs.grant_policies;
+        if policies.is_empty() {
+            return Ok(Pending::default());
+        }
+        let grant_kind = self
+            .catalog
+            .resolve(
+                ContextKind::Platform,
+                q::QUOTA_GROUP,
+                q::RESOURCE_GRANT.version,
+                q::RESOURCE_GRANT.plural,
+            )
+            .map_err(|_| ApiError::internal("the ResourceGrant type is not in the catalog"))?;
+        let old_doc = old.map(Object::to_value);
+        let new_doc = new.map(Object::to_value);
+        let render = |policy: &q::GrantCreationPolicy, doc: Option<&Value>| {
+            let Some(doc) = doc else {
+                return Ok(None);
+            };
+            if !policy.applies_to(doc).map_err(|e| e.to_api_error())? {
+                return Ok(None);
+            }
+            policy
+                .render_grant(doc)
+                .map(Some)
+                .map_err(|e| policy_invalid(&e))
+        };
+        let mut writes = Vec::new();
+        for policy in policies {
+            let before = render(policy, old_doc.as_ref())?;
+            let after = render(policy, new_doc.as_ref())?;
+            // The grant the policy made for the old trigger, as stored.
+            let mut stored = None;
+            if let (Some(before), Some(old)) = (&before, old) {
+                let grant_ref = rendered_ref(before);
+                if let Some(s) = self.store.get(&grant_ref.key()).await.map_err(from_store)? {
+                    let owned = s.object["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|o| o.iter().any(|o| o["uid"] == old.metadata.uid.as_str()));
+                    if owned {
+                        stored = Some((grant_ref, s));
+                    }
+                }
+            }
+            let mut next = None;
+            if let Some(after) = &after {
+                let mut grant_obj = Object::from_value(after.document.clone())
+                    .map_err(|e| ApiError::internal(format!("rendered grant: {e}")))?;
+                if grant_obj.metadata.name.is_empty() {
+                    let suffix = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
+                    grant_obj.metadata.name = generated_name(
+                        &grant_obj.metadata.generate_name,
+                        &suffix,
+                        grant_kind.max_name_length,
+                    );
+                }
+                lifecycle::initialize(
+                    &mut grant_obj,
+                    &grant_kind,
+                    uuid::Uuid::new_v4().to_string(),
+                    now,
+                );
+                let mut causes = lifecycle::validate_metadata(&grant_kind, &grant_obj);
+                causes.extend(grant_kind.schema.validate(&grant_obj.to_value(), None));
+                let grant = q::parse_grant(&grant_obj.to_value());
+                match &grant {
+                    Ok(g) => causes.extend(g.check_registrations(&inputs.registrations)),
+                    Err(more) => causes.extend(more.iter().cloned()),
+                }
+                if !causes.is_empty() {
+                    return Err(ApiError::invalid(
+                        q::QUOTA_GROUP,
+                        q::RESOURCE_GRANT.plural,
+                        &grant_obj.metadata.name,
+                        causes,
+                    ));
+                }
+                if let Ok(grant) = grant {
+                    let mut grant_ref = rendered_ref(after);
+                    grant_ref.name = grant_obj.metadata.name.clone();
+                    next = Some((grant_ref, grant_obj, grant));
+                }
+            }
+            match (stored, next) {
+                (None, None) => {}
+                (Some((grant_ref, s)), None) => {
+                    let grant = q::parse_grant(&s.object).map_err(|c| {
+                        ApiError::internal(format!("stored grant is corrupt: {c:?}"))
+                    })?;
+                    let org = consumer_organization(self.store, &grant.consumer).await?;
+                    writes.push(Write::Delete {
+                        key: grant_ref.key(),
+                        expect: Expect::Version(s.version),
+                    });
+                    writes.extend(
+                        labels_of(&s.object)
+                            .into_iter()
+                            .map(|(k, v)| Write::Delete {
+                                key: grant_ref.label_index_key(&k, &v),
+                                expect: Expect::Anything,
+                            }),
+                    );
+                    let changes = q::grant_limit_changes(Some(&grant), None);
+                    writes.extend(limit_writes(&changes, &grant, org.as_deref(), now));
+                }
+                (stored, Some((grant_ref, mut grant_obj, grant))) => {
+                    let org = self.grant_organization(&grant.consumer, new).await?;
+                    let (before_grant, version) = match &stored {
+                        Some((old_ref, s)) if *old_ref == grant_ref => {
+                            let before = q::parse_grant(&s.object).ok();
+                            if before.as_ref().map(|b| (&b.consumer, &b.allowances))
+                                == Some((&grant.consumer, &grant.allowances))
+                            {
+                                continue;
+                            }
+                            // Same object, new content: keep its identity.
+                            let kept: Object = Object::from_value(s.object.clone())
+                                .map_err(|e| ApiError::internal(format!("stored grant: {e}")))?;
+                            let generation = kept.metadata.generation.unwrap_or(1) + 1;
+                            grant_obj.metadata.uid = kept.metadata.uid.clone();
+                            grant_obj.metadata.creation_timestamp =
+                                kept.metadata.creation_timestamp.clone();
+                            grant_obj.metadata.generation = Some(generation);
+                            grant_obj.metadata.resource_version = (s.version + 1).to_string();
+                            (before, Some(s.version))
+                        }
+                        Some((old_ref, s)) => {
+                            // Rendered elsewhere now: the old one goes.
+                            let before = q::parse_grant(&s.object).ok();
+                            writes.push(Write::Delete {
+                                key: old_ref.key(),
+                                expect: Expect::Version(s.version),
+                            });
+                            writes.extend(labels_of(&s.object).into_iter().map(|(k, v)| {
+                                Write::Delete {
+                                    key: old_ref.label_index_key(&k, &v),
+                                    expect: Expect::Anything,
+                                }
+                            }));
+                            if let Some(b) = &before {
+                                let old_org =
+                                    consumer_organization(self.store, &b.consumer).await?;
+                                let gone = q::grant_limit_changes(Some(b), None);
+                                writes.extend(limit_writes(&gone, b, old_org.as_deref(), now));
+                            }
+                            (None, None)
+                        }
+                        None => (None, None),
+                    };
+                    let generation = grant_obj.metadata.generation.unwrap_or(1);
+                    grant_obj.set_status(q::grant_status(generation, now));
+                    let grant = q::ResourceGrant {
+                        generation,
+                        ..grant
+                    };
+                    let doc = grant_obj.to_value();
+                    writes.push(Write::PutObject {
+                        key: grant_ref.key(),
+                        object: doc.clone(),
+                        version: version.map_or(1, |v| v + 1),
+                        expect: version.map_or(Expect::Absent, Expect::Version),
+                    });
+                    let old_labels = stored
+                        .as_ref()
+                        .filter(|(r, _)| *r == grant_ref)
+                        .map(|(_, s)| labels_of(&s.object))
+                        .unwrap_or_default();
+                    let new_labels = labels_of(&doc);
+                    writes.extend(new_labels.iter().filter(|l| !old_labels.contains(l)).map(
+                        |(k, v)| Write::PutIndex {
+                            key: grant_ref.label_index_key(k, v),
+                            target: grant_ref.key(),
+                        },
+                    ));
+                    writes.extend(old_labels.iter().filter(|l| !new_labels.contains(l)).map(
+                        |(k, v)| Write::Delete {
+                            key: grant_ref.label_index_key(k, v),
+                            expect: Expect::Anything,
+                        },
+                    ));
+                    let changes = q::grant_limit_changes(before_grant.as_ref(), Some(&grant));
+                    writes.extend(limit_writes(&changes, &grant, Some(&org), now));
+                }
+            }
+        }
+        Ok(Pending {
+            writes,
+            replan: None,
+        })
+    }
+
+    /// The organization of a policy grant's consumer, which may be the
+    /// trigger being created in this very transaction; 422 if it does not
+    /// exist.
+    async fn grant_organization(
+        &self,
+        consumer: &Node,
+        trigger: Option<&Object>,
+    ) -> Result<String, ApiError> {
+        if let Some(trigger) = trigger {
+            let own = q::NodeKind::of(&self.kind.group, &self.kind.kind)
+                .map(|kind| Node::new(kind, &trigger.metadata.name));
+            if own.as_ref() == Some(consumer) {
+                return match consumer.kind {
+                    q::NodeKind::Organization => Ok(consumer.name.clone()),
+                    _ => Ok(trigger
+                        .metadata
+                        .labels
+                        .get(ORGANIZATION_LABEL)
+                        .cloned()
+                        .unwrap_or_default()),
+                };
+            }
+        }
+        match consumer_organization(self.store, consumer).await? {
+            Some(org) => Ok(org),
+            None => Err(ApiError::invalid(
+                q::QUOTA_GROUP,
+                q::RESOURCE_GRANT.plural,
+                &consumer.name,
+                vec![Cause {
+                    reason: "FieldValueNotFound".into(),
+                    field: "spec.consumerRef".into(),
+                    message: format!("{consumer} not found"),
+                }],
+            )),
+        }
+    }
+
+    /// The claims a policy made for `obj` (found by the resource-name label,
+    /// kept if their owner is this very object), as stored.
+    async fn claims_of(
+        &self,
+        obj: &Object,
+    ) -> Result<Vec<(store::Stored, q::ResourceClaim)>, ApiError> {
+        let collection = claim_ref("", "").collection();
+        let pk = collection.label_pk(q::RESOURCE_NAME_LABEL);
+        let prefix = store::Collection::label_value_prefix(&obj.metadata.name);
+        let mut targets = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .store
+                .query_index(&pk, &prefix, None, start)
+                .await
+                .map_err(from_store)?;
+            targets.extend(page.items.into_iter().map(|e| e.target));
+            start = page.next;
+            if start.is_none() {
+                break;
+            }
+        }
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stored = self.store.batch_get(&targets).await.map_err(from_store)?;
+        let uid = &obj.metadata.uid;
+        Ok(stored
+            .into_iter()
+            .filter(|s| {
+                s.object["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|owners| owners.iter().any(|o| o["uid"] == uid.as_str()))
+            })
+            .filter_map(|s| {
+                let claim = q::parse_claim(&s.object).ok()?;
+                Some((s, claim))
+            })
+            .collect())
+    }
+}
+
+fn path_or_internal(path: Result<q::QuotaPath, q::PathError>) -> Result<q::QuotaPath, ApiError> {
+    path.map_err(|e| ApiError::internal(format!("quota path: {e}")))
+}
+
+async fn parent_chain(
+    store: &Store,
+    parent: &ParentRef,
+) -> Result<Vec<domain::hierarchy::Ancestor>, ApiError> {
+    let links = hierarchy_reads::chain(store, parent, "spec").await?;
+    Ok(hierarchy_reads::ancestors(&links))
+}
+
+/// A consumer's own path: itself, then its ancestors. A consumer that does
+/// not exist is a 422 on `field`.
+pub(crate) async fn consumer_path(
+    store: &Store,
+    consumer: &Node,
+    field: &str,
+) -> Result<q::QuotaPath, ApiError> {
+    let kind = node_kind(consumer);
+    let node_ref = builtin_ref(&Context::Platform, &kind, "", &consumer.name);
+    let Some(stored) = store.get(&node_ref.key()).await.map_err(from_store)? else {
+        return Err(ApiError::invalid(
+            q::QUOTA_GROUP,
+            q::RESOURCE_CLAIM.plural,
+            &consumer.name,
+            vec![Cause {
+                reason: "FieldValueNotFound".into(),
+                field: field.into(),
+                message: format!("{consumer} not found"),
+            }],
+        ));
+    };
+    let chain = match hierarchy::parent_of(kind.kind, &stored.object["spec"]) {
+        Some(parent) => parent_chain(store, &parent).await?,
+        None => Vec::new(),
+    };
+    let mut nodes = vec![consumer.clone()];
+    nodes.extend(
+        q::QuotaPath::of_object(None, &chain)
+            .map(|p| p.nodes().to_vec())
+            .unwrap_or_default(),
+    );
+    path_or_internal(q::QuotaPath::new(nodes))
+}
+
+fn node_kind(node: &Node) -> kinds::KindId {
+    match node.kind {
+        q::NodeKind::Organization => kinds::ORGANIZATION,
+        q::NodeKind::Folder => kinds::FOLDER,
+        q::NodeKind::Project => kinds::PROJECT,
+    }
+}
+
+/// The organization a consumer belongs to (`None`: it does not exist).
+pub(crate) async fn consumer_organization(
+    store: &Store,
+    consumer: &Node,
+) -> Result<Option<String>, ApiError> {
+    let kind = node_kind(consumer);
+    let node_ref = builtin_ref(&Context::Platform, &kind, "", &consumer.name);
+    let Some(stored) = store.get(&node_ref.key()).await.map_err(from_store)? else {
+        return Ok(None);
+    };
+    if consumer.kind == q::NodeKind::Organization {
+        return Ok(Some(consumer.name.clone()));
+    }
+    Ok(stored.object["metadata"]["labels"][ORGANIZATION_LABEL]
+        .as_str()
+        .map(str::to_string))
+}
+
+fn claim_types(claims: &[q::ResourceClaim]) -> BTreeSet<String> {
+    claims
+        .iter()
+        .flat_map(|c| c.requests.iter().map(|r| r.resource_type.clone()))
+        .collect()
+}
+
+fn claim_ref(namespace: &str, name: &str) -> ObjectRef {
+    builtin_ref(&Context::Platform, &q::RESOURCE_CLAIM, namespace, name)
+}
+
+fn namespace_ref(namespace: &str) -> ObjectRef {
+    builtin_ref(&Context::Platform, &kinds::NAMESPACE, "", namespace)
+}
+
+/// Where a bucket lives: the platform context, its organization's namespace.
+pub fn bucket_ref(organization: &str, key: &BucketKey) -> ObjectRef {
+    builtin_ref(
+        &Context::Platform,
+        &q::ALLOWANCE_BUCKET,
+        &BucketKey::namespace(organization),
+        &key.name(),
+    )
+}
+
+fn labels_of(doc: &Value) -> Vec<(String, String)> {
+    doc["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every ResourceRegistration (one Query of the platform's collection).
+async fn registrations(store: &Store) -> Result<Vec<q::ResourceRegistration>, ApiError> {
+    let docs = all_objects(store, &q::RESOURCE_REGISTRATION).await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| q::parse_registration(d).ok())
+        .collect())
+}
+
+/// Every GrantCreationPolicy (each was checked when written).
+async fn grant_policies(store: &Store) -> Result<Vec<q::GrantCreationPolicy>, ApiError> {
+    let docs = all_objects(store, &q::GRANT_CREATION_POLICY).await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| q::parse_grant_creation_policy(d).ok())
+        .collect())
+}
+
+/// Where a rendered grant lives: the policy's parent context if it names
+/// one, else the platform; the rendered namespace and name.
+fn rendered_ref(rendered: &q::RenderedGrant) -> ObjectRef {
+    let context = match &rendered.parent_context {
+        Some(p) if p.kind == "Organization" => Context::Organization(p.name.clone()),
+        Some(p) if p.kind == "Project" => Context::Project(p.name.clone()),
+        _ => Context::Platform,
+    };
+    let meta = &rendered.document["metadata"];
+    builtin_ref(
+        &context,
+        &q::RESOURCE_GRANT,
+        meta["namespace"].as_str().unwrap_or_default(),
+        meta["name"].as_str().unwrap_or_default(),
+    )
+}
+
+/// A policy that rendered an invalid claim or grant: 422 with the
+/// template's causes (an expression failing on this trigger stays 400).
+fn policy_invalid(error: &q::PolicyError) -> ApiError {
+    match error {
+        q::PolicyError::InvalidDocument {
+            policy_kind,
+            policy,
+            causes,
+            ..
+        } => ApiError::invalid(
+            q::QUOTA_GROUP,
+            if *policy_kind == q::CLAIM_CREATION_POLICY.kind {
+                q::CLAIM_CREATION_POLICY.plural
+            } else {
+                q::GRANT_CREATION_POLICY.plural
+            },
+            policy,
+            causes.clone(),
+        ),
+        other => other.to_api_error(),
+    }
+}
+
+/// Every ClaimCreationPolicy (each was checked when written).
+async fn claim_policies(store: &Store) -> Result<Vec<q::ClaimCreationPolicy>, ApiError> {
+    let docs = all_objects(store, &q::CLAIM_CREATION_POLICY).await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| q::parse_claim_creation_policy(d).ok())
+        .collect())
+}
+
+pub(crate) async fn all_objects(
+    store: &Store,
+    kind: &kinds::KindId,
+) -> Result<Vec<Value>, ApiError> {
+    let pk = builtin_ref(&Context::Platform, kind, "", "")
+        .collection()
+        .pk();
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .query_objects(&pk, "", None, start)
+            .await
+            .map_err(from_store)?;
+        out.extend(page.items.into_iter().map(|s| s.object));
+        start = page.next;
+        if start.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// The buckets of every node on `path` for `types`, as stored now.
+async fn read_buckets(
+    store: &Store,
+    path: &q::QuotaPath,
+    types: &BTreeSet<String>,
+) -> Result<BTreeMap<BucketKey, BucketLevel>, ApiError> {
+    let org = path.organization();
+    let keys: Vec<_> = path
+        .nodes()
+        .iter()
+        .flat_map(|n| types.iter().map(move |t| BucketKey::new(n.clone(), t)))
+        .map(|k| bucket_ref(org, &k).key())
+        .collect();
+    read_bucket_keys(store, &keys).await
+}
+
+async fn read_bucket_keys(
+    store: &Store,
+    keys: &[store::ItemKey],
+) -> Result<BTreeMap<BucketKey, BucketLevel>, ApiError> {
+    let stored = store.batch_get(keys).await.map_err(from_store)?;
+    let mut levels = BTreeMap::new();
+    for s in stored {
+        match q::parse_bucket(&s.object) {
+            Ok((key, level)) => {
+                levels.insert(key, level);
+            }
+            Err(causes) => {
+                return Err(ApiError::internal(format!(
+                    "stored AllowanceBucket {} is corrupt: {causes:?}",
+                    s.key.sk
+                )))
+            }
+        }
+    }
+    Ok(levels)
+}
+
+fn parent_text(parent: Option<&Node>) -> String {
+    parent
+        .map(|p| format!("{}/{}", p.kind.kind(), p.name))
+        .unwrap_or_default()
+}
+
+/// A new bucket's document: Milo's identity, system labels, our metadata.
+pub(crate) fn bucket_document(key: &BucketKey, organization: &str, now: &str) -> Value {
+    let mut doc = key.document(organization);
+    doc["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+    doc["metadata"]["creationTimestamp"] = json!(now);
+    doc["metadata"]["generation"] = json!(1);
+    doc
+}
+
+/// The store writes of claim or release bucket changes. Buckets not read
+/// (`levels` lacks them) may be new: their label index items go along
+/// (unconditional, so a bucket created meanwhile is indexed the same).
+fn bucket_writes(
+    changes: &[BucketChange],
+    path: &q::QuotaPath,
+    levels: &BTreeMap<BucketKey, BucketLevel>,
+    now: &str,
+) -> Vec<Write> {
+    let org = path.organization();
+    let mut writes = Vec::new();
+    let mut indexes = Vec::new();
+    for change in changes {
+        let bucket = bucket_ref(org, &change.key);
+        let parent = parent_text(change.parent.as_ref());
+        writes.push(Write::Bucket(BucketWrite {
+            key: bucket.key(),
+            document: bucket_document(&change.key, org, now),
+            limit_delta: 0,
+            allocated_delta: change.allocated_delta,
+            claim_count_delta: change.claim_count_delta,
+            grant_count_delta: 0,
+            check: match change.check {
+                HeadroomCheck::None => BucketCheck::None,
+                HeadroomCheck::Required(n) => BucketCheck::Headroom(n),
+                HeadroomCheck::IfLimited(n) => BucketCheck::HeadroomIfLimited(n),
+            },
+            expect_parent: Some(parent.clone()),
+            set_parent: Some(parent),
+            contribution: None,
+        }));
+        if !levels.contains_key(&change.key) && change.allocated_delta > 0 {
+            indexes.extend(bucket_indexes(&bucket, &change.key));
+        }
+    }
+    writes.extend(indexes);
+    writes
+}
+
+fn bucket_indexes(bucket: &ObjectRef, key: &BucketKey) -> Vec<Write> {
+    key.labels()
+        .into_iter()
+        .map(|(k, v)| Write::PutIndex {
+            key: bucket.label_index_key(&k, &v),
+            target: bucket.key(),
+        })
+        .collect()
+}
+
+/// The store writes of a grant's limit changes (no condition: lowering a
+/// limit under what is allocated keeps what exists). `org`: the consumer's
+/// organization (`None`: the consumer is gone; nothing to change).
+fn limit_writes(
+    changes: &[q::LimitChange],
+    grant: &q::ResourceGrant,
+    org: Option<&str>,
+    now: &str,
+) -> Vec<Write> {
+    let Some(org) = org else {
+        return Vec::new();
+    };
+    let mut writes = Vec::new();
+    let mut indexes = Vec::new();
+    for change in changes {
+        let bucket = bucket_ref(org, &change.key);
+        writes.push(Write::Bucket(BucketWrite {
+            key: bucket.key(),
+            document: bucket_document(&change.key, org, now),
+            limit_delta: change.limit_delta,
+            allocated_delta: 0,
+            claim_count_delta: 0,
+            grant_count_delta: change.grant_count_delta,
+            check: BucketCheck::None,
+            expect_parent: None,
+            set_parent: None,
+            contribution: Some((
+                grant.name.clone(),
+                change.contribution.map(|a| (a, grant.generation)),
+            )),
+        }));
+        if change.grant_count_delta > 0 {
+            indexes.extend(bucket_indexes(&bucket, &change.key));
+        }
+    }
+    writes.extend(indexes);
+    writes
+}

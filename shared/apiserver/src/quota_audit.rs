@@ -1,0 +1,155 @@
+//! The quota function's work (#5), run on a schedule: recompute every
+//! bucket from the grants and claims that exist, compare with the stored
+//! counters, repair and report any drift. Every decision is made in the
+//! write's own transaction, so a drift is a bug: logged loudly and counted
+//! (EMF `BucketDrift`), with every bucket's level as metrics too.
+//!
+//! Reads are Queries of the grant, claim and bucket collections of the
+//! platform context (each one partition, in pages) plus the ancestor chain
+//! of each claimed node, never a table scan.
+
+use std::collections::BTreeMap;
+
+use domain::hierarchy;
+use domain::kinds;
+use domain::quota::{self as q, BucketKey, BucketLevel, Node};
+use domain::ApiError;
+use store::{BucketCheck, BucketWrite, Context, Store, Write};
+
+use crate::errors::from_store;
+use crate::objects::builtin_ref;
+use crate::quota::{all_objects, bucket_document, bucket_ref, consumer_path, emit};
+
+/// What one audit found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    pub buckets: usize,
+    pub grants: usize,
+    pub claims: usize,
+    /// Each drift found, as text (bucket, stored, computed).
+    pub drifts: Vec<String>,
+    /// How many drifted buckets were set to their computed counts.
+    pub repaired: usize,
+}
+
+/// Recomputes every bucket; with `repair`, writes the computed usage into
+/// drifted buckets (conditional on the counters still being as read, so a
+/// claim landing meanwhile is not overwritten; the next run sees it).
+pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError> {
+    let grants: Vec<q::ResourceGrant> = all_objects(store, &q::RESOURCE_GRANT)
+        .await?
+        .iter()
+        .filter_map(|d| q::parse_grant(d).ok())
+        .collect();
+    let claims: Vec<q::ResourceClaim> = all_objects(store, &q::RESOURCE_CLAIM)
+        .await?
+        .iter()
+        .filter_map(|d| q::parse_claim(d).ok())
+        .collect();
+    let mut stored: BTreeMap<BucketKey, BucketLevel> = BTreeMap::new();
+    for doc in all_objects(store, &q::ALLOWANCE_BUCKET).await? {
+        if let Ok((key, level)) = q::parse_bucket(&doc) {
+            stored.insert(key, level);
+        }
+    }
+    let mut paths = Vec::with_capacity(claims.len());
+    for claim in &claims {
+        paths.push(counting_path(store, claim).await?);
+    }
+    let counted: Vec<q::CountedClaim> = claims
+        .iter()
+        .zip(&paths)
+        .filter_map(|(claim, path)| {
+            Some(q::CountedClaim {
+                claim,
+                path: path.as_ref()?,
+            })
+        })
+        .collect();
+    let computed = q::recompute(&grants, &counted);
+    let drifts = q::drift(&stored, &computed);
+    let now = chrono::Utc::now();
+    let millis = now.timestamp_millis();
+    for (key, level) in &stored {
+        emit(&q::bucket_level_metrics(key, level, millis));
+    }
+    emit(&q::drift_metric(drifts.len(), millis));
+    let mut report = AuditReport {
+        buckets: stored.len(),
+        grants: grants.len(),
+        claims: claims.len(),
+        drifts: drifts.iter().map(ToString::to_string).collect(),
+        repaired: 0,
+    };
+    for drift in &drifts {
+        tracing::error!(drift = %drift, "QUOTA DRIFT: a bucket's counters differ from its grants and claims");
+    }
+    if !repair {
+        return Ok(report);
+    }
+    for drift in &drifts {
+        let Some(org) = organization_of(store, &drift.key.consumer).await? else {
+            continue;
+        };
+        let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let have = drift.stored.unwrap_or_default();
+        let want = drift.computed;
+        let write = Write::Bucket(BucketWrite {
+            key: bucket_ref(&org, &drift.key).key(),
+            document: bucket_document(&drift.key, &org, &now_text),
+            limit_delta: want.limit - have.limit,
+            allocated_delta: want.allocated - have.allocated,
+            claim_count_delta: want.claim_count - have.claim_count,
+            grant_count_delta: want.grant_count - have.grant_count,
+            check: BucketCheck::Unchanged(drift.stored.map(|l| (l.allocated, l.claim_count))),
+            expect_parent: None,
+            set_parent: None,
+            contribution: None,
+        });
+        match store.write(vec![write]).await {
+            Ok(()) => report.repaired += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, bucket = %drift.key.name(), "drift not repaired; it moved meanwhile")
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The path a claim counts on: its object's (a folder's or project's
+/// parent chain) for a policy's claim on a hierarchy object, else its
+/// consumer's own. `None`: the nodes are gone (nothing to count).
+async fn counting_path(
+    store: &Store,
+    claim: &q::ResourceClaim,
+) -> Result<Option<q::QuotaPath>, ApiError> {
+    if let Some(object) = &claim.resource_ref {
+        if let Some(node) = Node::of_ref(object) {
+            if node.kind != q::NodeKind::Organization {
+                let kind = match node.kind {
+                    q::NodeKind::Folder => kinds::FOLDER,
+                    _ => kinds::PROJECT,
+                };
+                let object_ref = builtin_ref(&Context::Platform, &kind, "", &node.name);
+                let Some(stored) = store.get(&object_ref.key()).await.map_err(from_store)? else {
+                    return Ok(None);
+                };
+                let Some(parent) = hierarchy::parent_of(kind.kind, &stored.object["spec"]) else {
+                    return Ok(None);
+                };
+                let links = crate::hierarchy_reads::chain(store, &parent, "spec").await?;
+                let chain = crate::hierarchy_reads::ancestors(&links);
+                return Ok(q::QuotaPath::of_object(None, &chain).ok());
+            }
+        }
+    }
+    match consumer_path(store, &claim.consumer, "spec.consumerRef").await {
+        Ok(path) => Ok(Some(path)),
+        Err(ApiError::Invalid { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn organization_of(store: &Store, node: &Node) -> Result<Option<String>, ApiError> {
+    crate::quota::consumer_organization(store, node).await
+}

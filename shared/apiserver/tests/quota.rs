@@ -1,0 +1,788 @@
+//! Quota (#5) through the whole pipeline, against DynamoDB Local: the six
+//! kinds checked at write, claims decided in the create's transaction,
+//! released with the delete, grants moving limits, hierarchical buckets,
+//! and the count holding under a burst of concurrent creates.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const Q: &str = "/apis/quota.miloapis.com/v1alpha1";
+const PROJECTS: &str = "test.quota.miloapis.com/projects";
+
+fn registration(name: &str, resource_type: &str) -> Value {
+    json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1",
+        "kind": "ResourceRegistration",
+        "metadata": {"name": name},
+        "spec": {
+            "consumerType": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization"},
+            "type": "Entity",
+            "resourceType": resource_type,
+            "description": "projects per organization",
+            "baseUnit": "project",
+            "displayUnit": "projects",
+            "unitConversionFactor": 1,
+            "claimingResources": [{"apiGroup": "resourcemanager.miloapis.com", "kind": "Project"}]
+        }
+    })
+}
+
+/// Milo's project policy: every project claims one of PROJECTS from its
+/// organization.
+fn project_policy(name: &str) -> Value {
+    json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1",
+        "kind": "ClaimCreationPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "trigger": {
+                "resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project"},
+                "constraints": [{"expression": "trigger.metadata.name != 'exempt'"}]
+            },
+            "target": {"resourceClaimTemplate": {
+                "metadata": {"namespace": "organization-{{trigger.metadata.labels['resourcemanager.miloapis.com/organization-name']}}"},
+                "spec": {
+                    "consumerRef": {
+                        "apiGroup": "resourcemanager.miloapis.com",
+                        "kind": "Organization",
+                        "name": "{{trigger.metadata.labels['resourcemanager.miloapis.com/organization-name']}}"
+                    },
+                    "requests": [{"resourceType": PROJECTS, "amount": 1}]
+                }
+            }}
+        }
+    })
+}
+
+fn grant(name: &str, org: &str, kind: &str, consumer: &str, amount: i64) -> Value {
+    json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1",
+        "kind": "ResourceGrant",
+        "metadata": {"name": name, "namespace": format!("organization-{org}")},
+        "spec": {
+            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": kind, "name": consumer},
+            "allowances": [{"resourceType": PROJECTS, "buckets": [{"amount": amount}]}]
+        }
+    })
+}
+
+fn condition<'a>(doc: &'a Value, kind: &str) -> &'a Value {
+    doc["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == kind))
+        .unwrap_or(&Value::Null)
+}
+
+async fn setup(api: &Api) {
+    let r = api
+        .post(
+            &format!("{Q}/resourceregistrations"),
+            registration("projects", PROJECTS),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api
+        .post(
+            &format!("{Q}/claimcreationpolicies"),
+            project_policy("projects"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+async fn give(api: &Api, org: &str, kind: &str, consumer: &str, amount: i64) -> Reply {
+    let name = format!("{}-{consumer}", kind.to_lowercase());
+    let r = api
+        .post(
+            &format!("{Q}/namespaces/organization-{org}/resourcegrants"),
+            grant(&name, org, kind, consumer, amount),
+        )
+        .await;
+    assert_eq!(r.status, 201, "grant: {}", r.body);
+    r
+}
+
+/// The bucket of `consumer` for PROJECTS, found by its consumer labels.
+async fn bucket(api: &Api, org: &str, kind: &str, consumer: &str) -> Value {
+    let r = api
+        .get(&format!(
+            "{Q}/namespaces/organization-{org}/allowancebuckets?labelSelector=quota.miloapis.com/consumer-kind={kind},quota.miloapis.com/consumer-name={consumer}"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body["items"].as_array().unwrap().clone();
+    assert_eq!(
+        items.len(),
+        1,
+        "one bucket for {kind} {consumer}: {}",
+        r.body
+    );
+    items[0].clone()
+}
+
+async fn claims_for(api: &Api, org: &str, project: &str) -> Vec<Value> {
+    let r = api
+        .get(&format!(
+            "{Q}/namespaces/organization-{org}/resourceclaims?labelSelector=quota.miloapis.com/resource-name={project}"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn quota_kinds_are_checked_at_write_and_report_their_conditions() {
+    let api = api().await;
+    api.org("acme").await;
+
+    // A claim policy for a type nobody registered is refused.
+    let r = api
+        .post(
+            &format!("{Q}/claimcreationpolicies"),
+            project_policy("early"),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("ResourceRegistration"));
+
+    let r = api
+        .post(
+            &format!("{Q}/resourceregistrations"),
+            registration("projects", PROJECTS),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(condition(&r.body, "Active")["status"], "True");
+
+    let r = api
+        .post(
+            &format!("{Q}/claimcreationpolicies"),
+            project_policy("projects"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(condition(&r.body, "Ready")["status"], "True");
+
+    // CEL that does not compile: 422 at the field, nothing stored.
+    let mut bad = project_policy("bad-cel");
+    bad["spec"]["trigger"]["constraints"][0]["expression"] = json!("trigger.metadata.name ==");
+    let r = api.post(&format!("{Q}/claimcreationpolicies"), bad).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        causes(&r.body).iter().any(|f| f.contains("constraints")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        api.get(&format!("{Q}/claimcreationpolicies/bad-cel"))
+            .await
+            .status,
+        404
+    );
+
+    // A template with a broken {{ CEL }}.
+    let mut bad = project_policy("bad-template");
+    bad["spec"]["target"]["resourceClaimTemplate"]["spec"]["consumerRef"]["name"] =
+        json!("{{trigger.metadata.name +}}");
+    let r = api.post(&format!("{Q}/claimcreationpolicies"), bad).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    let grants = format!("{Q}/namespaces/organization-acme/resourcegrants");
+    for amount in [-1, 0] {
+        let mut g = grant("g", "acme", "Organization", "acme", 1);
+        g["spec"]["allowances"][0]["buckets"][0]["amount"] = json!(amount);
+        let r = api.post(&grants, g).await;
+        if amount < 0 {
+            assert_eq!(r.status, 422, "amount {amount}: {}", r.body);
+        } else {
+            // A grant of 0 is Milo's way to say "none" (a limiting bucket at 0).
+            assert_eq!(r.status, 201, "amount 0: {}", r.body);
+            let d = api.call("DELETE", &format!("{grants}/g"), None).await;
+            assert_eq!(d.status, 200, "{}", d.body);
+        }
+    }
+    let mut g = grant("g", "acme", "Organization", "acme", 1);
+    g["spec"]["allowances"][0]["resourceType"] = json!("nobody.registered/this");
+    let r = api.post(&grants, g).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(causes(&r.body), ["spec.allowances[0].resourceType"]);
+
+    let r = api
+        .post(&grants, grant("g", "acme", "Organization", "nowhere", 1))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(causes(&r.body), ["spec.consumerRef"]);
+    assert_eq!(api.get(&format!("{grants}/g")).await.status, 404);
+
+    let r = api
+        .post(&grants, grant("g", "acme", "Organization", "acme", 3))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(condition(&r.body, "Active")["status"], "True");
+
+    // Buckets are the system's.
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(b["status"]["limit"], 3);
+    let name = b["metadata"]["name"].as_str().unwrap();
+    let buckets = format!("{Q}/namespaces/organization-acme/allowancebuckets");
+    assert_eq!(api.post(&buckets, b.clone()).await.status, 405);
+    assert_eq!(
+        api.call("DELETE", &format!("{buckets}/{name}"), None)
+            .await
+            .status,
+        405
+    );
+    let patch = json!({"status": {"limit": 1000}});
+    assert_eq!(
+        api.call("PATCH", &format!("{buckets}/{name}"), Some(patch))
+            .await
+            .status,
+        405
+    );
+
+    // A claim written directly: a zero amount is refused.
+    let claim = json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1",
+        "kind": "ResourceClaim",
+        "metadata": {"name": "direct", "namespace": "organization-acme"},
+        "spec": {
+            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "acme"},
+            "requests": [{"resourceType": PROJECTS, "amount": 0}]
+        }
+    });
+    let claims = format!("{Q}/namespaces/organization-acme/resourceclaims");
+    let r = api.post(&claims, claim.clone()).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let mut unregistered = claim.clone();
+    unregistered["spec"]["requests"][0] =
+        json!({"resourceType": "nobody.registered/this", "amount": 1});
+    let r = api.post(&claims, unregistered).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(api.get(&format!("{claims}/direct")).await.status, 404);
+    // A valid one is granted at once and counted.
+    let mut ok = claim;
+    ok["spec"]["requests"][0]["amount"] = json!(2);
+    let r = api.post(&claims, ok).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(condition(&r.body, "Granted")["status"], "True");
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(
+        (
+            b["status"]["allocated"].as_i64(),
+            b["status"]["available"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
+    let r = api.call("DELETE", &format!("{claims}/direct"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(b["status"]["allocated"], 0);
+}
+
+#[tokio::test]
+async fn a_project_create_claims_in_its_transaction_and_the_delete_releases() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 2).await;
+
+    for p in ["p1", "p2"] {
+        let r = api.project(p, "Organization", "acme").await;
+        assert_eq!(r.status, 201, "{p}: {}", r.body);
+        let claims = claims_for(&api, "acme", p).await;
+        assert_eq!(claims.len(), 1, "{p}");
+        let claim = &claims[0];
+        assert_eq!(condition(claim, "Granted")["status"], "True");
+        assert_eq!(condition(claim, "Granted")["reason"], "QuotaAvailable");
+        assert_eq!(claim["spec"]["resourceRef"]["name"], p);
+        assert_eq!(claim["metadata"]["ownerReferences"][0]["kind"], "Project");
+        assert_eq!(
+            claim["metadata"]["labels"]["quota.miloapis.com/auto-created"],
+            "true"
+        );
+    }
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(b["status"]["allocated"], 2);
+    assert_eq!(b["status"]["claimCount"], 2);
+    assert_eq!(b["status"]["available"], 0);
+
+    // Over quota: 403 with the numbers, and nothing written.
+    let r = api.project("p3", "Organization", "acme").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.body["reason"], "Forbidden");
+    let message = r.body["message"].as_str().unwrap();
+    for part in [PROJECTS, "requested 1", "allocated 2", "limit 2"] {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
+    assert_eq!(api.get(&format!("{G}/projects/p3")).await.status, 404);
+    assert!(claims_for(&api, "acme", "p3").await.is_empty());
+
+    // A policy's claim goes with its object, not on its own.
+    let claim = &claims_for(&api, "acme", "p2").await[0];
+    let r = api
+        .call(
+            "DELETE",
+            &format!(
+                "{Q}/namespaces/organization-acme/resourceclaims/{}",
+                claim["metadata"]["name"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(claims_for(&api, "acme", "p2").await.len(), 1);
+
+    // A project the policy's constraint exempts claims nothing.
+    let r = api.project("exempt", "Organization", "acme").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // Deleting releases the claim in the same write.
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(claims_for(&api, "acme", "p1").await.is_empty());
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(b["status"]["allocated"], 1);
+    assert_eq!(b["status"]["claimCount"], 1);
+    let r = api.project("p3", "Organization", "acme").await;
+    assert_eq!(r.status, 201, "room again: {}", r.body);
+}
+
+#[tokio::test]
+async fn grants_move_the_limit_in_their_own_write() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 2).await;
+    let extra = format!("{Q}/namespaces/organization-acme/resourcegrants");
+    let r = api
+        .post(&extra, grant("extra", "acme", "Organization", "acme", 3))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(b["status"]["limit"], 5);
+    assert_eq!(b["status"]["grantCount"], 2);
+    assert_eq!(
+        b["status"]["contributingGrantRefs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    for p in ["p1", "p2", "p3"] {
+        assert_eq!(api.project(p, "Organization", "acme").await.status, 201);
+    }
+    // Lowering under what is allocated keeps what exists, refuses new claims.
+    let patch =
+        json!({"spec": {"allowances": [{"resourceType": PROJECTS, "buckets": [{"amount": 0}]}]}});
+    let r = api
+        .call("PATCH", &format!("{extra}/extra"), Some(patch))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(
+        (
+            b["status"]["limit"].as_i64(),
+            b["status"]["allocated"].as_i64()
+        ),
+        (Some(2), Some(3))
+    );
+    assert_eq!(b["status"]["available"], 0);
+    assert_eq!(api.project("p4", "Organization", "acme").await.status, 403);
+    let r = api.call("DELETE", &format!("{extra}/extra"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(
+        (
+            b["status"]["limit"].as_i64(),
+            b["status"]["grantCount"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
+}
+
+#[tokio::test]
+async fn a_folder_grant_caps_its_subtree_and_the_organization_caps_all() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    assert_eq!(api.folder("eng", "Organization", "acme").await.status, 201);
+    give(&api, "acme", "Organization", "acme", 10).await;
+    give(&api, "acme", "Folder", "eng", 4).await;
+
+    for i in 0..4 {
+        let r = api.project(&format!("eng-{i}"), "Folder", "eng").await;
+        assert_eq!(r.status, 201, "eng-{i}: {}", r.body);
+    }
+    let r = api.project("eng-4", "Folder", "eng").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let message = r.body["message"].as_str().unwrap();
+    assert!(message.contains("Folder \"eng\""), "{message}");
+    assert!(message.contains("limit 4"), "{message}");
+
+    for i in 0..6 {
+        let r = api
+            .project(&format!("top-{i}"), "Organization", "acme")
+            .await;
+        assert_eq!(r.status, 201, "top-{i}: {}", r.body);
+    }
+    let r = api.project("top-6", "Organization", "acme").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("limit 10"),
+        "{}",
+        r.body
+    );
+
+    let org = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(org["status"]["allocated"], 10);
+    let eng = bucket(&api, "acme", "Folder", "eng").await;
+    assert_eq!(eng["status"]["allocated"], 4);
+    assert_eq!(eng["status"]["limit"], 4);
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_creates_against_fifty_stop_at_exactly_fifty() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 50).await;
+    let creates = (0..64).map(|i| {
+        let api = &api;
+        async move { api.project(&format!("p-{i}"), "Organization", "acme").await }
+    });
+    let replies = futures_util::future::join_all(creates).await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let denied = replies.iter().filter(|r| r.status == 403).count();
+    let other: Vec<String> = replies
+        .iter()
+        .filter(|r| r.status != 201 && r.status != 403)
+        .map(|r| format!("{} {}", r.status, r.body))
+        .collect();
+    assert!(other.is_empty(), "unexpected replies: {other:?}");
+    assert_eq!((created, denied), (50, 14));
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(b["status"]["allocated"], 50);
+    assert_eq!(b["status"]["claimCount"], 50);
+    let r = api
+        .get(&format!(
+            "{Q}/namespaces/organization-acme/resourceclaims?labelSelector=quota.miloapis.com/auto-created=true"
+        ))
+        .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 50);
+}
+
+#[tokio::test]
+async fn allowance_buckets_list_as_a_table_with_limit_allocated_available() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 5).await;
+    assert_eq!(api.project("p1", "Organization", "acme").await.status, 201);
+    let request = http::Request::builder()
+        .method("GET")
+        .uri(format!("{Q}/namespaces/organization-acme/allowancebuckets"))
+        .header(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
+        .header("authorization", format!("Bearer {}", api.token))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let response = api.server.handle(request).await;
+    assert_eq!(response.status(), 200);
+    let table: Value = serde_json::from_slice(response.body()).unwrap();
+    assert_eq!(table["kind"], "Table");
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    let at = |name: &str| columns.iter().position(|c| *c == name).unwrap();
+    let row = &table["rows"][0]["cells"];
+    assert_eq!(
+        (
+            &row[at("Limit")],
+            &row[at("Allocated")],
+            &row[at("Available")]
+        ),
+        (&json!(5), &json!(1), &json!(4)),
+        "{table}"
+    );
+}
+
+async fn move_to(api: &Api, kind: &str, name: &str, parent_kind: &str, parent: &str) -> Reply {
+    let (plural, field) = match kind {
+        "Project" => ("projects", "ownerRef"),
+        _ => ("folders", "parentRef"),
+    };
+    let patch = json!({"spec": {field: {"kind": parent_kind, "name": parent}}});
+    api.call("PATCH", &format!("{G}/{plural}/{name}"), Some(patch))
+        .await
+}
+
+#[tokio::test]
+async fn moves_carry_usage_to_the_new_ancestors_or_are_refused() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 10).await;
+    for f in ["a", "b"] {
+        assert_eq!(api.folder(f, "Organization", "acme").await.status, 201);
+    }
+    give(&api, "acme", "Folder", "b", 1).await;
+    for p in ["p1", "p2"] {
+        assert_eq!(api.project(p, "Folder", "a").await.status, 201);
+    }
+    let level = |b: Value| {
+        (
+            b["status"]["allocated"].as_i64(),
+            b["status"]["claimCount"].as_i64(),
+        )
+    };
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(2), Some(2))
+    );
+
+    let r = move_to(&api, "Project", "p1", "Folder", "b").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "b").await),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Organization", "acme").await),
+        (Some(2), Some(2))
+    );
+
+    // b is full: the second move is refused, and nothing moved.
+    let r = move_to(&api, "Project", "p2", "Folder", "b").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("Folder \"b\""),
+        "{}",
+        r.body
+    );
+    let p2 = api.get(&format!("{G}/projects/p2")).await;
+    assert_eq!(p2.body["spec"]["ownerRef"]["name"], "a");
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(1), Some(1))
+    );
+
+    // Deleting p1 releases on its new path.
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "b").await),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Organization", "acme").await),
+        (Some(1), Some(1))
+    );
+
+    // A folder moves with its subtree's usage.
+    let r = move_to(&api, "Folder", "a", "Folder", "b").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "b").await),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(1), Some(1))
+    );
+    let r = api.call("DELETE", &format!("{G}/projects/p2"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "b").await),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Folder", "a").await),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        level(bucket(&api, "acme", "Organization", "acme").await),
+        (Some(0), Some(0))
+    );
+}
+
+fn grant_policy(name: &str, grant_name: &str, constraint: &str, amount: i64) -> Value {
+    json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1",
+        "kind": "GrantCreationPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "trigger": {
+                "resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Organization"},
+                "constraints": [{"expression": constraint}]
+            },
+            "target": {"resourceGrantTemplate": {
+                "metadata": {
+                    "name": grant_name,
+                    "namespace": "organization-{{trigger.metadata.name}}"
+                },
+                "spec": {
+                    "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "{{trigger.metadata.name}}"},
+                    "allowances": [{"resourceType": PROJECTS, "buckets": [{"amount": amount}]}]
+                }
+            }}
+        }
+    })
+}
+
+#[tokio::test]
+async fn an_organization_is_created_with_its_default_allowance() {
+    let api = api().await;
+    setup(&api).await;
+    let policies = format!("{Q}/grantcreationpolicies");
+    let r = api
+        .post(
+            &policies,
+            grant_policy(
+                "default",
+                "default-{{trigger.metadata.name}}",
+                "trigger.metadata.name != 'broken'",
+                3,
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(condition(&r.body, "Ready")["status"], "True");
+    // One whose template renders an invalid name for one organization.
+    let r = api
+        .post(
+            &policies,
+            grant_policy(
+                "bad",
+                "Bad_{{trigger.metadata.name}}",
+                "trigger.metadata.name == 'broken'",
+                1,
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    api.org("acme").await;
+    let grant = api
+        .get(&format!(
+            "{Q}/namespaces/organization-acme/resourcegrants/default-acme"
+        ))
+        .await;
+    assert_eq!(grant.status, 200, "{}", grant.body);
+    assert_eq!(condition(&grant.body, "Active")["status"], "True");
+    assert_eq!(
+        grant.body["metadata"]["ownerReferences"][0]["kind"],
+        "Organization"
+    );
+    assert_eq!(
+        bucket(&api, "acme", "Organization", "acme").await["status"]["limit"],
+        3
+    );
+    for p in ["p1", "p2", "p3"] {
+        assert_eq!(api.project(p, "Organization", "acme").await.status, 201);
+    }
+    assert_eq!(api.project("p4", "Organization", "acme").await.status, 403);
+
+    // The invalid render refuses the trigger; nothing is written.
+    let r = api
+        .post(&format!("{G}/organizations"), organization("broken"))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        causes(&r.body).iter().any(|f| f == "metadata.name"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        api.get(&format!("{G}/organizations/broken")).await.status,
+        404
+    );
+
+    // The grant goes with its organization.
+    for p in ["p1", "p2", "p3"] {
+        let r = api.call("DELETE", &format!("{G}/projects/{p}"), None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = api
+        .call("DELETE", &format!("{G}/organizations/acme"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let grant = api
+        .get(&format!(
+            "{Q}/namespaces/organization-acme/resourcegrants/default-acme"
+        ))
+        .await;
+    assert_eq!(grant.status, 404, "{}", grant.body);
+}
+
+#[tokio::test]
+async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 5).await;
+    assert_eq!(api.folder("eng", "Organization", "acme").await.status, 201);
+    for (p, kind, parent) in [("p1", "Organization", "acme"), ("p2", "Folder", "eng")] {
+        assert_eq!(api.project(p, kind, parent).await.status, 201);
+    }
+    let store = store::Store::new(store::Store::client_from_env().await, api.table.clone());
+    let report = apiserver::quota_audit::audit(&store, true).await.unwrap();
+    assert_eq!(report.drifts, Vec::<String>::new());
+    assert_eq!((report.claims, report.grants), (2, 1));
+
+    // A bug's worth of drift, written past the pipeline.
+    let key = domain::quota::BucketKey::new(domain::quota::Node::organization("acme"), PROJECTS);
+    let bucket_key = store::ObjectRef {
+        context: store::Context::Platform,
+        group: "quota.miloapis.com".into(),
+        kind: "AllowanceBucket".into(),
+        namespace: "organization-acme".into(),
+        name: key.name(),
+    }
+    .key();
+    store
+        .write(vec![store::Write::Bucket(store::BucketWrite {
+            key: bucket_key,
+            document: json!({}),
+            limit_delta: 0,
+            allocated_delta: 3,
+            claim_count_delta: 0,
+            grant_count_delta: 0,
+            check: store::BucketCheck::None,
+            expect_parent: None,
+            set_parent: None,
+            contribution: None,
+        })])
+        .await
+        .unwrap();
+    assert_eq!(
+        bucket(&api, "acme", "Organization", "acme").await["status"]["allocated"],
+        5
+    );
+    let report = apiserver::quota_audit::audit(&store, true).await.unwrap();
+    assert_eq!(report.drifts.len(), 1, "{:?}", report.drifts);
+    assert_eq!(report.repaired, 1);
+    let b = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(
+        (
+            b["status"]["allocated"].as_i64(),
+            b["status"]["available"].as_i64()
+        ),
+        (Some(2), Some(3))
+    );
+    let report = apiserver::quota_audit::audit(&store, false).await.unwrap();
+    assert!(report.drifts.is_empty(), "{:?}", report.drifts);
+}
