@@ -181,7 +181,7 @@ mod tests {
             assert_eq!(graph.scope, Scope::Cluster);
             assert_eq!(graph.contexts, [ContextKind::Platform]);
         }
-        for admission in &types[7..] {
+        for admission in &types[7..11] {
             assert_eq!(admission.group, crate::admission::GROUP);
             assert_eq!(admission.scope, Scope::Cluster);
             assert_eq!(admission.contexts, [ContextKind::Platform]);

@@ -70,7 +70,12 @@ async fn main() -> anyhow::Result<()> {
                 "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ClaimCreationPolicy",
                 "metadata": {"name": "burst-projects"},
                 "spec": {
-                    "trigger": {"resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project"}},
+                    // Only this burst's organization: the policy outlives the run on a
+                    // shared stack, and other tests' projects must not need its quota.
+                    "trigger": {
+                        "resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project"},
+                        "constraints": [{"expression": format!("{label} == '{org}'")}]
+                    },
                     "target": {"resourceClaimTemplate": {
                         "metadata": {"namespace": format!("organization-{{{{{label}}}}}")},
                         "spec": {
