@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use cel::common::ast::{CallExpr, MapExpr};
 use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr, LiteralValue, MapEntryExpr};
-use cel::common::value::Val;
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
 use cel::{Context, Value as CelValue};
 use serde_json::Value;
 
+use super::request::AdmissionRequest;
 use crate::cel_common::{check_source_size, env, quote, Scan};
 use crate::Cause;
 
@@ -326,15 +328,79 @@ fn uses_variables_only_by_select(expr: &IdedExpr) -> bool {
 // Evaluating
 // ---------------------------------------------------------------------------
 
-/// The inputs of every expression of one policy evaluation, as CEL values
-/// (reference-counted: cloning is cheap).
-#[derive(Debug, Clone)]
+/// The request's inputs as the interpreter's values, built once per request
+/// and shared (`Arc`) by every policy and param: each expression reads them
+/// in place through [`Activation`]'s resolver. (Bound as context variables,
+/// the `cel` crate would want an owned copy of each per expression, a deep
+/// copy of the object every time.)
+#[derive(Debug)]
+pub(crate) struct Inputs {
+    object: Box<dyn Val>,
+    old_object: Box<dyn Val>,
+    request: Box<dyn Val>,
+    namespace_object: Box<dyn Val>,
+}
+
+impl Inputs {
+    pub fn new(request: &AdmissionRequest) -> Result<Inputs, String> {
+        let convert = |v: &Option<Value>| match v {
+            Some(v) => to_val(v),
+            None => boxed(CelValue::Null),
+        };
+        Ok(Inputs {
+            object: convert(&request.object)?,
+            old_object: convert(&request.old_object)?,
+            request: boxed(request.to_cel())?,
+            namespace_object: convert(&request.namespace_object)?,
+        })
+    }
+}
+
+/// The inputs of every expression of one policy evaluation (one param):
+/// the request's shared [`Inputs`], the param, and, in a mutation, the
+/// object as the previous mutations left it.
+#[derive(Debug)]
 pub(crate) struct Activation {
-    pub object: CelValue,
-    pub old_object: CelValue,
-    pub request: CelValue,
-    pub params: CelValue,
-    pub namespace_object: CelValue,
+    inputs: Arc<Inputs>,
+    params: Box<dyn Val>,
+    /// Replaces `inputs.object` once a mutation changed it.
+    object: Option<Box<dyn Val>>,
+}
+
+impl Activation {
+    /// `params`: `None` when the policy has none (`params` is `null`).
+    pub fn new(inputs: Arc<Inputs>, params: Option<&Value>) -> Result<Activation, String> {
+        let params = match params {
+            Some(p) => to_val(p)?,
+            None => boxed(CelValue::Null)?,
+        };
+        Ok(Activation {
+            inputs,
+            params,
+            object: None,
+        })
+    }
+
+    /// `object` is now this (the next mutation sees the previous one's
+    /// result).
+    pub fn set_object(&mut self, object: &Value) -> Result<(), String> {
+        self.object = Some(to_val(object)?);
+        Ok(())
+    }
+}
+
+impl VariableResolver for Activation {
+    fn resolve<'b>(&'b self, name: &str) -> Option<CowVal<'b, 'b>> {
+        let value: &dyn Val = match name {
+            "object" => self.object.as_deref().unwrap_or(&*self.inputs.object),
+            "oldObject" => &*self.inputs.old_object,
+            "request" => &*self.inputs.request,
+            "params" => &*self.params,
+            "namespaceObject" => &*self.inputs.namespace_object,
+            _ => return None,
+        };
+        Some(CowVal::Borrowed(value))
+    }
 }
 
 /// The variables of one evaluation, computed on first use and kept: a
@@ -361,17 +427,12 @@ pub(crate) fn evaluate(
         bound.insert(name.clone(), value);
     }
     let mut context = Context::with_env(Arc::clone(env()));
-    let pairs = [
-        ("object", &activation.object),
-        ("oldObject", &activation.old_object),
-        ("request", &activation.request),
-        ("params", &activation.params),
-        ("namespaceObject", &activation.namespace_object),
-    ];
-    for (name, value) in pairs {
-        context.add_variable_as_val(name, boxed(value.clone())?);
+    context.set_variable_resolver(activation);
+    // Only bound when used: the compiler refuses any other use of
+    // `variables` than `variables.<name>` of the names collected here.
+    if !bound.is_empty() {
+        context.add_variable_as_val("variables", boxed(CelValue::Map(bound.into()))?);
     }
-    context.add_variable_as_val("variables", boxed(CelValue::Map(bound.into()))?);
     context.resolve(&expr.ast).map_err(|e| e.to_string())
 }
 
@@ -397,6 +458,11 @@ fn variable(
 
 fn boxed(value: CelValue) -> Result<Box<dyn Val>, String> {
     Box::<dyn Val>::try_from(value).map_err(|e| e.to_string())
+}
+
+/// JSON to the interpreter's value, as [`to_cel`] converts it.
+fn to_val(value: &Value) -> Result<Box<dyn Val>, String> {
+    boxed(to_cel(value)?)
 }
 
 /// JSON to CEL, without a schema: integers are ints (uints past `i64::MAX`),
