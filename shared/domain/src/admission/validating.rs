@@ -1,10 +1,12 @@
 //! Evaluating validating policies: the decision on one request.
 //!
 //! Order: pairs sorted by policy name, then binding name; the first denial
-//! ends the evaluation (as Kubernetes returns the first). Per pair: match
-//! rules and selectors, params, then on a worker under the budget: match
-//! conditions, validations (variables computed on first use), audit
-//! annotations. Errors (an expression that fails, a budget exceeded, a
+//! ends the evaluation (as Kubernetes returns the first). Per pair, on the
+//! request's thread: match rules and selectors, params; then every pair
+//! left, in one job on a budget worker (one hand-off for the phase), each
+//! pair a unit with its own deadline: match conditions, validations
+//! (variables computed on first use), audit annotations. The worker stops
+//! where the request would: after the first pair that denies. Errors (an expression that fails, a budget exceeded, a
 //! namespace unknown, a missing paramRef) are ignored under
 //! `failurePolicy: Ignore`, and otherwise treated as a failed validation,
 //! subject to the binding's validation actions like any other.
@@ -189,9 +191,11 @@ fn evaluate_plans(
             }
         }
         let Some((index, e)) = run.cut else { break };
-        let Some(pair) = sorted.get(index) else { break };
+        let (Some(pair), Some(slot)) = (sorted.get(index), results.get_mut(index)) else {
+            break;
+        };
         let outcome = error_outcome(&pair.policy.common, e.to_string());
-        results[index] = Some(Err(e.to_string()));
+        *slot = Some(Err(e.to_string()));
         if denies(&pair.binding, &outcome) {
             break;
         }
