@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use cel::common::ast::{CallExpr, MapExpr};
 use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr, LiteralValue, MapEntryExpr};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+};
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::{Context, Value as CelValue};
@@ -460,9 +463,42 @@ fn boxed(value: CelValue) -> Result<Box<dyn Val>, String> {
     Box::<dyn Val>::try_from(value).map_err(|e| e.to_string())
 }
 
-/// JSON to the interpreter's value, as [`to_cel`] converts it.
+/// JSON to the interpreter's value, as [`to_cel`] converts it, directly:
+/// through a `CelValue` the map would be built twice and cloned in between,
+/// the largest part of converting a request's inputs.
 fn to_val(value: &Value) -> Result<Box<dyn Val>, String> {
-    boxed(to_cel(value)?)
+    to_val_at(value, 0)
+}
+
+fn to_val_at(value: &Value, depth: usize) -> Result<Box<dyn Val>, String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(format!(
+            "value nesting exceeds the maximum depth of {MAX_VALUE_DEPTH}"
+        ));
+    }
+    Ok(match value {
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Box::new(CelInt::from(i)),
+            (None, Some(u)) => Box::new(CelUInt::from(u)),
+            _ => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Value::String(s) => Box::new(CelString::from(s.clone())),
+        Value::Array(items) => Box::new(CelList::from(
+            items
+                .iter()
+                .map(|v| to_val_at(v, depth + 1))
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+        Value::Object(map) => {
+            let mut out = HashMap::with_capacity(map.len());
+            for (k, v) in map {
+                out.insert(CelMapKey::from(k.clone()), to_val_at(v, depth + 1)?);
+            }
+            Box::new(CelMap::from(out))
+        }
+    })
 }
 
 /// JSON to CEL, without a schema: integers are ints (uints past `i64::MAX`),
@@ -505,4 +541,24 @@ fn to_cel_at(value: &Value, depth: usize) -> Result<CelValue, String> {
 /// CEL back to JSON (mutation results).
 pub(crate) fn to_json(value: &CelValue) -> Result<Value, String> {
     value.json().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_converts_directly_as_through_cel_values() {
+        let doc = json!({"a": [1, -2, 18446744073709551615u64, 1.5, "s", null, true],
+            "b": {"c": {}, "d": []}, "e": "é"});
+        let direct = CelValue::try_from(&*to_val(&doc).unwrap()).unwrap();
+        let through = CelValue::try_from(&*boxed(to_cel(&doc).unwrap()).unwrap()).unwrap();
+        assert_eq!(direct, through);
+        let mut deep = json!(1);
+        for _ in 0..=MAX_VALUE_DEPTH + 1 {
+            deep = json!([deep]);
+        }
+        assert_eq!(to_val(&deep).unwrap_err(), to_cel(&deep).unwrap_err());
+    }
 }
