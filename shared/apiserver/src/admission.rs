@@ -33,7 +33,8 @@ use crate::errors::from_store;
 use crate::policy_cache::PolicyCache;
 
 /// One instance's admission state: the policy cache and the evaluation
-/// budget (worker threads with a deadline per policy).
+/// budget (worker threads: one job per phase, a deadline per policy counted
+/// from when the worker starts it).
 pub struct Admission {
     pub policies: PolicyCache,
     budget: Arc<Budget>,
@@ -185,8 +186,8 @@ impl Admission {
     }
 }
 
-/// Evaluation blocks a thread while it waits for the budget's workers (up
-/// to the deadline per policy); on a multi-threaded runtime the other tasks
+/// Evaluation blocks a thread while it waits for the budget's worker (up to
+/// the deadline per policy); on a multi-threaded runtime the other tasks
 /// move off this thread meanwhile. (Lambda and the tests run one request
 /// per thread, where this is the plain call.)
 fn blocking<T>(f: impl FnOnce() -> T) -> T {

@@ -4,8 +4,7 @@
 use cel::Value as CelValue;
 use serde_json::Value;
 
-use super::expr::{evaluate, to_cel, Activation, VariableCache};
-use super::request::AdmissionRequest;
+use super::expr::{evaluate, Activation, VariableCache};
 use super::types::{FailurePolicy, ParamRef, ParameterNotFoundAction, PolicyCommon};
 
 /// A binding's params, as the adapter found them.
@@ -19,38 +18,6 @@ pub enum Params {
     Found(Vec<Value>),
     /// The named param does not exist.
     NotFound,
-}
-
-/// The request's CEL values, converted once and shared by every policy
-/// (params are added per binding).
-#[derive(Debug, Clone)]
-pub(crate) struct Inputs {
-    pub activation: Result<Activation, String>,
-}
-
-impl Inputs {
-    pub fn new(request: &AdmissionRequest) -> Inputs {
-        let convert = |v: &Option<Value>| v.as_ref().map_or(Ok(CelValue::Null), to_cel);
-        let activation = (|| {
-            Ok(Activation {
-                object: convert(&request.object)?,
-                old_object: convert(&request.old_object)?,
-                request: request.to_cel(),
-                params: CelValue::Null,
-                namespace_object: convert(&request.namespace_object)?,
-            })
-        })();
-        Inputs { activation }
-    }
-
-    /// The activation for one param (`None`: params unused, `null`).
-    pub fn with_params(&self, params: Option<&Value>) -> Result<Activation, String> {
-        let mut activation = self.activation.clone()?;
-        if let Some(p) = params {
-            activation.params = to_cel(p)?;
-        }
-        Ok(activation)
-    }
 }
 
 /// What to evaluate a policy with: each param in turn (`[None]` without

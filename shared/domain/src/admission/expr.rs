@@ -8,10 +8,15 @@ use std::sync::Arc;
 
 use cel::common::ast::{CallExpr, MapExpr};
 use cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr, LiteralValue, MapEntryExpr};
-use cel::common::value::Val;
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+};
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
 use cel::{Context, Value as CelValue};
 use serde_json::Value;
 
+use super::request::AdmissionRequest;
 use crate::cel_common::{check_source_size, env, quote, Scan};
 use crate::Cause;
 
@@ -326,15 +331,79 @@ fn uses_variables_only_by_select(expr: &IdedExpr) -> bool {
 // Evaluating
 // ---------------------------------------------------------------------------
 
-/// The inputs of every expression of one policy evaluation, as CEL values
-/// (reference-counted: cloning is cheap).
-#[derive(Debug, Clone)]
+/// The request's inputs as the interpreter's values, built once per request
+/// and shared (`Arc`) by every policy and param: each expression reads them
+/// in place through [`Activation`]'s resolver. (Bound as context variables,
+/// the `cel` crate would want an owned copy of each per expression, a deep
+/// copy of the object every time.)
+#[derive(Debug)]
+pub(crate) struct Inputs {
+    object: Box<dyn Val>,
+    old_object: Box<dyn Val>,
+    request: Box<dyn Val>,
+    namespace_object: Box<dyn Val>,
+}
+
+impl Inputs {
+    pub fn new(request: &AdmissionRequest) -> Result<Inputs, String> {
+        let convert = |v: &Option<Value>| match v {
+            Some(v) => to_val(v),
+            None => boxed(CelValue::Null),
+        };
+        Ok(Inputs {
+            object: convert(&request.object)?,
+            old_object: convert(&request.old_object)?,
+            request: boxed(request.to_cel())?,
+            namespace_object: convert(&request.namespace_object)?,
+        })
+    }
+}
+
+/// The inputs of every expression of one policy evaluation (one param):
+/// the request's shared [`Inputs`], the param, and, in a mutation, the
+/// object as the previous mutations left it.
+#[derive(Debug)]
 pub(crate) struct Activation {
-    pub object: CelValue,
-    pub old_object: CelValue,
-    pub request: CelValue,
-    pub params: CelValue,
-    pub namespace_object: CelValue,
+    inputs: Arc<Inputs>,
+    params: Box<dyn Val>,
+    /// Replaces `inputs.object` once a mutation changed it.
+    object: Option<Box<dyn Val>>,
+}
+
+impl Activation {
+    /// `params`: `None` when the policy has none (`params` is `null`).
+    pub fn new(inputs: Arc<Inputs>, params: Option<&Value>) -> Result<Activation, String> {
+        let params = match params {
+            Some(p) => to_val(p)?,
+            None => boxed(CelValue::Null)?,
+        };
+        Ok(Activation {
+            inputs,
+            params,
+            object: None,
+        })
+    }
+
+    /// `object` is now this (the next mutation sees the previous one's
+    /// result).
+    pub fn set_object(&mut self, object: &Value) -> Result<(), String> {
+        self.object = Some(to_val(object)?);
+        Ok(())
+    }
+}
+
+impl VariableResolver for Activation {
+    fn resolve<'b>(&'b self, name: &str) -> Option<CowVal<'b, 'b>> {
+        let value: &dyn Val = match name {
+            "object" => self.object.as_deref().unwrap_or(&*self.inputs.object),
+            "oldObject" => &*self.inputs.old_object,
+            "request" => &*self.inputs.request,
+            "params" => &*self.params,
+            "namespaceObject" => &*self.inputs.namespace_object,
+            _ => return None,
+        };
+        Some(CowVal::Borrowed(value))
+    }
 }
 
 /// The variables of one evaluation, computed on first use and kept: a
@@ -361,17 +430,12 @@ pub(crate) fn evaluate(
         bound.insert(name.clone(), value);
     }
     let mut context = Context::with_env(Arc::clone(env()));
-    let pairs = [
-        ("object", &activation.object),
-        ("oldObject", &activation.old_object),
-        ("request", &activation.request),
-        ("params", &activation.params),
-        ("namespaceObject", &activation.namespace_object),
-    ];
-    for (name, value) in pairs {
-        context.add_variable_as_val(name, boxed(value.clone())?);
+    context.set_variable_resolver(activation);
+    // Only bound when used: the compiler refuses any other use of
+    // `variables` than `variables.<name>` of the names collected here.
+    if !bound.is_empty() {
+        context.add_variable_as_val("variables", boxed(CelValue::Map(bound.into()))?);
     }
-    context.add_variable_as_val("variables", boxed(CelValue::Map(bound.into()))?);
     context.resolve(&expr.ast).map_err(|e| e.to_string())
 }
 
@@ -397,6 +461,44 @@ fn variable(
 
 fn boxed(value: CelValue) -> Result<Box<dyn Val>, String> {
     Box::<dyn Val>::try_from(value).map_err(|e| e.to_string())
+}
+
+/// JSON to the interpreter's value, as [`to_cel`] converts it, directly:
+/// through a `CelValue` the map would be built twice and cloned in between,
+/// the largest part of converting a request's inputs.
+fn to_val(value: &Value) -> Result<Box<dyn Val>, String> {
+    to_val_at(value, 0)
+}
+
+fn to_val_at(value: &Value, depth: usize) -> Result<Box<dyn Val>, String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(format!(
+            "value nesting exceeds the maximum depth of {MAX_VALUE_DEPTH}"
+        ));
+    }
+    Ok(match value {
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Box::new(CelInt::from(i)),
+            (None, Some(u)) => Box::new(CelUInt::from(u)),
+            _ => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Value::String(s) => Box::new(CelString::from(s.clone())),
+        Value::Array(items) => Box::new(CelList::from(
+            items
+                .iter()
+                .map(|v| to_val_at(v, depth + 1))
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+        Value::Object(map) => {
+            let mut out = HashMap::with_capacity(map.len());
+            for (k, v) in map {
+                out.insert(CelMapKey::from(k.clone()), to_val_at(v, depth + 1)?);
+            }
+            Box::new(CelMap::from(out))
+        }
+    })
 }
 
 /// JSON to CEL, without a schema: integers are ints (uints past `i64::MAX`),
@@ -439,4 +541,24 @@ fn to_cel_at(value: &Value, depth: usize) -> Result<CelValue, String> {
 /// CEL back to JSON (mutation results).
 pub(crate) fn to_json(value: &CelValue) -> Result<Value, String> {
     value.json().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_converts_directly_as_through_cel_values() {
+        let doc = json!({"a": [1, -2, 18446744073709551615u64, 1.5, "s", null, true],
+            "b": {"c": {}, "d": []}, "e": "é"});
+        let direct = CelValue::try_from(&*to_val(&doc).unwrap()).unwrap();
+        let through = CelValue::try_from(&*boxed(to_cel(&doc).unwrap()).unwrap()).unwrap();
+        assert_eq!(direct, through);
+        let mut deep = json!(1);
+        for _ in 0..=MAX_VALUE_DEPTH + 1 {
+            deep = json!([deep]);
+        }
+        assert_eq!(to_val(&deep).unwrap_err(), to_cel(&deep).unwrap_err());
+    }
 }

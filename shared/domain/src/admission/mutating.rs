@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::budget::Budget;
-use super::eval::{conditions_match, ignored, plan_params, Inputs, ParamPlan, Params};
-use super::expr::{evaluate, to_cel, to_json, Activation, VariableCache};
+use super::budget::{Budget, Progress};
+use super::eval::{conditions_match, ignored, plan_params, ParamPlan, Params};
+use super::expr::{evaluate, to_json, Activation, Inputs, VariableCache};
 use super::request::AdmissionRequest;
 use super::types::{
     MutatingAdmissionPolicy, MutatingAdmissionPolicyBinding, PatchType, Reason, ReinvocationPolicy,
@@ -45,97 +45,219 @@ pub struct Mutated {
     pub applied: Vec<(String, String)>,
 }
 
+/// Where the mutations stand: the request as mutated so far, which pairs
+/// changed it, and when each last ran. The worker advances it step by step
+/// and the request mirrors it from the worker's results (to resume after an
+/// overrun). Steps `0..n` are the pairs in order, `n..2n` their
+/// reinvocations.
+#[derive(Debug, Clone)]
+struct Progression {
+    request: AdmissionRequest,
+    /// Indices of the pairs that changed the object, in order.
+    applied: Vec<usize>,
+    /// Per pair: `applied.len()` after its first run.
+    last_run: Vec<usize>,
+}
+
+impl Progression {
+    /// Whether `step` runs: every first run; a reinvocation when the pair
+    /// asks for it and a later pair changed the object.
+    fn should_run(&self, pairs: &[MutatingPair], step: usize) -> bool {
+        let n = pairs.len();
+        if step < n {
+            return true;
+        }
+        let i = step - n;
+        pairs[i].policy.reinvocation_policy == ReinvocationPolicy::IfNeeded
+            && self.applied.len() > self.last_run[i]
+    }
+
+    /// `step` ran, and changed the object to `changed` (`None`: unchanged).
+    fn record(&mut self, n: usize, step: usize, changed: Option<Value>) {
+        if let Some(object) = changed {
+            self.request.object = Some(object);
+            self.applied.push(step % n);
+        }
+        if step < n {
+            self.last_run[step] = self.applied.len();
+        }
+    }
+}
+
+/// A step's result: the object it changed to (`None`: unchanged), or a
+/// denial.
+type Stepped = (usize, Result<Option<Value>, Denial>);
+
 /// Runs the mutations of every pair; a denial when one fails under
-/// `failurePolicy: Fail`.
+/// `failurePolicy: Fail`. Every step runs in one job on the budget's worker
+/// (one hand-off for the phase); a step that runs over is handled by its
+/// failurePolicy and the rest resume on another worker.
 pub fn mutate(
     pairs: &[MutatingPair],
     request: &AdmissionRequest,
     budget: &Budget,
 ) -> Result<Mutated, Denial> {
-    let mut sorted: Vec<&MutatingPair> = pairs.iter().collect();
+    let mut sorted: Vec<MutatingPair> = pairs.to_vec();
     sorted.sort_by(|a, b| {
         (&a.policy.common.name, &a.binding.name).cmp(&(&b.policy.common.name, &b.binding.name))
     });
-    let mut request = request.clone();
-    let mut applied = Vec::new();
-    // The step (index in `applied`) after which each pair last ran.
-    let mut last_run = vec![0usize; sorted.len()];
-    for (i, pair) in sorted.iter().enumerate() {
-        if run_pair(pair, &mut request, budget)? {
-            applied.push((pair.policy.common.name.clone(), pair.binding.name.clone()));
-        }
-        last_run[i] = applied.len();
+    let n = sorted.len();
+    let mut state = Progression {
+        request: request.clone(),
+        applied: Vec::new(),
+        last_run: vec![0; n],
+    };
+    // Nothing to mutate on DELETE (and nothing to do without pairs).
+    if n == 0 || request.object.is_none() {
+        return Ok(Mutated {
+            object: state.request.object,
+            applied: Vec::new(),
+        });
     }
-    for (i, pair) in sorted.iter().enumerate() {
-        let changed_later = applied.len() > last_run[i];
-        if pair.policy.reinvocation_policy == ReinvocationPolicy::IfNeeded
-            && changed_later
-            && run_pair(pair, &mut request, budget)?
-        {
-            applied.push((pair.policy.common.name.clone(), pair.binding.name.clone()));
+    let pairs = Arc::new(sorted);
+    let job = {
+        let pairs = Arc::clone(&pairs);
+        Arc::new(
+            move |(from, state): (usize, Progression), progress: &Progress<Stepped>| {
+                run_steps(&pairs, from, state, progress)
+            },
+        )
+    };
+    let mut from = 0;
+    while from < 2 * n {
+        let run = budget.run_units(&job, from, (from, state.clone()));
+        for (step, result) in run.values {
+            state.record(n, step, result?);
         }
+        let Some((step, e)) = run.cut else { break };
+        let pair = &pairs[step % n];
+        if !ignored(&pair.policy.common) {
+            return Err(deny(pair, e.to_string()));
+        }
+        state.record(n, step, None);
+        from = step + 1;
     }
     Ok(Mutated {
-        object: request.object,
-        applied,
+        object: state.request.object,
+        applied: state
+            .applied
+            .iter()
+            .map(|&i| {
+                let pair = &pairs[i];
+                (pair.policy.common.name.clone(), pair.binding.name.clone())
+            })
+            .collect(),
     })
 }
 
-/// Runs one pair; `Ok(true)` when it changed the object.
-fn run_pair(
-    pair: &MutatingPair,
-    request: &mut AdmissionRequest,
-    budget: &Budget,
-) -> Result<bool, Denial> {
-    let common = &pair.policy.common;
-    let deny = |message: String| Denial {
+/// On the worker: the steps from `from` on, until one denies.
+fn run_steps(
+    pairs: &[MutatingPair],
+    from: usize,
+    mut state: Progression,
+    progress: &Progress<Stepped>,
+) {
+    let n = pairs.len();
+    // The request's CEL inputs, converted again only when a step changed
+    // the object.
+    let mut inputs: Option<Arc<Inputs>> = None;
+    for step in from..2 * n {
+        if !progress.unit(step) {
+            return;
+        }
+        let changed = if state.should_run(pairs, step) {
+            match run_pair(
+                &pairs[step % n],
+                &state.request,
+                &mut inputs,
+                step,
+                progress,
+            ) {
+                None => return,
+                Some(Ok(changed)) => changed,
+                Some(Err(denial)) => {
+                    progress.push((step, Err(denial)));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        if changed.is_some() {
+            inputs = None;
+        }
+        if !progress.push((step, Ok(changed.clone()))) {
+            return;
+        }
+        state.record(n, step, changed);
+    }
+}
+
+/// The denial of a pair's failure.
+fn deny(pair: &MutatingPair, message: String) -> Denial {
+    Denial {
         message: format!(
             "MutatingAdmissionPolicy '{}' with binding '{}' denied request: {message}",
-            common.name, pair.binding.name
+            pair.policy.common.name, pair.binding.name
         ),
         reason: Reason::Invalid,
-    };
+    }
+}
+
+/// Runs one pair, each param a bounded unit: the object it changed to
+/// (`None` when unchanged), or a denial. `None`: the request gave up.
+fn run_pair(
+    pair: &MutatingPair,
+    request: &AdmissionRequest,
+    inputs: &mut Option<Arc<Inputs>>,
+    step: usize,
+    progress: &Progress<Stepped>,
+) -> Option<Result<Option<Value>, Denial>> {
+    let common = &pair.policy.common;
     let fail = |message: String| {
         if ignored(common) {
-            Ok(false)
+            Ok(None)
         } else {
-            Err(deny(message))
+            Err(deny(pair, message))
         }
     };
-    // Nothing to mutate on DELETE.
-    let Some(object) = request.object.clone() else {
-        return Ok(false);
+    let Some(object) = request.object.as_ref() else {
+        return Some(Ok(None));
     };
     match common.matches(pair.binding.match_resources.as_ref(), request) {
         Ok(true) => {}
-        Ok(false) => return Ok(false),
-        Err(e) => return fail(e.to_string()),
+        Ok(false) => return Some(Ok(None)),
+        Err(e) => return Some(fail(e.to_string())),
     }
     let params = match plan_params(common, pair.binding.param_ref.as_ref(), &pair.params) {
         ParamPlan::Each(params) => params,
-        ParamPlan::Skip => return Ok(false),
-        ParamPlan::Deny(message) => return Err(deny(message)),
-        ParamPlan::Error(e) => return fail(e),
+        ParamPlan::Skip => return Some(Ok(None)),
+        ParamPlan::Deny(message) => return Some(Err(deny(pair, message))),
+        ParamPlan::Error(e) => return Some(fail(e)),
     };
-    let inputs = Inputs::new(request);
+    let shared = match inputs {
+        Some(shared) => Arc::clone(shared),
+        None => match Inputs::new(request) {
+            Ok(converted) => Arc::clone(inputs.insert(Arc::new(converted))),
+            Err(e) => return Some(fail(e)),
+        },
+    };
     let mut current = object.clone();
     for param in params {
-        let activation = match inputs.with_params(param.as_ref()) {
+        if !progress.unit(step) {
+            return None;
+        }
+        let activation = match Activation::new(Arc::clone(&shared), param.as_ref()) {
             Ok(a) => a,
-            Err(e) => return fail(e),
+            Err(e) => return Some(fail(e)),
         };
-        let policy = Arc::clone(&pair.policy);
-        let start = current.clone();
-        match budget.run(move || run_policy(&policy, activation, start)) {
-            Ok(Ok(Some(next))) => current = next,
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => return fail(e),
-            Err(e) => return fail(e.to_string()),
+        match run_policy(&pair.policy, activation, current.clone()) {
+            Ok(Some(next)) => current = next,
+            Ok(None) => {}
+            Err(e) => return Some(fail(e)),
         }
     }
-    let changed = current != object;
-    request.object = Some(current);
-    Ok(changed)
+    Some(Ok((current != *object).then_some(current)))
 }
 
 /// On the worker: conditions, then each mutation on the object so far.
@@ -152,7 +274,7 @@ fn run_policy(
     }
     for (i, mutation) in policy.mutations.iter().enumerate() {
         let source = mutation.expression.source.trim();
-        activation.object = to_cel(&object)?;
+        activation.set_object(&object)?;
         let result = evaluate(
             &mutation.expression,
             &activation,

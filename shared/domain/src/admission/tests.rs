@@ -446,6 +446,103 @@ fn pathological_expressions_are_refused_or_cut_short() {
     assert!(d.allowed());
 }
 
+fn named_pair(name: &str, spec: Value, actions: &[&str]) -> ValidatingPair {
+    let doc = json!({"metadata": {"name": name}, "spec": spec});
+    ValidatingPair {
+        policy: Arc::new(parse_validating_policy(&doc).unwrap()),
+        binding: Arc::new(
+            parse_validating_binding(&json!({"metadata": {"name": format!("{name}-b")},
+                "spec": {"policyName": name, "validationActions": actions}}))
+            .unwrap(),
+        ),
+        params: Params::Unused,
+    }
+}
+
+#[test]
+fn a_phase_is_one_hand_off_to_the_budget_whatever_the_number_of_policies() {
+    let budget = Budget::default();
+    let pairs: Vec<ValidatingPair> = (0..20)
+        .map(|i| {
+            named_pair(
+                &format!("p{i:02}"),
+                json!({"matchConstraints": projects_rule(),
+                    "matchConditions": [{"name": "c", "expression": "!object.metadata.name.startsWith('system-')"}],
+                    "validations": [{"expression": "object.metadata.name.matches('^[a-z0-9-]+$')"},
+                                    {"expression": "object.metadata.name.size() <= 55"}]}),
+                &["Deny", "Audit"],
+            )
+        })
+        .collect();
+    let good = request(Operation::Create, Some(project("ok", json!({}))), None);
+    assert!(validate(&pairs, &good, &budget).allowed());
+    assert_eq!(budget.handoffs(), 1);
+    // A denial ends the phase at the first denying pair, as before.
+    let bad = request(Operation::Create, Some(project("Bad", json!({}))), None);
+    let d = validate(&pairs, &bad, &budget);
+    assert!(d.denial.unwrap().message.contains("'p00'"));
+    let audited: Value =
+        serde_json::from_str(&d.audit_annotations[VALIDATION_FAILURE_ANNOTATION]).unwrap();
+    assert_eq!(audited.as_array().map(Vec::len), Some(1), "{audited}");
+    assert_eq!(budget.handoffs(), 2);
+    // Nothing matching: no hand-off at all.
+    let system = request(
+        Operation::Create,
+        Some(project("system-x", json!({}))),
+        None,
+    );
+    assert!(validate(&pairs, &system, &budget).allowed());
+    let delete = request(Operation::Delete, None, Some(project("ok", json!({}))));
+    assert!(validate(&pairs, &delete, &budget).allowed());
+    assert_eq!(
+        budget.handoffs(),
+        3,
+        "the match conditions ran on the worker"
+    );
+    assert!(validate(&[], &good, &budget).allowed());
+    assert_eq!(budget.handoffs(), 3);
+}
+
+#[test]
+fn an_overrun_is_decided_by_its_failure_policy_and_the_other_pairs_still_run() {
+    // a and c fail a validation (Warn); b is pathological.
+    let warn = |name: &str| {
+        named_pair(
+            name,
+            json!({"matchConstraints": projects_rule(),
+                "validations": [{"expression": "false", "message": format!("{name} says no")}]}),
+            &["Warn"],
+        )
+    };
+    let slow = |fp: &str| {
+        named_pair(
+            "b",
+            json!({"failurePolicy": fp, "matchConstraints": projects_rule(),
+                "validations": [{"expression":
+                    "lists.range(10000).all(x, lists.range(10000).all(y, x + y >= 0))"}]}),
+            &["Deny"],
+        )
+    };
+    let req = request(Operation::Create, Some(project("a", json!({}))), None);
+    // A deadline far below what 10^8 CEL steps take in any build.
+    let budget = Budget::new(Duration::from_millis(50), 4);
+    let d = validate(&[warn("c"), slow("Ignore"), warn("a")], &req, &budget);
+    assert!(d.allowed(), "{d:?}");
+    assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
+    assert!(d.warnings[0].contains("a says no") && d.warnings[1].contains("c says no"));
+    // The pairs after the overrun resumed on another worker.
+    assert_eq!(budget.handoffs(), 2);
+    let d = validate(&[warn("c"), slow("Fail"), warn("a")], &req, &budget);
+    let denial = d.denial.unwrap().message;
+    assert!(
+        denial.contains("'b'") && denial.contains("exceeded its time budget"),
+        "{denial}"
+    );
+    // Denied at b: c is not evaluated.
+    assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+    assert_eq!(budget.handoffs(), 3);
+}
+
 // ---------------------------------------------------------------------------
 // Mutating
 // ---------------------------------------------------------------------------
@@ -499,11 +596,14 @@ fn mutations_apply_in_name_order_with_reinvocation() {
         })
         .collect();
     let req = request(Operation::Create, Some(project("p1", json!({}))), None);
-    let out = mutate(&pairs, &req, &Budget::default()).unwrap();
+    let budget = Budget::default();
+    let out = mutate(&pairs, &req, &budget).unwrap();
     let labels = &out.object.unwrap()["metadata"]["labels"];
     assert_eq!(labels, &json!({"z": "1", "x": "from-c", "y": "from-c"}));
     let order: Vec<&str> = out.applied.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(order, ["c", "b"]);
+    // Both passes, every pair, in one job on one worker.
+    assert_eq!(budget.handoffs(), 1);
 }
 
 #[test]
@@ -522,6 +622,53 @@ fn a_failing_mutation_denies_or_is_ignored() {
     let req = request(Operation::Create, Some(project("p1", json!({}))), None);
     let denial = mutate(&pairs, &req, &Budget::default()).unwrap_err();
     assert!(denial.message.starts_with("MutatingAdmissionPolicy 'bad' with binding 'bad-b' denied request: mutation 0: JSON patch failed"), "{}", denial.message);
+}
+
+#[test]
+fn a_mutation_that_runs_over_is_decided_by_its_failure_policy_and_the_rest_apply() {
+    let label = |name: &str| {
+        map_policy(
+            name,
+            "Never",
+            json!([{"patchType": "ApplyConfiguration", "applyConfiguration": {"expression":
+                format!("Object{{metadata: Object.metadata{{labels: {{'{name}': '1'}}}}}}")}}]),
+        )
+    };
+    let slow = |fp: &str| {
+        Arc::new(
+            parse_mutating_policy(&json!({"metadata": {"name": "b"}, "spec": {
+                "failurePolicy": fp, "matchConstraints": projects_rule(),
+                "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {"expression":
+                    "lists.range(10000).all(x, lists.range(10000).all(y, x + y >= 0)) ? Object{} : Object{}"}}]}}))
+            .unwrap(),
+        )
+    };
+    let pairs = |fp: &str| -> Vec<MutatingPair> {
+        [label("a"), slow(fp), label("c")]
+            .into_iter()
+            .map(|p| MutatingPair {
+                binding: map_binding(&p.common.name),
+                policy: p,
+                params: Params::Unused,
+            })
+            .collect()
+    };
+    let req = request(Operation::Create, Some(project("p1", json!({}))), None);
+    // A deadline far below what 10^8 CEL steps take in any build.
+    let budget = Budget::new(Duration::from_millis(50), 4);
+    let out = mutate(&pairs("Ignore"), &req, &budget).unwrap();
+    assert_eq!(
+        out.object.unwrap()["metadata"]["labels"],
+        json!({"a": "1", "c": "1"})
+    );
+    // The steps after the overrun resumed on another worker.
+    assert_eq!(budget.handoffs(), 2);
+    let denial = mutate(&pairs("Fail"), &req, &budget).unwrap_err();
+    assert!(
+        denial.message.contains("'b'") && denial.message.contains("exceeded its time budget"),
+        "{}",
+        denial.message
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 //! Evaluating validating policies: the decision on one request.
 //!
 //! Order: pairs sorted by policy name, then binding name; the first denial
-//! ends the evaluation (as Kubernetes returns the first). Per pair: match
-//! rules and selectors, params, then on a worker under the budget: match
-//! conditions, validations (variables computed on first use), audit
-//! annotations. Errors (an expression that fails, a budget exceeded, a
+//! ends the evaluation (as Kubernetes returns the first). Per pair, on the
+//! request's thread: match rules and selectors, params; then every pair
+//! left, in one job on a budget worker (one hand-off for the phase), each
+//! pair a unit with its own deadline: match conditions, validations
+//! (variables computed on first use), audit annotations. The worker stops
+//! where the request would: after the first pair that denies. Errors (an expression that fails, a budget exceeded, a
 //! namespace unknown, a missing paramRef) are ignored under
 //! `failurePolicy: Ignore`, and otherwise treated as a failed validation,
 //! subject to the binding's validation actions like any other.
@@ -15,12 +17,12 @@ use std::sync::Arc;
 use cel::Value as CelValue;
 use serde_json::{json, Value};
 
-use super::budget::Budget;
-use super::eval::{conditions_match, ignored, plan_params, Inputs, ParamPlan, Params};
-use super::expr::{evaluate, Activation, VariableCache};
+use super::budget::{Budget, BudgetError, Progress};
+use super::eval::{conditions_match, ignored, plan_params, ParamPlan, Params};
+use super::expr::{evaluate, Activation, Inputs, VariableCache};
 use super::request::AdmissionRequest;
 use super::types::{
-    Reason, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, Validation,
+    PolicyCommon, Reason, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, Validation,
     ValidationAction,
 };
 
@@ -82,17 +84,60 @@ struct Outcome {
     annotations: Vec<(String, String)>,
 }
 
+/// What the request decides about a pair before any evaluation.
+enum Plan {
+    /// Decided without evaluating (no match, params skipped or missing,
+    /// misconfiguration).
+    Decided(Outcome),
+    /// Evaluated on the worker, once per param.
+    Evaluate(Vec<Option<Value>>),
+}
+
+/// The validating phase's one job: every pair to evaluate, in order.
+struct Job {
+    pairs: Vec<(
+        Arc<ValidatingAdmissionPolicy>,
+        Arc<ValidatingAdmissionPolicyBinding>,
+    )>,
+    /// Per pair: its params, or `None` when it is decided without them.
+    params: Vec<Option<Vec<Option<Value>>>>,
+    /// The request's CEL inputs, converted once for every pair.
+    inputs: Result<Arc<Inputs>, String>,
+}
+
+/// One evaluated pair: its outcome, or an error (not yet subject to
+/// failurePolicy).
+type Evaluated = (usize, Result<Outcome, String>);
+
 /// Evaluates every pair against the request.
 pub fn validate(pairs: &[ValidatingPair], request: &AdmissionRequest, budget: &Budget) -> Decision {
     let mut sorted: Vec<&ValidatingPair> = pairs.iter().collect();
     sorted.sort_by(|a, b| {
         (&a.policy.common.name, &a.binding.name).cmp(&(&b.policy.common.name, &b.binding.name))
     });
-    let inputs = Inputs::new(request);
+    let mut plans: Vec<Plan> = Vec::with_capacity(sorted.len());
+    for pair in &sorted {
+        let plan = plan(pair, request);
+        // Nothing after a pair decided to deny is evaluated.
+        let last = matches!(&plan, Plan::Decided(o) if denies(&pair.binding, o));
+        plans.push(plan);
+        if last {
+            break;
+        }
+    }
+    let results = evaluate_plans(&sorted, &plans, request, budget);
     let mut decision = Decision::default();
     let mut audit_failures = Vec::new();
-    for pair in sorted {
-        let outcome = evaluate_pair(pair, request, &inputs, budget);
+    for ((pair, plan), result) in sorted.iter().zip(plans).zip(results) {
+        let outcome = match (plan, result) {
+            (Plan::Decided(outcome), _) => outcome,
+            (Plan::Evaluate(_), Some(Ok(outcome))) => outcome,
+            (Plan::Evaluate(_), Some(Err(e))) => error_outcome(&pair.policy.common, e),
+            // Not evaluated: only after a denial, which ended the loop.
+            (Plan::Evaluate(_), None) => {
+                error_outcome(&pair.policy.common, BudgetError::WorkerFailed.to_string())
+            }
+        };
         apply(pair, outcome, &mut decision, &mut audit_failures);
         if decision.denial.is_some() {
             break;
@@ -107,32 +152,139 @@ pub fn validate(pairs: &[ValidatingPair], request: &AdmissionRequest, budget: &B
     decision
 }
 
-fn evaluate_pair(
-    pair: &ValidatingPair,
+/// Runs the pairs to evaluate as one job on the budget's worker: one
+/// hand-off for the phase. A pair that runs over gets the budget's error and
+/// the rest resume on another worker. Per pair: `None` when not evaluated.
+fn evaluate_plans(
+    sorted: &[&ValidatingPair],
+    plans: &[Plan],
     request: &AdmissionRequest,
-    inputs: &Inputs,
     budget: &Budget,
-) -> Outcome {
-    let common = &pair.policy.common;
-    let error = |message: String| {
-        let mut o = Outcome::default();
-        if !ignored(common) {
-            o.failures.push(Failure {
-                message,
-                reason: Reason::Invalid,
-                index: None,
-            });
-        }
-        o
+) -> Vec<Option<Result<Outcome, String>>> {
+    let mut results: Vec<Option<Result<Outcome, String>>> = plans.iter().map(|_| None).collect();
+    let Some(first) = plans.iter().position(|p| matches!(p, Plan::Evaluate(_))) else {
+        // Nothing to evaluate: no hand-off, no conversion.
+        return results;
     };
+    let job = Job {
+        pairs: sorted
+            .iter()
+            .take(plans.len())
+            .map(|p| (Arc::clone(&p.policy), Arc::clone(&p.binding)))
+            .collect(),
+        params: plans
+            .iter()
+            .map(|p| match p {
+                Plan::Evaluate(params) => Some(params.clone()),
+                Plan::Decided(_) => None,
+            })
+            .collect(),
+        inputs: Inputs::new(request).map(Arc::new),
+    };
+    let job = Arc::new(move |from, progress: &Progress<Evaluated>| run_job(&job, from, progress));
+    let mut from = first;
+    while from < plans.len() {
+        let run = budget.run_units(&job, from, from);
+        for (index, result) in run.values {
+            if let Some(slot) = results.get_mut(index) {
+                *slot = Some(result);
+            }
+        }
+        let Some((index, e)) = run.cut else { break };
+        let (Some(pair), Some(slot)) = (sorted.get(index), results.get_mut(index)) else {
+            break;
+        };
+        let outcome = error_outcome(&pair.policy.common, e.to_string());
+        *slot = Some(Err(e.to_string()));
+        if denies(&pair.binding, &outcome) {
+            break;
+        }
+        from = index + 1;
+    }
+    results
+}
+
+/// On the worker: the pairs from `from` on, until one denies.
+fn run_job(job: &Job, from: usize, progress: &Progress<Evaluated>) {
+    for (index, ((policy, binding), params)) in
+        job.pairs.iter().zip(&job.params).enumerate().skip(from)
+    {
+        let Some(params) = params else { continue };
+        if !progress.unit(index) {
+            return;
+        }
+        let result = run_pair(job, index, policy, params, progress);
+        let Some(result) = result else { return };
+        let outcome = match &result {
+            Ok(outcome) => outcome,
+            Err(e) => &error_outcome(&policy.common, e.clone()),
+        };
+        let stop = denies(binding, outcome);
+        if !progress.push((index, result)) || stop {
+            return;
+        }
+    }
+}
+
+/// One pair, each param a bounded unit. `None`: the request gave up.
+fn run_pair(
+    job: &Job,
+    index: usize,
+    policy: &ValidatingAdmissionPolicy,
+    params: &[Option<Value>],
+    progress: &Progress<Evaluated>,
+) -> Option<Result<Outcome, String>> {
+    let inputs = match &job.inputs {
+        Ok(inputs) => inputs,
+        Err(e) => return Some(Err(e.clone())),
+    };
+    let mut total = Outcome::default();
+    for param in params {
+        if !progress.unit(index) {
+            return None;
+        }
+        let activation = match Activation::new(Arc::clone(inputs), param.as_ref()) {
+            Ok(a) => a,
+            Err(e) => return Some(Err(e)),
+        };
+        let outcome = run_policy(policy, &activation);
+        total.failures.extend(outcome.failures);
+        total.annotations.extend(outcome.annotations);
+    }
+    Some(Ok(total))
+}
+
+/// Whether applying `outcome` denies the request: a failure under a binding
+/// that denies. (The request and the worker both stop there.)
+fn denies(binding: &ValidatingAdmissionPolicyBinding, outcome: &Outcome) -> bool {
+    !outcome.failures.is_empty() && binding.validation_actions.contains(&ValidationAction::Deny)
+}
+
+/// An error as a pair's outcome: a failure, unless failurePolicy ignores it.
+fn error_outcome(common: &PolicyCommon, message: String) -> Outcome {
+    let mut o = Outcome::default();
+    if !ignored(common) {
+        o.failures.push(Failure {
+            message,
+            reason: Reason::Invalid,
+            index: None,
+        });
+    }
+    o
+}
+
+/// What the request decides before evaluating: rules and selectors, then
+/// params.
+fn plan(pair: &ValidatingPair, request: &AdmissionRequest) -> Plan {
+    let common = &pair.policy.common;
     match common.matches(pair.binding.match_resources.as_ref(), request) {
         Ok(true) => {}
-        Ok(false) => return Outcome::default(),
-        Err(e) => return error(e.to_string()),
+        Ok(false) => return Plan::Decided(Outcome::default()),
+        Err(e) => return Plan::Decided(error_outcome(common, e.to_string())),
     }
-    let params = match plan_params(common, pair.binding.param_ref.as_ref(), &pair.params) {
-        ParamPlan::Each(params) => params,
-        ParamPlan::Skip => return Outcome::default(),
+    match plan_params(common, pair.binding.param_ref.as_ref(), &pair.params) {
+        ParamPlan::Each(params) => Plan::Evaluate(params),
+        ParamPlan::Skip => Plan::Decided(Outcome::default()),
         ParamPlan::Deny(message) => {
             // Not subject to failurePolicy: the binding asked for it.
             let mut o = Outcome::default();
@@ -141,26 +293,10 @@ fn evaluate_pair(
                 reason: Reason::Invalid,
                 index: None,
             });
-            return o;
+            Plan::Decided(o)
         }
-        ParamPlan::Error(e) => return error(e),
-    };
-    let mut total = Outcome::default();
-    for param in params {
-        let activation = match inputs.with_params(param.as_ref()) {
-            Ok(a) => a,
-            Err(e) => return error(e),
-        };
-        let policy = Arc::clone(&pair.policy);
-        match budget.run(move || run_policy(&policy, &activation)) {
-            Ok(outcome) => {
-                total.failures.extend(outcome.failures);
-                total.annotations.extend(outcome.annotations);
-            }
-            Err(e) => return error(e.to_string()),
-        }
+        ParamPlan::Error(e) => Plan::Decided(error_outcome(common, e)),
     }
-    total
 }
 
 /// On the worker: conditions, validations, audit annotations.

@@ -14,7 +14,10 @@
 //!
 //! docs/benchmarks.md has the command, the figures and how to read them.
 //! Environment: `DYNAMODB_ENDPOINT` (required), `BENCH_OPS` (creates per
-//! policy count; default 2000).
+//! policy count; default 2000). With `ADMISSION_PROFILE=N` it only runs the
+//! evaluation of 20 policies N times (`domain::admission::validate`, no
+//! store, no stack): the workload to profile, e.g. under
+//! `valgrind --tool=callgrind`, which counts instructions deterministically.
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +44,9 @@ static OVERRUNS: AtomicUsize = AtomicUsize::new(0);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Ok(n) = std::env::var("ADMISSION_PROFILE") {
+        return profile(n.parse().context("ADMISSION_PROFILE: a number")?);
+    }
     let ops = ops_from_env()?;
     eprintln!("admission step alone…");
     let client = store::Store::client_from_env().await;
@@ -188,9 +194,33 @@ fn request(i: usize) -> AdmissionRequest {
     }
 }
 
-/// `Admission::validate` against `n` compiled policies: no params, so no
-/// I/O; the store is never read.
-async fn step_alone(store: &store::Store, n: usize, with_regex: bool) -> anyhow::Result<Stats> {
+/// The evaluation alone, `runs` times against 20 policies (the regex
+/// shape): what to profile.
+fn profile(runs: usize) -> anyhow::Result<()> {
+    let set = policy_set(20, true)?;
+    let pairs: Vec<admission::ValidatingPair> = set
+        .validating_candidates(&request(0))
+        .into_iter()
+        .map(|(policy, binding)| admission::ValidatingPair {
+            policy: Arc::clone(policy),
+            binding: Arc::clone(binding),
+            params: admission::Params::Unused,
+        })
+        .collect();
+    let budget = Budget::default();
+    let requests: Vec<AdmissionRequest> = (0..64).map(request).collect();
+    let mut denied = 0;
+    for i in 0..runs {
+        if !admission::validate(&pairs, &requests[i % 64], &budget).allowed() {
+            denied += 1;
+        }
+    }
+    println!("{runs} evaluations of 20 policies, {denied} denied");
+    Ok(())
+}
+
+/// `n` policies of the given shape, compiled and paired.
+fn policy_set(n: usize, with_regex: bool) -> anyhow::Result<PolicySet> {
     let (mut policies, mut bindings) = (Vec::new(), Vec::new());
     for i in 0..n {
         let (p, b) = policy_docs_shaped(i, with_regex);
@@ -199,7 +229,13 @@ async fn step_alone(store: &store::Store, n: usize, with_regex: bool) -> anyhow:
         bindings
             .push(admission::parse_validating_binding(&b).map_err(|c| anyhow::anyhow!("{c:?}"))?);
     }
-    let set = PolicySet::build(policies, bindings, Vec::new(), Vec::new());
+    Ok(PolicySet::build(policies, bindings, Vec::new(), Vec::new()))
+}
+
+/// `Admission::validate` against `n` compiled policies: no params, so no
+/// I/O; the store is never read.
+async fn step_alone(store: &store::Store, n: usize, with_regex: bool) -> anyhow::Result<Stats> {
+    let set = policy_set(n, with_regex)?;
     let catalog = Catalog::builtin().map_err(anyhow::Error::msg)?;
     let admission = Admission::new(Duration::from_millis(500), Budget::default());
     let requests: Vec<AdmissionRequest> = (0..64).map(request).collect();
