@@ -95,9 +95,29 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// The body `cargo lambda watch` itself answers with when its runtime API
+/// lost a function's response (the function logs "Lambda Runtime API
+/// returned non-200 response"): never one of ours, which are `Status`
+/// objects. Seen under load on 2 cores; AWS Lambda has no such emulator.
+const EMULATOR_LOST_RESPONSE: &str = "https://httpstatuses.com/500";
+
 impl Kubeconfig {
-    /// Runs kubectl with this kubeconfig; `stdin` is fed to `-f -`.
+    /// Runs kubectl with this kubeconfig; `stdin` is fed to `-f -`. Once
+    /// more, and said on stderr, when the local emulator lost the response
+    /// (see [`EMULATOR_LOST_RESPONSE`]); every other failure is returned.
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let out = self.run_kubectl(args, stdin);
+        if !out.ok && out.stderr.contains(EMULATOR_LOST_RESPONSE) {
+            eprintln!(
+                "kubectl {args:?}: cargo lambda watch lost the response; running it again\n{}",
+                out.stderr
+            );
+            return self.run_kubectl(args, stdin);
+        }
+        out
+    }
+
+    fn run_kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
         use std::io::Write;
         let mut cmd = Command::new("kubectl");
         cmd.arg("--kubeconfig")
