@@ -24,6 +24,7 @@ mod policies;
 pub mod policy_cache;
 mod quota;
 pub mod quota_audit;
+pub mod quota_cache;
 mod route;
 
 use bytes::Bytes;
@@ -45,6 +46,8 @@ pub struct ApiServer {
     catalog: catalog_cache::CatalogCache,
     /// The compiled admission policies and their evaluation budget.
     admission: admission::Admission,
+    /// The parsed quota policies and registrations (quota_cache.rs).
+    quota: std::sync::Arc<quota_cache::QuotaCache>,
     /// Set once this instance has run `bootstrap` (the platform's
     /// `default` namespace, the built-in CRDs as objects).
     bootstrapped: tokio::sync::OnceCell<()>,
@@ -101,6 +104,7 @@ impl ApiServer {
                 catalog_refresh,
                 domain::admission::Budget::default(),
             ),
+            quota: std::sync::Arc::new(quota_cache::QuotaCache::new(catalog_refresh)),
             bootstrapped: tokio::sync::OnceCell::new(),
         })
     }

@@ -237,6 +237,7 @@ impl Ops<'_> {
             kind: self.kind,
             context: self.context,
             call: self.call,
+            cache: &self.server.quota,
         }
     }
 

@@ -19,6 +19,7 @@
 //! (403 with the current numbers, or success once the contention clears).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use domain::catalog::Catalog;
 use domain::hierarchy::{self, ParentRef};
@@ -34,6 +35,7 @@ use store::{BucketCheck, BucketWrite, Context, Expect, ObjectRef, Store, StoreEr
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
 use crate::objects::builtin_ref;
+use crate::quota_cache::{self, is_stamped_kind, Inputs, QuotaCache};
 use crate::Call;
 
 /// How often a quota transaction is planned again after contention (a
@@ -61,6 +63,9 @@ pub(crate) struct Pending {
     writes: Vec<Write>,
     /// Claims to decide again on a failed bucket condition.
     replan: Option<Replan>,
+    /// The cache to reload once the transaction is in (a write that moved
+    /// the quota stamp).
+    reload: Option<Arc<QuotaCache>>,
 }
 
 struct Replan {
@@ -85,6 +90,9 @@ impl Pending {
             replan.rest.extend(other.writes.iter().cloned());
         }
         self.writes.extend(other.writes);
+        if other.reload.is_some() {
+            self.reload = other.reload;
+        }
     }
 
     /// Applies `writes` (the request's own, the object first) and the
@@ -104,6 +112,9 @@ impl Pending {
             all.extend(quota.iter().cloned());
             let err = match store.write(all).await {
                 Ok(()) => {
+                    if let Some(cache) = &self.reload {
+                        cache.reload_if_changed(store).await?;
+                    }
                     // Granted is counted once the transaction is in.
                     let claims = self.replan.as_ref().map(|r| r.claims.as_slice());
                     let now = chrono::Utc::now().timestamp_millis();
@@ -197,29 +208,6 @@ fn refused(claims: &[q::ResourceClaim], refusal: &q::ClaimRefusal) -> ApiError {
     refusal.to_api_error(name)
 }
 
-/// What every write's quota decisions read: the policies and the
-/// registrations, three Queries sent together (one round trip).
-struct Inputs {
-    claim_policies: Vec<q::ClaimCreationPolicy>,
-    grant_policies: Vec<q::GrantCreationPolicy>,
-    registrations: Vec<q::ResourceRegistration>,
-}
-
-impl Inputs {
-    async fn read(store: &Store) -> Result<Inputs, ApiError> {
-        let (claim_policies, grant_policies, registrations) = tokio::try_join!(
-            claim_policies(store),
-            grant_policies(store),
-            registrations(store)
-        )?;
-        Ok(Inputs {
-            claim_policies,
-            grant_policies,
-            registrations,
-        })
-    }
-}
-
 /// The inputs of one write that quota needs.
 pub(crate) struct Subject<'a> {
     pub store: &'a Store,
@@ -227,9 +215,36 @@ pub(crate) struct Subject<'a> {
     pub kind: &'a KindInfo,
     pub context: &'a Context,
     pub call: &'a Call<'a>,
+    /// The instance's policies and registrations (quota_cache.rs).
+    pub cache: &'a Arc<QuotaCache>,
 }
 
 impl Subject<'_> {
+    /// The policies and registrations this write is decided with: the
+    /// instance's, re-checked against the stamp at most every refresh; for
+    /// a write of a quota kind (rare, and checked against registrations),
+    /// re-checked now, so what another instance just wrote is seen.
+    async fn inputs(&self) -> Result<Arc<Inputs>, ApiError> {
+        if self.kind.group == q::QUOTA_GROUP {
+            self.cache.reload_if_changed(self.store).await
+        } else {
+            self.cache.current(self.store).await
+        }
+    }
+
+    /// A write of a registration or a creation policy also moves the quota
+    /// stamp, and this instance reloads once it is in.
+    fn stamped(&self, mut pending: Pending) -> Pending {
+        if is_stamped_kind(self.kind) {
+            pending.add(Pending {
+                writes: vec![quota_cache::stamp()],
+                ..Pending::default()
+            });
+            pending.reload = Some(self.cache.clone());
+        }
+        pending
+    }
+
     fn invalid(&self, name: &str, causes: Vec<Cause>) -> ApiError {
         ApiError::invalid(&self.kind.group, &self.kind.plural, name, causes)
     }
@@ -247,13 +262,13 @@ impl Subject<'_> {
         if is_quota(self.kind, &q::RESOURCE_GRANT) || is_quota(self.kind, &q::RESOURCE_CLAIM) {
             return Ok(pending);
         }
-        let inputs = Box::pin(Inputs::read(self.store)).await?;
+        let inputs = Box::pin(self.inputs()).await?;
         let claims = Box::pin(self.claims_for(obj, placement, &now, &inputs)).await?;
         pending.writes.extend(claims.writes);
         pending.replan = claims.replan;
         let grants = Box::pin(self.grants_for(None, Some(obj), &now, &inputs)).await?;
         pending.add(grants);
-        Ok(pending)
+        Ok(self.stamped(pending))
     }
 
     /// What an update adds: the quota kinds' checks, status and limits;
@@ -272,10 +287,10 @@ impl Subject<'_> {
             Box::pin(self.admit_quota_kind(new, Some(old), &now)).await?
         };
         if !is_quota(self.kind, &q::RESOURCE_GRANT) {
-            let inputs = Box::pin(Inputs::read(self.store)).await?;
+            let inputs = Box::pin(self.inputs()).await?;
             pending.add(Box::pin(self.grants_for(Some(old), Some(new), &now, &inputs)).await?);
         }
-        Ok(pending)
+        Ok(self.stamped(pending))
     }
 
     /// A move (`domain::quota::plan_move`): the subtree's usage leaves the
@@ -304,10 +319,12 @@ impl Subject<'_> {
         ) else {
             return Ok(Pending::default());
         };
-        let types: BTreeSet<String> = registrations(self.store)
+        let types: BTreeSet<String> = self
+            .inputs()
             .await?
-            .into_iter()
-            .map(|r| r.resource_type)
+            .registrations
+            .iter()
+            .map(|r| r.resource_type.clone())
             .collect();
         if types.is_empty() {
             return Ok(Pending::default());
@@ -365,6 +382,7 @@ impl Subject<'_> {
         Ok(Pending {
             writes,
             replan: None,
+            reload: None,
         })
     }
 
@@ -381,6 +399,7 @@ impl Subject<'_> {
             return Ok(Pending {
                 writes: limit_writes(&changes, &grant, org.as_deref(), &now),
                 replan: None,
+                reload: None,
             });
         }
         if is_quota(self.kind, &q::RESOURCE_CLAIM) {
@@ -408,12 +427,13 @@ impl Subject<'_> {
             return Ok(Pending {
                 writes: bucket_writes(&changes, &path, &levels, &now),
                 replan: None,
+                reload: None,
             });
         }
         let mut pending = Box::pin(self.release_claims_of(old, &now)).await?;
-        let inputs = Box::pin(Inputs::read(self.store)).await?;
+        let inputs = Box::pin(self.inputs()).await?;
         pending.add(Box::pin(self.grants_for(Some(old), None, &now, &inputs)).await?);
-        Ok(pending)
+        Ok(self.stamped(pending))
     }
 
     /// The claims a policy made for `old`, deleted with their usage.
@@ -454,6 +474,7 @@ impl Subject<'_> {
         Ok(Pending {
             writes,
             replan: None,
+            reload: None,
         })
     }
 
@@ -480,21 +501,21 @@ impl Subject<'_> {
             obj.set_status(q::registration_status(generation, now));
         } else if is_quota(self.kind, &q::CLAIM_CREATION_POLICY) {
             let policy = q::parse_claim_creation_policy(&doc).map_err(invalid)?;
-            let causes = policy.check_registrations(&registrations(self.store).await?);
+            let causes = policy.check_registrations(&self.inputs().await?.registrations);
             if !causes.is_empty() {
                 return Err(invalid(causes));
             }
             obj.set_status(q::policy_status(policy.disabled, generation, now));
         } else if is_quota(self.kind, &q::GRANT_CREATION_POLICY) {
             let policy = q::parse_grant_creation_policy(&doc).map_err(invalid)?;
-            let causes = policy.check_registrations(&registrations(self.store).await?);
+            let causes = policy.check_registrations(&self.inputs().await?.registrations);
             if !causes.is_empty() {
                 return Err(invalid(causes));
             }
             obj.set_status(q::policy_status(policy.disabled, generation, now));
         } else if is_quota(self.kind, &q::RESOURCE_GRANT) {
             let grant = q::parse_grant(&doc).map_err(invalid)?;
-            let causes = grant.check_registrations(&registrations(self.store).await?);
+            let causes = grant.check_registrations(&self.inputs().await?.registrations);
             if !causes.is_empty() {
                 return Err(invalid(causes));
             }
@@ -533,6 +554,7 @@ impl Subject<'_> {
             return Ok(Pending {
                 writes,
                 replan: None,
+                reload: None,
             });
         } else if is_quota(self.kind, &q::RESOURCE_CLAIM) {
             let claim = q::parse_claim(&doc).map_err(invalid)?;
@@ -547,7 +569,7 @@ impl Subject<'_> {
             }
             // A claim written directly counts on its consumer's path.
             let path = consumer_path(self.store, &claim.consumer, "spec.consumerRef").await?;
-            let registrations = registrations(self.store).await?;
+            let registrations = self.inputs().await?.registrations.clone();
             let claims = vec![claim];
             let types = claim_types(&claims);
             let levels = read_buckets(self.store, &path, &types).await?;
@@ -562,6 +584,7 @@ impl Subject<'_> {
             let writes = bucket_writes(&plan.changes, &path, &levels, now);
             return Ok(Pending {
                 writes,
+                reload: None,
                 replan: Some(Replan {
                     claims,
                     path,
@@ -757,6 +780,7 @@ impl Subject<'_> {
         writes.extend(rest.iter().cloned());
         Ok(Pending {
             writes,
+            reload: None,
             replan: Some(Replan {
                 claims,
                 path,
@@ -968,6 +992,7 @@ impl Subject<'_> {
         Ok(Pending {
             writes,
             replan: None,
+            reload: None,
         })
     }
 
@@ -1160,24 +1185,6 @@ fn labels_of(doc: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// Every ResourceRegistration (one Query of the platform's collection).
-async fn registrations(store: &Store) -> Result<Vec<q::ResourceRegistration>, ApiError> {
-    let docs = all_objects(store, &q::RESOURCE_REGISTRATION).await?;
-    Ok(docs
-        .iter()
-        .filter_map(|d| q::parse_registration(d).ok())
-        .collect())
-}
-
-/// Every GrantCreationPolicy (each was checked when written).
-async fn grant_policies(store: &Store) -> Result<Vec<q::GrantCreationPolicy>, ApiError> {
-    let docs = all_objects(store, &q::GRANT_CREATION_POLICY).await?;
-    Ok(docs
-        .iter()
-        .filter_map(|d| q::parse_grant_creation_policy(d).ok())
-        .collect())
-}
-
 /// Where a rendered grant lives: the policy's parent context if it names
 /// one, else the platform; the rendered namespace and name.
 fn rendered_ref(rendered: &q::RenderedGrant) -> ObjectRef {
@@ -1216,15 +1223,6 @@ fn policy_invalid(error: &q::PolicyError) -> ApiError {
         ),
         other => other.to_api_error(),
     }
-}
-
-/// Every ClaimCreationPolicy (each was checked when written).
-async fn claim_policies(store: &Store) -> Result<Vec<q::ClaimCreationPolicy>, ApiError> {
-    let docs = all_objects(store, &q::CLAIM_CREATION_POLICY).await?;
-    Ok(docs
-        .iter()
-        .filter_map(|d| q::parse_claim_creation_policy(d).ok())
-        .collect())
 }
 
 pub(crate) async fn all_objects(

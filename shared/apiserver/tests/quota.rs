@@ -786,3 +786,108 @@ async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one(
     let report = apiserver::quota_audit::audit(&store, false).await.unwrap();
     assert!(report.drifts.is_empty(), "{:?}", report.drifts);
 }
+
+/// Creates projects on `api` every 100 ms, up to 2 s, until one gets
+/// `status`; returns how long that took.
+async fn until_status(api: &Api, prefix: &str, status: u16) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    for i in 0.. {
+        let r = api
+            .project(&format!("{prefix}{i}"), "Organization", "acme")
+            .await;
+        if r.status == status {
+            return start.elapsed();
+        }
+        assert!(r.status == 201 || r.status == 403, "{}", r.body);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(2),
+            "no {status} within 2 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    unreachable!()
+}
+
+/// The policies and registrations are cached per instance (quota_cache.rs):
+/// what one instance writes is in force there at once and on another
+/// within the refresh interval (500 ms) plus a read.
+#[tokio::test]
+async fn a_quota_policy_written_on_one_instance_is_in_force_on_another_within_a_second() {
+    let a = api().await;
+    let b = a.sibling().await;
+    a.org("acme").await;
+    // B has read the (empty) policies.
+    assert_eq!(b.project("p0", "Organization", "acme").await.status, 201);
+    assert!(claims_for(&b, "acme", "p0").await.is_empty());
+    setup(&a).await;
+    give(&a, "acme", "Organization", "acme", 1).await;
+    // A, which wrote them, applies them at once.
+    assert_eq!(a.project("a1", "Organization", "acme").await.status, 201);
+    assert_eq!(claims_for(&a, "acme", "a1").await.len(), 1);
+    // B refuses once it sees them: the one project allowed is taken.
+    let took = until_status(&b, "b", 403).await;
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    // Deleting the policy lifts it everywhere likewise.
+    let r = a
+        .call(
+            "DELETE",
+            &format!("{Q}/claimcreationpolicies/projects"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(a.project("a2", "Organization", "acme").await.status, 201);
+    let took = until_status(&b, "c", 201).await;
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+}
+
+/// A write no quota policy matches reads one stamp item, not the policies:
+/// with the stamp taken back past the pipeline, an instance that read the
+/// (empty) policies goes on deciding with them, and moving the stamp brings
+/// the stored policies in.
+#[tokio::test]
+async fn a_write_reads_the_quota_policies_only_when_the_stamp_moved() {
+    let a = api().await;
+    let b = a.sibling().await;
+    a.org("acme").await;
+    assert_eq!(b.project("p0", "Organization", "acme").await.status, 201);
+    setup(&a).await;
+    give(&a, "acme", "Organization", "acme", 1).await;
+    let store = store::Store::new(store::Store::client_from_env().await, a.table.clone());
+    store
+        .write(vec![store::Write::Delete {
+            key: apiserver::quota_cache::stamp_key(),
+            expect: store::Expect::Anything,
+        }])
+        .await
+        .unwrap();
+    // Past B's refresh: it reads the stamp, finds it as it was, and Queries
+    // nothing; the stored policy claims nothing here.
+    tokio::time::sleep(apiserver::DEFAULT_CATALOG_REFRESH + std::time::Duration::from_millis(100))
+        .await;
+    for p in ["p1", "p2"] {
+        assert_eq!(b.project(p, "Organization", "acme").await.status, 201);
+        assert!(claims_for(&b, "acme", p).await.is_empty(), "{p}");
+    }
+    store
+        .write(vec![apiserver::quota_cache::stamp()])
+        .await
+        .unwrap();
+    let took = {
+        // The policy is in force on B within the refresh interval.
+        let start = std::time::Instant::now();
+        let mut i = 0;
+        loop {
+            i += 1;
+            let name = format!("r{i}");
+            let r = b.project(&name, "Organization", "acme").await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            if !claims_for(&b, "acme", &name).await.is_empty() {
+                break start.elapsed();
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(2));
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+}
