@@ -29,7 +29,8 @@ use store::{Context, ObjectRef, TypeCursor};
 
 use crate::codec::{self, Response};
 use crate::errors::from_store;
-use crate::{admission as pipeline_admission, objects, policy_cache, ApiServer, Call};
+use crate::stamped::platform_documents;
+use crate::{admission as pipeline_admission, objects, ApiServer, Call};
 
 const DEFAULT_PAGE: i32 = 500;
 const MAX_PAGE: i32 = 5000;
@@ -239,7 +240,7 @@ async fn audited_policy(
             })?;
         let policy = admission::parse_validating_policy(&stored.object).map_err(invalid)?;
         let bindings =
-            policy_cache::documents(&server.store, &kinds::VALIDATING_ADMISSION_POLICY_BINDING)
+            platform_documents(&server.store, &kinds::VALIDATING_ADMISSION_POLICY_BINDING)
                 .await?
                 .iter()
                 .filter_map(|doc| admission::parse_validating_binding(doc).ok())

@@ -3,17 +3,17 @@
 //! small item at most every `refresh` (and at once when a path names no
 //! known type); only when the stamp moved does it reload the CRDs.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use domain::catalog::Catalog;
 use domain::crd::{self, ResourceType};
 use domain::kinds::CUSTOM_RESOURCE_DEFINITION;
 use domain::ApiError;
 use serde_json::Value;
-use store::{keys, Context, ItemKey, ObjectRef, Store};
+use store::{keys, ItemKey, Store};
 
-use crate::errors::from_store;
+use crate::stamped::{platform_documents, Stamped};
 
 /// Name of the stamp item CRD writes touch.
 const STAMP: &str = "catalog";
@@ -23,71 +23,29 @@ pub fn stamp_key() -> ItemKey {
 }
 
 pub struct CatalogCache {
-    refresh: Duration,
-    state: Mutex<State>,
-}
-
-struct State {
-    catalog: Arc<Catalog>,
-    /// The stamp the catalog was built at (None: never read).
-    stamp: Option<String>,
-    checked: Option<Instant>,
+    cache: Stamped<Catalog>,
 }
 
 impl CatalogCache {
     pub fn new(refresh: Duration) -> Result<Self, String> {
         Ok(Self {
-            refresh,
-            state: Mutex::new(State {
-                catalog: Arc::new(Catalog::builtin()?),
-                stamp: None,
-                checked: None,
-            }),
+            cache: Stamped::new(stamp_key(), refresh, Catalog::builtin()?),
         })
     }
 
     pub fn refresh(&self) -> Duration {
-        self.refresh
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A poisoned lock only means another request panicked mid-update of
-        // plain data; the data is still a whole catalog.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.cache.refresh()
     }
 
     /// The catalog, re-checked against the stamp when the last check is
     /// older than the refresh interval.
     pub async fn current(&self, store: &Store) -> Result<Arc<Catalog>, ApiError> {
-        let fresh = {
-            let state = self.lock();
-            state
-                .checked
-                .is_some_and(|at| at.elapsed() < self.refresh)
-                .then(|| state.catalog.clone())
-        };
-        match fresh {
-            Some(catalog) => Ok(catalog),
-            None => self.reload_if_changed(store).await,
-        }
+        self.cache.current(store, || load(store)).await
     }
 
     /// Checks the stamp now, and reloads if it moved.
     pub async fn reload_if_changed(&self, store: &Store) -> Result<Arc<Catalog>, ApiError> {
-        let stamp = store.stamp(&stamp_key()).await.map_err(from_store)?;
-        {
-            let mut state = self.lock();
-            if state.checked.is_some() && state.stamp == stamp {
-                state.checked = Some(Instant::now());
-                return Ok(state.catalog.clone());
-            }
-        }
-        let catalog = Arc::new(load(store).await?);
-        let mut state = self.lock();
-        state.catalog = catalog.clone();
-        state.stamp = stamp;
-        state.checked = Some(Instant::now());
-        Ok(catalog)
+        self.cache.reload_if_changed(store, || load(store)).await
     }
 }
 
@@ -96,27 +54,7 @@ impl CatalogCache {
 /// catalog gives names to the first claimant, so a type keeps the names its
 /// status reports, and a refused one is served once its rival is gone.
 pub async fn registered_documents(store: &Store) -> Result<Vec<Value>, ApiError> {
-    let collection = ObjectRef {
-        context: Context::Platform,
-        group: CUSTOM_RESOURCE_DEFINITION.group.into(),
-        kind: CUSTOM_RESOURCE_DEFINITION.kind.into(),
-        namespace: String::new(),
-        name: String::new(),
-    }
-    .collection();
-    let mut docs = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .query_objects(&collection.pk(), "", None, start)
-            .await
-            .map_err(from_store)?;
-        docs.extend(page.items.into_iter().map(|s| s.object));
-        match page.next {
-            Some(next) => start = Some(next),
-            None => break,
-        }
-    }
+    let mut docs = platform_documents(store, &CUSTOM_RESOURCE_DEFINITION).await?;
     docs.sort_by(|a, b| {
         let at = |d: &Value| {
             (

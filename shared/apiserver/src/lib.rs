@@ -26,6 +26,7 @@ mod quota;
 pub mod quota_audit;
 pub mod quota_cache;
 mod route;
+mod stamped;
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -1225,28 +1225,6 @@ fn policy_invalid(error: &q::PolicyError) -> ApiError {
     }
 }
 
-pub(crate) async fn all_objects(
-    store: &Store,
-    kind: &kinds::KindId,
-) -> Result<Vec<Value>, ApiError> {
-    let pk = builtin_ref(&Context::Platform, kind, "", "")
-        .collection()
-        .pk();
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .query_objects(&pk, "", None, start)
-            .await
-            .map_err(from_store)?;
-        out.extend(page.items.into_iter().map(|s| s.object));
-        start = page.next;
-        if start.is_none() {
-            return Ok(out);
-        }
-    }
-}
-
 /// The buckets of every node on `path` for `types`, as stored now.
 async fn read_buckets(
     store: &Store,

@@ -18,7 +18,8 @@ use store::{BucketCheck, BucketWrite, Context, Store, Write};
 
 use crate::errors::from_store;
 use crate::objects::builtin_ref;
-use crate::quota::{all_objects, bucket_document, bucket_ref, consumer_path, emit};
+use crate::quota::{bucket_document, bucket_ref, consumer_path, emit};
+use crate::stamped::platform_documents;
 
 /// What one audit found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,18 +37,18 @@ pub struct AuditReport {
 /// drifted buckets (conditional on the counters still being as read, so a
 /// claim landing meanwhile is not overwritten; the next run sees it).
 pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError> {
-    let grants: Vec<q::ResourceGrant> = all_objects(store, &q::RESOURCE_GRANT)
+    let grants: Vec<q::ResourceGrant> = platform_documents(store, &q::RESOURCE_GRANT)
         .await?
         .iter()
         .filter_map(|d| q::parse_grant(d).ok())
         .collect();
-    let claims: Vec<q::ResourceClaim> = all_objects(store, &q::RESOURCE_CLAIM)
+    let claims: Vec<q::ResourceClaim> = platform_documents(store, &q::RESOURCE_CLAIM)
         .await?
         .iter()
         .filter_map(|d| q::parse_claim(d).ok())
         .collect();
     let mut stored: BTreeMap<BucketKey, BucketLevel> = BTreeMap::new();
-    for doc in all_objects(store, &q::ALLOWANCE_BUCKET).await? {
+    for doc in platform_documents(store, &q::ALLOWANCE_BUCKET).await? {
         if let Ok((key, level)) = q::parse_bucket(&doc) {
             stored.insert(key, level);
         }

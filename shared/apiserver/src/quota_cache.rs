@@ -7,17 +7,15 @@
 //! together) and parse them again. A write that no quota applies to thus
 //! costs no Query at all.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use domain::kinds::{self, KindInfo};
 use domain::quota as q;
 use domain::ApiError;
-use serde_json::Value;
 use store::{keys, ItemKey, Store, Write};
 
-use crate::errors::from_store;
-use crate::quota::all_objects;
+use crate::stamped::{parsed, platform_documents, Stamped};
 
 const STAMP: &str = "quota";
 
@@ -51,96 +49,38 @@ pub(crate) struct Inputs {
 }
 
 pub struct QuotaCache {
-    refresh: Duration,
-    state: Mutex<State>,
-}
-
-struct State {
-    inputs: Arc<Inputs>,
-    /// The stamp the inputs were read at (None: never written).
-    stamp: Option<String>,
-    /// When the stamp was last read (None: never).
-    checked: Option<Instant>,
+    cache: Stamped<Inputs>,
 }
 
 impl QuotaCache {
     pub fn new(refresh: Duration) -> Self {
         Self {
-            refresh,
-            state: Mutex::new(State {
-                inputs: Arc::new(Inputs::default()),
-                stamp: None,
-                checked: None,
-            }),
+            cache: Stamped::new(stamp_key(), refresh, Inputs::default()),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // Poisoning only means a panic elsewhere; the inputs are whole.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The inputs, re-checked against the stamp when the last check is
     /// older than the refresh interval.
     pub(crate) async fn current(&self, store: &Store) -> Result<Arc<Inputs>, ApiError> {
-        let fresh = {
-            let state = self.lock();
-            state
-                .checked
-                .is_some_and(|at| at.elapsed() < self.refresh)
-                .then(|| state.inputs.clone())
-        };
-        match fresh {
-            Some(inputs) => Ok(inputs),
-            None => self.reload_if_changed(store).await,
-        }
+        self.cache.current(store, || load(store)).await
     }
 
     /// Checks the stamp now (one consistent GetItem), and reloads if it
     /// moved.
     pub(crate) async fn reload_if_changed(&self, store: &Store) -> Result<Arc<Inputs>, ApiError> {
-        let stamp = store.stamp(&stamp_key()).await.map_err(from_store)?;
-        {
-            let mut state = self.lock();
-            if state.checked.is_some() && state.stamp == stamp {
-                state.checked = Some(Instant::now());
-                return Ok(state.inputs.clone());
-            }
-        }
-        // Read after the stamp: a write in between leaves the newer inputs
-        // under the older stamp, so the next check reloads again.
-        let inputs = Arc::new(load(store).await?);
-        let mut state = self.lock();
-        state.inputs = inputs.clone();
-        state.stamp = stamp;
-        state.checked = Some(Instant::now());
-        Ok(inputs)
+        self.cache.reload_if_changed(store, || load(store)).await
     }
 }
 
 async fn load(store: &Store) -> Result<Inputs, ApiError> {
     let (claim_policies, grant_policies, registrations) = tokio::try_join!(
-        all_objects(store, &q::CLAIM_CREATION_POLICY),
-        all_objects(store, &q::GRANT_CREATION_POLICY),
-        all_objects(store, &q::RESOURCE_REGISTRATION),
+        platform_documents(store, &q::CLAIM_CREATION_POLICY),
+        platform_documents(store, &q::GRANT_CREATION_POLICY),
+        platform_documents(store, &q::RESOURCE_REGISTRATION),
     )?;
     Ok(Inputs {
         claim_policies: parsed(claim_policies, q::parse_claim_creation_policy),
         grant_policies: parsed(grant_policies, q::parse_grant_creation_policy),
         registrations: parsed(registrations, q::parse_registration),
     })
-}
-
-/// Parses stored documents; one that no longer parses (a stricter server
-/// than the one that accepted it) is logged and left out, not fatal.
-fn parsed<T>(docs: Vec<Value>, parse: impl Fn(&Value) -> Result<T, Vec<domain::Cause>>) -> Vec<T> {
-    docs.into_iter()
-        .filter_map(|doc| match parse(&doc) {
-            Ok(parsed) => Some(parsed),
-            Err(causes) => {
-                tracing::error!(kind = %doc["kind"], name = %doc["metadata"]["name"], ?causes, "stored quota object no longer parses; not applied");
-                None
-            }
-        })
-        .collect()
 }
