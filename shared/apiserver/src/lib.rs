@@ -25,6 +25,7 @@ pub mod policy_cache;
 mod quota;
 pub mod quota_audit;
 pub mod quota_cache;
+mod quota_tree;
 mod route;
 mod stamped;
 
@@ -248,6 +249,11 @@ impl ApiServer {
                 if graph::is_graph_path(&path) && context == Context::Platform =>
             {
                 graph::serve(&ingest::Graph::new(self.store.clone()), &path, &call).await
+            }
+            route::Target::Resource(path)
+                if quota_tree::is_tree_path(&path) && context == Context::Platform =>
+            {
+                quota_tree::serve(&self.store, &path, &call).await
             }
             route::Target::Resource(path) => {
                 Box::pin(objects::serve(self, catalog, &context, &path, &call)).await

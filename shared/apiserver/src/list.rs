@@ -40,6 +40,15 @@ struct Position {
     sk: String,
 }
 
+/// Whether a kind's labels have index items. ResourceClaims' do not: a
+/// quota create writes one (in the hot path of every write a policy
+/// claims for), and an index item per label would make its transaction
+/// half again as large. Their lists read the namespace's (or the kind's)
+/// partition and filter; claims are read per organization namespace.
+pub fn labels_indexed(kind: &KindInfo) -> bool {
+    !(kind.group == domain::quota::QUOTA_GROUP && kind.kind == domain::quota::RESOURCE_CLAIM.kind)
+}
+
 fn plan(
     context: &Context,
     kind: &KindInfo,
@@ -57,6 +66,9 @@ fn plan(
             key: ORGANIZATION_LABEL.into(),
             values: vec![Some(org.clone())],
         };
+    }
+    if !labels_indexed(kind) {
+        return Plan::Collection;
     }
     labels
         .requirements

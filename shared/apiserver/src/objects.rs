@@ -502,7 +502,7 @@ impl Ops<'_> {
             version: 1,
             expect: Expect::Absent,
         }];
-        writes.extend(index_puts(&object_ref, &label_pairs(&obj)));
+        writes.extend(index_puts(&object_ref, &label_pairs(self.kind, &obj)));
         let container_check = writes.len();
         let contained = self.containment(&object_ref);
         let has_container = !contained.is_empty();
@@ -768,8 +768,8 @@ impl Ops<'_> {
         }];
         writes.extend(index_changes(
             &object_ref,
-            &label_pairs(&old),
-            &label_pairs(&new),
+            &label_pairs(self.kind, &old),
+            &label_pairs(self.kind, &new),
         ));
         if let Some(new_parent) = placement.first() {
             if let Some(old_parent) = &old_parent {
@@ -955,10 +955,14 @@ impl Ops<'_> {
             key: object_ref.key(),
             expect: Expect::Version(stored.version),
         }];
-        writes.extend(label_pairs(&old).iter().map(|(k, v)| Write::Delete {
-            key: object_ref.label_index_key(k, v),
-            expect: Expect::Anything,
-        }));
+        writes.extend(
+            label_pairs(self.kind, &old)
+                .iter()
+                .map(|(k, v)| Write::Delete {
+                    key: object_ref.label_index_key(k, v),
+                    expect: Expect::Anything,
+                }),
+        );
         if let Some(parent) = self.parent_of(&old) {
             let parent_ref = object_ref_of_parent(&parent);
             writes.push(Write::Delete {
@@ -1128,7 +1132,12 @@ fn unchanged(old: &Object, new: &Object) -> bool {
     probe == *old
 }
 
-fn label_pairs(obj: &Object) -> BTreeSet<(String, String)> {
+/// The labels that get index items (none for a kind whose labels are not
+/// indexed: `list::labels_indexed`).
+fn label_pairs(kind: &KindInfo, obj: &Object) -> BTreeSet<(String, String)> {
+    if !crate::list::labels_indexed(kind) {
+        return BTreeSet::new();
+    }
     obj.metadata
         .labels
         .iter()

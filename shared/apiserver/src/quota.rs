@@ -13,10 +13,11 @@
 //! - Deleting the object deletes its claims and gives the usage back.
 //! - A ResourceGrant's writes change its buckets' limits.
 //!
-//! [`Pending::persist`] runs the transaction: when a bucket's condition
-//! fails or a concurrent transaction got in the way, it re-reads the
-//! buckets and plans again, so the answer is the one the buckets give now
-//! (403 with the current numbers, or success once the contention clears).
+//! Claims are planned without reading a bucket: the transaction's
+//! conditions decide. [`Pending::persist`] runs it: when a bucket's
+//! condition fails it reads the buckets and decides with their numbers (a
+//! 403 that names them, or, if room was freed meanwhile, the write again);
+//! a transaction cancelled by a concurrent one is sent again as planned.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -96,9 +97,10 @@ impl Pending {
     }
 
     /// Applies `writes` (the request's own, the object first) and the
-    /// quota writes in one transaction. Bucket conditions that fail, and
-    /// transactions cancelled by concurrent ones, are re-planned against
-    /// fresh bucket reads; a refusal is the 403 of the current numbers.
+    /// quota writes in one transaction. A bucket condition that fails is
+    /// decided again against the buckets read now (a refusal is the 403 of
+    /// their numbers); a transaction cancelled by a concurrent one is sent
+    /// again.
     /// Errors of the request's own writes are returned for it to map.
     pub async fn persist(
         self,
@@ -155,10 +157,15 @@ impl Pending {
                 // The request's own item: its caller maps it.
                 return Ok(Err(err));
             }
-            tracing::debug!(attempt, error = %err, "quota transaction replanned");
+            tracing::debug!(attempt, error = %err, "quota transaction retried");
+            if quota_index.is_none() {
+                // Contention only (the store has backed off already): the
+                // plan does not depend on what the buckets hold.
+                continue;
+            }
             match &self.replan {
                 Some(replan) => quota = replan.plan_again(store).await?,
-                None if quota_index.is_some() => {
+                None => {
                     // A release or limit change has no headroom check: only a
                     // concurrent move re-parented the buckets.
                     return Err(ApiError::Conflict {
@@ -168,7 +175,6 @@ impl Pending {
                         message: "the object's quota path changed meanwhile (a move); retry".into(),
                     });
                 }
-                None => {}
             }
         }
         Ok(Err(StoreError::TransactionConflict))
@@ -264,6 +270,14 @@ impl Subject<'_> {
         }
         let inputs = Box::pin(self.inputs()).await?;
         let claims = Box::pin(self.claims_for(obj, placement, &now, &inputs)).await?;
+        let annotations = &mut obj.metadata.annotations;
+        annotations.remove(q::CLAIMS_ANNOTATION);
+        if let Some(replan) = &claims.replan {
+            annotations.insert(
+                q::CLAIMS_ANNOTATION.into(),
+                q::held_claims_value(&replan.claims),
+            );
+        }
         pending.writes.extend(claims.writes);
         pending.replan = claims.replan;
         let grants = Box::pin(self.grants_for(None, Some(obj), &now, &inputs)).await?;
@@ -449,22 +463,9 @@ impl Subject<'_> {
         let mut rest = Vec::new();
         for (stored, claim) in &claims {
             changes.extend(q::plan_release(claim, &path));
-            let claim_ref = claim_ref(&claim.namespace, &claim.name);
             rest.push(Write::Delete {
-                key: claim_ref.key(),
+                key: claim_ref(&claim.namespace, &claim.name).key(),
                 expect: Expect::Version(stored.version),
-            });
-            rest.extend(
-                labels_of(&stored.object)
-                    .into_iter()
-                    .map(|(k, v)| Write::Delete {
-                        key: claim_ref.label_index_key(&k, &v),
-                        expect: Expect::Anything,
-                    }),
-            );
-            rest.push(Write::Delete {
-                key: namespace_ref(&claim.namespace).child_index_key(&claim_ref),
-                expect: Expect::Anything,
             });
         }
         let changes = q::merge_changes(&changes);
@@ -571,9 +572,7 @@ impl Subject<'_> {
             let path = consumer_path(self.store, &claim.consumer, "spec.consumerRef").await?;
             let registrations = self.inputs().await?.registrations.clone();
             let claims = vec![claim];
-            let types = claim_types(&claims);
-            let levels = read_buckets(self.store, &path, &types).await?;
-            let plan = q::plan_claims(&claims, &path, &levels, &registrations)
+            let plan = q::plan_claims_unread(&claims, &path, &registrations)
                 .map_err(|refusal| refused(&claims, &refusal))?;
             let allocations = plan
                 .plans
@@ -581,7 +580,7 @@ impl Subject<'_> {
                 .map(|p| p.allocations.clone())
                 .unwrap_or_default();
             obj.set_status(q::claim_granted_status(&allocations, generation, now));
-            let writes = bucket_writes(&plan.changes, &path, &levels, now);
+            let writes = bucket_writes(&plan.changes, &path, &BTreeMap::new(), now);
             return Ok(Pending {
                 writes,
                 reload: None,
@@ -750,13 +749,15 @@ impl Subject<'_> {
             objects.push(claim_obj);
         }
         let registrations = inputs.registrations.clone();
-        let types = claim_types(&claims);
-        let levels = read_buckets(self.store, &path, &types).await?;
-        let plan = q::plan_claims(&claims, &path, &levels, &registrations)
+        // No bucket read: the transaction's conditions decide (see persist).
+        let plan = q::plan_claims_unread(&claims, &path, &registrations)
             .map_err(|refusal| refused(&claims, &refusal))?;
         let mut rest = Vec::new();
         for (claim_obj, claim_plan) in objects.iter_mut().zip(&plan.plans) {
             claim_obj.set_status(q::claim_granted_status(&claim_plan.allocations, 1, now));
+            // One item: claims' labels are not indexed (list.rs), the object
+            // records it (CLAIMS_ANNOTATION), and it never keeps its
+            // namespace from being deleted, as its object releases it.
             let claim_ref = claim_ref(&claim_obj.metadata.namespace, &claim_obj.metadata.name);
             rest.push(Write::PutObject {
                 key: claim_ref.key(),
@@ -764,19 +765,8 @@ impl Subject<'_> {
                 version: 1,
                 expect: Expect::Absent,
             });
-            rest.extend(labels_of(&claim_obj.to_value()).into_iter().map(|(k, v)| {
-                Write::PutIndex {
-                    key: claim_ref.label_index_key(&k, &v),
-                    target: claim_ref.key(),
-                }
-            }));
-            let namespace = namespace_ref(&claim_obj.metadata.namespace);
-            rest.push(Write::PutIndex {
-                key: namespace.child_index_key(&claim_ref),
-                target: claim_ref.key(),
-            });
         }
-        let mut writes = bucket_writes(&plan.changes, &path, &levels, now);
+        let mut writes = bucket_writes(&plan.changes, &path, &BTreeMap::new(), now);
         writes.extend(rest.iter().cloned());
         Ok(Pending {
             writes,
@@ -1034,33 +1024,23 @@ impl Subject<'_> {
         }
     }
 
-    /// The claims a policy made for `obj` (found by the resource-name label,
-    /// kept if their owner is this very object), as stored.
+    /// The claims a policy made for `obj` (those its CLAIMS_ANNOTATION
+    /// records, kept if their owner is this very object), as stored.
     async fn claims_of(
         &self,
         obj: &Object,
     ) -> Result<Vec<(store::Stored, q::ResourceClaim)>, ApiError> {
-        let collection = claim_ref("", "").collection();
-        let pk = collection.label_pk(q::RESOURCE_NAME_LABEL);
-        let prefix = store::Collection::label_value_prefix(&obj.metadata.name);
-        let mut targets = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .store
-                .query_index(&pk, &prefix, None, start)
-                .await
-                .map_err(from_store)?;
-            targets.extend(page.items.into_iter().map(|e| e.target));
-            start = page.next;
-            if start.is_none() {
-                break;
-            }
-        }
-        if targets.is_empty() {
+        let Some(held) = obj.metadata.annotations.get(q::CLAIMS_ANNOTATION) else {
+            return Ok(Vec::new());
+        };
+        let keys: Vec<_> = q::held_claims(held)
+            .iter()
+            .map(|(namespace, name)| claim_ref(namespace, name).key())
+            .collect();
+        if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let stored = self.store.batch_get(&targets).await.map_err(from_store)?;
+        let stored = self.store.batch_get(&keys).await.map_err(from_store)?;
         let uid = &obj.metadata.uid;
         Ok(stored
             .into_iter()
@@ -1160,10 +1140,6 @@ fn claim_ref(namespace: &str, name: &str) -> ObjectRef {
     builtin_ref(&Context::Platform, &q::RESOURCE_CLAIM, namespace, name)
 }
 
-fn namespace_ref(namespace: &str) -> ObjectRef {
-    builtin_ref(&Context::Platform, &kinds::NAMESPACE, "", namespace)
-}
-
 /// Where a bucket lives: the platform context, its organization's namespace.
 pub fn bucket_ref(organization: &str, key: &BucketKey) -> ObjectRef {
     builtin_ref(
@@ -1247,20 +1223,25 @@ async fn read_bucket_keys(
 ) -> Result<BTreeMap<BucketKey, BucketLevel>, ApiError> {
     let stored = store.batch_get(keys).await.map_err(from_store)?;
     let mut levels = BTreeMap::new();
-    for s in stored {
-        match q::parse_bucket(&s.object) {
-            Ok((key, level)) => {
-                levels.insert(key, level);
-            }
-            Err(causes) => {
-                return Err(ApiError::internal(format!(
-                    "stored AllowanceBucket {} is corrupt: {causes:?}",
-                    s.key.sk
-                )))
-            }
-        }
-    }
+    add_levels(&mut levels, stored)?;
     Ok(levels)
+}
+
+/// Adds stored buckets to `levels`; a bucket that does not parse is a 500.
+pub(crate) fn add_levels(
+    levels: &mut BTreeMap<BucketKey, BucketLevel>,
+    stored: Vec<store::Stored>,
+) -> Result<(), ApiError> {
+    for s in stored {
+        let (key, level) = q::parse_bucket(&s.object).map_err(|causes| {
+            ApiError::internal(format!(
+                "stored AllowanceBucket {} is corrupt: {causes:?}",
+                s.key.sk
+            ))
+        })?;
+        levels.insert(key, level);
+    }
+    Ok(())
 }
 
 fn parent_text(parent: Option<&Node>) -> String {
@@ -1278,9 +1259,10 @@ pub(crate) fn bucket_document(key: &BucketKey, organization: &str, now: &str) ->
     doc
 }
 
-/// The store writes of claim or release bucket changes. Buckets not read
-/// (`levels` lacks them) may be new: their label index items go along
-/// (unconditional, so a bucket created meanwhile is indexed the same).
+/// The store writes of claim or release bucket changes. A bucket a claim
+/// increments may be new unless `levels` read it or its condition requires
+/// it to exist: its label index items go along (unconditional, so a bucket
+/// created meanwhile is indexed the same).
 fn bucket_writes(
     changes: &[BucketChange],
     path: &q::QuotaPath,
@@ -1309,7 +1291,8 @@ fn bucket_writes(
             set_parent: Some(parent),
             contribution: None,
         }));
-        if !levels.contains_key(&change.key) && change.allocated_delta > 0 {
+        let must_exist = matches!(change.check, HeadroomCheck::Required(_));
+        if !levels.contains_key(&change.key) && !must_exist && change.allocated_delta > 0 {
             indexes.extend(bucket_indexes(&bucket, &change.key));
         }
     }

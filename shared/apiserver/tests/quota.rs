@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 const Q: &str = "/apis/quota.miloapis.com/v1alpha1";
 const PROJECTS: &str = "test.quota.miloapis.com/projects";
+const CLAIMS: &str = "quota.miloapis.com/claims";
 
 fn registration(name: &str, resource_type: &str) -> Value {
     json!({
@@ -311,6 +312,23 @@ async fn a_project_create_claims_in_its_transaction_and_the_delete_releases() {
     assert_eq!(b["status"]["claimCount"], 2);
     assert_eq!(b["status"]["available"], 0);
 
+    // The project records its claim, and the server keeps that record
+    // through an update that drops it.
+    let p2_claim = claims_for(&api, "acme", "p2").await[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let held = format!("organization-acme/{p2_claim}");
+    let p2 = api.get(&format!("{G}/projects/p2")).await;
+    assert_eq!(p2.body["metadata"]["annotations"][CLAIMS], held.as_str());
+    let mut dropped = p2.body.clone();
+    dropped["metadata"]["annotations"] = json!({"note": "edited"});
+    let r = api
+        .call("PUT", &format!("{G}/projects/p2"), Some(dropped))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["annotations"][CLAIMS], held.as_str());
+
     // Over quota: 403 with the numbers, and nothing written.
     let r = api.project("p3", "Organization", "acme").await;
     assert_eq!(r.status, 403, "{}", r.body);
@@ -337,9 +355,22 @@ async fn a_project_create_claims_in_its_transaction_and_the_delete_releases() {
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(claims_for(&api, "acme", "p2").await.len(), 1);
 
-    // A project the policy's constraint exempts claims nothing.
-    let r = api.project("exempt", "Organization", "acme").await;
+    // A project the policy's constraint exempts claims nothing, and cannot
+    // forge a record of another's claim: deleting it leaves that claim.
+    let mut forged = project("exempt", "Organization", "acme");
+    forged["metadata"]["annotations"] = json!({ CLAIMS: held });
+    let r = api.post(&format!("{G}/projects"), forged).await;
     assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        r.body["metadata"]["annotations"].get(CLAIMS).is_none(),
+        "{}",
+        r.body
+    );
+    let r = api
+        .call("DELETE", &format!("{G}/projects/exempt"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(claims_for(&api, "acme", "p2").await.len(), 1);
 
     // Deleting releases the claim in the same write.
     let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
@@ -443,6 +474,67 @@ async fn a_folder_grant_caps_its_subtree_and_the_organization_caps_all() {
     let eng = bucket(&api, "acme", "Folder", "eng").await;
     assert_eq!(eng["status"]["allocated"], 4);
     assert_eq!(eng["status"]["limit"], 4);
+
+    // The organization's quota tree: each level's limit, allocated and
+    // available, folders and projects under their parents.
+    let r = api.get(&format!("{Q}/quotatrees/acme")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["kind"], "QuotaTree");
+    let root = &r.body["root"];
+    assert_eq!(root["kind"], "Organization");
+    let level = |node: &Value| {
+        let l = &node["resources"][0];
+        assert_eq!(l["resourceType"], PROJECTS, "{node}");
+        (
+            l["limit"].clone(),
+            l["allocated"].clone(),
+            l["available"].clone(),
+        )
+    };
+    assert_eq!(level(root), (json!(10), json!(10), json!(0)));
+    let children = root["children"].as_array().unwrap();
+    let folder = children.iter().find(|c| c["kind"] == "Folder").unwrap();
+    assert_eq!(folder["name"], "eng");
+    assert_eq!(level(folder), (json!(4), json!(4), json!(0)));
+    assert_eq!(folder["children"].as_array().unwrap().len(), 4);
+    let top_level = children.iter().filter(|c| c["kind"] == "Project").count();
+    assert_eq!(top_level, 6, "{root}");
+
+    let text = tree_text(&api, "acme").await;
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {text}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(line("Organization/acme")[2..], ["10", "10", "0"]);
+    assert_eq!(line("Folder/eng")[2..], ["4", "4", "0"]);
+    assert_eq!(
+        api.get(&format!("{Q}/quotatrees/nowhere")).await.status,
+        404
+    );
+    let r = api.post(&format!("{Q}/quotatrees"), json!({})).await;
+    assert_eq!(r.status, 405, "{}", r.body);
+    let r = api.get(&format!("{Q}/quotatrees/acme?format=yaml")).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// The quota tree as text (`?format=text`, what `kubectl get --raw` prints).
+async fn tree_text(api: &Api, org: &str) -> String {
+    let req = http::Request::builder()
+        .uri(format!("{Q}/quotatrees/{org}?format=text"))
+        .header("authorization", format!("Bearer {}", api.token))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let resp = Box::pin(api.server.handle(req)).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    String::from_utf8(resp.body().to_vec()).unwrap()
 }
 
 #[tokio::test]

@@ -54,11 +54,18 @@ pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
     causes
 }
 
+/// Annotations only the server writes: dropped from what a create sends,
+/// kept from the stored object on every update.
+pub const SERVER_ANNOTATIONS: [&str; 1] = [crate::quota::CLAIMS_ANNOTATION];
+
 /// Fills the system fields of a new object.
 pub fn initialize(obj: &mut Object, kind: &KindInfo, uid: String, now: &str) {
     obj.api_version = kind.api_version();
     obj.kind = kind.kind.clone();
     let meta = &mut obj.metadata;
+    for key in SERVER_ANNOTATIONS {
+        meta.annotations.remove(key);
+    }
     meta.uid = uid;
     meta.resource_version = "1".into();
     meta.generation = Some(1);
@@ -83,6 +90,12 @@ pub fn carry_over(old: &Object, new: &mut Object, next_version: u64) -> Vec<Caus
     meta.creation_timestamp = old.metadata.creation_timestamp.clone();
     meta.deletion_timestamp = old.metadata.deletion_timestamp.clone();
     meta.resource_version = next_version.to_string();
+    for key in SERVER_ANNOTATIONS {
+        match old.metadata.annotations.get(key) {
+            Some(value) => meta.annotations.insert(key.to_string(), value.clone()),
+            None => meta.annotations.remove(key),
+        };
+    }
     let generation = old.metadata.generation.unwrap_or(1);
     meta.generation = Some(if spec_changed {
         generation + 1
@@ -143,6 +156,51 @@ mod tests {
         carry_over(&old, &mut changed, 2);
         assert_eq!(changed.metadata.generation, Some(2));
         assert_eq!(changed.metadata.uid, "u1");
+    }
+
+    #[test]
+    fn server_annotations_are_the_servers() {
+        let claims = crate::quota::CLAIMS_ANNOTATION;
+        let mut sent = project(json!({}));
+        sent.metadata
+            .annotations
+            .insert(claims.into(), "ns/forged".into());
+        sent.metadata
+            .annotations
+            .insert("note".into(), "mine".into());
+        initialize(
+            &mut sent,
+            &project_kind(),
+            "u1".into(),
+            "2026-01-01T00:00:00Z",
+        );
+        assert!(!sent.metadata.annotations.contains_key(claims));
+        assert_eq!(sent.metadata.annotations["note"], "mine");
+
+        let mut stored = sent.clone();
+        stored
+            .metadata
+            .annotations
+            .insert(claims.into(), "ns/real".into());
+        // An update that drops it or rewrites it keeps the stored value.
+        let mut dropped = project(json!({}));
+        carry_over(&stored, &mut dropped, 2);
+        assert_eq!(dropped.metadata.annotations[claims], "ns/real");
+        let mut rewritten = project(json!({}));
+        rewritten
+            .metadata
+            .annotations
+            .insert(claims.into(), "ns/other".into());
+        carry_over(&stored, &mut rewritten, 2);
+        assert_eq!(rewritten.metadata.annotations[claims], "ns/real");
+        // And one cannot add it to an object that has none.
+        let mut added = project(json!({}));
+        added
+            .metadata
+            .annotations
+            .insert(claims.into(), "ns/forged".into());
+        carry_over(&sent, &mut added, 2);
+        assert!(!added.metadata.annotations.contains_key(claims));
     }
 
     #[test]

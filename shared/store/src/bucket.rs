@@ -70,40 +70,44 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-pub(crate) fn expressions(write: &BucketWrite, body: String) -> Expressions {
-    let mut values = HashMap::from([
-        (":zero".to_string(), n(0)),
-        (":one".to_string(), n(1)),
-        (":doc".to_string(), AttributeValue::S(body)),
-        (":dl".to_string(), n(write.limit_delta)),
-        (":da".to_string(), n(write.allocated_delta)),
-        (":dc".to_string(), n(write.claim_count_delta)),
-        (":dg".to_string(), n(write.grant_count_delta)),
-        (
-            ":dh".to_string(),
-            n(write.limit_delta - write.allocated_delta),
-        ),
-    ]);
+pub(crate) fn expressions(write: &BucketWrite) -> Expressions {
+    let mut values = HashMap::from([(":one".to_string(), n(1))]);
     let mut names = HashMap::new();
-    let mut set = vec![
-        "obj = if_not_exists(obj, :doc)".to_string(),
-        "rv = if_not_exists(rv, :zero) + :one".to_string(),
-    ];
-    if let Some((type_pk, type_sk)) = crate::keys::type_index_of(&write.key) {
-        values.insert(":tpk".into(), AttributeValue::S(type_pk));
-        values.insert(":tsk".into(), AttributeValue::S(type_sk));
-        set.push("gsi1pk = if_not_exists(gsi1pk, :tpk)".into());
-        set.push("gsi1sk = if_not_exists(gsi1sk, :tsk)".into());
+    let mut set = vec!["rv = if_not_exists(rv, :zero) + :one".to_string()];
+    // A bucket the condition requires to exist needs no document to be
+    // created from: the write then only moves numbers (a claim's, on the
+    // hot path of every quota create).
+    let must_exist = matches!(
+        write.check,
+        BucketCheck::Headroom(_) | BucketCheck::Unchanged(Some(_))
+    );
+    if !must_exist {
+        values.insert(":doc".into(), AttributeValue::S(write.document.to_string()));
+        set.push("obj = if_not_exists(obj, :doc)".into());
+        if let Some((type_pk, type_sk)) = crate::keys::type_index_of(&write.key) {
+            values.insert(":tpk".into(), AttributeValue::S(type_pk));
+            values.insert(":tsk".into(), AttributeValue::S(type_sk));
+            set.push("gsi1pk = if_not_exists(gsi1pk, :tpk)".into());
+            set.push("gsi1sk = if_not_exists(gsi1sk, :tsk)".into());
+        }
     }
-    for (attr, value) in [
-        (LIMIT, ":dl"),
-        (ALLOCATED, ":da"),
-        (CLAIMS, ":dc"),
-        (GRANTS, ":dg"),
-        (HEADROOM, ":dh"),
+    // A new bucket gets every counter (reads fold them into its status);
+    // an existing one only those that move.
+    for (attr, placeholder, delta) in [
+        (LIMIT, ":dl", write.limit_delta),
+        (ALLOCATED, ":da", write.allocated_delta),
+        (CLAIMS, ":dc", write.claim_count_delta),
+        (GRANTS, ":dg", write.grant_count_delta),
+        (HEADROOM, ":dh", write.limit_delta - write.allocated_delta),
     ] {
-        set.push(format!("{attr} = if_not_exists({attr}, :zero) + {value}"));
+        if delta != 0 || !must_exist {
+            values.insert(placeholder.to_string(), n(delta));
+            set.push(format!(
+                "{attr} = if_not_exists({attr}, :zero) + {placeholder}"
+            ));
+        }
     }
+    values.insert(":zero".into(), n(0));
     if let Some(parent) = &write.set_parent {
         values.insert(":np".into(), AttributeValue::S(parent.clone()));
         set.push(format!("{PARENT} = :np"));

@@ -723,8 +723,7 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             )
         }
         Write::Bucket(write) => {
-            let body = write.document.to_string();
-            let e = bucket::expressions(write, body);
+            let e = bucket::expressions(write);
             op.update(
                 aws_sdk_dynamodb::types::Update::builder()
                     .table_name(table)

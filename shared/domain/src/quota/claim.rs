@@ -11,6 +11,27 @@ use crate::Cause;
 
 pub const MAX_REQUESTS: usize = 20;
 
+/// The value of [`super::CLAIMS_ANNOTATION`] for these claims.
+pub fn held_claims_value(claims: &[ResourceClaim]) -> String {
+    let keys: Vec<String> = claims
+        .iter()
+        .map(|c| format!("{}/{}", c.namespace, c.name))
+        .collect();
+    keys.join(",")
+}
+
+/// The (namespace, name) of each claim [`super::CLAIMS_ANNOTATION`]
+/// records; malformed entries are skipped (the owner check on the claims
+/// read decides anyway).
+pub fn held_claims(value: &str) -> Vec<(String, String)> {
+    value
+        .split(',')
+        .filter_map(|entry| entry.trim().split_once('/'))
+        .filter(|(namespace, name)| !namespace.is_empty() && !name.is_empty())
+        .map(|(namespace, name)| (namespace.to_string(), name.to_string()))
+        .collect()
+}
+
 /// One `spec.requests[]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimRequest {

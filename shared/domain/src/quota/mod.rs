@@ -50,7 +50,7 @@ mod tree;
 mod trigger;
 
 pub use bucket::{parse_bucket, BucketKey, BucketLevel};
-pub use claim::{parse_claim, ClaimRequest, ResourceClaim};
+pub use claim::{held_claims, held_claims_value, parse_claim, ClaimRequest, ResourceClaim};
 pub use grant::{parse_grant, Allowance, ResourceGrant};
 pub use grant_delta::{
     grant_limit_changes, update_contributing_refs, ContributingGrantRef, LimitChange,
@@ -61,9 +61,9 @@ pub use metrics::{
 pub use move_plan::{plan_move, subject_usage, MovePlan, MoveRefusal, Reparent, SubtreeUsage};
 pub use names::*;
 pub use plan::{
-    apply_changes, merge_changes, plan_claim, plan_claims, plan_release, BucketChange,
-    ClaimAllocation, ClaimPlan, ClaimRefusal, ClaimsPlan, Denial, HeadroomCheck, QuotaExceeded,
-    MAX_BUCKET_CHANGES,
+    apply_changes, merge_changes, plan_claim, plan_claims, plan_claims_unread, plan_release,
+    plan_unread, BucketChange, ClaimAllocation, ClaimPlan, ClaimRefusal, ClaimsPlan, Denial,
+    HeadroomCheck, QuotaExceeded, MAX_BUCKET_CHANGES,
 };
 pub use policy::{
     parse_claim_creation_policy, parse_grant_creation_policy, ClaimCreationPolicy,

@@ -55,6 +55,13 @@ pub const RESOURCE_KIND_LABEL: &str = "quota.miloapis.com/resource-kind";
 /// On buckets: the consumer's kind and name (Milo's "system labels").
 pub const CONSUMER_KIND_LABEL: &str = "quota.miloapis.com/consumer-kind";
 pub const CONSUMER_NAME_LABEL: &str = "quota.miloapis.com/consumer-name";
+/// On an object that ClaimCreationPolicies claimed for: its claims, as
+/// `namespace/name` separated by commas. The server writes it with the
+/// claims and keeps it across updates (users cannot set or remove it); the
+/// object's deletion releases exactly these (if the object owns them).
+/// Recording them here keeps the claim itself one item: no index is needed
+/// to find them again.
+pub const CLAIMS_ANNOTATION: &str = "quota.miloapis.com/claims";
 /// On auto-created claims: who made them (Milo's value).
 pub const CREATED_BY_ANNOTATION: &str = "quota.miloapis.com/created-by";
 pub const CLAIM_CREATED_BY: &str = "claim-creation-plugin";

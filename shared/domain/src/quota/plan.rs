@@ -1,6 +1,8 @@
 //! The decision on a claim, and what its transaction writes: an increment
 //! of every bucket on the claimed object's path, each with the condition
-//! that keeps the decision true when the write lands.
+//! that makes the decision when the write lands. The plan needs no bucket
+//! read ([`plan_unread`]); the buckets are read only when a condition
+//! refused it, to word the 403 with the numbers ([`plan_claim`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -163,18 +165,37 @@ impl ClaimRefusal {
 /// rest. (20 requests on a 12-node path would be 240.)
 pub const MAX_BUCKET_CHANGES: usize = 64;
 
-/// Decides a claim: checks it against the registrations (each type
-/// registered, claimable, by this consumer's kind and, when the claim names
-/// its object, by that object's kind), requires its consumer on `path`, and
-/// checks every request against every bucket on `path` as `buckets` has
-/// them (missing ones read as empty). All requests are granted or none.
-///
-/// The plan's checks repeat the decision inside the transaction; if one
-/// fails there, the adapter re-reads and calls this again for the message.
+/// Decides a claim: [`plan_unread`], then every request against every
+/// bucket on `path` as `buckets` has them (missing ones read as empty).
+/// All requests are granted or none. This is the decision with numbers:
+/// the adapter calls it when a transaction's condition refused the
+/// unread plan, to word the 403 (or to find room freed meanwhile).
 pub fn plan_claim(
     claim: &ResourceClaim,
     path: &QuotaPath,
     buckets: &BTreeMap<BucketKey, BucketLevel>,
+    registrations: &[ResourceRegistration],
+) -> Result<ClaimPlan, ClaimRefusal> {
+    let plan = plan_unread(claim, path, registrations)?;
+    let denials = denials(claim, path, buckets);
+    if !denials.is_empty() {
+        return Err(ClaimRefusal::Exceeded(QuotaExceeded { denials }));
+    }
+    Ok(plan)
+}
+
+/// A claim's plan without reading a bucket: checks the claim against the
+/// registrations (each type registered, claimable, by this consumer's kind
+/// and, when the claim names its object, by that object's kind), requires
+/// its consumer on `path`, and writes an increment of every bucket on
+/// `path` under the condition that decides it inside the transaction
+/// (`Required` on the consumer's, `IfLimited` on the others). Nothing here
+/// depends on what the buckets hold, so the write needs no read before it.
+/// Each allocation names the consumer's bucket, as in Milo: the bucket the
+/// claim is charged to (the other buckets on the path only bound it).
+pub fn plan_unread(
+    claim: &ResourceClaim,
+    path: &QuotaPath,
     registrations: &[ResourceRegistration],
 ) -> Result<ClaimPlan, ClaimRefusal> {
     let mut causes = Vec::new();
@@ -258,36 +279,59 @@ pub fn plan_claim(
 
     let mut changes = Vec::new();
     let mut allocations = Vec::new();
-    let mut denials = Vec::new();
     for request in &claim.requests {
-        let mut tightest: Option<(i64, &Node, BucketLevel)> = None;
-        let mut refused: Option<(i64, &Node, BucketLevel)> = None;
         for node in path.nodes() {
-            let key = BucketKey::new(node.clone(), &request.resource_type);
-            let level = buckets.get(&key);
-            let check = if *node == claim.consumer {
-                HeadroomCheck::Required(request.amount)
-            } else {
-                HeadroomCheck::IfLimited(request.amount)
-            };
-            let current = level.copied().unwrap_or_default();
-            let limiting = matches!(check, HeadroomCheck::Required(_)) || current.is_limited();
-            // The most restrictive: the least headroom; the innermost on a tie.
-            if limiting && tightest.is_none_or(|(h, _, _)| current.headroom() < h) {
-                tightest = Some((current.headroom(), node, current));
-            }
-            if !check.holds(level) && refused.is_none_or(|(h, _, _)| current.headroom() < h) {
-                refused = Some((current.headroom(), node, current));
-            }
             changes.push(BucketChange {
-                key,
+                key: BucketKey::new(node.clone(), &request.resource_type),
                 allocated_delta: request.amount,
                 claim_count_delta: 1,
-                check,
+                check: check_on(node, claim, request.amount),
                 parent: path.parent_of(node).cloned(),
             });
         }
-        if let Some((_, node, level)) = refused {
+        allocations.push(ClaimAllocation {
+            resource_type: request.resource_type.clone(),
+            amount: request.amount,
+            allocating_bucket: BucketKey::new(claim.consumer.clone(), &request.resource_type)
+                .name(),
+        });
+    }
+    Ok(ClaimPlan {
+        changes,
+        allocations,
+    })
+}
+
+/// The consumer's bucket must exist with room; the others bound the claim
+/// only once a grant limits them.
+fn check_on(node: &Node, claim: &ResourceClaim, amount: i64) -> HeadroomCheck {
+    if *node == claim.consumer {
+        HeadroomCheck::Required(amount)
+    } else {
+        HeadroomCheck::IfLimited(amount)
+    }
+}
+
+/// For each request that some bucket on `path` has no room for, the most
+/// restrictive such bucket (the least headroom; the innermost on a tie).
+fn denials(
+    claim: &ResourceClaim,
+    path: &QuotaPath,
+    buckets: &BTreeMap<BucketKey, BucketLevel>,
+) -> Vec<Denial> {
+    let mut denials = Vec::new();
+    for request in &claim.requests {
+        let mut refused: Option<(&Node, BucketLevel)> = None;
+        for node in path.nodes() {
+            let level = buckets.get(&BucketKey::new(node.clone(), &request.resource_type));
+            let current = level.copied().unwrap_or_default();
+            if !check_on(node, claim, request.amount).holds(level)
+                && refused.is_none_or(|(_, r)| current.headroom() < r.headroom())
+            {
+                refused = Some((node, current));
+            }
+        }
+        if let Some((node, level)) = refused {
             denials.push(Denial {
                 resource_type: request.resource_type.clone(),
                 requested: request.amount,
@@ -295,21 +339,9 @@ pub fn plan_claim(
                 allocated: level.allocated,
                 limit: level.limit,
             });
-        } else if let Some((_, node, _)) = tightest {
-            allocations.push(ClaimAllocation {
-                resource_type: request.resource_type.clone(),
-                amount: request.amount,
-                allocating_bucket: BucketKey::new(node.clone(), &request.resource_type).name(),
-            });
         }
     }
-    if !denials.is_empty() {
-        return Err(ClaimRefusal::Exceeded(QuotaExceeded { denials }));
-    }
-    Ok(ClaimPlan {
-        changes,
-        allocations,
-    })
+    denials
 }
 
 /// Several claims for one object (several policies matched its create),
@@ -333,13 +365,30 @@ pub fn plan_claims(
 ) -> Result<ClaimsPlan, ClaimRefusal> {
     let mut working = buckets.clone();
     let mut plans = Vec::with_capacity(claims.len());
-    let mut all = Vec::new();
     for claim in claims {
         let plan = plan_claim(claim, path, &working, registrations)?;
         apply_changes(&mut working, &plan.changes);
-        all.extend(plan.changes.iter().cloned());
         plans.push(plan);
     }
+    merged(plans)
+}
+
+/// [`plan_unread`] of several claims for one object: their bucket writes
+/// merged, the transaction's conditions deciding all of them at once.
+pub fn plan_claims_unread(
+    claims: &[ResourceClaim],
+    path: &QuotaPath,
+    registrations: &[ResourceRegistration],
+) -> Result<ClaimsPlan, ClaimRefusal> {
+    let plans = claims
+        .iter()
+        .map(|claim| plan_unread(claim, path, registrations))
+        .collect::<Result<Vec<_>, _>>()?;
+    merged(plans)
+}
+
+fn merged(plans: Vec<ClaimPlan>) -> Result<ClaimsPlan, ClaimRefusal> {
+    let all: Vec<BucketChange> = plans.iter().flat_map(|p| p.changes.clone()).collect();
     let changes = merge_changes(&all);
     if changes.len() > MAX_BUCKET_CHANGES {
         return Err(ClaimRefusal::Invalid(vec![Cause::invalid(

@@ -87,6 +87,66 @@ impl QuotaTreeNode {
     }
 }
 
+impl QuotaTreeNode {
+    /// The tree as text for a terminal: one line per node and resource
+    /// type, indented by depth, numbers in aligned columns (`-` for the
+    /// limit and availability of a bucket no grant limits).
+    pub fn to_text(&self) -> String {
+        let mut rows = vec![[
+            "NODE".to_string(),
+            "RESOURCE TYPE".into(),
+            "LIMIT".into(),
+            "ALLOCATED".into(),
+            "AVAILABLE".into(),
+        ]];
+        self.rows(0, &mut rows);
+        let widths: Vec<usize> = (0..5)
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = String::new();
+        for row in rows {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            out.push_str(cells.join("   ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    fn rows(&self, depth: usize, rows: &mut Vec<[String; 5]>) {
+        let node = format!(
+            "{}{}/{}",
+            "  ".repeat(depth),
+            self.node.kind.kind(),
+            self.node.name
+        );
+        if self.levels.is_empty() {
+            rows.push([node.clone(), "-".into(), "-".into(), "-".into(), "-".into()]);
+        }
+        for (i, (resource_type, level)) in self.levels.iter().enumerate() {
+            let (limit, available) = if level.is_limited() {
+                (level.limit.to_string(), level.available().to_string())
+            } else {
+                ("-".into(), "-".into())
+            };
+            let label = if i == 0 { node.clone() } else { String::new() };
+            rows.push([
+                label,
+                resource_type.clone(),
+                limit,
+                level.allocated.to_string(),
+                available,
+            ]);
+        }
+        for child in &self.children {
+            child.rows(depth + 1, rows);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +182,30 @@ mod tests {
             json["children"][0]["children"][0]["resources"][0]["limited"],
             false
         );
+        let text = tree.to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let cells = |line: &str| {
+            line.split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            cells(lines[0]),
+            [
+                "NODE",
+                "RESOURCE",
+                "TYPE",
+                "LIMIT",
+                "ALLOCATED",
+                "AVAILABLE"
+            ]
+        );
+        assert_eq!(cells(lines[1]), ["Organization/acme", "t", "10", "5", "5"]);
+        assert!(lines[2].starts_with("  Folder/eng "), "{text}");
+        assert_eq!(cells(lines[2]), ["Folder/eng", "t", "4", "4", "0"]);
+        assert!(lines[3].starts_with("    Project/p "), "{text}");
+        assert_eq!(cells(lines[3]), ["Project/p", "t", "-", "1", "-"]);
     }
 
     #[test]

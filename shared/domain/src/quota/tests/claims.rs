@@ -371,7 +371,13 @@ fn several_claims_for_one_object_are_decided_together() {
         org_ref("acme"),
         json!([{"resourceType": PROJECTS, "amount": 1}]),
     );
-    let plan = plan_claims(&[two, one], &path, &world.buckets, &world.registrations).unwrap();
+    let plan = plan_claims(
+        &[two.clone(), one.clone()],
+        &path,
+        &world.buckets,
+        &world.registrations,
+    )
+    .unwrap();
     assert_eq!(plan.plans.len(), 2);
     // One write per bucket, with the check of the sum.
     let merged: Vec<(NodeKind, i64, i64, HeadroomCheck)> = plan
@@ -393,6 +399,14 @@ fn several_claims_for_one_object_are_decided_together() {
             (NodeKind::Organization, 3, 2, HeadroomCheck::Required(3))
         ]
     );
+    // Planned without reading, the same writes; the two-of-two that does
+    // not fit is then refused by its merged condition on the bucket.
+    let unread = plan_claims_unread(&[two.clone(), one], &path, &world.registrations).unwrap();
+    assert_eq!(unread.changes, plan.changes);
+    let too_much = plan_claims_unread(&[two.clone(), two], &path, &world.registrations).unwrap();
+    let org = &too_much.changes[1];
+    assert_eq!(org.check, HeadroomCheck::Required(4));
+    assert!(!org.check.holds(world.buckets.get(&org.key)));
     let releases = merge_changes(
         &[
             plan_release(
@@ -454,4 +468,29 @@ fn grants_need_registered_types_but_any_hierarchy_consumer() {
         .unwrap()
         .check_registrations(&registrations);
     assert_eq!(causes[0].field, "spec.allowances[0].resourceType");
+}
+
+#[test]
+fn held_claims_round_trip_and_skip_malformed_entries() {
+    let claim = |namespace: &str, name: &str| ResourceClaim {
+        name: name.into(),
+        namespace: namespace.into(),
+        ..claim_of(
+            org_ref("acme"),
+            json!([{"resourceType": PROJECTS, "amount": 1}]),
+        )
+    };
+    let value = held_claims_value(&[claim("organization-acme", "p-1"), claim("ns", "p-2")]);
+    assert_eq!(value, "organization-acme/p-1,ns/p-2");
+    assert_eq!(
+        held_claims(&value),
+        [
+            ("organization-acme".to_string(), "p-1".to_string()),
+            ("ns".to_string(), "p-2".to_string())
+        ]
+    );
+    assert_eq!(
+        held_claims("junk,/x,y/,a/b"),
+        [("a".to_string(), "b".to_string())]
+    );
 }

@@ -284,7 +284,7 @@ fn folder_subtree_stops_at_four_and_organization_at_ten() {
 }
 
 #[test]
-fn the_most_restrictive_bucket_allocates() {
+fn the_consumers_bucket_allocates_and_every_limited_bucket_bounds() {
     let mut world = World::scenario();
     world.grant(&grant_doc("org-grant", "Organization", "acme", 10));
     world.grant(&grant_doc("folder-grant", "Folder", "eng", 4));
@@ -303,8 +303,10 @@ fn the_most_restrictive_bucket_allocates() {
         &world.registrations,
     )
     .unwrap();
-    let folder_bucket = BucketKey::new(Node::folder("eng"), PROJECTS);
-    assert_eq!(plan.allocations[0].allocating_bucket, folder_bucket.name());
+    // As in Milo, the claim is charged to its consumer's bucket; the
+    // folder's limited bucket bounds it through its condition.
+    let org_bucket = BucketKey::new(Node::organization("acme"), PROJECTS);
+    assert_eq!(plan.allocations[0].allocating_bucket, org_bucket.name());
     let checks: Vec<(NodeKind, HeadroomCheck)> = plan
         .changes
         .iter()
@@ -320,6 +322,9 @@ fn the_most_restrictive_bucket_allocates() {
     let status = claim_granted_status(&plan.allocations, 1, NOW);
     assert_eq!(
         status["allocations"][0]["allocatingBucket"],
-        folder_bucket.name()
+        org_bucket.name()
     );
+    // The plan made without reading writes exactly what the read one does.
+    let unread = plan_unread(&claim, &under_folder("eng", "acme"), &world.registrations).unwrap();
+    assert_eq!(unread, plan);
 }

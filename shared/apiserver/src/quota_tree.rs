@@ -1,0 +1,165 @@
+//! An organization's quota tree (#5): each node's limit, allocated and
+//! available per resource type. Read from the organization's buckets (one
+//! partition, its namespace) and the hierarchy's child index, level by
+//! level, never a scan:
+//!
+//! ```text
+//! GET /apis/quota.miloapis.com/v1alpha1/quotatrees/{organization}[?format=text]
+//! kubectl get --raw '/apis/quota.miloapis.com/v1alpha1/quotatrees/acme?format=text'
+//! ```
+//!
+//! The tree's shape and its text are `domain::quota::tree`'s.
+
+use std::collections::BTreeMap;
+
+use domain::hierarchy::MAX_FOLDER_DEPTH;
+use domain::kinds;
+use domain::quota::{self as q, BucketKey, BucketLevel, Node};
+use domain::ApiError;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use serde_json::json;
+use store::{Context, ObjectRef, Store};
+
+use crate::codec::Response;
+use crate::errors::from_store;
+use crate::hierarchy_reads;
+use crate::objects::builtin_ref;
+use crate::quota::{add_levels, bucket_ref};
+use crate::route::ResourcePath;
+use crate::Call;
+
+const VERSION: &str = "v1alpha1";
+const PLURAL: &str = "quotatrees";
+/// Child-index Queries in flight for one level of the tree.
+const CONCURRENT_READS: usize = 16;
+
+/// Whether a path is the quota tree's endpoint.
+pub fn is_tree_path(path: &ResourcePath) -> bool {
+    path.group == q::QUOTA_GROUP
+        && path.version == VERSION
+        && path.plural == PLURAL
+        && path.namespace.is_none()
+}
+
+pub async fn serve(
+    store: &Store,
+    path: &ResourcePath,
+    call: &Call<'_>,
+) -> Result<Response, ApiError> {
+    if call.method != http::Method::GET {
+        return Err(ApiError::MethodNotAllowed {
+            message: "quotatrees are read-only: use GET".into(),
+        });
+    }
+    let Some(org) = path.name.as_deref().filter(|_| path.subresource.is_none()) else {
+        return Err(ApiError::bad_request(format!(
+            "name the organization: /apis/{}/{VERSION}/{PLURAL}/{{organization}}",
+            q::QUOTA_GROUP
+        )));
+    };
+    let text = match call.query.extra.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("text") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format {other:?} is not one of: json, text"
+            )))
+        }
+    };
+    let org_ref = builtin_ref(&Context::Platform, &kinds::ORGANIZATION, "", org);
+    if store
+        .get(&org_ref.key())
+        .await
+        .map_err(from_store)?
+        .is_none()
+    {
+        return Err(ApiError::NotFound {
+            group: kinds::ORGANIZATION.group.into(),
+            kind: kinds::ORGANIZATION.plural.into(),
+            name: org.into(),
+        });
+    }
+    let (parents, buckets) =
+        tokio::try_join!(hierarchy_of(store, &org_ref), buckets_of(store, org))?;
+    let tree = q::quota_tree(org, &parents, &buckets);
+    if text {
+        return Ok(Response {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: tree.to_text().into_bytes(),
+        });
+    }
+    Ok(Response::json(
+        200,
+        &json!({
+            "apiVersion": format!("{}/{VERSION}", q::QUOTA_GROUP),
+            "kind": "QuotaTree",
+            "metadata": {"name": org},
+            "root": tree.to_json(),
+        }),
+    ))
+}
+
+fn node_of(object: &ObjectRef) -> Option<Node> {
+    match object.kind.as_str() {
+        k if k == kinds::FOLDER.kind => Some(Node::folder(&object.name)),
+        k if k == kinds::PROJECT.kind => Some(Node::project(&object.name)),
+        _ => None,
+    }
+}
+
+/// (child, parent) pairs of the organization's folders and projects, one
+/// level of child-index Queries at a time.
+async fn hierarchy_of(store: &Store, org_ref: &ObjectRef) -> Result<Vec<(Node, Node)>, ApiError> {
+    let mut pairs = Vec::new();
+    let mut level = vec![(org_ref.clone(), Node::organization(&org_ref.name))];
+    // The organization, up to MAX_FOLDER_DEPTH folders, then projects.
+    for _ in 0..=MAX_FOLDER_DEPTH + 1 {
+        if level.is_empty() {
+            break;
+        }
+        let parents: Vec<ObjectRef> = level.iter().map(|(r, _)| r.clone()).collect();
+        let found: Vec<Vec<ObjectRef>> = stream::iter(parents)
+            .map(|parent| async move { hierarchy_reads::children(store, &parent, None).await })
+            .buffered(CONCURRENT_READS)
+            .try_collect()
+            .await?;
+        let mut next = Vec::new();
+        for ((_, parent), children) in level.iter().zip(found) {
+            for child in children {
+                let Some(node) = node_of(&child) else {
+                    continue;
+                };
+                pairs.push((node.clone(), parent.clone()));
+                if child.kind == kinds::FOLDER.kind {
+                    next.push((child, node));
+                }
+            }
+        }
+        level = next;
+    }
+    Ok(pairs)
+}
+
+/// Every bucket of the organization (they live in its namespace), as stored.
+async fn buckets_of(
+    store: &Store,
+    org: &str,
+) -> Result<BTreeMap<BucketKey, BucketLevel>, ApiError> {
+    let any = bucket_ref(org, &BucketKey::new(Node::organization(org), ""));
+    let prefix = store::Collection::namespace_prefix(&any.namespace);
+    let pk = any.collection().pk();
+    let mut buckets = BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .query_objects(&pk, &prefix, None, start)
+            .await
+            .map_err(from_store)?;
+        add_levels(&mut buckets, page.items)?;
+        start = page.next;
+        if start.is_none() {
+            return Ok(buckets);
+        }
+    }
+}
