@@ -6,6 +6,10 @@
 //! sides alternating over rounds. Every quota create lands on the same
 //! organization bucket: at 32 that is the contended case.
 //!
+//! Beside them, in the same rounds, the raw TransactWriteItems of the
+//! same shapes (9 items, and 11 with a claim and a bucket update): the
+//! floor DynamoDB Local itself sets for the ratio.
+//!
 //! docs/benchmarks.md has the figures. Environment: `DYNAMODB_ENDPOINT`
 //! (required), `BENCH_OPS` (creates per side and concurrency; default 2000).
 
@@ -37,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::msg)?;
     }
+    let raw = Raw::new(client.clone(), &table).await?;
     let api = Arc::new(InProcess::new(client, &table)?);
     setup(&api, ops).await.context("setup")?;
     let counter = Arc::new(AtomicUsize::new(0));
@@ -44,12 +49,16 @@ async fn main() -> anyhow::Result<()> {
     for org in [FREE, LIMITED] {
         run(&api, &counter, org, WARMUP, 4).await?;
     }
+    for claim in [false, true] {
+        raw.run(&counter, claim, WARMUP, 4).await?;
+    }
     println!("| concurrency | side | p50 ms | p99 ms | creates/s |");
     println!("|---|---|---|---|---|");
     let mut ratios = Vec::new();
     for concurrency in CONCURRENCIES {
         let mut free = Sample::default();
         let mut limited = Sample::default();
+        let (mut raw_free, mut raw_limited) = (Sample::default(), Sample::default());
         for round in 0..ROUNDS {
             let per_round = ops.div_ceil(ROUNDS);
             let order = if round % 2 == 0 {
@@ -64,10 +73,23 @@ async fn main() -> anyhow::Result<()> {
                 } else {
                     limited.add(sample);
                 }
+                let claim = org == LIMITED;
+                let sample = raw.run(&counter, claim, per_round, concurrency).await?;
+                if claim {
+                    raw_limited.add(sample);
+                } else {
+                    raw_free.add(sample);
+                }
             }
         }
         let (f, l) = (Stats::of(free), Stats::of(limited));
-        for (side, s) in [("without quota", &f), ("with quota", &l)] {
+        let (rf, rl) = (Stats::of(raw_free), Stats::of(raw_limited));
+        for (side, s) in [
+            ("without quota", &f),
+            ("with quota", &l),
+            ("raw: 9 items", &rf),
+            ("raw: 11 items", &rl),
+        ] {
             println!(
                 "| {concurrency} | {side} | {} | {} | {:.0} |",
                 ms(s.p50),
@@ -75,15 +97,19 @@ async fn main() -> anyhow::Result<()> {
                 s.ops_per_sec
             );
         }
-        ratios.push((
-            concurrency,
-            l.p50.as_secs_f64() / f.p50.as_secs_f64(),
-            l.p99.as_secs_f64() / f.p99.as_secs_f64(),
-        ));
+        let ratio = |a: &Stats, b: &Stats| {
+            (
+                a.p50.as_secs_f64() / b.p50.as_secs_f64(),
+                a.p99.as_secs_f64() / b.p99.as_secs_f64(),
+            )
+        };
+        ratios.push((concurrency, ratio(&l, &f), ratio(&rl, &rf)));
     }
     println!();
-    for (c, p50, p99) in ratios {
-        println!("concurrency {c}: with/without quota p50 ×{p50:.2}, p99 ×{p99:.2}");
+    for (c, (p50, p99), (raw50, raw99)) in ratios {
+        println!(
+            "concurrency {c}: with/without quota p50 ×{p50:.2}, p99 ×{p99:.2}; raw 11/9 items p50 ×{raw50:.2}, p99 ×{raw99:.2}"
+        );
     }
     Ok(())
 }
@@ -178,4 +204,108 @@ async fn setup(api: &InProcess, ops: usize) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// The raw DynamoDB floor, in the same run: TransactWriteItems of the
+/// shapes the two sides write, without the pipeline. Without quota, a
+/// project create's 9 items (two object documents, seven small index and
+/// relationship items); with quota, those and the claim's two (its
+/// document, and the conditional counter update of one shared bucket item).
+struct Raw {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+const RAW_BUCKET: &str = "raw-bucket";
+
+impl Raw {
+    async fn new(client: aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<Self> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        client
+            .put_item()
+            .table_name(table)
+            .item("pk", A::S(RAW_BUCKET.into()))
+            .item("sk", A::S("_".into()))
+            .item("b_allocated", A::N("0".into()))
+            .item("b_claims", A::N("0".into()))
+            .item("b_headroom", A::N("1000000000".into()))
+            .item("rv", A::N("1".into()))
+            .send()
+            .await?;
+        Ok(Self {
+            client,
+            table: table.to_string(),
+        })
+    }
+
+    async fn run(
+        &self,
+        counter: &Arc<AtomicUsize>,
+        claim: bool,
+        ops: usize,
+        concurrency: usize,
+    ) -> anyhow::Result<Sample> {
+        let (client, table, counter) = (self.client.clone(), self.table.clone(), counter.clone());
+        measure(ops, concurrency, move || {
+            let (client, table) = (client.clone(), table.clone());
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            async move {
+                client
+                    .transact_write_items()
+                    .set_transact_items(Some(raw_items(&table, n, claim)?))
+                    .send()
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
+    }
+}
+
+fn raw_items(
+    table: &str,
+    n: usize,
+    claim: bool,
+) -> anyhow::Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>> {
+    use aws_sdk_dynamodb::types::{AttributeValue as A, Put, TransactWriteItem, Update};
+    let document = |kind: &str| {
+        json!({"apiVersion": "v1alpha1", "kind": kind, "metadata": {"name": format!("raw-{n}"),
+            "uid": uuid::Uuid::new_v4().to_string(), "labels": {"a": "b"}},
+            "spec": {"ownerRef": {"kind": "Organization", "name": "raw"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Raw"}]}})
+        .to_string()
+    };
+    let put = |pk: String, obj: Option<String>| -> anyhow::Result<TransactWriteItem> {
+        let mut put = Put::builder()
+            .table_name(table)
+            .item("pk", A::S(pk))
+            .item("sk", A::S(format!("raw-{n}")))
+            .condition_expression("attribute_not_exists(pk)");
+        if let Some(obj) = obj {
+            put = put.item("obj", A::S(obj)).item("rv", A::N("1".into()));
+        }
+        Ok(TransactWriteItem::builder().put(put.build()?).build())
+    };
+    let mut items = vec![
+        put("raw#project".into(), Some(document("Project")))?,
+        put("raw#namespace".into(), Some(document("Namespace")))?,
+    ];
+    for i in 0..7 {
+        items.push(put(format!("raw#index{i}"), None)?);
+    }
+    if claim {
+        items.push(put("raw#claim".into(), Some(document("ResourceClaim")))?);
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", A::S(RAW_BUCKET.into()))
+            .key("sk", A::S("_".into()))
+            .update_expression(
+                "SET rv = rv + :one, b_allocated = b_allocated + :one, b_claims = b_claims + :one, b_headroom = b_headroom - :one",
+            )
+            .condition_expression("b_headroom >= :one")
+            .expression_attribute_values(":one", A::N("1".into()))
+            .build()?;
+        items.push(TransactWriteItem::builder().update(update).build());
+    }
+    Ok(items)
 }
