@@ -255,6 +255,13 @@ impl Subject<'_> {
         ApiError::invalid(&self.kind.group, &self.kind.plural, name, causes)
     }
 
+    /// A quota kind as the catalog serves it (to render its objects).
+    fn quota_kind(&self, id: &kinds::KindId) -> Result<Arc<KindInfo>, ApiError> {
+        self.catalog
+            .resolve(ContextKind::Platform, q::QUOTA_GROUP, id.version, id.plural)
+            .map_err(|_| ApiError::internal(format!("the {} type is not in the catalog", id.kind)))
+    }
+
     /// What a create adds: the quota kinds' checks and status, the claims
     /// the ClaimCreationPolicies make for the object, a grant's limits.
     /// `placement` is the hierarchy chain read for a folder or project.
@@ -702,36 +709,11 @@ impl Subject<'_> {
                 )],
             ));
         };
-        let claim_kind = self
-            .catalog
-            .resolve(
-                ContextKind::Platform,
-                q::QUOTA_GROUP,
-                q::RESOURCE_CLAIM.version,
-                q::RESOURCE_CLAIM.plural,
-            )
-            .map_err(|_| ApiError::internal("the ResourceClaim type is not in the catalog"))?;
+        let claim_kind = self.quota_kind(&q::RESOURCE_CLAIM)?;
         let mut claims = Vec::new();
         let mut objects = Vec::new();
         for document in documents {
-            let mut claim_obj = Object::from_value(document)
-                .map_err(|e| ApiError::internal(format!("rendered claim: {e}")))?;
-            if claim_obj.metadata.name.is_empty() {
-                let suffix = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
-                claim_obj.metadata.name = generated_name(
-                    &claim_obj.metadata.generate_name,
-                    &suffix,
-                    claim_kind.max_name_length,
-                );
-            }
-            lifecycle::initialize(
-                &mut claim_obj,
-                &claim_kind,
-                uuid::Uuid::new_v4().to_string(),
-                now,
-            );
-            let mut causes = lifecycle::validate_metadata(&claim_kind, &claim_obj);
-            causes.extend(claim_kind.schema.validate(&claim_obj.to_value(), None));
+            let (claim_obj, mut causes) = rendered_object(document, &claim_kind, now)?;
             let claim = q::parse_claim(&claim_obj.to_value());
             match claim {
                 Ok(claim) if causes.is_empty() => claims.push(claim),
@@ -798,15 +780,7 @@ impl Subject<'_> {
         if policies.is_empty() {
             return Ok(Pending::default());
         }
-        let grant_kind = self
-            .catalog
-            .resolve(
-                ContextKind::Platform,
-                q::QUOTA_GROUP,
-                q::RESOURCE_GRANT.version,
-                q::RESOURCE_GRANT.plural,
-            )
-            .map_err(|_| ApiError::internal("the ResourceGrant type is not in the catalog"))?;
+        let grant_kind = self.quota_kind(&q::RESOURCE_GRANT)?;
         let old_doc = old.map(Object::to_value);
         let new_doc = new.map(Object::to_value);
         let render = |policy: &q::GrantCreationPolicy, doc: Option<&Value>| {
@@ -840,24 +814,8 @@ impl Subject<'_> {
             }
             let mut next = None;
             if let Some(after) = &after {
-                let mut grant_obj = Object::from_value(after.document.clone())
-                    .map_err(|e| ApiError::internal(format!("rendered grant: {e}")))?;
-                if grant_obj.metadata.name.is_empty() {
-                    let suffix = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
-                    grant_obj.metadata.name = generated_name(
-                        &grant_obj.metadata.generate_name,
-                        &suffix,
-                        grant_kind.max_name_length,
-                    );
-                }
-                lifecycle::initialize(
-                    &mut grant_obj,
-                    &grant_kind,
-                    uuid::Uuid::new_v4().to_string(),
-                    now,
-                );
-                let mut causes = lifecycle::validate_metadata(&grant_kind, &grant_obj);
-                causes.extend(grant_kind.schema.validate(&grant_obj.to_value(), None));
+                let (grant_obj, mut causes) =
+                    rendered_object(after.document.clone(), &grant_kind, now)?;
                 let grant = q::parse_grant(&grant_obj.to_value());
                 match &grant {
                     Ok(g) => causes.extend(g.check_registrations(&inputs.registrations)),
@@ -1055,6 +1013,27 @@ impl Subject<'_> {
             })
             .collect())
     }
+}
+
+/// A claim or grant a policy rendered, as a new object of `kind`: named
+/// (from its generateName if it has no name), its system fields set, and
+/// the causes of its metadata and schema that refuse it.
+fn rendered_object(
+    document: Value,
+    kind: &KindInfo,
+    now: &str,
+) -> Result<(Object, Vec<Cause>), ApiError> {
+    let mut obj = Object::from_value(document)
+        .map_err(|e| ApiError::internal(format!("rendered {}: {e}", kind.singular)))?;
+    if obj.metadata.name.is_empty() {
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
+        obj.metadata.name =
+            generated_name(&obj.metadata.generate_name, &suffix, kind.max_name_length);
+    }
+    lifecycle::initialize(&mut obj, kind, uuid::Uuid::new_v4().to_string(), now);
+    let mut causes = lifecycle::validate_metadata(kind, &obj);
+    causes.extend(kind.schema.validate(&obj.to_value(), None));
+    Ok((obj, causes))
 }
 
 fn path_or_internal(path: Result<q::QuotaPath, q::PathError>) -> Result<q::QuotaPath, ApiError> {
