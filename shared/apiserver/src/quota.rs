@@ -60,36 +60,42 @@ pub fn refuse_system_writes(kind: &KindInfo) -> Result<(), ApiError> {
 /// What a write adds to its transaction, and how to plan it again.
 #[derive(Default)]
 pub(crate) struct Pending {
-    /// The quota writes: bucket writes first, then the rest.
+    /// The quota writes that stand as planned: claim objects, releases,
+    /// grants and their limits, the quota stamp.
     writes: Vec<Write>,
-    /// Claims to decide again on a failed bucket condition.
+    /// The claims' bucket increments, decided again (`replan`) when one of
+    /// their conditions fails.
+    claim_buckets: Vec<Write>,
     replan: Option<Replan>,
     /// The cache to reload once the transaction is in (a write that moved
     /// the quota stamp).
     reload: Option<Arc<QuotaCache>>,
 }
 
+/// What the claims' bucket increments are planned again from.
 struct Replan {
     claims: Vec<q::ResourceClaim>,
     path: q::QuotaPath,
     registrations: Vec<q::ResourceRegistration>,
-    /// The other writes of the quota part (claim objects and their index
-    /// items), kept as planned.
-    rest: Vec<Write>,
     now: String,
 }
 
 impl Pending {
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+    fn of(writes: Vec<Write>) -> Pending {
+        Pending {
+            writes,
+            ..Pending::default()
+        }
     }
 
-    /// Adds writes planned without conditions to re-plan (grants): kept
-    /// as they are when the claims are planned again.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.claim_buckets.is_empty()
+    }
+
+    /// Adds the writes of another part of the request (grants, the stamp),
+    /// which has no claims of its own.
     fn add(&mut self, other: Pending) {
-        if let Some(replan) = &mut self.replan {
-            replan.rest.extend(other.writes.iter().cloned());
-        }
+        debug_assert!(other.replan.is_none() && other.claim_buckets.is_empty());
         self.writes.extend(other.writes);
         if other.reload.is_some() {
             self.reload = other.reload;
@@ -108,11 +114,12 @@ impl Pending {
         writes: Vec<Write>,
     ) -> Result<Result<(), StoreError>, ApiError> {
         let base = writes.len();
-        let mut quota = self.writes;
+        let mut all = writes;
+        all.extend(self.writes);
+        let fixed = all.len();
+        all.extend(self.claim_buckets);
         for attempt in 0..ATTEMPTS {
-            let mut all = writes.clone();
-            all.extend(quota.iter().cloned());
-            let err = match store.write(all).await {
+            let err = match store.write(&all).await {
                 Ok(()) => {
                     if let Some(cache) = &self.reload {
                         cache.reload_if_changed(store).await?;
@@ -130,12 +137,12 @@ impl Pending {
             let quota_index = match &err {
                 StoreError::NotFound { index }
                 | StoreError::Conflict { index }
-                | StoreError::AlreadyExists { index } => index.checked_sub(base),
+                | StoreError::AlreadyExists { index } => Some(*index).filter(|i| *i >= base),
                 StoreError::TransactionConflict => None,
                 _ => return Ok(Err(err)),
             };
             if let Some(i) = quota_index {
-                match quota.get(i) {
+                match all.get(i) {
                     Some(Write::Bucket(_)) => {}
                     Some(Write::PutObject { object, .. }) => {
                         return Err(ApiError::Conflict {
@@ -158,14 +165,17 @@ impl Pending {
                 return Ok(Err(err));
             }
             tracing::debug!(attempt, error = %err, "quota transaction retried");
-            if quota_index.is_none() {
+            let Some(i) = quota_index else {
                 // Contention only (the store has backed off already): the
                 // plan does not depend on what the buckets hold.
                 continue;
-            }
+            };
             match &self.replan {
-                Some(replan) => quota = replan.plan_again(store).await?,
-                None => {
+                Some(replan) if i >= fixed => {
+                    all.truncate(fixed);
+                    all.extend(replan.plan_again(store).await?);
+                }
+                _ => {
                     // A release or limit change has no headroom check: only a
                     // concurrent move re-parented the buckets.
                     return Err(ApiError::Conflict {
@@ -187,9 +197,7 @@ impl Replan {
         let levels = read_buckets(store, &self.path, &types).await?;
         let plan = q::plan_claims(&self.claims, &self.path, &levels, &self.registrations)
             .map_err(|refusal| refused(&self.claims, &refusal))?;
-        let mut writes = bucket_writes(&plan.changes, &self.path, &levels, &self.now);
-        writes.extend(self.rest.iter().cloned());
-        Ok(writes)
+        Ok(bucket_writes(&plan.changes, &self.path, &levels, &self.now))
     }
 }
 
@@ -242,10 +250,7 @@ impl Subject<'_> {
     /// stamp, and this instance reloads once it is in.
     fn stamped(&self, mut pending: Pending) -> Pending {
         if is_stamped_kind(self.kind) {
-            pending.add(Pending {
-                writes: vec![quota_cache::stamp()],
-                ..Pending::default()
-            });
+            pending.add(Pending::of(vec![quota_cache::stamp()]));
             pending.reload = Some(self.cache.clone());
         }
         pending
@@ -286,6 +291,7 @@ impl Subject<'_> {
             );
         }
         pending.writes.extend(claims.writes);
+        pending.claim_buckets = claims.claim_buckets;
         pending.replan = claims.replan;
         let grants = Box::pin(self.grants_for(None, Some(obj), &now, &inputs)).await?;
         pending.add(grants);
@@ -400,11 +406,7 @@ impl Subject<'_> {
                 writes.extend(bucket_indexes(&bucket, &reparent.key));
             }
         }
-        Ok(Pending {
-            writes,
-            replan: None,
-            reload: None,
-        })
+        Ok(Pending::of(writes))
     }
 
     /// What a delete adds: a grant's limits taken back, a claim's usage
@@ -417,11 +419,12 @@ impl Subject<'_> {
                 q::parse_grant(&old.to_value()).map_err(|c| self.invalid(&old.metadata.name, c))?;
             let org = consumer_organization(self.store, &grant.consumer).await?;
             let changes = q::grant_limit_changes(Some(&grant), None);
-            return Ok(Pending {
-                writes: limit_writes(&changes, &grant, org.as_deref(), &now),
-                replan: None,
-                reload: None,
-            });
+            return Ok(Pending::of(limit_writes(
+                &changes,
+                &grant,
+                org.as_deref(),
+                &now,
+            )));
         }
         if is_quota(self.kind, &q::RESOURCE_CLAIM) {
             if old
@@ -445,11 +448,7 @@ impl Subject<'_> {
             let path = consumer_path(self.store, &claim.consumer, "spec.consumerRef").await?;
             let changes = q::merge_changes(&q::plan_release(&claim, &path));
             let levels = BTreeMap::new();
-            return Ok(Pending {
-                writes: bucket_writes(&changes, &path, &levels, &now),
-                replan: None,
-                reload: None,
-            });
+            return Ok(Pending::of(bucket_writes(&changes, &path, &levels, &now)));
         }
         let mut pending = Box::pin(self.release_claims_of(old, &now)).await?;
         let inputs = Box::pin(self.inputs()).await?;
@@ -479,11 +478,7 @@ impl Subject<'_> {
         let levels = BTreeMap::new();
         let mut writes = bucket_writes(&changes, &path, &levels, now);
         writes.extend(rest);
-        Ok(Pending {
-            writes,
-            replan: None,
-            reload: None,
-        })
+        Ok(Pending::of(writes))
     }
 
     /// Checks and status of the six kinds; a grant's limit changes.
@@ -559,11 +554,7 @@ impl Subject<'_> {
                 writes.extend(limit_writes(&changes, &grant, Some(&org), now));
             }
             obj.set_status(q::grant_status(generation, now));
-            return Ok(Pending {
-                writes,
-                replan: None,
-                reload: None,
-            });
+            return Ok(Pending::of(writes));
         } else if is_quota(self.kind, &q::RESOURCE_CLAIM) {
             let claim = q::parse_claim(&doc).map_err(invalid)?;
             if let Some(old) = old {
@@ -589,15 +580,14 @@ impl Subject<'_> {
             obj.set_status(q::claim_granted_status(&allocations, generation, now));
             let writes = bucket_writes(&plan.changes, &path, &BTreeMap::new(), now);
             return Ok(Pending {
-                writes,
-                reload: None,
+                claim_buckets: writes,
                 replan: Some(Replan {
                     claims,
                     path,
                     registrations,
-                    rest: Vec::new(),
                     now: now.to_string(),
                 }),
+                ..Pending::default()
             });
         }
         Ok(Pending::default())
@@ -684,16 +674,10 @@ impl Subject<'_> {
         };
         let mut documents = Vec::new();
         for policy in policies {
-            if policy
-                .applies_to(&policy_inputs)
-                .map_err(|e| e.to_api_error())?
-            {
-                documents.push(
-                    policy
-                        .render_claim(&policy_inputs)
-                        .map_err(|e| policy_invalid(&e))?,
-                );
-            }
+            let claim = policy
+                .claim_for(&policy_inputs)
+                .map_err(|e| policy_invalid(&e))?;
+            documents.extend(claim);
         }
         if documents.is_empty() {
             return Ok(Pending::default());
@@ -734,32 +718,30 @@ impl Subject<'_> {
         // No bucket read: the transaction's conditions decide (see persist).
         let plan = q::plan_claims_unread(&claims, &path, &registrations)
             .map_err(|refusal| refused(&claims, &refusal))?;
-        let mut rest = Vec::new();
+        let mut claim_objects = Vec::new();
         for (claim_obj, claim_plan) in objects.iter_mut().zip(&plan.plans) {
             claim_obj.set_status(q::claim_granted_status(&claim_plan.allocations, 1, now));
             // One item: claims' labels are not indexed (list.rs), the object
             // records it (CLAIMS_ANNOTATION), and it never keeps its
             // namespace from being deleted, as its object releases it.
             let claim_ref = claim_ref(&claim_obj.metadata.namespace, &claim_obj.metadata.name);
-            rest.push(Write::PutObject {
+            claim_objects.push(Write::PutObject {
                 key: claim_ref.key(),
                 object: claim_obj.to_value(),
                 version: 1,
                 expect: Expect::Absent,
             });
         }
-        let mut writes = bucket_writes(&plan.changes, &path, &BTreeMap::new(), now);
-        writes.extend(rest.iter().cloned());
         Ok(Pending {
-            writes,
-            reload: None,
+            writes: claim_objects,
+            claim_buckets: bucket_writes(&plan.changes, &path, &BTreeMap::new(), now),
             replan: Some(Replan {
                 claims,
                 path,
                 registrations,
-                rest,
                 now: now.to_string(),
             }),
+            reload: None,
         })
     }
 
@@ -937,11 +919,7 @@ impl Subject<'_> {
                 }
             }
         }
-        Ok(Pending {
-            writes,
-            replan: None,
-            reload: None,
-        })
+        Ok(Pending::of(writes))
     }
 
     /// The organization of a policy grant's consumer, which may be the

@@ -415,11 +415,12 @@ impl Store {
 
     /// Applies `writes` all-or-nothing: one conditional call for a single
     /// write, one TransactWriteItems for several.
-    pub async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        match writes.as_slice() {
+    pub async fn write(&self, writes: impl AsRef<[Write]>) -> Result<(), StoreError> {
+        let writes = writes.as_ref();
+        match writes {
             [] => Ok(()),
             [single] => self.write_one(single).await,
-            _ => self.transact(&writes).await,
+            _ => self.transact(writes).await,
         }
     }
 

@@ -263,29 +263,45 @@ impl ClaimCreationPolicy {
     /// trigger kind, every constraint true. A constraint that fails to
     /// evaluate is an error, not a silent skip: quota would be bypassed.
     pub fn applies_to(&self, inputs: &PolicyInputs) -> Result<bool, PolicyError> {
-        if self.disabled || !self.trigger.matches_kind(inputs.trigger) {
-            return Ok(false);
-        }
-        let activation = self.activation(inputs)?;
-        self.trigger
-            .constraints_hold(&activation, &|field, message| self.error(field, message))
+        Ok(self.applying_activation(inputs)?.is_some())
     }
 
-    /// The ResourceClaim for `inputs.trigger` (call after `applies_to`),
-    /// checked as a written claim would be. The trigger should carry its
-    /// `metadata.uid` (for the owner reference) and namespace if it has one.
-    pub fn render_claim(&self, inputs: &PolicyInputs) -> Result<Value, PolicyError> {
+    /// The ResourceClaim this policy makes for `inputs.trigger`, if it
+    /// applies, checked as a written claim would be; the constraints and the
+    /// template are evaluated on one activation. The trigger should carry
+    /// its `metadata.uid` (for the owner reference) and namespace if it has
+    /// one.
+    pub fn claim_for(&self, inputs: &PolicyInputs) -> Result<Option<Value>, PolicyError> {
+        match self.applying_activation(inputs)? {
+            Some(activation) => self.render_claim(inputs.trigger, &activation).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn applying_activation(
+        &self,
+        inputs: &PolicyInputs,
+    ) -> Result<Option<Activation>, PolicyError> {
+        if self.disabled || !self.trigger.matches_kind(inputs.trigger) {
+            return Ok(None);
+        }
         let activation = self.activation(inputs)?;
+        let holds = self
+            .trigger
+            .constraints_hold(&activation, &|field, message| self.error(field, message))?;
+        Ok(holds.then_some(activation))
+    }
+
+    fn render_claim(&self, trigger: &Value, activation: &Activation) -> Result<Value, PolicyError> {
         let rendered = self
             .template
-            .render("", &activation)
+            .render("", activation)
             .map_err(|(field, message)| {
                 self.error(
                     format!("spec.target.resourceClaimTemplate.{field}"),
                     message,
                 )
             })?;
-        let trigger = inputs.trigger;
         let mut causes = Vec::new();
         let mut metadata = assemble_metadata(
             &rendered,

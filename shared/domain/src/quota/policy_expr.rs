@@ -100,30 +100,36 @@ pub(crate) fn compile(
     })
 }
 
-/// The variables of one evaluation, converted to CEL once.
-#[derive(Debug, Clone)]
+/// The variables of one evaluation, converted to CEL and bound once, so
+/// that every constraint and template part of a policy (and every policy of
+/// a request) evaluates against the same context without copying them.
 pub(crate) struct Activation {
-    variables: Vec<(&'static str, CelValue)>,
+    context: Context<'static, 'static>,
+}
+
+impl std::fmt::Debug for Activation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Activation")
+    }
 }
 
 impl Activation {
     pub fn new(pairs: &[(&'static str, &Value)]) -> Result<Activation, String> {
-        let variables = pairs
-            .iter()
-            .map(|(name, value)| Ok((*name, to_cel(value)?)))
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(Activation { variables })
+        let mut context = Context::with_env(Arc::clone(env()));
+        for (name, value) in pairs {
+            let bound = Box::<dyn Val>::try_from(to_cel(value)?).map_err(|e| e.to_string())?;
+            context.add_variable_as_val(*name, bound);
+        }
+        Ok(Activation { context })
     }
 }
 
 impl PolicyExpr {
     pub fn evaluate(&self, activation: &Activation) -> Result<CelValue, String> {
-        let mut context = Context::with_env(Arc::clone(env()));
-        for (name, value) in &activation.variables {
-            let boxed = Box::<dyn Val>::try_from(value.clone()).map_err(|e| e.to_string())?;
-            context.add_variable_as_val(*name, boxed);
-        }
-        context.resolve(&self.ast).map_err(|e| e.to_string())
+        activation
+            .context
+            .resolve(&self.ast)
+            .map_err(|e| e.to_string())
     }
 
     /// Evaluates to a boolean, or says what it got instead.

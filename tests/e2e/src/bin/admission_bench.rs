@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use apiserver::admission::Admission;
 use domain::admission::{self, AdmissionRequest, Budget, Operation, PolicySet, UserInfo};
 use domain::catalog::Catalog;
-use e2e::measure::{measure, ms, ops_from_env, percentile, Stats};
+use e2e::measure::{measure, ms, ops_from_env, Sample, Stats};
 use e2e::pipeline::InProcess;
 use e2e::raw;
 use serde_json::{json, Value};
@@ -259,13 +259,11 @@ async fn step_alone(store: &store::Store, n: usize, with_regex: bool) -> anyhow:
             OVERRUNS.fetch_add(1, Ordering::Relaxed);
         }
     }
-    let wall = start.elapsed();
-    latencies.sort_unstable();
-    Ok(Stats {
-        p50: percentile(&latencies, 50.0),
-        p99: percentile(&latencies, 99.0),
-        ops_per_sec: EVALUATIONS as f64 / wall.as_secs_f64(),
-    })
+    Ok(Stats::of(Sample {
+        latencies,
+        wall: start.elapsed(),
+        ..Sample::default()
+    }))
 }
 
 fn us(d: Duration) -> String {

@@ -52,8 +52,10 @@ async fn main() -> anyhow::Result<()> {
     for claim in [false, true] {
         raw.run(&counter, claim, WARMUP, 4).await?;
     }
-    println!("| concurrency | side | p50 ms | p99 ms | creates/s |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| concurrency | side | p50 ms | p99 ms | creates/s | CPU ms/create: bench process | DynamoDB Local |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let mut ratios = Vec::new();
     for concurrency in CONCURRENCIES {
         let mut free = Sample::default();
@@ -91,10 +93,12 @@ async fn main() -> anyhow::Result<()> {
             ("raw: 11 items", &rl),
         ] {
             println!(
-                "| {concurrency} | {side} | {} | {} | {:.0} |",
+                "| {concurrency} | {side} | {} | {} | {:.0} | {} | {} |",
                 ms(s.p50),
                 ms(s.p99),
-                s.ops_per_sec
+                s.ops_per_sec,
+                ms(s.own_cpu),
+                ms(s.dynamodb_cpu)
             );
         }
         let ratio = |a: &Stats, b: &Stats| {

@@ -337,6 +337,7 @@ fn validate_path(schema: &Schema, doc: &Value, old: Option<&Value>) -> anyhow::R
         total: Stats::of(Sample {
             latencies: totals,
             wall,
+            ..Sample::default()
         }),
         validate_p50: percentile(&validates, 50.0),
     })

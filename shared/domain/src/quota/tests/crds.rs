@@ -97,7 +97,8 @@ fn milo_scenario_documents_fit_our_schemas() {
     let policy = parse_claim_creation_policy(&claim_policy_doc()).unwrap();
     let trigger = project("p1", "Organization", "o");
     let mut claim = policy
-        .render_claim(&PolicyInputs::trigger_only(&trigger))
+        .claim_for(&PolicyInputs::trigger_only(&trigger))
+        .unwrap()
         .unwrap();
     let allocation = ClaimAllocation {
         resource_type: PROJECTS.into(),

@@ -189,7 +189,7 @@ impl World {
     ) -> Result<ResourceClaim, ClaimRefusal> {
         let inputs = PolicyInputs::trigger_only(object);
         assert!(policy.applies_to(&inputs).unwrap());
-        let claim = parse_claim(&policy.render_claim(&inputs).unwrap()).unwrap();
+        let claim = parse_claim(&policy.claim_for(&inputs).unwrap().unwrap()).unwrap();
         let plan = plan_claim(&claim, path, &self.buckets, &self.registrations)?;
         // The transaction's conditions hold against the state just read.
         self.commit(&plan.changes).unwrap();

@@ -86,7 +86,7 @@ fn claim_policies_see_user_and_request_info() {
         request_info: &request,
     };
     assert!(policy.applies_to(&inputs).unwrap());
-    let claim = policy.render_claim(&inputs).unwrap();
+    let claim = policy.claim_for(&inputs).unwrap().unwrap();
     assert_eq!(claim["metadata"]["annotations"]["requested-by"], "alice");
     assert_eq!(
         claim["metadata"]["annotations"][CREATED_BY_ANNOTATION],
@@ -226,7 +226,7 @@ fn a_template_that_renders_an_invalid_claim_is_a_clear_error() {
     // The owner's name makes an invalid namespace and consumer name.
     let trigger = project("p", "Organization", "Not_Valid");
     let err = policy
-        .render_claim(&PolicyInputs::trigger_only(&trigger))
+        .claim_for(&PolicyInputs::trigger_only(&trigger))
         .unwrap_err();
     let PolicyError::InvalidDocument { causes, kind, .. } = &err else {
         panic!("{err:?}")
@@ -243,7 +243,7 @@ fn a_template_that_renders_an_invalid_claim_is_a_clear_error() {
     let trigger = json!({"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project",
         "metadata": {"name": "p", "labels": {"test.miloapis.com/scenario": "core-functionality"}}, "spec": {}});
     let err = policy
-        .render_claim(&PolicyInputs::trigger_only(&trigger))
+        .claim_for(&PolicyInputs::trigger_only(&trigger))
         .unwrap_err();
     let PolicyError::Evaluation { field, .. } = &err else {
         panic!("{err:?}")
@@ -261,7 +261,7 @@ fn a_template_that_renders_an_invalid_claim_is_a_clear_error() {
         .remove("namespace");
     let policy = parse_claim_creation_policy(&doc).unwrap();
     let err = policy
-        .render_claim(&PolicyInputs::trigger_only(&project(
+        .claim_for(&PolicyInputs::trigger_only(&project(
             "p",
             "Organization",
             "acme",

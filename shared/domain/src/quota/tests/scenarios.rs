@@ -93,7 +93,8 @@ fn rendered_scenario_claim_matches_milos_assertion() {
         "core-test-basic-quota-org",
     );
     let claim = policy
-        .render_claim(&PolicyInputs::trigger_only(&trigger))
+        .claim_for(&PolicyInputs::trigger_only(&trigger))
+        .unwrap()
         .unwrap();
     assert_eq!(
         claim["metadata"]["namespace"],
