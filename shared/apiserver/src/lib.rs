@@ -183,19 +183,23 @@ impl ApiServer {
         .await
     }
 
+    /// The request's principal, from its bearer token (every path needs one).
+    fn authenticate(&self, request: &http::Request<Bytes>) -> Result<auth::Principal, ApiError> {
+        let authorization = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.verifier
+            .verify_bearer(authorization)
+            .map_err(errors::from_auth)
+    }
+
     async fn dispatch(
         &self,
         request: &http::Request<Bytes>,
         request_id: &str,
     ) -> Result<Response, ApiError> {
-        let authorization = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let principal = self
-            .verifier
-            .verify_bearer(authorization)
-            .map_err(errors::from_auth)?;
+        let principal = self.authenticate(request)?;
         tracing::debug!(principal = %principal, "authenticated");
         let (context, target) = route::parse(request.uri().path())?;
         self.check_context(&context).await?;
@@ -266,14 +270,7 @@ impl ApiServer {
         request: &http::Request<Bytes>,
         request_id: &str,
     ) -> Result<Response, ApiError> {
-        let authorization = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let principal = self
-            .verifier
-            .verify_bearer(authorization)
-            .map_err(errors::from_auth)?;
+        let principal = self.authenticate(request)?;
         let catalog = self.catalog.current(&self.store).await?;
         let call = Call {
             method: request.method(),

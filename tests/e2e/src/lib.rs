@@ -5,6 +5,7 @@
 
 pub mod measure;
 pub mod pipeline;
+pub mod quota_docs;
 pub mod raw;
 
 use std::path::PathBuf;

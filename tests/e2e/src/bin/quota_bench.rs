@@ -19,7 +19,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use e2e::measure::{measure, ms, ops_from_env, Sample, Stats};
 use e2e::pipeline::InProcess;
-use serde_json::{json, Value};
+use e2e::quota_docs;
+use serde_json::json;
 
 const G: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
 const Q: &str = "/apis/quota.miloapis.com/v1alpha1";
@@ -145,40 +146,14 @@ async fn run(
 }
 
 async fn setup(api: &InProcess, ops: usize) -> anyhow::Result<()> {
-    let org_label = "trigger.metadata.labels['resourcemanager.miloapis.com/organization-name']";
-    let docs: Vec<(String, Value)> = vec![
+    let docs = [
         (
             format!("{Q}/resourceregistrations"),
-            json!({
-                "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceRegistration",
-                "metadata": {"name": "bench-projects"},
-                "spec": {
-                    "consumerType": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization"},
-                    "type": "Entity", "resourceType": TYPE, "baseUnit": "project", "displayUnit": "projects",
-                    "unitConversionFactor": 1,
-                    "claimingResources": [{"apiGroup": "resourcemanager.miloapis.com", "kind": "Project"}]
-                }
-            }),
+            quota_docs::project_registration("bench-projects", TYPE),
         ),
         (
             format!("{Q}/claimcreationpolicies"),
-            json!({
-                "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ClaimCreationPolicy",
-                "metadata": {"name": "bench-projects"},
-                "spec": {
-                    "trigger": {
-                        "resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project"},
-                        "constraints": [{"expression": format!("{org_label} == '{LIMITED}'")}]
-                    },
-                    "target": {"resourceClaimTemplate": {
-                        "metadata": {"namespace": format!("organization-{{{{{org_label}}}}}")},
-                        "spec": {
-                            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": format!("{{{{{org_label}}}}}")},
-                            "requests": [{"resourceType": TYPE, "amount": 1}]
-                        }
-                    }}
-                }
-            }),
+            quota_docs::project_claim_policy("bench-projects", TYPE, LIMITED),
         ),
     ];
     for (uri, body) in docs {
@@ -192,14 +167,7 @@ async fn setup(api: &InProcess, ops: usize) -> anyhow::Result<()> {
         api.call("POST", &format!("{G}/organizations"), &body, 201)
             .await?;
     }
-    let grant = json!({
-        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceGrant",
-        "metadata": {"name": "bench", "namespace": format!("organization-{LIMITED}")},
-        "spec": {
-            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": LIMITED},
-            "allowances": [{"resourceType": TYPE, "buckets": [{"amount": ops * 4 + 100}]}]
-        }
-    });
+    let grant = quota_docs::organization_grant("bench", LIMITED, TYPE, ops * 4 + 100);
     api.call(
         "POST",
         &format!("{Q}/namespaces/organization-{LIMITED}/resourcegrants"),

@@ -6,6 +6,7 @@
 //! again. Environment: `DYNAMODB_ENDPOINT`, `E2E_TABLE`, `BURST_ORG`.
 
 use apiserver::ApiServer;
+use e2e::quota_docs;
 use serde_json::{json, Value};
 
 const G: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
@@ -49,42 +50,14 @@ async fn main() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?,
         bearer: format!("Bearer {token}"),
     };
-    let label = "trigger.metadata.labels['resourcemanager.miloapis.com/organization-name']";
     let setup = [
         (
             format!("{Q}/resourceregistrations"),
-            json!({
-                "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceRegistration",
-                "metadata": {"name": "burst-projects"},
-                "spec": {
-                    "consumerType": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization"},
-                    "type": "Entity", "resourceType": TYPE, "baseUnit": "project", "displayUnit": "projects",
-                    "unitConversionFactor": 1,
-                    "claimingResources": [{"apiGroup": "resourcemanager.miloapis.com", "kind": "Project"}]
-                }
-            }),
+            quota_docs::project_registration("burst-projects", TYPE),
         ),
         (
             format!("{Q}/claimcreationpolicies"),
-            json!({
-                "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ClaimCreationPolicy",
-                "metadata": {"name": "burst-projects"},
-                "spec": {
-                    // Only this burst's organization: the policy outlives the run on a
-                    // shared stack, and other tests' projects must not need its quota.
-                    "trigger": {
-                        "resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project"},
-                        "constraints": [{"expression": format!("{label} == '{org}'")}]
-                    },
-                    "target": {"resourceClaimTemplate": {
-                        "metadata": {"namespace": format!("organization-{{{{{label}}}}}")},
-                        "spec": {
-                            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": format!("{{{{{label}}}}}")},
-                            "requests": [{"resourceType": TYPE, "amount": 1}]
-                        }
-                    }}
-                }
-            }),
+            quota_docs::project_claim_policy("burst-projects", TYPE, &org),
         ),
         (
             format!("{G}/organizations"),
@@ -93,14 +66,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         (
             format!("{Q}/namespaces/organization-{org}/resourcegrants"),
-            json!({
-                "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceGrant",
-                "metadata": {"name": "burst", "namespace": format!("organization-{org}")},
-                "spec": {
-                    "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": org},
-                    "allowances": [{"resourceType": TYPE, "buckets": [{"amount": 50}]}]
-                }
-            }),
+            quota_docs::organization_grant("burst", &org, TYPE, 50),
         ),
     ];
     for (uri, body) in &setup {
