@@ -12,6 +12,8 @@
 //!   its headroom condition; no room is a 403 with the numbers.
 //! - Deleting the object deletes its claims and gives the usage back.
 //! - A ResourceGrant's writes change its buckets' limits.
+//! - Deleting an organization, folder or project deletes its buckets that
+//!   nothing counts in any more.
 //!
 //! Claims are planned without reading a bucket: the transaction's
 //! conditions decide. [`Pending::persist`] runs it: when a bucket's
@@ -156,6 +158,21 @@ impl Pending {
                                 "the {} this write creates already exists",
                                 object["kind"].as_str().unwrap_or("object")
                             ),
+                        });
+                    }
+                    Some(Write::Delete { key, .. }) => {
+                        // A bucket retired with its consumer, or a claim
+                        // released with its object, that changed since read.
+                        let kind = if key.pk.ends_with(q::ALLOWANCE_BUCKET.kind) {
+                            q::ALLOWANCE_BUCKET.plural
+                        } else {
+                            q::RESOURCE_CLAIM.plural
+                        };
+                        return Err(ApiError::Conflict {
+                            group: q::QUOTA_GROUP.into(),
+                            kind: kind.into(),
+                            name: key.sk.rsplit('#').next().unwrap_or_default().into(),
+                            message: "quota this delete releases changed meanwhile; retry".into(),
                         });
                     }
                     _ => return Ok(Err(err)),
@@ -417,14 +434,24 @@ impl Subject<'_> {
         if is_quota(self.kind, &q::RESOURCE_GRANT) {
             let grant =
                 q::parse_grant(&old.to_value()).map_err(|c| self.invalid(&old.metadata.name, c))?;
-            let org = consumer_organization(self.store, &grant.consumer).await?;
             let changes = q::grant_limit_changes(Some(&grant), None);
-            return Ok(Pending::of(limit_writes(
-                &changes,
-                &grant,
-                org.as_deref(),
-                &now,
-            )));
+            let keys: Vec<BucketKey> = grant.contributions().into_keys().collect();
+            if let Some(org) = consumer_organization(self.store, &grant.consumer).await? {
+                return Ok(Pending::of(limit_writes(
+                    &changes,
+                    &grant,
+                    Some(&org),
+                    &now,
+                )));
+            }
+            // The consumer is gone and kept its bucket for this grant: the
+            // bucket goes with it once nothing counts in it.
+            let Some(org) = self.organization_of_buckets(&keys).await? else {
+                return Ok(Pending::default());
+            };
+            let mut pending = Pending::of(limit_writes(&changes, &grant, Some(&org), &now));
+            self.retire_empty(&keys, &org, &mut pending).await?;
+            return Ok(pending);
         }
         if is_quota(self.kind, &q::RESOURCE_CLAIM) {
             if old
@@ -453,7 +480,129 @@ impl Subject<'_> {
         let mut pending = Box::pin(self.release_claims_of(old, &now)).await?;
         let inputs = Box::pin(self.inputs()).await?;
         pending.add(Box::pin(self.grants_for(Some(old), None, &now, &inputs)).await?);
+        Box::pin(self.retire_buckets(old, &inputs, &mut pending)).await?;
         Ok(self.stamped(pending))
+    }
+
+    /// A deleted organization, folder or project takes along its own
+    /// buckets that the delete leaves empty (`BucketLevel::is_empty` once
+    /// its releases and grant removals are added), with their index items,
+    /// so that no bucket outlives its consumer. Each goes under the version
+    /// read: a claim or grant landing on it meanwhile makes the delete a 409
+    /// to retry. A bucket a grant still names stays.
+    async fn retire_buckets(
+        &self,
+        old: &Object,
+        inputs: &Inputs,
+        pending: &mut Pending,
+    ) -> Result<(), ApiError> {
+        let Some(kind) = q::NodeKind::of(&self.kind.group, &self.kind.kind) else {
+            return Ok(());
+        };
+        let node = Node::new(kind, &old.metadata.name);
+        let org = match kind {
+            q::NodeKind::Organization => Some(&old.metadata.name),
+            _ => old.metadata.labels.get(ORGANIZATION_LABEL),
+        };
+        let Some(org) = org.cloned() else {
+            return Ok(());
+        };
+        let types: BTreeSet<&str> = inputs
+            .registrations
+            .iter()
+            .map(|r| r.resource_type.as_str())
+            .collect();
+        let keys: Vec<BucketKey> = types
+            .into_iter()
+            .map(|t| BucketKey::new(node.clone(), t))
+            .collect();
+        self.retire_empty(&keys, &org, pending).await
+    }
+
+    /// The organization whose namespace holds the buckets `keys` (all of
+    /// one consumer), found through the buckets' consumer-name index: what
+    /// locates a bucket once its consumer is gone. `None`: no such bucket.
+    async fn organization_of_buckets(
+        &self,
+        keys: &[BucketKey],
+    ) -> Result<Option<String>, ApiError> {
+        let Some(first) = keys.first() else {
+            return Ok(None);
+        };
+        let consumer = &first.consumer.name;
+        let index = bucket_ref("", first).label_index_key(q::CONSUMER_NAME_LABEL, consumer);
+        let names: BTreeSet<String> = keys.iter().map(BucketKey::name).collect();
+        let mut start = None;
+        loop {
+            let page = self
+                .store
+                .query_index(&index.pk, &format!("{consumer}#"), None, start)
+                .await
+                .map_err(from_store)?;
+            for entry in &page.items {
+                // `{namespace}#{name}`: the bucket's object key.
+                let Some((namespace, name)) = entry.target.sk.split_once('#') else {
+                    continue;
+                };
+                if names.contains(name) {
+                    let org = namespace.strip_prefix("organization-").unwrap_or(namespace);
+                    return Ok(Some(org.to_string()));
+                }
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Deletes those of the buckets `keys` (of organization `org`) that
+    /// `pending` leaves empty, in its place; see [`Self::retire_buckets`].
+    async fn retire_empty(
+        &self,
+        keys: &[BucketKey],
+        org: &str,
+        pending: &mut Pending,
+    ) -> Result<(), ApiError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let item_keys: Vec<_> = keys.iter().map(|k| bucket_ref(org, k).key()).collect();
+        let stored = self.store.batch_get(&item_keys).await.map_err(from_store)?;
+        for bucket in stored {
+            let Ok((key, level)) = q::parse_bucket(&bucket.object) else {
+                continue;
+            };
+            let changes = pending.writes.iter().filter_map(|w| match w {
+                Write::Bucket(b) if b.key == bucket.key => Some(BucketLevel {
+                    limit: b.limit_delta,
+                    allocated: b.allocated_delta,
+                    claim_count: b.claim_count_delta,
+                    grant_count: b.grant_count_delta,
+                }),
+                _ => None,
+            });
+            if !changes.fold(level, BucketLevel::plus).is_empty() {
+                continue;
+            }
+            // DynamoDB takes one operation per item: the delete stands in
+            // for this delete's own changes to the bucket.
+            pending
+                .writes
+                .retain(|w| !matches!(w, Write::Bucket(b) if b.key == bucket.key));
+            let object_ref = bucket_ref(org, &key);
+            pending.writes.push(Write::Delete {
+                key: bucket.key,
+                expect: Expect::Version(bucket.version),
+            });
+            pending
+                .writes
+                .extend(key.labels().into_iter().map(|(k, v)| Write::Delete {
+                    key: object_ref.label_index_key(&k, &v),
+                    expect: Expect::Anything,
+                }));
+        }
+        Ok(())
     }
 
     /// The claims a policy made for `old`, deleted with their usage.
@@ -537,10 +686,20 @@ impl Subject<'_> {
                 }
             };
             let mut writes = Vec::new();
+            let mut retired = None;
             if let Some(before) = &before {
                 if before.consumer != grant.consumer {
-                    // The old consumer's buckets lose what this grant gave.
-                    let old_org = consumer_organization(self.store, &before.consumer).await?;
+                    // The old consumer's buckets lose what this grant gave;
+                    // a consumer gone meanwhile kept them for it.
+                    let old_keys: Vec<BucketKey> = before.contributions().into_keys().collect();
+                    let old_org = match consumer_organization(self.store, &before.consumer).await? {
+                        Some(org) => Some(org),
+                        None => {
+                            let org = self.organization_of_buckets(&old_keys).await?;
+                            retired = org.clone().map(|org| (old_keys, org));
+                            org
+                        }
+                    };
                     let gone = q::grant_limit_changes(Some(before), None);
                     writes.extend(limit_writes(&gone, before, old_org.as_deref(), now));
                     let added = q::grant_limit_changes(None, Some(&grant));
@@ -554,7 +713,11 @@ impl Subject<'_> {
                 writes.extend(limit_writes(&changes, &grant, Some(&org), now));
             }
             obj.set_status(q::grant_status(generation, now));
-            return Ok(Pending::of(writes));
+            let mut pending = Pending::of(writes);
+            if let Some((keys, org)) = retired {
+                self.retire_empty(&keys, &org, &mut pending).await?;
+            }
+            return Ok(pending);
         } else if is_quota(self.kind, &q::RESOURCE_CLAIM) {
             let claim = q::parse_claim(&doc).map_err(invalid)?;
             if let Some(old) = old {

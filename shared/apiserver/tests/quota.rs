@@ -105,22 +105,37 @@ async fn give(api: &Api, org: &str, kind: &str, consumer: &str, amount: i64) -> 
     r
 }
 
-/// The bucket of `consumer` for PROJECTS, found by its consumer labels.
-async fn bucket(api: &Api, org: &str, kind: &str, consumer: &str) -> Value {
+/// The buckets of `consumer`, found by their consumer labels.
+async fn buckets(api: &Api, org: &str, kind: &str, consumer: &str) -> Vec<Value> {
     let r = api
         .get(&format!(
             "{Q}/namespaces/organization-{org}/allowancebuckets?labelSelector=quota.miloapis.com/consumer-kind={kind},quota.miloapis.com/consumer-name={consumer}"
         ))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let items = r.body["items"].as_array().unwrap().clone();
+    r.body["items"].as_array().unwrap().clone()
+}
+
+/// The bucket of `consumer` for PROJECTS.
+async fn bucket(api: &Api, org: &str, kind: &str, consumer: &str) -> Value {
+    let items = buckets(api, org, kind, consumer).await;
     assert_eq!(
         items.len(),
         1,
-        "one bucket for {kind} {consumer}: {}",
-        r.body
+        "one bucket for {kind} {consumer}: {items:?}"
     );
     items[0].clone()
+}
+
+/// Organization acme (10 projects) with folder eng (4 of them).
+async fn acme_with_folder_eng() -> Api {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    assert_eq!(api.folder("eng", "Organization", "acme").await.status, 201);
+    give(&api, "acme", "Organization", "acme", 10).await;
+    give(&api, "acme", "Folder", "eng", 4).await;
+    api
 }
 
 async fn claims_for(api: &Api, org: &str, project: &str) -> Vec<Value> {
@@ -438,12 +453,7 @@ async fn grants_move_the_limit_in_their_own_write() {
 
 #[tokio::test]
 async fn a_folder_grant_caps_its_subtree_and_the_organization_caps_all() {
-    let api = api().await;
-    setup(&api).await;
-    api.org("acme").await;
-    assert_eq!(api.folder("eng", "Organization", "acme").await.status, 201);
-    give(&api, "acme", "Organization", "acme", 10).await;
-    give(&api, "acme", "Folder", "eng", 4).await;
+    let api = acme_with_folder_eng().await;
 
     for i in 0..4 {
         let r = api.project(&format!("eng-{i}"), "Folder", "eng").await;
@@ -818,6 +828,89 @@ async fn an_organization_is_created_with_its_default_allowance() {
         ))
         .await;
     assert_eq!(grant.status, 404, "{}", grant.body);
+    // And its bucket, in the same transaction as the grant's removal.
+    assert!(buckets(&api, "acme", "Organization", "acme")
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_deleted_consumer_takes_its_empty_buckets_along() {
+    let api = acme_with_folder_eng().await;
+    assert_eq!(api.project("p1", "Folder", "eng").await.status, 201);
+    assert_eq!(api.project("p2", "Organization", "acme").await.status, 201);
+    give(&api, "acme", "Project", "p2", 5).await;
+    let grants = format!("{Q}/namespaces/organization-acme/resourcegrants");
+    let delete = |path: String| {
+        let api = &api;
+        async move {
+            let r = api.call("DELETE", &path, None).await;
+            assert_eq!(r.status, 200, "DELETE {path}: {}", r.body);
+        }
+    };
+
+    // A folder whose grant still names its bucket leaves it, limit in force.
+    delete(format!("{G}/projects/p1")).await;
+    delete(format!("{G}/folders/eng")).await;
+    let eng = bucket(&api, "acme", "Folder", "eng").await;
+    assert_eq!(eng["status"]["limit"], 4, "{eng}");
+    assert_eq!(eng["status"]["allocated"], 0, "{eng}");
+    // The grant's removal then takes it, though its consumer is gone.
+    delete(format!("{grants}/folder-eng")).await;
+    assert!(buckets(&api, "acme", "Folder", "eng").await.is_empty());
+
+    // A project whose bucket is empty (its grant removed first) takes it.
+    delete(format!("{grants}/project-p2")).await;
+    assert_eq!(
+        bucket(&api, "acme", "Project", "p2").await["status"]["limit"],
+        0
+    );
+    delete(format!("{G}/projects/p2")).await;
+    assert!(buckets(&api, "acme", "Project", "p2").await.is_empty());
+
+    // Moving a grant off a gone consumer takes that consumer's bucket too.
+    assert_eq!(api.folder("ops", "Organization", "acme").await.status, 201);
+    give(&api, "acme", "Folder", "ops", 2).await;
+    delete(format!("{G}/folders/ops")).await;
+    assert_eq!(
+        bucket(&api, "acme", "Folder", "ops").await["status"]["limit"],
+        2
+    );
+    let mut moved = api.get(&format!("{grants}/folder-ops")).await.body;
+    moved["spec"]["consumerRef"] =
+        json!({"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "acme"});
+    let r = api
+        .call("PUT", &format!("{grants}/folder-ops"), Some(moved))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(buckets(&api, "acme", "Folder", "ops").await.is_empty());
+    assert_eq!(
+        bucket(&api, "acme", "Organization", "acme").await["status"]["limit"],
+        12
+    );
+
+    // The organization: its own claim-free, grant-free bucket goes with it.
+    delete(format!("{grants}/folder-ops")).await;
+    delete(format!("{grants}/organization-acme")).await;
+    assert_eq!(
+        bucket(&api, "acme", "Organization", "acme").await["status"]["allocated"],
+        0
+    );
+    delete(format!("{G}/organizations/acme")).await;
+    assert!(buckets(&api, "acme", "Organization", "acme")
+        .await
+        .is_empty());
+    let r = api
+        .get(&format!(
+            "{Q}/namespaces/organization-acme/allowancebuckets"
+        ))
+        .await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]

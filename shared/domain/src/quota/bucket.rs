@@ -109,6 +109,25 @@ impl BucketLevel {
     pub fn is_limited(&self) -> bool {
         self.grant_count > 0
     }
+
+    /// The counters once `delta` (one write's changes, or several summed)
+    /// is added.
+    pub fn plus(self, delta: BucketLevel) -> BucketLevel {
+        BucketLevel {
+            limit: self.limit.saturating_add(delta.limit),
+            allocated: self.allocated.saturating_add(delta.allocated),
+            claim_count: self.claim_count.saturating_add(delta.claim_count),
+            grant_count: self.grant_count.saturating_add(delta.grant_count),
+        }
+    }
+
+    /// Nothing counts in the bucket any more: no grant, no limit, no claim,
+    /// nothing allocated. Only such a bucket goes with its consumer: one a
+    /// grant still names keeps that limit in force for a namesake created
+    /// later, and a limit without a grant is drift for the audit to repair.
+    pub fn is_empty(&self) -> bool {
+        *self == BucketLevel::default()
+    }
 }
 
 /// Reads a stored AllowanceBucket: its key (spec) and counters (status;

@@ -15,9 +15,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use e2e::measure::{measure, ms, ops_from_env, Sample, Stats};
+use e2e::measure::{measure, ms, ops_from_env, percentile, Sample, Stats};
 use e2e::pipeline::InProcess;
 use e2e::quota_docs;
 use serde_json::json;
@@ -28,7 +29,7 @@ const FREE: &str = "bench-free";
 const LIMITED: &str = "bench-quota";
 const TYPE: &str = "bench.quota.miloapis.com/projects";
 const CONCURRENCIES: [usize; 2] = [1, 32];
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 4;
 const WARMUP: usize = 40;
 
 #[tokio::main]
@@ -46,13 +47,6 @@ async fn main() -> anyhow::Result<()> {
     let api = Arc::new(InProcess::new(client, &table)?);
     setup(&api, ops).await.context("setup")?;
     let counter = Arc::new(AtomicUsize::new(0));
-    // Unmeasured: connections, caches and the bucket item warm on both sides.
-    for org in [FREE, LIMITED] {
-        run(&api, &counter, org, WARMUP, 4).await?;
-    }
-    for claim in [false, true] {
-        raw.run(&counter, claim, WARMUP, 4).await?;
-    }
     println!(
         "| concurrency | side | p50 ms | p99 ms | creates/s | CPU ms/create: bench process | DynamoDB Local |"
     );
@@ -62,15 +56,31 @@ async fn main() -> anyhow::Result<()> {
         let mut free = Sample::default();
         let mut limited = Sample::default();
         let (mut raw_free, mut raw_limited) = (Sample::default(), Sample::default());
+        // Unmeasured, at this concurrency: connections, caches and the
+        // bucket item warm on every side before any is timed.
+        let warmup = WARMUP.max(concurrency * 4);
+        for org in [FREE, LIMITED] {
+            run(&api, &counter, org, warmup, concurrency).await?;
+        }
+        for claim in [false, true] {
+            raw.run(&counter, claim, warmup, concurrency).await?;
+        }
+        let mut round_ratios = Vec::new();
         for round in 0..ROUNDS {
             let per_round = ops.div_ceil(ROUNDS);
-            let order = if round % 2 == 0 {
+            // ABBA: over the four rounds each side runs as often first as
+            // second, so DynamoDB Local slowing as the table grows weighs on
+            // both alike.
+            let order = if matches!(round % 4, 0 | 3) {
                 [FREE, LIMITED]
             } else {
                 [LIMITED, FREE]
             };
+            let mut p50 = [Duration::ZERO; 2];
             for org in order {
                 let sample = run(&api, &counter, org, per_round, concurrency).await?;
+                let side = usize::from(org == LIMITED);
+                p50[side] = median(&sample);
                 if org == FREE {
                     free.add(sample);
                 } else {
@@ -84,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
                     raw_free.add(sample);
                 }
             }
+            round_ratios.push(p50[1].as_secs_f64() / p50[0].as_secs_f64());
         }
         let (f, l) = (Stats::of(free), Stats::of(limited));
         let (rf, rl) = (Stats::of(raw_free), Stats::of(raw_limited));
@@ -108,15 +119,24 @@ async fn main() -> anyhow::Result<()> {
                 a.p99.as_secs_f64() / b.p99.as_secs_f64(),
             )
         };
-        ratios.push((concurrency, ratio(&l, &f), ratio(&rl, &rf)));
+        ratios.push((concurrency, ratio(&l, &f), ratio(&rl, &rf), round_ratios));
     }
     println!();
-    for (c, (p50, p99), (raw50, raw99)) in ratios {
+    for (c, (p50, p99), (raw50, raw99), rounds) in ratios {
+        let rounds: Vec<String> = rounds.iter().map(|r| format!("×{r:.2}")).collect();
         println!(
-            "concurrency {c}: with/without quota p50 ×{p50:.2}, p99 ×{p99:.2}; raw 11/9 items p50 ×{raw50:.2}, p99 ×{raw99:.2}"
+            "concurrency {c}: with/without quota p50 ×{p50:.2}, p99 ×{p99:.2} (p50 by round: {}); raw 11/9 items p50 ×{raw50:.2}, p99 ×{raw99:.2}",
+            rounds.join(" ")
         );
     }
     Ok(())
+}
+
+/// A run's median latency.
+fn median(sample: &Sample) -> Duration {
+    let mut sorted = sample.latencies.clone();
+    sorted.sort_unstable();
+    percentile(&sorted, 50.0)
 }
 
 async fn run(

@@ -221,6 +221,44 @@ fn headroom_checks_hold_as_documented() {
 }
 
 #[test]
+fn a_bucket_is_empty_only_once_nothing_counts_in_it() {
+    let last_grant = BucketLevel {
+        limit: 3,
+        allocated: 0,
+        claim_count: 0,
+        grant_count: 1,
+    };
+    let removing_it = BucketLevel {
+        limit: -3,
+        allocated: 0,
+        claim_count: 0,
+        grant_count: -1,
+    };
+    assert!(!last_grant.is_empty());
+    assert!(last_grant.plus(removing_it).is_empty());
+    // Another grant, a claim, or a limit left without a grant (drift) keep it.
+    for kept in [
+        BucketLevel {
+            grant_count: 2,
+            limit: 5,
+            ..last_grant
+        },
+        BucketLevel {
+            allocated: 1,
+            claim_count: 1,
+            ..last_grant
+        },
+        BucketLevel {
+            limit: 4,
+            ..last_grant
+        },
+    ] {
+        assert!(!kept.plus(removing_it).is_empty(), "{kept:?}");
+    }
+    assert!(BucketLevel::default().is_empty());
+}
+
+#[test]
 fn release_gives_back_on_every_node() {
     let claim = claim_of(
         org_ref("acme"),
