@@ -310,7 +310,8 @@ impl Subject<'_> {
         pending.writes.extend(claims.writes);
         pending.claim_buckets = claims.claim_buckets;
         pending.replan = claims.replan;
-        let grants = Box::pin(self.grants_for(None, Some(obj), &now, &inputs)).await?;
+        let (grants, held) = Box::pin(self.grants_for(None, Some(obj), &now, &inputs)).await?;
+        record_grants(obj, &held);
         pending.add(grants);
         Ok(self.stamped(pending))
     }
@@ -332,7 +333,10 @@ impl Subject<'_> {
         };
         if !is_quota(self.kind, &q::RESOURCE_GRANT) {
             let inputs = Box::pin(self.inputs()).await?;
-            pending.add(Box::pin(self.grants_for(Some(old), Some(new), &now, &inputs)).await?);
+            let (grants, held) =
+                Box::pin(self.grants_for(Some(old), Some(new), &now, &inputs)).await?;
+            record_grants(new, &held);
+            pending.add(grants);
         }
         Ok(self.stamped(pending))
     }
@@ -479,7 +483,11 @@ impl Subject<'_> {
         }
         let mut pending = Box::pin(self.release_claims_of(old, &now)).await?;
         let inputs = Box::pin(self.inputs()).await?;
-        pending.add(Box::pin(self.grants_for(Some(old), None, &now, &inputs)).await?);
+        pending.add(
+            Box::pin(self.grants_for(Some(old), None, &now, &inputs))
+                .await?
+                .0,
+        );
         Box::pin(self.retire_buckets(old, &inputs, &mut pending)).await?;
         Ok(self.stamped(pending))
     }
@@ -911,20 +919,27 @@ impl Subject<'_> {
     /// What the GrantCreationPolicies do for a trigger written (`old`:
     /// as stored before, `new`: as written; `None` on create / delete):
     /// the grants they render are created, changed or deleted in the same
-    /// transaction, with their limits. A grant is found again by the name
-    /// and context its policy renders for the trigger, and is only touched
-    /// if the trigger owns it.
+    /// transaction, with their limits. A grant is found again by the
+    /// context and namespace its policy renders for the trigger and the name
+    /// the trigger's GRANTS_ANNOTATION records (else the rendered one), and
+    /// is only touched if the trigger owns it. Also returns what the
+    /// annotation records now: each policy's grant that stands.
     async fn grants_for(
         &self,
         old: Option<&Object>,
         new: Option<&Object>,
         now: &str,
         inputs: &Inputs,
-    ) -> Result<Pending, ApiError> {
+    ) -> Result<(Pending, BTreeMap<String, String>), ApiError> {
         let policies = &inputs.grant_policies;
+        let mut held = BTreeMap::new();
         if policies.is_empty() {
-            return Ok(Pending::default());
+            return Ok((Pending::default(), held));
         }
+        let recorded = old
+            .and_then(|o| o.metadata.annotations.get(q::GRANTS_ANNOTATION))
+            .map(|v| q::held_grants(v))
+            .unwrap_or_default();
         let grant_kind = self.quota_kind(&q::RESOURCE_GRANT)?;
         let old_doc = old.map(Object::to_value);
         let new_doc = new.map(Object::to_value);
@@ -947,8 +962,16 @@ impl Subject<'_> {
             // The grant the policy made for the old trigger, as stored.
             let mut stored = None;
             if let (Some(before), Some(old)) = (&before, old) {
-                let grant_ref = rendered_ref(before);
-                if let Some(s) = self.store.get(&grant_ref.key()).await.map_err(from_store)? {
+                let mut grant_ref = rendered_ref(before);
+                if let Some(name) = recorded.get(&policy.name) {
+                    grant_ref.name = name.clone();
+                }
+                let found = if grant_ref.name.is_empty() {
+                    None
+                } else {
+                    self.store.get(&grant_ref.key()).await.map_err(from_store)?
+                };
+                if let Some(s) = found {
                     let owned = s.object["metadata"]["ownerReferences"]
                         .as_array()
                         .is_some_and(|o| o.iter().any(|o| o["uid"] == old.metadata.uid.as_str()));
@@ -959,7 +982,7 @@ impl Subject<'_> {
             }
             let mut next = None;
             if let Some(after) = &after {
-                let (grant_obj, mut causes) =
+                let (mut grant_obj, mut causes) =
                     rendered_object(after.document.clone(), &grant_kind, now)?;
                 let grant = q::parse_grant(&grant_obj.to_value());
                 match &grant {
@@ -976,6 +999,16 @@ impl Subject<'_> {
                 }
                 if let Ok(grant) = grant {
                     let mut grant_ref = rendered_ref(after);
+                    if grant_ref.name.is_empty() {
+                        // generateName: the grant made before, where it is
+                        // rendered again, stays itself.
+                        if let Some((old_ref, _)) = &stored {
+                            grant_ref.name = old_ref.name.clone();
+                            if grant_ref == *old_ref {
+                                grant_obj.metadata.name = old_ref.name.clone();
+                            }
+                        }
+                    }
                     grant_ref.name = grant_obj.metadata.name.clone();
                     next = Some((grant_ref, grant_obj, grant));
                 }
@@ -1003,6 +1036,7 @@ impl Subject<'_> {
                     writes.extend(limit_writes(&changes, &grant, org.as_deref(), now));
                 }
                 (stored, Some((grant_ref, mut grant_obj, grant))) => {
+                    held.insert(policy.name.clone(), grant_ref.name.clone());
                     let org = self.grant_organization(&grant.consumer, new).await?;
                     let (before_grant, version) = match &stored {
                         Some((old_ref, s)) if *old_ref == grant_ref => {
@@ -1082,7 +1116,7 @@ impl Subject<'_> {
                 }
             }
         }
-        Ok(Pending::of(writes))
+        Ok((Pending::of(writes), held))
     }
 
     /// The organization of a policy grant's consumer, which may be the
@@ -1283,6 +1317,15 @@ fn labels_of(doc: &Value) -> Vec<(String, String)> {
 
 /// Where a rendered grant lives: the policy's parent context if it names
 /// one, else the platform; the rendered namespace and name.
+/// Records on a trigger the grants its policies made (GRANTS_ANNOTATION).
+fn record_grants(trigger: &mut Object, held: &BTreeMap<String, String>) {
+    let annotations = &mut trigger.metadata.annotations;
+    match q::held_grants_value(held) {
+        Some(value) => annotations.insert(q::GRANTS_ANNOTATION.into(), value),
+        None => annotations.remove(q::GRANTS_ANNOTATION),
+    };
+}
+
 fn rendered_ref(rendered: &q::RenderedGrant) -> ObjectRef {
     let context = match &rendered.parent_context {
         Some(p) if p.kind == "Organization" => Context::Organization(p.name.clone()),

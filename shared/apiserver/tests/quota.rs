@@ -835,6 +835,64 @@ async fn an_organization_is_created_with_its_default_allowance() {
 }
 
 #[tokio::test]
+async fn a_grant_with_a_generated_name_is_followed_through_updates_and_the_delete() {
+    let api = api().await;
+    setup(&api).await;
+    let mut policy = grant_policy("generated", "", "true", 3);
+    policy["spec"]["target"]["resourceGrantTemplate"]["metadata"] = json!({
+        "generateName": "default-",
+        "namespace": "organization-{{trigger.metadata.name}}"
+    });
+    let r = api
+        .post(&format!("{Q}/grantcreationpolicies"), policy)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grants = format!("{Q}/namespaces/organization-acme/resourcegrants");
+    let names = || async {
+        let r = api.get(&grants).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["metadata"]["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    let org = api.org("acme").await.body;
+    let made = names().await;
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(made[0].starts_with("default-"), "{made:?}");
+    assert_eq!(
+        org["metadata"]["annotations"]["quota.miloapis.com/grants"],
+        format!("generated={}", made[0]).as_str()
+    );
+
+    // An update renders the grant again: the same one, not a second.
+    let mut changed = org.clone();
+    changed["metadata"]["labels"] = json!({"tier": "gold"});
+    let r = api
+        .call("PUT", &format!("{G}/organizations/acme"), Some(changed))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(names().await, made);
+    assert_eq!(
+        bucket(&api, "acme", "Organization", "acme").await["status"]["limit"],
+        3
+    );
+
+    // The delete finds it too: grant and bucket go with the organization.
+    let r = api
+        .call("DELETE", &format!("{G}/organizations/acme"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(names().await.is_empty());
+    assert!(buckets(&api, "acme", "Organization", "acme")
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
 async fn a_deleted_consumer_takes_its_empty_buckets_along() {
     let api = acme_with_folder_eng().await;
     assert_eq!(api.project("p1", "Folder", "eng").await.status, 201);

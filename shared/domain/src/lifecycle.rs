@@ -56,7 +56,10 @@ pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
 
 /// Annotations only the server writes: dropped from what a create sends,
 /// kept from the stored object on every update.
-pub const SERVER_ANNOTATIONS: [&str; 1] = [crate::quota::CLAIMS_ANNOTATION];
+pub const SERVER_ANNOTATIONS: [&str; 2] = [
+    crate::quota::CLAIMS_ANNOTATION,
+    crate::quota::GRANTS_ANNOTATION,
+];
 
 /// Fills the system fields of a new object.
 pub fn initialize(obj: &mut Object, kind: &KindInfo, uid: String, now: &str) {
@@ -160,11 +163,19 @@ mod tests {
 
     #[test]
     fn server_annotations_are_the_servers() {
-        let claims = crate::quota::CLAIMS_ANNOTATION;
+        for key in [
+            crate::quota::CLAIMS_ANNOTATION,
+            crate::quota::GRANTS_ANNOTATION,
+        ] {
+            server_annotation_is_the_servers(key);
+        }
+    }
+
+    fn server_annotation_is_the_servers(annotation: &str) {
         let mut sent = project(json!({}));
         sent.metadata
             .annotations
-            .insert(claims.into(), "ns/forged".into());
+            .insert(annotation.into(), "ns/forged".into());
         sent.metadata
             .annotations
             .insert("note".into(), "mine".into());
@@ -174,33 +185,33 @@ mod tests {
             "u1".into(),
             "2026-01-01T00:00:00Z",
         );
-        assert!(!sent.metadata.annotations.contains_key(claims));
+        assert!(!sent.metadata.annotations.contains_key(annotation));
         assert_eq!(sent.metadata.annotations["note"], "mine");
 
         let mut stored = sent.clone();
         stored
             .metadata
             .annotations
-            .insert(claims.into(), "ns/real".into());
+            .insert(annotation.into(), "ns/real".into());
         // An update that drops it or rewrites it keeps the stored value.
         let mut dropped = project(json!({}));
         carry_over(&stored, &mut dropped, 2);
-        assert_eq!(dropped.metadata.annotations[claims], "ns/real");
+        assert_eq!(dropped.metadata.annotations[annotation], "ns/real");
         let mut rewritten = project(json!({}));
         rewritten
             .metadata
             .annotations
-            .insert(claims.into(), "ns/other".into());
+            .insert(annotation.into(), "ns/other".into());
         carry_over(&stored, &mut rewritten, 2);
-        assert_eq!(rewritten.metadata.annotations[claims], "ns/real");
+        assert_eq!(rewritten.metadata.annotations[annotation], "ns/real");
         // And one cannot add it to an object that has none.
         let mut added = project(json!({}));
         added
             .metadata
             .annotations
-            .insert(claims.into(), "ns/forged".into());
+            .insert(annotation.into(), "ns/forged".into());
         carry_over(&sent, &mut added, 2);
-        assert!(!added.metadata.annotations.contains_key(claims));
+        assert!(!added.metadata.annotations.contains_key(annotation));
     }
 
     #[test]

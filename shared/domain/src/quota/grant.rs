@@ -15,6 +15,28 @@ use crate::Cause;
 
 pub const MAX_ALLOWANCES: usize = 20;
 
+/// The grant of each policy that [`super::GRANTS_ANNOTATION`] records
+/// (policy name → grant name); malformed entries are skipped (the owner
+/// check on the grant read decides anyway).
+pub fn held_grants(value: &str) -> BTreeMap<String, String> {
+    value
+        .split(',')
+        .filter_map(|entry| entry.trim().split_once('='))
+        .filter(|(policy, name)| !policy.is_empty() && !name.is_empty())
+        .map(|(policy, name)| (policy.to_string(), name.to_string()))
+        .collect()
+}
+
+/// The value of [`super::GRANTS_ANNOTATION`] for these grants (`None`:
+/// none, no annotation).
+pub fn held_grants_value(held: &BTreeMap<String, String>) -> Option<String> {
+    let entries: Vec<String> = held
+        .iter()
+        .map(|(policy, name)| format!("{policy}={name}"))
+        .collect();
+    (!entries.is_empty()).then(|| entries.join(","))
+}
+
 /// One `spec.allowances[]` entry, its buckets summed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allowance {

@@ -51,7 +51,7 @@ mod trigger;
 
 pub use bucket::{parse_bucket, BucketKey, BucketLevel};
 pub use claim::{held_claims, held_claims_value, parse_claim, ClaimRequest, ResourceClaim};
-pub use grant::{parse_grant, Allowance, ResourceGrant};
+pub use grant::{held_grants, held_grants_value, parse_grant, Allowance, ResourceGrant};
 pub use grant_delta::{
     grant_limit_changes, update_contributing_refs, ContributingGrantRef, LimitChange,
 };

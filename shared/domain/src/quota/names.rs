@@ -62,6 +62,11 @@ pub const CONSUMER_NAME_LABEL: &str = "quota.miloapis.com/consumer-name";
 /// Recording them here keeps the claim itself one item: no index is needed
 /// to find them again.
 pub const CLAIMS_ANNOTATION: &str = "quota.miloapis.com/claims";
+/// On an object that GrantCreationPolicies granted for: each policy's grant,
+/// as `policy=name` separated by commas. Kept by the server as
+/// [`CLAIMS_ANNOTATION`]; it is how a grant whose template has only a
+/// `generateName` is found again when its trigger changes or goes.
+pub const GRANTS_ANNOTATION: &str = "quota.miloapis.com/grants";
 /// On auto-created claims: who made them (Milo's value).
 pub const CREATED_BY_ANNOTATION: &str = "quota.miloapis.com/created-by";
 pub const CLAIM_CREATED_BY: &str = "claim-creation-plugin";

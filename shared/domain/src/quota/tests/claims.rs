@@ -532,3 +532,19 @@ fn held_claims_round_trip_and_skip_malformed_entries() {
         [("a".to_string(), "b".to_string())]
     );
 }
+
+#[test]
+fn held_grants_round_trip_and_skip_malformed_entries() {
+    let held = BTreeMap::from([
+        ("default".to_string(), "default-x7k2p".to_string()),
+        ("extra".to_string(), "extra-acme".to_string()),
+    ]);
+    let value = held_grants_value(&held).unwrap();
+    assert_eq!(value, "default=default-x7k2p,extra=extra-acme");
+    assert_eq!(held_grants(&value), held);
+    assert_eq!(
+        held_grants("junk,=x,y=,a=b"),
+        BTreeMap::from([("a".to_string(), "b".to_string())])
+    );
+    assert_eq!(held_grants_value(&BTreeMap::new()), None);
+}
