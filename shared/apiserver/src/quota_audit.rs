@@ -5,8 +5,9 @@
 //! (EMF `BucketDrift`), with every bucket's level as metrics too.
 //!
 //! Reads are Queries of the grant, claim and bucket collections of the
-//! platform context (each one partition, in pages) plus the ancestor chain
-//! of each claimed node, never a table scan.
+//! platform context (each one partition, in pages), of the grants of every
+//! organization's and project's context, and the ancestor chain of each
+//! claimed node; never a table scan.
 
 use std::collections::BTreeMap;
 
@@ -14,12 +15,13 @@ use domain::hierarchy;
 use domain::kinds;
 use domain::quota::{self as q, BucketKey, BucketLevel, Node};
 use domain::ApiError;
+use serde_json::Value;
 use store::{BucketCheck, BucketWrite, Context, Store, Write};
 
 use crate::errors::from_store;
 use crate::objects::builtin_ref;
 use crate::quota::{bucket_document, bucket_ref, consumer_path, emit};
-use crate::stamped::platform_documents;
+use crate::stamped::{context_documents, platform_documents};
 
 /// What one audit found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,7 +39,7 @@ pub struct AuditReport {
 /// drifted buckets (conditional on the counters still being as read, so a
 /// claim landing meanwhile is not overwritten; the next run sees it).
 pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError> {
-    let grants: Vec<q::ResourceGrant> = platform_documents(store, &q::RESOURCE_GRANT)
+    let grants: Vec<q::ResourceGrant> = grant_documents(store)
         .await?
         .iter()
         .filter_map(|d| q::parse_grant(d).ok())
@@ -115,6 +117,33 @@ pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError>
         }
     }
     Ok(report)
+}
+
+/// The grants of every context: the platform's, and each organization's
+/// and project's control plane, where users may write grants too (they
+/// move limits as any). One Query per context, each strongly consistent:
+/// the type index would be one, but may lag a grant just written, and a
+/// repair from that would take its limit away.
+async fn grant_documents(store: &Store) -> Result<Vec<Value>, ApiError> {
+    let mut contexts = vec![Context::Platform];
+    for (kind, context) in [
+        (
+            kinds::ORGANIZATION,
+            Context::Organization as fn(String) -> Context,
+        ),
+        (kinds::PROJECT, Context::Project),
+    ] {
+        for doc in platform_documents(store, &kind).await? {
+            if let Some(name) = doc["metadata"]["name"].as_str() {
+                contexts.push(context(name.to_string()));
+            }
+        }
+    }
+    let mut grants = Vec::new();
+    for context in &contexts {
+        grants.extend(context_documents(store, context, &q::RESOURCE_GRANT).await?);
+    }
+    Ok(grants)
 }
 
 /// The path a claim counts on: its object's (a folder's or project's

@@ -104,9 +104,16 @@ impl<T> Stamped<T> {
 
 /// Every stored object of a kind in the platform context, page by page.
 pub async fn platform_documents(store: &Store, kind: &KindId) -> Result<Vec<Value>, ApiError> {
-    let pk = builtin_ref(&Context::Platform, kind, "", "")
-        .collection()
-        .pk();
+    context_documents(store, &Context::Platform, kind).await
+}
+
+/// Every stored object of a kind in one context, page by page.
+pub async fn context_documents(
+    store: &Store,
+    context: &Context,
+    kind: &KindId,
+) -> Result<Vec<Value>, ApiError> {
+    let pk = builtin_ref(context, kind, "", "").collection().pk();
     let mut docs = Vec::new();
     let mut start = None;
     loop {

@@ -1028,6 +1028,25 @@ async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one(
     );
     let report = apiserver::quota_audit::audit(&store, false).await.unwrap();
     assert!(report.drifts.is_empty(), "{:?}", report.drifts);
+
+    // A grant written in a project's control plane moves limits as any;
+    // the audit counts it rather than "repairing" its limit away.
+    let mut in_project = grant("in-project", "acme", "Organization", "acme", 2);
+    in_project["metadata"]["namespace"] = json!("default");
+    let r = api
+        .post(
+            &format!("{G}/projects/p1/control-plane{Q}/namespaces/default/resourcegrants"),
+            in_project,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let limit =
+        || async { bucket(&api, "acme", "Organization", "acme").await["status"]["limit"].clone() };
+    assert_eq!(limit().await, 7);
+    let report = apiserver::quota_audit::audit(&store, true).await.unwrap();
+    assert!(report.drifts.is_empty(), "{:?}", report.drifts);
+    assert_eq!(report.grants, 2);
+    assert_eq!(limit().await, 7);
 }
 
 /// Creates projects on `api` every 100 ms, up to 2 s, until one gets
