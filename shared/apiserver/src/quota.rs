@@ -108,7 +108,8 @@ impl Pending {
     /// quota writes in one transaction. A bucket condition that fails is
     /// decided again against the buckets read now (a refusal is the 403 of
     /// their numbers); a transaction cancelled by a concurrent one is sent
-    /// again.
+    /// again. Writes on one bucket (a claim and a grant, a release and a
+    /// grant taken back) go as one (`store::bucket::merged`).
     /// Errors of the request's own writes are returned for it to map.
     pub async fn persist(
         self,
@@ -121,7 +122,9 @@ impl Pending {
         let fixed = all.len();
         all.extend(self.claim_buckets);
         for attempt in 0..ATTEMPTS {
-            let err = match store.write(&all).await {
+            let merged = store::bucket::merged(&all);
+            let sent = merged.as_deref().unwrap_or(&all);
+            let err = match store.write(sent).await {
                 Ok(()) => {
                     if let Some(cache) = &self.reload {
                         cache.reload_if_changed(store).await?;
@@ -143,9 +146,15 @@ impl Pending {
                 StoreError::TransactionConflict => None,
                 _ => return Ok(Err(err)),
             };
+            // Whether a claim's bucket refused: those are planned again.
+            let mut claim_bucket = false;
             if let Some(i) = quota_index {
-                match all.get(i) {
-                    Some(Write::Bucket(_)) => {}
+                match sent.get(i) {
+                    Some(Write::Bucket(b)) => {
+                        claim_bucket = all[fixed..]
+                            .iter()
+                            .any(|w| matches!(w, Write::Bucket(c) if c.key == b.key));
+                    }
                     Some(Write::PutObject { object, .. }) => {
                         return Err(ApiError::Conflict {
                             group: q::QUOTA_GROUP.into(),
@@ -182,15 +191,16 @@ impl Pending {
                 return Ok(Err(err));
             }
             tracing::debug!(attempt, error = %err, "quota transaction retried");
-            let Some(i) = quota_index else {
+            if quota_index.is_none() {
                 // Contention only (the store has backed off already): the
                 // plan does not depend on what the buckets hold.
                 continue;
-            };
+            }
             match &self.replan {
-                Some(replan) if i >= fixed => {
+                Some(replan) if claim_bucket => {
                     all.truncate(fixed);
-                    all.extend(replan.plan_again(store).await?);
+                    let again = replan.plan_again(store, &all[base..]).await?;
+                    all.extend(again);
                 }
                 _ => {
                     // A release or limit change has no headroom check: only a
@@ -209,9 +219,25 @@ impl Pending {
 }
 
 impl Replan {
-    async fn plan_again(&self, store: &Store) -> Result<Vec<Write>, ApiError> {
+    /// The claims' bucket writes, planned with the buckets as they are now
+    /// and the limits `fixed` (the transaction's other quota writes: a
+    /// grant written with the claim) moves on them.
+    async fn plan_again(&self, store: &Store, fixed: &[Write]) -> Result<Vec<Write>, ApiError> {
         let types = claim_types(&self.claims);
-        let levels = read_buckets(store, &self.path, &types).await?;
+        let mut levels = read_buckets(store, &self.path, &types).await?;
+        let org = self.path.organization();
+        for key in path_keys(&self.path, &types) {
+            let item = bucket_ref(org, &key).key();
+            for write in fixed {
+                if let Write::Bucket(b) = write {
+                    if b.key == item && (b.limit_delta != 0 || b.grant_count_delta != 0) {
+                        let level = levels.entry(key.clone()).or_default();
+                        level.limit += b.limit_delta;
+                        level.grant_count += b.grant_count_delta;
+                    }
+                }
+            }
+        }
         let plan = q::plan_claims(&self.claims, &self.path, &levels, &self.registrations)
             .map_err(|refusal| refused(&self.claims, &refusal))?;
         Ok(bucket_writes(&plan.changes, &self.path, &levels, &self.now))
@@ -421,7 +447,7 @@ impl Subject<'_> {
                 ),
                 expect_parent: Some(parent_text(Some(&reparent.old_parent))),
                 set_parent: Some(parent_text(Some(&reparent.new_parent))),
-                contribution: None,
+                contributions: Vec::new(),
             }));
             if reparent.expected.is_none() {
                 writes.extend(bucket_indexes(&bucket, &reparent.key));
@@ -1371,13 +1397,20 @@ async fn read_buckets(
     types: &BTreeSet<String>,
 ) -> Result<BTreeMap<BucketKey, BucketLevel>, ApiError> {
     let org = path.organization();
-    let keys: Vec<_> = path
-        .nodes()
+    let keys: Vec<_> = path_keys(path, types)
         .iter()
-        .flat_map(|n| types.iter().map(move |t| BucketKey::new(n.clone(), t)))
-        .map(|k| bucket_ref(org, &k).key())
+        .map(|k| bucket_ref(org, k).key())
         .collect();
     read_bucket_keys(store, &keys).await
+}
+
+/// The buckets a claim of `types` on `path` may count in: each node's, for
+/// each type.
+fn path_keys(path: &q::QuotaPath, types: &BTreeSet<String>) -> Vec<BucketKey> {
+    path.nodes()
+        .iter()
+        .flat_map(|n| types.iter().map(move |t| BucketKey::new(n.clone(), t)))
+        .collect()
 }
 
 async fn read_bucket_keys(
@@ -1452,7 +1485,7 @@ fn bucket_writes(
             },
             expect_parent: Some(parent.clone()),
             set_parent: Some(parent),
-            contribution: None,
+            contributions: Vec::new(),
         }));
         let must_exist = matches!(change.check, HeadroomCheck::Required(_));
         if !levels.contains_key(&change.key) && !must_exist && change.allocated_delta > 0 {
@@ -1499,10 +1532,10 @@ fn limit_writes(
             check: BucketCheck::None,
             expect_parent: None,
             set_parent: None,
-            contribution: Some((
+            contributions: vec![(
                 grant.name.clone(),
                 change.contribution.map(|a| (a, grant.generation)),
-            )),
+            )],
         }));
         if change.grant_count_delta > 0 {
             indexes.extend(bucket_indexes(&bucket, &change.key));

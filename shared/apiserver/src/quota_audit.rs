@@ -107,7 +107,7 @@ pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError>
             check: BucketCheck::Unchanged(drift.stored.map(|l| (l.allocated, l.claim_count))),
             expect_parent: None,
             set_parent: None,
-            contribution: None,
+            contributions: Vec::new(),
         });
         match store.write(vec![write]).await {
             Ok(()) => report.repaired += 1,

@@ -892,6 +892,91 @@ async fn a_grant_with_a_generated_name_is_followed_through_updates_and_the_delet
         .is_empty());
 }
 
+/// A GrantCreationPolicy giving a project's organization `amount` more
+/// projects, for the projects of organization `org`.
+fn per_project_grant_policy(name: &str, org: &str, amount: i64) -> Value {
+    let org_label = "trigger.metadata.labels['resourcemanager.miloapis.com/organization-name']";
+    json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1",
+        "kind": "GrantCreationPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "trigger": {
+                "resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project"},
+                "constraints": [{"expression": format!("{org_label} == '{org}'")}]
+            },
+            "target": {"resourceGrantTemplate": {
+                "metadata": {
+                    "name": "for-{{trigger.metadata.name}}",
+                    "namespace": format!("organization-{{{{{org_label}}}}}")
+                },
+                "spec": {
+                    "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": format!("{{{{{org_label}}}}}")},
+                    "allowances": [{"resourceType": PROJECTS, "buckets": [{"amount": amount}]}]
+                }
+            }}
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_claim_and_a_grant_on_one_bucket_go_in_one_write() {
+    let api = api().await;
+    setup(&api).await;
+    for (name, org, amount) in [("one-more", "acme", 1), ("none-more", "zero", 0)] {
+        let r = api
+            .post(
+                &format!("{Q}/grantcreationpolicies"),
+                per_project_grant_policy(name, org, amount),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    api.org("acme").await;
+    api.org("zero").await;
+
+    // Each project brings the grant it claims from: one write, one bucket.
+    for p in ["p1", "p2"] {
+        let r = api.project(p, "Organization", "acme").await;
+        assert_eq!(r.status, 201, "{p}: {}", r.body);
+    }
+    let levels = |b: Value| {
+        let s = &b["status"];
+        [
+            &s["limit"],
+            &s["allocated"],
+            &s["grantCount"],
+            &s["claimCount"],
+        ]
+        .map(|v| v.as_i64())
+    };
+    let acme = || async { levels(bucket(&api, "acme", "Organization", "acme").await) };
+    assert_eq!(acme().await, [Some(2), Some(2), Some(2), Some(2)]);
+    // The delete releases the claim and takes the grant back, one write too.
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(acme().await, [Some(1), Some(1), Some(1), Some(1)]);
+
+    // A grant that does not cover the claim: 403, nothing written.
+    let r = api.project("z1", "Organization", "zero").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("limit 0"), "{message}");
+    assert_eq!(api.get(&format!("{G}/projects/z1")).await.status, 404);
+    assert_eq!(
+        api.get(&format!(
+            "{Q}/namespaces/organization-zero/resourcegrants/for-z1"
+        ))
+        .await
+        .status,
+        404
+    );
+
+    let store = store::Store::new(store::Store::client_from_env().await, api.table.clone());
+    let report = apiserver::quota_audit::audit(&store, false).await.unwrap();
+    assert!(report.drifts.is_empty(), "{:?}", report.drifts);
+}
+
 #[tokio::test]
 async fn a_deleted_consumer_takes_its_empty_buckets_along() {
     let api = acme_with_folder_eng().await;
@@ -1007,7 +1092,7 @@ async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one(
             check: store::BucketCheck::None,
             expect_parent: None,
             set_parent: None,
-            contribution: None,
+            contributions: Vec::new(),
         })])
         .await
         .unwrap();
