@@ -896,27 +896,13 @@ async fn a_grant_with_a_generated_name_is_followed_through_updates_and_the_delet
 /// projects, for the projects of organization `org`.
 fn per_project_grant_policy(name: &str, org: &str, amount: i64) -> Value {
     let org_label = "trigger.metadata.labels['resourcemanager.miloapis.com/organization-name']";
-    json!({
-        "apiVersion": "quota.miloapis.com/v1alpha1",
-        "kind": "GrantCreationPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "trigger": {
-                "resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project"},
-                "constraints": [{"expression": format!("{org_label} == '{org}'")}]
-            },
-            "target": {"resourceGrantTemplate": {
-                "metadata": {
-                    "name": "for-{{trigger.metadata.name}}",
-                    "namespace": format!("organization-{{{{{org_label}}}}}")
-                },
-                "spec": {
-                    "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": format!("{{{{{org_label}}}}}")},
-                    "allowances": [{"resourceType": PROJECTS, "buckets": [{"amount": amount}]}]
-                }
-            }}
-        }
-    })
+    let constraint = format!("{org_label} == '{org}'");
+    let mut policy = grant_policy(name, "for-{{trigger.metadata.name}}", &constraint, amount);
+    policy["spec"]["trigger"]["resource"]["kind"] = json!("Project");
+    let template = &mut policy["spec"]["target"]["resourceGrantTemplate"];
+    template["metadata"]["namespace"] = json!(format!("organization-{{{{{org_label}}}}}"));
+    template["spec"]["consumerRef"]["name"] = json!(format!("{{{{{org_label}}}}}"));
+    policy
 }
 
 #[tokio::test]
