@@ -21,7 +21,7 @@
 //! 403 that names them, or, if room was freed meanwhile, the write again);
 //! a transaction cancelled by a concurrent one is sent again as planned.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use domain::catalog::Catalog;
@@ -172,7 +172,11 @@ impl Pending {
                     Some(Write::Delete { key, .. }) => {
                         // A bucket retired with its consumer, or a claim
                         // released with its object, that changed since read.
-                        let kind = if key.pk.ends_with(q::ALLOWANCE_BUCKET.kind) {
+                        let target = ObjectRef::from_key(key);
+                        let is_bucket = target
+                            .as_ref()
+                            .is_some_and(|t| t.kind == q::ALLOWANCE_BUCKET.kind);
+                        let kind = if is_bucket {
                             q::ALLOWANCE_BUCKET.plural
                         } else {
                             q::RESOURCE_CLAIM.plural
@@ -180,7 +184,7 @@ impl Pending {
                         return Err(ApiError::Conflict {
                             group: q::QUOTA_GROUP.into(),
                             kind: kind.into(),
-                            name: key.sk.rsplit('#').next().unwrap_or_default().into(),
+                            name: target.map(|t| t.name).unwrap_or_default(),
                             message: "quota this delete releases changed meanwhile; retry".into(),
                         });
                     }
@@ -226,16 +230,19 @@ impl Replan {
         let types = claim_types(&self.claims);
         let mut levels = read_buckets(store, &self.path, &types).await?;
         let org = self.path.organization();
-        for key in path_keys(&self.path, &types) {
-            let item = bucket_ref(org, &key).key();
-            for write in fixed {
-                if let Write::Bucket(b) = write {
-                    if b.key == item && (b.limit_delta != 0 || b.grant_count_delta != 0) {
-                        let level = levels.entry(key.clone()).or_default();
-                        level.limit += b.limit_delta;
-                        level.grant_count += b.grant_count_delta;
-                    }
-                }
+        let on_path: HashMap<_, _> = path_keys(&self.path, &types)
+            .into_iter()
+            .map(|key| (bucket_ref(org, &key).key(), key))
+            .collect();
+        for write in fixed {
+            let Write::Bucket(b) = write else { continue };
+            let Some(key) = on_path.get(&b.key) else {
+                continue;
+            };
+            if b.limit_delta != 0 || b.grant_count_delta != 0 {
+                let level = levels.entry(key.clone()).or_default();
+                level.limit += b.limit_delta;
+                level.grant_count += b.grant_count_delta;
             }
         }
         let plan = q::plan_claims(&self.claims, &self.path, &levels, &self.registrations)
@@ -465,7 +472,6 @@ impl Subject<'_> {
             let grant =
                 q::parse_grant(&old.to_value()).map_err(|c| self.invalid(&old.metadata.name, c))?;
             let changes = q::grant_limit_changes(Some(&grant), None);
-            let keys: Vec<BucketKey> = grant.contributions().into_keys().collect();
             if let Some(org) = consumer_organization(self.store, &grant.consumer).await? {
                 return Ok(Pending::of(limit_writes(
                     &changes,
@@ -476,6 +482,7 @@ impl Subject<'_> {
             }
             // The consumer is gone and kept its bucket for this grant: the
             // bucket goes with it once nothing counts in it.
+            let keys: Vec<BucketKey> = grant.contributions().into_keys().collect();
             let Some(org) = self.organization_of_buckets(&keys).await? else {
                 return Ok(Pending::default());
             };
@@ -574,13 +581,11 @@ impl Subject<'_> {
                 .await
                 .map_err(from_store)?;
             for entry in &page.items {
-                // `{namespace}#{name}`: the bucket's object key.
-                let Some((namespace, name)) = entry.target.sk.split_once('#') else {
+                let Some(bucket) = ObjectRef::from_key(&entry.target) else {
                     continue;
                 };
-                if names.contains(name) {
-                    let org = namespace.strip_prefix("organization-").unwrap_or(namespace);
-                    return Ok(Some(org.to_string()));
+                if names.contains(&bucket.name) {
+                    return Ok(BucketKey::organization_of(&bucket.namespace).map(str::to_string));
                 }
             }
             match page.next {
@@ -1025,14 +1030,14 @@ impl Subject<'_> {
                 }
                 if let Ok(grant) = grant {
                     let mut grant_ref = rendered_ref(after);
-                    if grant_ref.name.is_empty() {
-                        // generateName: the grant made before, where it is
-                        // rendered again, stays itself.
-                        if let Some((old_ref, _)) = &stored {
-                            grant_ref.name = old_ref.name.clone();
-                            if grant_ref == *old_ref {
-                                grant_obj.metadata.name = old_ref.name.clone();
-                            }
+                    // generateName: the grant made before, rendered again in
+                    // the same place, stays itself.
+                    if let Some((old_ref, _)) =
+                        stored.as_ref().filter(|_| grant_ref.name.is_empty())
+                    {
+                        grant_ref.name = old_ref.name.clone();
+                        if grant_ref == *old_ref {
+                            grant_obj.metadata.name = old_ref.name.clone();
                         }
                     }
                     grant_ref.name = grant_obj.metadata.name.clone();
@@ -1341,8 +1346,6 @@ fn labels_of(doc: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// Where a rendered grant lives: the policy's parent context if it names
-/// one, else the platform; the rendered namespace and name.
 /// Records on a trigger the grants its policies made (GRANTS_ANNOTATION).
 fn record_grants(trigger: &mut Object, held: &BTreeMap<String, String>) {
     let annotations = &mut trigger.metadata.annotations;
@@ -1352,6 +1355,8 @@ fn record_grants(trigger: &mut Object, held: &BTreeMap<String, String>) {
     };
 }
 
+/// Where a rendered grant lives: the policy's parent context if it names
+/// one, else the platform; the rendered namespace and name.
 fn rendered_ref(rendered: &q::RenderedGrant) -> ObjectRef {
     let context = match &rendered.parent_context {
         Some(p) if p.kind == "Organization" => Context::Organization(p.name.clone()),

@@ -53,6 +53,12 @@ impl BucketKey {
         format!("organization-{organization}")
     }
 
+    /// The organization whose buckets `namespace` holds ([`Self::namespace`]
+    /// read back); `None` for any other namespace.
+    pub fn organization_of(namespace: &str) -> Option<&str> {
+        namespace.strip_prefix("organization-")
+    }
+
     /// Milo's system labels on a bucket.
     pub fn labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
