@@ -4,10 +4,10 @@
 //! write's own transaction, so a drift is a bug: logged loudly and counted
 //! (EMF `BucketDrift`), with every bucket's level as metrics too.
 //!
-//! Reads are Queries of the grant, claim and bucket collections of the
-//! platform context (each one partition, in pages), of the grants of every
-//! organization's and project's context, and the ancestor chain of each
-//! claimed node; never a table scan.
+//! Reads are Queries of the bucket collection (one partition, in pages), of
+//! the grant and claim collections of every context (the platform's, each
+//! organization's and project's), and the ancestor chain of each claimed
+//! node; never a table scan.
 
 use std::collections::BTreeMap;
 
@@ -39,12 +39,13 @@ pub struct AuditReport {
 /// drifted buckets (conditional on the counters still being as read, so a
 /// claim landing meanwhile is not overwritten; the next run sees it).
 pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError> {
-    let grants: Vec<q::ResourceGrant> = grant_documents(store)
+    let contexts = every_context(store).await?;
+    let grants: Vec<q::ResourceGrant> = documents_in(store, &contexts, &q::RESOURCE_GRANT)
         .await?
         .iter()
         .filter_map(|d| q::parse_grant(d).ok())
         .collect();
-    let claims: Vec<q::ResourceClaim> = platform_documents(store, &q::RESOURCE_CLAIM)
+    let claims: Vec<q::ResourceClaim> = documents_in(store, &contexts, &q::RESOURCE_CLAIM)
         .await?
         .iter()
         .filter_map(|d| q::parse_claim(d).ok())
@@ -119,12 +120,10 @@ pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError>
     Ok(report)
 }
 
-/// The grants of every context: the platform's, and each organization's
-/// and project's control plane, where users may write grants too (they
-/// move limits as any). One Query per context, each strongly consistent:
-/// the type index would be one, but may lag a grant just written, and a
-/// repair from that would take its limit away.
-async fn grant_documents(store: &Store) -> Result<Vec<Value>, ApiError> {
+/// The platform's context and each organization's and project's control
+/// plane: users may write grants and claims in any of them, and those move
+/// limits and usage as any.
+async fn every_context(store: &Store) -> Result<Vec<Context>, ApiError> {
     let mut contexts = vec![Context::Platform];
     for (kind, context) in [
         (
@@ -139,11 +138,23 @@ async fn grant_documents(store: &Store) -> Result<Vec<Value>, ApiError> {
             }
         }
     }
-    let mut grants = Vec::new();
-    for context in &contexts {
-        grants.extend(context_documents(store, context, &q::RESOURCE_GRANT).await?);
+    Ok(contexts)
+}
+
+/// The objects of `kind` in every one of `contexts`: one Query each,
+/// strongly consistent. The type index would be one Query, but may lag an
+/// object just written, and a repair from that would take its limit or
+/// usage away.
+async fn documents_in(
+    store: &Store,
+    contexts: &[Context],
+    kind: &kinds::KindId,
+) -> Result<Vec<Value>, ApiError> {
+    let mut documents = Vec::new();
+    for context in contexts {
+        documents.extend(context_documents(store, context, kind).await?);
     }
-    Ok(grants)
+    Ok(documents)
 }
 
 /// The path a claim counts on: its object's (a folder's or project's

@@ -1118,6 +1118,36 @@ async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one(
     assert!(report.drifts.is_empty(), "{:?}", report.drifts);
     assert_eq!(report.grants, 2);
     assert_eq!(limit().await, 7);
+
+    // So does a claim written there: its allocation stays.
+    let claim = json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceClaim",
+        "metadata": {"name": "by-hand", "namespace": "default"},
+        "spec": {
+            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "acme"},
+            "requests": [{"resourceType": PROJECTS, "amount": 2}]
+        }
+    });
+    let r = api
+        .post(
+            &format!("{G}/projects/p1/control-plane{Q}/namespaces/default/resourceclaims"),
+            claim,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let allocated = || async {
+        bucket(&api, "acme", "Organization", "acme").await["status"]["allocated"].clone()
+    };
+    assert_eq!(allocated().await, 4);
+    let report = apiserver::quota_audit::audit(&store, true).await.unwrap();
+    assert!(report.drifts.is_empty(), "{:?}", report.drifts);
+    assert_eq!(report.claims, 3);
+    assert_eq!(allocated().await, 4);
+    let by_hand =
+        format!("{G}/projects/p1/control-plane{Q}/namespaces/default/resourceclaims/by-hand");
+    let r = api.call("DELETE", &by_hand, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(allocated().await, 2);
 }
 
 /// Creates projects on `api` every 100 ms, up to 2 s, until one gets
