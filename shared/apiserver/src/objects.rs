@@ -890,6 +890,9 @@ impl Ops<'_> {
             .await?;
         admitting.request.dry_run = dry_run;
         let warnings = Box::pin(self.validate_policies(&mut admitting, None)).await?;
+        // Before the flag below, which a refusal here would leave set. What
+        // it read is guarded by the conditions of its writes.
+        let pending = self.quota().admit_delete(&old).await?;
         let store = &self.server.store;
         let holds_children = self.holds_children();
         if holds_children && !dry_run {
@@ -950,7 +953,6 @@ impl Ops<'_> {
         if dry_run {
             return Ok(self.respond(200, stored.object).with_warnings(&warnings));
         }
-        let pending = self.quota().admit_delete(&old).await?;
         let mut writes = vec![Write::Delete {
             key: object_ref.key(),
             expect: Expect::Version(stored.version),

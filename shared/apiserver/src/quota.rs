@@ -487,6 +487,8 @@ impl Subject<'_> {
                 return Ok(Pending::default());
             };
             let mut pending = Pending::of(limit_writes(&changes, &grant, Some(&org), &now));
+            // What it keeps holds no claim: none outlives its consumer
+            // (retire_buckets).
             self.retire_empty(&keys, &org, &mut pending).await?;
             return Ok(pending);
         }
@@ -530,7 +532,8 @@ impl Subject<'_> {
     /// its releases and grant removals are added), with their index items,
     /// so that no bucket outlives its consumer. Each goes under the version
     /// read: a claim or grant landing on it meanwhile makes the delete a 409
-    /// to retry. A bucket a grant still names stays.
+    /// to retry. A bucket a grant still names stays. A bucket claims still
+    /// count in keeps its consumer: 409 (`q::claims_holding`).
     async fn retire_buckets(
         &self,
         old: &Object,
@@ -557,7 +560,16 @@ impl Subject<'_> {
             .into_iter()
             .map(|t| BucketKey::new(node.clone(), t))
             .collect();
-        self.retire_empty(&keys, &org, pending).await
+        let kept = self.retire_empty(&keys, &org, pending).await?;
+        match q::claims_holding(&kept) {
+            Some(reason) => Err(ApiError::Conflict {
+                group: self.kind.group.clone(),
+                kind: self.kind.plural.clone(),
+                name: old.metadata.name.clone(),
+                message: format!("{} \"{}\": {reason}", self.kind.singular, old.metadata.name),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The organization whose namespace holds the buckets `keys` (all of
@@ -597,14 +609,16 @@ impl Subject<'_> {
 
     /// Deletes those of the buckets `keys` (of organization `org`) that
     /// `pending` leaves empty, in its place; see [`Self::retire_buckets`].
+    /// Returns the others, with their levels once `pending` is in.
     async fn retire_empty(
         &self,
         keys: &[BucketKey],
         org: &str,
         pending: &mut Pending,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<(BucketKey, BucketLevel)>, ApiError> {
+        let mut kept = Vec::new();
         if keys.is_empty() {
-            return Ok(());
+            return Ok(kept);
         }
         let item_keys: Vec<_> = keys.iter().map(|k| bucket_ref(org, k).key()).collect();
         let stored = self.store.batch_get(&item_keys).await.map_err(from_store)?;
@@ -621,7 +635,9 @@ impl Subject<'_> {
                 }),
                 _ => None,
             });
-            if !changes.fold(level, BucketLevel::plus).is_empty() {
+            let after = changes.fold(level, BucketLevel::plus);
+            if !after.is_empty() {
+                kept.push((key, after));
                 continue;
             }
             // DynamoDB takes one operation per item: the delete stands in
@@ -641,7 +657,7 @@ impl Subject<'_> {
                     expect: Expect::Anything,
                 }));
         }
-        Ok(())
+        Ok(kept)
     }
 
     /// The claims a policy made for `old`, deleted with their usage.

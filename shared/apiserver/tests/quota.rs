@@ -1042,6 +1042,65 @@ async fn a_deleted_consumer_takes_its_empty_buckets_along() {
     );
 }
 
+/// A claim written directly counts on its consumer's path, which only the
+/// consumer's existence tells: the consumer is not deleted from under it.
+#[tokio::test]
+async fn a_consumer_whose_own_claims_still_count_is_not_deleted() {
+    const SEATS: &str = "test.quota.miloapis.com/seats";
+    let api = api().await;
+    let mut seats = registration("seats", SEATS);
+    seats["spec"]["consumerType"]["kind"] = json!("Project");
+    let r = api.post(&format!("{Q}/resourceregistrations"), seats).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    api.org("acme").await;
+    assert_eq!(api.project("p1", "Organization", "acme").await.status, 201);
+    let mut seat_grant = grant("seats-p1", "acme", "Project", "p1", 3);
+    seat_grant["spec"]["allowances"][0]["resourceType"] = json!(SEATS);
+    let r = api
+        .post(
+            &format!("{Q}/namespaces/organization-acme/resourcegrants"),
+            seat_grant,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let claim = json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceClaim",
+        "metadata": {"name": "two-seats", "namespace": "organization-acme"},
+        "spec": {
+            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "p1"},
+            "requests": [{"resourceType": SEATS, "amount": 2}]
+        }
+    });
+    let claims = format!("{Q}/namespaces/organization-acme/resourceclaims");
+    let r = api.post(&claims, claim).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(SEATS) && message.contains("ResourceClaim"),
+        "{message}"
+    );
+    assert_eq!(api.get(&format!("{G}/projects/p1")).await.status, 200);
+    // Refused before the delete flagged it: it still takes children.
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "extra"}});
+    let r = api
+        .post(
+            &format!("{G}/projects/p1/control-plane/api/v1/namespaces"),
+            namespace,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let r = api
+        .call("DELETE", &format!("{claims}/two-seats"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 #[tokio::test]
 async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one() {
     let api = api().await;

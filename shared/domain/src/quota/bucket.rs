@@ -136,6 +136,33 @@ impl BucketLevel {
     }
 }
 
+/// Why a consumer may not be deleted yet: the claims still counted in its
+/// buckets once the delete's own releases are in (`kept`: its buckets and
+/// their levels after them). Such claims were written naming it (its
+/// descendants' are gone before it can be), and their usage is released
+/// along its path, which only its existence tells. `None`: nothing holds it.
+pub fn claims_holding(kept: &[(BucketKey, BucketLevel)]) -> Option<String> {
+    let held: Vec<String> = kept
+        .iter()
+        .filter(|(_, level)| level.claim_count > 0)
+        .map(|(key, level)| {
+            format!(
+                "{} ResourceClaim{} of {} ({} allocated)",
+                level.claim_count,
+                if level.claim_count == 1 { "" } else { "s" },
+                key.resource_type,
+                level.allocated
+            )
+        })
+        .collect();
+    (!held.is_empty()).then(|| {
+        format!(
+            "its quota is still claimed by {}; delete those ResourceClaims first",
+            held.join(", ")
+        )
+    })
+}
+
 /// Reads a stored AllowanceBucket: its key (spec) and counters (status;
 /// absent counters read as 0).
 pub fn parse_bucket(doc: &Value) -> Result<(BucketKey, BucketLevel), Vec<Cause>> {
@@ -174,6 +201,30 @@ pub fn parse_bucket(doc: &Value) -> Result<(BucketKey, BucketLevel), Vec<Cause>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_consumer_is_held_only_by_claims_still_counted_in_its_buckets() {
+        let key = |t: &str| BucketKey::new(Node::project("p1"), t);
+        let level = |claim_count, allocated| BucketLevel {
+            limit: 5,
+            allocated,
+            claim_count,
+            grant_count: 1,
+        };
+        assert_eq!(claims_holding(&[]), None);
+        assert_eq!(claims_holding(&[(key("a/seats"), level(0, 0))]), None);
+        let held = claims_holding(&[
+            (key("a/seats"), level(1, 2)),
+            (key("a/disks"), level(0, 0)),
+            (key("a/cpus"), level(3, 6)),
+        ])
+        .unwrap();
+        assert_eq!(
+            held,
+            "its quota is still claimed by 1 ResourceClaim of a/seats (2 allocated), \
+             3 ResourceClaims of a/cpus (6 allocated); delete those ResourceClaims first"
+        );
+    }
 
     #[test]
     fn name_is_milos_hash_of_type_kind_and_name() {

@@ -49,7 +49,7 @@ mod tests;
 mod tree;
 mod trigger;
 
-pub use bucket::{parse_bucket, BucketKey, BucketLevel};
+pub use bucket::{claims_holding, parse_bucket, BucketKey, BucketLevel};
 pub use claim::{held_claims, held_claims_value, parse_claim, ClaimRequest, ResourceClaim};
 pub use grant::{held_grants, held_grants_value, parse_grant, Allowance, ResourceGrant};
 pub use grant_delta::{
