@@ -9,14 +9,15 @@
 //! organization's and project's), and the ancestor chain of each claimed
 //! node; never a table scan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use domain::hierarchy;
+use domain::hierarchy::{self, ParentRef};
 use domain::kinds;
 use domain::quota::{self as q, BucketKey, BucketLevel, Node};
 use domain::ApiError;
+use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::Value;
-use store::{BucketCheck, BucketWrite, Context, Store, Write};
+use store::{BucketCheck, BucketWrite, Context, ItemKey, ObjectRef, Store, Write};
 
 use crate::errors::from_store;
 use crate::objects::builtin_ref;
@@ -56,10 +57,7 @@ pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError>
             stored.insert(key, level);
         }
     }
-    let mut paths = Vec::with_capacity(claims.len());
-    for claim in &claims {
-        paths.push(counting_path(store, claim).await?);
-    }
+    let paths = counting_paths(store, &claims).await?;
     let counted: Vec<q::CountedClaim> = claims
         .iter()
         .zip(&paths)
@@ -141,54 +139,92 @@ async fn every_context(store: &Store) -> Result<Vec<Context>, ApiError> {
     Ok(contexts)
 }
 
+/// How many contexts' Queries are in flight at once: a Query of an empty
+/// partition is a round trip, and most contexts hold no quota objects.
+const CONTEXTS_AT_ONCE: usize = 16;
+
 /// The objects of `kind` in every one of `contexts`: one Query each,
-/// strongly consistent. The type index would be one Query, but may lag an
-/// object just written, and a repair from that would take its limit or
-/// usage away.
+/// strongly consistent, [`CONTEXTS_AT_ONCE`] at a time. The type index
+/// would be one Query, but may lag an object just written, and a repair
+/// from that would take its limit or usage away.
 async fn documents_in(
     store: &Store,
     contexts: &[Context],
     kind: &kinds::KindId,
 ) -> Result<Vec<Value>, ApiError> {
-    let mut documents = Vec::new();
-    for context in contexts {
-        documents.extend(context_documents(store, context, kind).await?);
-    }
-    Ok(documents)
+    let pages: Vec<Vec<Value>> = stream::iter(contexts)
+        .map(|context| context_documents(store, context, kind))
+        .buffer_unordered(CONTEXTS_AT_ONCE)
+        .try_collect()
+        .await?;
+    Ok(pages.into_iter().flatten().collect())
 }
 
-/// The path a claim counts on: its object's (a folder's or project's
+/// The path each claim counts on: its object's (a folder's or project's
 /// parent chain) for a policy's claim on a hierarchy object, else its
-/// consumer's own. `None`: the nodes are gone (nothing to count).
-async fn counting_path(
+/// consumer's own; `None` where the nodes are gone (nothing to count). The
+/// claimed objects are read in batches and each parent's chain and each
+/// consumer's path once, since a tree's claims share them: reads grow with
+/// the claims over a hundred and with the distinct parents, not with
+/// claims times depth.
+async fn counting_paths(
     store: &Store,
-    claim: &q::ResourceClaim,
-) -> Result<Option<q::QuotaPath>, ApiError> {
-    if let Some(object) = &claim.resource_ref {
-        if let Some(node) = Node::of_ref(object) {
-            if node.kind != q::NodeKind::Organization {
-                let kind = match node.kind {
-                    q::NodeKind::Folder => kinds::FOLDER,
-                    _ => kinds::PROJECT,
+    claims: &[q::ResourceClaim],
+) -> Result<Vec<Option<q::QuotaPath>>, ApiError> {
+    let objects: Vec<Option<(kinds::KindId, ObjectRef)>> =
+        claims.iter().map(claimed_object).collect();
+    let keys: Vec<ItemKey> = objects.iter().flatten().map(|(_, r)| r.key()).collect();
+    let stored: HashMap<ItemKey, Value> = store
+        .batch_get(&keys)
+        .await
+        .map_err(from_store)?
+        .into_iter()
+        .map(|s| (s.key, s.object))
+        .collect();
+    let mut chains: HashMap<ParentRef, Option<q::QuotaPath>> = HashMap::new();
+    let mut consumers: HashMap<Node, Option<q::QuotaPath>> = HashMap::new();
+    let mut paths = Vec::with_capacity(claims.len());
+    for (claim, object) in claims.iter().zip(&objects) {
+        let Some((kind, object_ref)) = object else {
+            if !consumers.contains_key(&claim.consumer) {
+                let path = match consumer_path(store, &claim.consumer, "spec.consumerRef").await {
+                    Ok(path) => Some(path),
+                    Err(ApiError::Invalid { .. }) => None,
+                    Err(e) => return Err(e),
                 };
-                let object_ref = builtin_ref(&Context::Platform, &kind, "", &node.name);
-                let Some(stored) = store.get(&object_ref.key()).await.map_err(from_store)? else {
-                    return Ok(None);
-                };
-                let Some(parent) = hierarchy::parent_of(kind.kind, &stored.object["spec"]) else {
-                    return Ok(None);
-                };
-                let links = crate::hierarchy_reads::chain(store, &parent, "spec").await?;
-                let chain = crate::hierarchy_reads::ancestors(&links);
-                return Ok(q::QuotaPath::of_object(None, &chain).ok());
+                consumers.insert(claim.consumer.clone(), path);
             }
+            paths.push(consumers[&claim.consumer].clone());
+            continue;
+        };
+        let parent = stored
+            .get(&object_ref.key())
+            .and_then(|doc| hierarchy::parent_of(kind.kind, &doc["spec"]));
+        let Some(parent) = parent else {
+            paths.push(None);
+            continue;
+        };
+        if !chains.contains_key(&parent) {
+            let links = crate::hierarchy_reads::chain(store, &parent, "spec").await?;
+            let chain = crate::hierarchy_reads::ancestors(&links);
+            chains.insert(parent.clone(), q::QuotaPath::of_object(None, &chain).ok());
         }
+        paths.push(chains[&parent].clone());
     }
-    match consumer_path(store, &claim.consumer, "spec.consumerRef").await {
-        Ok(path) => Ok(Some(path)),
-        Err(ApiError::Invalid { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(paths)
+}
+
+/// The folder or project a policy's claim was made for, and its kind;
+/// `None` for any other claim (it counts on its consumer's path).
+fn claimed_object(claim: &q::ResourceClaim) -> Option<(kinds::KindId, ObjectRef)> {
+    let node = Node::of_ref(claim.resource_ref.as_ref()?)?;
+    let kind = match node.kind {
+        q::NodeKind::Organization => return None,
+        q::NodeKind::Folder => kinds::FOLDER,
+        q::NodeKind::Project => kinds::PROJECT,
+    };
+    let object_ref = builtin_ref(&Context::Platform, &kind, "", &node.name);
+    Some((kind, object_ref))
 }
 
 async fn organization_of(store: &Store, node: &Node) -> Result<Option<String>, ApiError> {

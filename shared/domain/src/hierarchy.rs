@@ -10,7 +10,7 @@ use crate::Cause;
 
 pub const MAX_FOLDER_DEPTH: usize = 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ParentKind {
     Organization,
     Folder,
@@ -26,7 +26,7 @@ impl ParentKind {
 }
 
 /// A reference from a folder or project to where it sits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ParentRef {
     pub kind: ParentKind,
     pub name: String,
