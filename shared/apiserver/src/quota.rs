@@ -775,6 +775,8 @@ impl Subject<'_> {
             return Ok(pending);
         } else if is_quota(self.kind, &q::RESOURCE_CLAIM) {
             let claim = q::parse_claim(&doc).map_err(invalid)?;
+            let auto_created = |o: &Object| o.metadata.labels.get(q::AUTO_CREATED_LABEL).cloned();
+            let label_field = format!("metadata.labels[{}]", q::AUTO_CREATED_LABEL);
             if let Some(old) = old {
                 if old.spec() != obj.spec() {
                     return Err(invalid(vec![Cause::invalid(
@@ -782,7 +784,20 @@ impl Subject<'_> {
                         "a ResourceClaim's spec is immutable: delete it and claim again",
                     )]));
                 }
+                // It says how the claim was counted, and so how it is released.
+                if auto_created(old) != auto_created(obj) {
+                    return Err(invalid(vec![Cause::invalid(
+                        &label_field,
+                        "this label is immutable: it is set by the server on the claims of ClaimCreationPolicies",
+                    )]));
+                }
                 return Ok(Pending::default());
+            }
+            if claim.auto_created {
+                return Err(invalid(vec![Cause::invalid(
+                    &label_field,
+                    "this label is set only by the server, on the claims of ClaimCreationPolicies",
+                )]));
             }
             // A claim written directly counts on its consumer's path.
             let path = consumer_path(self.store, &claim.consumer, "spec.consumerRef").await?;
@@ -912,10 +927,24 @@ impl Subject<'_> {
             ));
         };
         let claim_kind = self.quota_kind(&q::RESOURCE_CLAIM)?;
+        // The context its path started from, for the audit to start there
+        // too (a folder's or project's starts from its parent, which its
+        // resourceRef tells).
+        let resource_context = match self.context {
+            Context::Organization(org) if placement.is_none() => Some(Node::organization(org)),
+            Context::Project(project) if placement.is_none() => Some(Node::project(project)),
+            _ => None,
+        };
         let mut claims = Vec::new();
         let mut objects = Vec::new();
         for document in documents {
-            let (claim_obj, mut causes) = rendered_object(document, &claim_kind, now)?;
+            let (mut claim_obj, mut causes) = rendered_object(document, &claim_kind, now)?;
+            if let Some(node) = &resource_context {
+                claim_obj.metadata.annotations.insert(
+                    q::RESOURCE_CONTEXT_ANNOTATION.into(),
+                    q::resource_context_value(node),
+                );
+            }
             let claim = q::parse_claim(&claim_obj.to_value());
             match claim {
                 Ok(claim) if causes.is_empty() => claims.push(claim),
@@ -1278,8 +1307,11 @@ pub(crate) async fn consumer_path(
     field: &str,
 ) -> Result<q::QuotaPath, ApiError> {
     let kind = node_kind(consumer);
-    let node_ref = builtin_ref(&Context::Platform, &kind, "", &consumer.name);
-    let Some(stored) = store.get(&node_ref.key()).await.map_err(from_store)? else {
+    let Some(stored) = store
+        .get(&node_ref(consumer).key())
+        .await
+        .map_err(from_store)?
+    else {
         return Err(ApiError::invalid(
             q::QUOTA_GROUP,
             q::RESOURCE_CLAIM.plural,
@@ -1304,6 +1336,11 @@ pub(crate) async fn consumer_path(
     path_or_internal(q::QuotaPath::new(nodes))
 }
 
+/// Where an organization, folder or project is stored.
+pub(crate) fn node_ref(node: &Node) -> ObjectRef {
+    builtin_ref(&Context::Platform, &node_kind(node), "", &node.name)
+}
+
 fn node_kind(node: &Node) -> kinds::KindId {
     match node.kind {
         q::NodeKind::Organization => kinds::ORGANIZATION,
@@ -1317,9 +1354,11 @@ pub(crate) async fn consumer_organization(
     store: &Store,
     consumer: &Node,
 ) -> Result<Option<String>, ApiError> {
-    let kind = node_kind(consumer);
-    let node_ref = builtin_ref(&Context::Platform, &kind, "", &consumer.name);
-    let Some(stored) = store.get(&node_ref.key()).await.map_err(from_store)? else {
+    let Some(stored) = store
+        .get(&node_ref(consumer).key())
+        .await
+        .map_err(from_store)?
+    else {
         return Ok(None);
     };
     if consumer.kind == q::NodeKind::Organization {

@@ -17,11 +17,10 @@ use domain::quota::{self as q, BucketKey, BucketLevel, Node};
 use domain::ApiError;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::Value;
-use store::{BucketCheck, BucketWrite, Context, ItemKey, ObjectRef, Store, Write};
+use store::{BucketCheck, BucketWrite, Context, ItemKey, Store, Write};
 
 use crate::errors::from_store;
-use crate::objects::builtin_ref;
-use crate::quota::{bucket_document, bucket_ref, consumer_path, emit};
+use crate::quota::{bucket_document, bucket_ref, consumer_path, emit, node_ref};
 use crate::stamped::{context_documents, platform_documents};
 
 /// What one audit found and did.
@@ -160,71 +159,66 @@ async fn documents_in(
     Ok(pages.into_iter().flatten().collect())
 }
 
-/// The path each claim counts on: its object's (a folder's or project's
-/// parent chain) for a policy's claim on a hierarchy object, else its
-/// consumer's own; `None` where the nodes are gone (nothing to count). The
-/// claimed objects are read in batches and each parent's chain and each
-/// consumer's path once, since a tree's claims share them: reads grow with
-/// the claims over a hundred and with the distinct parents, not with
-/// claims times depth.
+/// The path each claim counts on, as the write that made it counted it
+/// (`ResourceClaim::counted_from`); `None` where the nodes are gone
+/// (nothing to count). The claimed folders and projects are read in
+/// batches, and each parent's chain and each node's path once, since a
+/// tree's claims share them: reads grow with the claims over a hundred and
+/// with the distinct nodes, not with claims times depth.
 async fn counting_paths(
     store: &Store,
     claims: &[q::ResourceClaim],
 ) -> Result<Vec<Option<q::QuotaPath>>, ApiError> {
-    let objects: Vec<Option<(kinds::KindId, ObjectRef)>> =
-        claims.iter().map(claimed_object).collect();
-    let keys: Vec<ItemKey> = objects.iter().flatten().map(|(_, r)| r.key()).collect();
+    let starts: Vec<q::CountedFrom> = claims.iter().map(q::ResourceClaim::counted_from).collect();
+    let claimed: Vec<ItemKey> = starts
+        .iter()
+        .filter_map(|start| match start {
+            q::CountedFrom::ParentOf(node) => Some(node_ref(node).key()),
+            _ => None,
+        })
+        .collect();
     let stored: HashMap<ItemKey, Value> = store
-        .batch_get(&keys)
+        .batch_get(&claimed)
         .await
         .map_err(from_store)?
         .into_iter()
         .map(|s| (s.key, s.object))
         .collect();
     let mut chains: HashMap<ParentRef, Option<q::QuotaPath>> = HashMap::new();
-    let mut consumers: HashMap<Node, Option<q::QuotaPath>> = HashMap::new();
+    let mut from_nodes: HashMap<Node, Option<q::QuotaPath>> = HashMap::new();
     let mut paths = Vec::with_capacity(claims.len());
-    for (claim, object) in claims.iter().zip(&objects) {
-        let Some((kind, object_ref)) = object else {
-            if !consumers.contains_key(&claim.consumer) {
-                let path = match consumer_path(store, &claim.consumer, "spec.consumerRef").await {
-                    Ok(path) => Some(path),
-                    Err(ApiError::Invalid { .. }) => None,
-                    Err(e) => return Err(e),
+    for (claim, start) in claims.iter().zip(&starts) {
+        let from = match start {
+            q::CountedFrom::Consumer => &claim.consumer,
+            q::CountedFrom::Context(node) => node,
+            q::CountedFrom::ParentOf(node) => {
+                let parent = stored
+                    .get(&node_ref(node).key())
+                    .and_then(|doc| hierarchy::parent_of(node.kind.kind(), &doc["spec"]));
+                let Some(parent) = parent else {
+                    paths.push(None);
+                    continue;
                 };
-                consumers.insert(claim.consumer.clone(), path);
+                if !chains.contains_key(&parent) {
+                    let links = crate::hierarchy_reads::chain(store, &parent, "spec").await?;
+                    let chain = crate::hierarchy_reads::ancestors(&links);
+                    chains.insert(parent.clone(), q::QuotaPath::of_object(None, &chain).ok());
+                }
+                paths.push(chains[&parent].clone());
+                continue;
             }
-            paths.push(consumers[&claim.consumer].clone());
-            continue;
         };
-        let parent = stored
-            .get(&object_ref.key())
-            .and_then(|doc| hierarchy::parent_of(kind.kind, &doc["spec"]));
-        let Some(parent) = parent else {
-            paths.push(None);
-            continue;
-        };
-        if !chains.contains_key(&parent) {
-            let links = crate::hierarchy_reads::chain(store, &parent, "spec").await?;
-            let chain = crate::hierarchy_reads::ancestors(&links);
-            chains.insert(parent.clone(), q::QuotaPath::of_object(None, &chain).ok());
+        if !from_nodes.contains_key(from) {
+            let path = match consumer_path(store, from, "spec.consumerRef").await {
+                Ok(path) => Some(path),
+                Err(ApiError::Invalid { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            from_nodes.insert(from.clone(), path);
         }
-        paths.push(chains[&parent].clone());
+        paths.push(from_nodes[from].clone());
     }
     Ok(paths)
-}
-
-/// The folder or project a policy's claim was made for, and its kind;
-/// `None` for any other claim (it counts on its consumer's path).
-fn claimed_object(claim: &q::ResourceClaim) -> Option<(kinds::KindId, ObjectRef)> {
-    let node = Node::of_ref(claim.resource_ref.as_ref()?)?;
-    let kind = match node.kind {
-        q::NodeKind::Organization => return None,
-        q::NodeKind::Folder => kinds::FOLDER,
-        q::NodeKind::Project => kinds::PROJECT,
-    };
-    let object_ref = builtin_ref(&Context::Platform, &kind, "", &node.name);
-    Some((kind, object_ref))
 }
 
 async fn organization_of(store: &Store, node: &Node) -> Result<Option<String>, ApiError> {

@@ -1042,6 +1042,145 @@ async fn a_deleted_consumer_takes_its_empty_buckets_along() {
     );
 }
 
+/// A policy's claim for an object in a project's control plane counts on
+/// that project's path, and the audit counts it there too.
+#[tokio::test]
+async fn a_claim_for_an_object_in_a_project_counts_on_its_path_for_the_audit_too() {
+    const GADGETS: &str = "test.quota.miloapis.com/gadgets";
+    let api = acme_with_folder_eng().await;
+    assert_eq!(api.project("p1", "Folder", "eng").await.status, 201);
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    });
+    let r = api
+        .post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            crd,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut gadgets = registration("gadgets", GADGETS);
+    gadgets["spec"]["claimingResources"] = json!([{"apiGroup": "example.com", "kind": "Gadget"}]);
+    let r = api
+        .post(&format!("{Q}/resourceregistrations"), gadgets)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let policy = json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ClaimCreationPolicy",
+        "metadata": {"name": "gadgets"},
+        "spec": {
+            "trigger": {"resource": {"apiVersion": "example.com/v1", "kind": "Gadget"}},
+            "target": {"resourceClaimTemplate": {
+                "metadata": {"namespace": "organization-acme"},
+                "spec": {
+                    "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "acme"},
+                    "requests": [{"resourceType": GADGETS, "amount": 1}]
+                }
+            }}
+        }
+    });
+    let r = api
+        .post(&format!("{Q}/claimcreationpolicies"), policy)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let mut gadget_grant = grant("gadgets-acme", "acme", "Organization", "acme", 5);
+    gadget_grant["spec"]["allowances"][0]["resourceType"] = json!(GADGETS);
+    let r = api
+        .post(
+            &format!("{Q}/namespaces/organization-acme/resourcegrants"),
+            gadget_grant,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let gadget =
+        json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g1"}});
+    let r = api
+        .post(
+            &format!(
+                "{G}/projects/p1/control-plane/apis/example.com/v1/namespaces/default/gadgets"
+            ),
+            gadget,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let allocated = |kind: &'static str, name: &'static str| {
+        let api = &api;
+        async move {
+            let items = buckets(api, "acme", kind, name).await;
+            items
+                .iter()
+                .find(|b| b["spec"]["resourceType"] == GADGETS)
+                .map(|b| b["status"]["allocated"].clone())
+        }
+    };
+    for (kind, name) in [
+        ("Project", "p1"),
+        ("Folder", "eng"),
+        ("Organization", "acme"),
+    ] {
+        assert_eq!(allocated(kind, name).await, Some(json!(1)), "{kind} {name}");
+    }
+    let store = store::Store::new(store::Store::client_from_env().await, api.table.clone());
+    let report = apiserver::quota_audit::audit(&store, true).await.unwrap();
+    assert!(report.drifts.is_empty(), "{:?}", report.drifts);
+    let path = [
+        ("Project", "p1"),
+        ("Folder", "eng"),
+        ("Organization", "acme"),
+    ];
+    for (kind, name) in path {
+        assert_eq!(allocated(kind, name).await, Some(json!(1)), "{kind} {name}");
+    }
+
+    // How a claim was counted is the server's to say: its policy label can
+    // be neither taken off nor put on.
+    let claim_uri = format!("{Q}/namespaces/organization-acme/resourceclaims/g1-gadgets");
+    let mut claim = api.get(&claim_uri).await.body;
+    assert_eq!(
+        claim["metadata"]["annotations"]["quota.miloapis.com/resource-context"], "Project/p1",
+        "{claim}"
+    );
+    claim["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("quota.miloapis.com/auto-created");
+    let r = api.call("PUT", &claim_uri, Some(claim)).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    let forged = json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceClaim",
+        "metadata": {"name": "forged", "namespace": "organization-acme",
+            "labels": {"quota.miloapis.com/auto-created": "true"}},
+        "spec": {
+            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "acme"},
+            "requests": [{"resourceType": GADGETS, "amount": 1}]
+        }
+    });
+    let r = api
+        .post(
+            &format!("{Q}/namespaces/organization-acme/resourceclaims"),
+            forged,
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    let gadget_uri =
+        format!("{G}/projects/p1/control-plane/apis/example.com/v1/namespaces/default/gadgets/g1");
+    let r = api.call("DELETE", &gadget_uri, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (kind, name) in path {
+        assert_eq!(allocated(kind, name).await, Some(json!(0)), "{kind} {name}");
+    }
+}
+
 /// A claim written directly counts on its consumer's path, which only the
 /// consumer's existence tells: the consumer is not deleted from under it.
 #[tokio::test]

@@ -56,9 +56,10 @@ pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
 
 /// Annotations only the server writes: dropped from what a create sends,
 /// kept from the stored object on every update.
-pub const SERVER_ANNOTATIONS: [&str; 2] = [
+pub const SERVER_ANNOTATIONS: [&str; 3] = [
     crate::quota::CLAIMS_ANNOTATION,
     crate::quota::GRANTS_ANNOTATION,
+    crate::quota::RESOURCE_CONTEXT_ANNOTATION,
 ];
 
 /// Fills the system fields of a new object.
@@ -163,10 +164,7 @@ mod tests {
 
     #[test]
     fn server_annotations_are_the_servers() {
-        for key in [
-            crate::quota::CLAIMS_ANNOTATION,
-            crate::quota::GRANTS_ANNOTATION,
-        ] {
+        for key in SERVER_ANNOTATIONS {
             server_annotation_is_the_servers(key);
         }
     }

@@ -3,10 +3,12 @@
 
 use serde_json::Value;
 
+use super::names::{AUTO_CREATED_LABEL, RESOURCE_CONTEXT_ANNOTATION};
 use super::read::{bounded_array, duplicate, name_and_generation, positive_amount, spec};
-use super::refs::{Node, ObjectRef};
+use super::refs::{Node, NodeKind, ObjectRef};
 use super::registration::read_resource_type;
 use crate::crd::fields::{Field, Reader};
+use crate::kinds::RESOURCEMANAGER_GROUP;
 use crate::Cause;
 
 pub const MAX_REQUESTS: usize = 20;
@@ -18,6 +20,18 @@ pub fn held_claims_value(claims: &[ResourceClaim]) -> String {
         .map(|c| format!("{}/{}", c.namespace, c.name))
         .collect();
     keys.join(",")
+}
+
+/// The value of [`RESOURCE_CONTEXT_ANNOTATION`] for `node`.
+pub fn resource_context_value(node: &Node) -> String {
+    format!("{}/{}", node.kind.kind(), node.name)
+}
+
+/// [`resource_context_value`] read back; `None` if it names no node.
+fn read_resource_context(value: &str) -> Option<Node> {
+    let (kind, name) = value.split_once('/')?;
+    let kind = NodeKind::of(RESOURCEMANAGER_GROUP, kind)?;
+    (kind != NodeKind::Folder && !name.is_empty()).then(|| Node::new(kind, name))
 }
 
 /// The (namespace, name) of each claim [`super::CLAIMS_ANNOTATION`]
@@ -52,9 +66,42 @@ pub struct ResourceClaim {
     pub requests: Vec<ClaimRequest>,
     /// The object the claim is for; set on every claim a policy creates.
     pub resource_ref: Option<ObjectRef>,
+    /// A ClaimCreationPolicy made it ([`AUTO_CREATED_LABEL`]).
+    pub auto_created: bool,
+    /// Where the object it is for lives, when that is an organization's or
+    /// project's control plane ([`RESOURCE_CONTEXT_ANNOTATION`]).
+    pub resource_context: Option<Node>,
+}
+
+/// Where a claim's usage counts: the bucket of every node on the path from
+/// a node to its organization, the node being...
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountedFrom {
+    /// ...its consumer: a claim written directly.
+    Consumer,
+    /// ...the parent of the folder or project a policy claimed for, read
+    /// when counted, so that it follows moves.
+    ParentOf(Node),
+    /// ...the organization or project in whose control plane the object a
+    /// policy claimed for lives.
+    Context(Node),
 }
 
 impl ResourceClaim {
+    /// Where this claim's usage counts, as the write that made it counted it.
+    pub fn counted_from(&self) -> CountedFrom {
+        if !self.auto_created {
+            return CountedFrom::Consumer;
+        }
+        if let Some(node) = &self.resource_context {
+            return CountedFrom::Context(node.clone());
+        }
+        match self.resource_ref.as_ref().and_then(Node::of_ref) {
+            Some(node) if node.kind != NodeKind::Organization => CountedFrom::ParentOf(node),
+            _ => CountedFrom::Consumer,
+        }
+    }
+
     pub fn amount_of(&self, resource_type: &str) -> Option<i64> {
         self.requests
             .iter()
@@ -121,6 +168,7 @@ pub fn parse_claim(doc: &Value) -> Result<ResourceClaim, Vec<Cause>> {
     let Some(consumer) = consumer else {
         return Err(vec![Cause::required("spec.consumerRef")]);
     };
+    let metadata = &doc["metadata"];
     Ok(ResourceClaim {
         name,
         namespace,
@@ -128,6 +176,10 @@ pub fn parse_claim(doc: &Value) -> Result<ResourceClaim, Vec<Cause>> {
         consumer,
         requests,
         resource_ref,
+        auto_created: metadata["labels"][AUTO_CREATED_LABEL] == "true",
+        resource_context: metadata["annotations"][RESOURCE_CONTEXT_ANNOTATION]
+            .as_str()
+            .and_then(read_resource_context),
     })
 }
 
@@ -156,6 +208,62 @@ mod tests {
             None => panic!("no {pointer}"),
         }
         parse_claim(&doc).unwrap_err()
+    }
+
+    #[test]
+    fn a_claim_counts_from_where_the_write_that_made_it_counted_it() {
+        let counted = |labels: Value, annotations: Value, resource: Value| {
+            let mut doc = scenario_claim();
+            doc["metadata"]["labels"] = labels;
+            doc["metadata"]["annotations"] = annotations;
+            doc["spec"]["resourceRef"] = resource;
+            parse_claim(&doc).unwrap().counted_from()
+        };
+        let project =
+            json!({"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "p"});
+        let gadget = json!({"apiGroup": "example.com", "kind": "Gadget", "name": "g"});
+        let auto = json!({AUTO_CREATED_LABEL: "true"});
+        let in_project =
+            json!({RESOURCE_CONTEXT_ANNOTATION: resource_context_value(&Node::project("p1"))});
+        // Written directly: its consumer's path, whatever it refers to.
+        assert_eq!(
+            counted(json!({}), json!({}), project.clone()),
+            CountedFrom::Consumer
+        );
+        assert_eq!(
+            counted(json!({}), in_project.clone(), gadget.clone()),
+            CountedFrom::Consumer
+        );
+        // A policy's, for a folder or project: from that node's parent.
+        assert_eq!(
+            counted(auto.clone(), json!({}), project),
+            CountedFrom::ParentOf(Node::project("p"))
+        );
+        // A policy's, for an object in a control plane: from that context.
+        assert_eq!(
+            counted(auto.clone(), in_project, gadget.clone()),
+            CountedFrom::Context(Node::project("p1"))
+        );
+        assert_eq!(
+            counted(
+                auto.clone(),
+                json!({RESOURCE_CONTEXT_ANNOTATION: "Organization/acme"}),
+                gadget.clone()
+            ),
+            CountedFrom::Context(Node::organization("acme"))
+        );
+        // A context that names no organization or project is not one.
+        for junk in ["Folder/f", "Project/", "acme", "Team/t"] {
+            assert_eq!(
+                counted(
+                    auto.clone(),
+                    json!({RESOURCE_CONTEXT_ANNOTATION: junk}),
+                    gadget.clone()
+                ),
+                CountedFrom::Consumer,
+                "{junk}"
+            );
+        }
     }
 
     #[test]

@@ -50,7 +50,10 @@ mod tree;
 mod trigger;
 
 pub use bucket::{claims_holding, parse_bucket, BucketKey, BucketLevel};
-pub use claim::{held_claims, held_claims_value, parse_claim, ClaimRequest, ResourceClaim};
+pub use claim::{
+    held_claims, held_claims_value, parse_claim, resource_context_value, ClaimRequest, CountedFrom,
+    ResourceClaim,
+};
 pub use grant::{held_grants, held_grants_value, parse_grant, Allowance, ResourceGrant};
 pub use grant_delta::{
     grant_limit_changes, update_contributing_refs, ContributingGrantRef, LimitChange,

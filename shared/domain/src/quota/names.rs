@@ -67,6 +67,12 @@ pub const CLAIMS_ANNOTATION: &str = "quota.miloapis.com/claims";
 /// [`CLAIMS_ANNOTATION`]; it is how a grant whose template has only a
 /// `generateName` is found again when its trigger changes or goes.
 pub const GRANTS_ANNOTATION: &str = "quota.miloapis.com/grants";
+/// On a claim a ClaimCreationPolicy made for an object in an
+/// organization's or project's control plane: that organization or project,
+/// as `Organization/acme` or `Project/p1`. The claim counts on its path,
+/// which the object's reference alone does not tell (it names no context);
+/// the quota audit recomputes it from here. Only the server writes it.
+pub const RESOURCE_CONTEXT_ANNOTATION: &str = "quota.miloapis.com/resource-context";
 /// On auto-created claims: who made them (Milo's value).
 pub const CREATED_BY_ANNOTATION: &str = "quota.miloapis.com/created-by";
 pub const CLAIM_CREATED_BY: &str = "claim-creation-plugin";
