@@ -890,9 +890,6 @@ impl Ops<'_> {
             .await?;
         admitting.request.dry_run = dry_run;
         let warnings = Box::pin(self.validate_policies(&mut admitting, None)).await?;
-        // Before the flag below, which a refusal here would leave set. What
-        // it read is guarded by the conditions of its writes.
-        let pending = self.quota().admit_delete(&old).await?;
         let store = &self.server.store;
         let holds_children = self.holds_children();
         if holds_children && !dry_run {
@@ -929,15 +926,7 @@ impl Ops<'_> {
             }
             if !blocking.is_empty() {
                 if !dry_run {
-                    let unmark = Write::MarkDeleting {
-                        key: object_ref.key(),
-                        version: stored.version,
-                        deleting: false,
-                    };
-                    store
-                        .write(vec![unmark])
-                        .await
-                        .map_err(|e| self.write_error(name, e))?;
+                    self.unmark_deleting(&object_ref, &stored).await?;
                 }
                 return Err(self.conflict(
                     name,
@@ -950,6 +939,17 @@ impl Ops<'_> {
             }
             owned_namespaces = namespaces;
         }
+        // After the children's count, whose refusal says more; a refusal
+        // here must take the flag back too.
+        let pending = match self.quota().admit_delete(&old).await {
+            Ok(pending) => pending,
+            Err(refusal) => {
+                if holds_children && !dry_run {
+                    self.unmark_deleting(&object_ref, &stored).await?;
+                }
+                return Err(refusal);
+            }
+        };
         if dry_run {
             return Ok(self.respond(200, stored.object).with_warnings(&warnings));
         }
@@ -995,6 +995,24 @@ impl Ops<'_> {
         };
         result.map_err(|e| self.write_error(name, e))?;
         Ok(self.respond(200, stored.object).with_warnings(&warnings))
+    }
+
+    /// Takes back the deleting flag of a delete that was refused.
+    async fn unmark_deleting(
+        &self,
+        object_ref: &ObjectRef,
+        stored: &Stored,
+    ) -> Result<(), ApiError> {
+        let unmark = Write::MarkDeleting {
+            key: object_ref.key(),
+            version: stored.version,
+            deleting: false,
+        };
+        self.server
+            .store
+            .write(vec![unmark])
+            .await
+            .map_err(|e| self.write_error(&object_ref.name, e))
     }
 
     /// The error of a write whose first item is the object itself.
