@@ -468,6 +468,9 @@ impl Subject<'_> {
     /// usage.
     pub async fn admit_delete(&self, old: &Object) -> Result<Pending, ApiError> {
         let now = self.call.timestamp();
+        if is_quota(self.kind, &q::RESOURCE_REGISTRATION) {
+            self.check_unused(old).await?;
+        }
         if is_quota(self.kind, &q::RESOURCE_GRANT) {
             let grant =
                 q::parse_grant(&old.to_value()).map_err(|c| self.invalid(&old.metadata.name, c))?;
@@ -525,6 +528,35 @@ impl Subject<'_> {
         );
         Box::pin(self.retire_buckets(old, &inputs, &mut pending)).await?;
         Ok(self.stamped(pending))
+    }
+
+    /// A registration is not deleted while a policy names its type: every
+    /// create that policy matches would be refused from then on.
+    async fn check_unused(&self, registration: &Object) -> Result<(), ApiError> {
+        let name = &registration.metadata.name;
+        let parsed =
+            q::parse_registration(&registration.to_value()).map_err(|c| self.invalid(name, c))?;
+        let inputs = self.inputs().await?;
+        let users = q::policies_naming(
+            &parsed.resource_type,
+            &inputs.claim_policies,
+            &inputs.grant_policies,
+        );
+        if users.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::Conflict {
+            group: self.kind.group.clone(),
+            kind: self.kind.plural.clone(),
+            name: name.clone(),
+            message: format!(
+                "resourceregistrations \"{name}\" registers {}, which {} still name{}; delete or change {} first",
+                parsed.resource_type,
+                users.join(", "),
+                if users.len() == 1 { "s" } else { "" },
+                if users.len() == 1 { "it" } else { "them" },
+            ),
+        })
     }
 
     /// A deleted organization, folder or project takes along its own

@@ -1181,6 +1181,36 @@ async fn a_claim_for_an_object_in_a_project_counts_on_its_path_for_the_audit_too
     }
 }
 
+/// A registration is kept while a policy names its type: deleted, every
+/// project create would be refused as claiming an unregistered type.
+#[tokio::test]
+async fn a_registration_a_policy_names_is_not_deleted() {
+    let api = api().await;
+    setup(&api).await;
+    let registration = format!("{Q}/resourceregistrations/projects");
+    let r = api.call("DELETE", &registration, None).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(PROJECTS) && message.contains("ClaimCreationPolicy \"projects\""),
+        "{message}"
+    );
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 1).await;
+    assert_eq!(api.project("p1", "Organization", "acme").await.status, 201);
+
+    let r = api
+        .call(
+            "DELETE",
+            &format!("{Q}/claimcreationpolicies/projects"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api.call("DELETE", &registration, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// A claim written directly counts on its consumer's path, which only the
 /// consumer's existence tells: the consumer is not deleted from under it.
 #[tokio::test]

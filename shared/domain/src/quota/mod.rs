@@ -69,7 +69,7 @@ pub use plan::{
     HeadroomCheck, QuotaExceeded, MAX_BUCKET_CHANGES,
 };
 pub use policy::{
-    parse_claim_creation_policy, parse_grant_creation_policy, ClaimCreationPolicy,
+    parse_claim_creation_policy, parse_grant_creation_policy, policies_naming, ClaimCreationPolicy,
     GrantCreationPolicy, ParentContext, RenderedGrant,
 };
 pub use policy_expr::PolicyError;

@@ -31,6 +31,26 @@ pub const MAX_NAME_EXPRESSION: usize = 512;
 /// Template labels are literal (Milo: "no expression processing").
 const LITERAL_PATHS: &[&str] = &["metadata.labels"];
 
+/// The policies whose templates name `resource_type`, as `Kind "name"`:
+/// what its registration's deletion would break (every create they match
+/// would then be refused, its type unregistered).
+pub fn policies_naming(
+    resource_type: &str,
+    claim_policies: &[ClaimCreationPolicy],
+    grant_policies: &[GrantCreationPolicy],
+) -> Vec<String> {
+    let names = |types: &[(String, i64)]| types.iter().any(|(t, _)| t == resource_type);
+    let claims = claim_policies
+        .iter()
+        .filter(|p| names(&p.requests))
+        .map(|p| format!("ClaimCreationPolicy {:?}", p.name));
+    let grants = grant_policies
+        .iter()
+        .filter(|p| names(&p.allowances))
+        .map(|p| format!("GrantCreationPolicy {:?}", p.name));
+    claims.chain(grants).collect()
+}
+
 /// A parsed ClaimCreationPolicy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimCreationPolicy {

@@ -312,3 +312,17 @@ fn claim_policy_registrations_are_checked_against_the_trigger_kind() {
     assert!(causes[0].message.contains("claimingResources"));
     assert_eq!(policy.requests, [(PROJECTS.to_string(), 1)]);
 }
+
+#[test]
+fn the_policies_naming_a_type_are_what_its_registration_is_kept_for() {
+    let claims = [parse_claim_creation_policy(&claim_policy_doc()).unwrap()];
+    let grants = [parse_grant_creation_policy(&grant_policy_doc()).unwrap()];
+    assert_eq!(
+        policies_naming(PROJECTS, &claims, &grants),
+        [
+            format!("ClaimCreationPolicy {:?}", claims[0].name),
+            format!("GrantCreationPolicy {:?}", grants[0].name)
+        ]
+    );
+    assert!(policies_naming("other.miloapis.com/things", &claims, &grants).is_empty());
+}
