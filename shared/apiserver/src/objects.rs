@@ -993,7 +993,24 @@ impl Ops<'_> {
         } else {
             pending.persist(&self.server.store, writes).await?
         };
-        result.map_err(|e| self.write_error(name, e))?;
+        if let Err(err) = result {
+            if holds_children {
+                if let Err(unmark) = self.unmark_deleting(&object_ref, &stored).await {
+                    tracing::warn!(error = %unmark, "a failed delete left its deleting flag");
+                }
+            }
+            return Err(match err {
+                StoreError::TooLarge(detail) if !owned_namespaces.is_empty() => self.conflict(
+                    name,
+                    format!(
+                        "{} \"{name}\" holds {} namespaces, too many to delete with it ({detail}); delete some of them first",
+                        self.kind.singular,
+                        owned_namespaces.len()
+                    ),
+                ),
+                err => self.write_error(name, err),
+            });
+        }
         Ok(self.respond(200, stored.object).with_warnings(&warnings))
     }
 

@@ -215,6 +215,42 @@ async fn a_parent_with_children_cannot_be_deleted() {
     );
 }
 
+/// A project's empty namespaces go with it in its delete's one
+/// transaction; more than that holds is a clear refusal that leaves the
+/// project usable, not a 500 that leaves it flagged as being deleted.
+#[tokio::test]
+async fn a_project_with_more_namespaces_than_one_delete_holds_is_refused_and_stays_usable() {
+    let api = api().await;
+    api.org("acme").await;
+    assert_eq!(api.project("p1", "Organization", "acme").await.status, 201);
+    let namespaces = format!("{G}/projects/p1/control-plane/api/v1/namespaces");
+    let namespace =
+        |name: String| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    for i in 0..40 {
+        let r = api.post(&namespaces, namespace(format!("ns-{i}"))).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("41 namespaces") && message.contains("delete some of them first"),
+        "{message}"
+    );
+    // Not left flagged: it still takes namespaces.
+    let r = api.post(&namespaces, namespace("late".into())).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    for i in 0..40 {
+        let r = api
+            .call("DELETE", &format!("{namespaces}/ns-{i}"), None)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 #[tokio::test]
 async fn an_organization_context_sees_its_own_subtree() {
     let api = api().await;

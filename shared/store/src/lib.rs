@@ -500,6 +500,12 @@ impl Store {
     }
 
     async fn transact(&self, writes: &[Write]) -> Result<(), StoreError> {
+        if writes.len() > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::TooLarge(format!(
+                "the change needs {} writes in one transaction; at most {MAX_TRANSACTION_ITEMS} fit",
+                writes.len()
+            )));
+        }
         let items = writes
             .iter()
             .map(|w| operation(&self.table, w))
