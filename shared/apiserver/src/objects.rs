@@ -250,12 +250,7 @@ impl Ops<'_> {
     }
 
     fn conflict(&self, name: &str, message: impl Into<String>) -> ApiError {
-        ApiError::Conflict {
-            group: self.kind.group.clone(),
-            kind: self.kind.plural.clone(),
-            name: name.into(),
-            message: message.into(),
-        }
+        ApiError::conflict(&self.kind.group, &self.kind.plural, name, message)
     }
 
     fn stale(&self, name: &str) -> ApiError {
@@ -890,9 +885,8 @@ impl Ops<'_> {
             .await?;
         admitting.request.dry_run = dry_run;
         let warnings = Box::pin(self.validate_policies(&mut admitting, None)).await?;
-        let store = &self.server.store;
-        let holds_children = self.holds_children();
-        if holds_children && !dry_run {
+        let flagged = self.holds_children() && !dry_run;
+        if flagged {
             // Flag first, then count: a child created after the flag fails its
             // parent check, one created before is counted.
             let mark = Write::MarkDeleting {
@@ -900,14 +894,42 @@ impl Ops<'_> {
                 version: stored.version,
                 deleting: true,
             };
-            store
+            self.server
+                .store
                 .write(vec![mark])
                 .await
                 .map_err(|e| self.write_error(name, e))?;
         }
+        let outcome = self
+            .delete_counted(name, &object_ref, &stored, &old, dry_run, is_crd)
+            .await;
+        if outcome.is_err() && flagged {
+            // Whatever stopped it, the object stays and takes children again.
+            if let Err(unmark) = self.unmark_deleting(&object_ref, &stored).await {
+                tracing::warn!(error = %unmark, "a failed delete left its deleting flag");
+            }
+        }
+        outcome?;
+        Ok(self.respond(200, stored.object).with_warnings(&warnings))
+    }
+
+    /// The rest of a delete, once a container is flagged: its children
+    /// counted (a container holding any but empty namespaces is refused),
+    /// quota's part admitted, then (unless a dry run) the object, its index
+    /// items and its empty namespaces deleted in one transaction.
+    async fn delete_counted(
+        &self,
+        name: &str,
+        object_ref: &ObjectRef,
+        stored: &Stored,
+        old: &Object,
+        dry_run: bool,
+        is_crd: bool,
+    ) -> Result<(), ApiError> {
+        let store = &self.server.store;
         let mut owned_namespaces = Vec::new();
-        if holds_children {
-            let children = hierarchy_reads::children(store, &object_ref, None).await?;
+        if self.holds_children() {
+            let children = hierarchy_reads::children(store, object_ref, None).await?;
             let (namespaces, others): (Vec<ObjectRef>, Vec<ObjectRef>) = children
                 .into_iter()
                 .partition(|c| c.group.is_empty() && c.kind == kinds::NAMESPACE.kind);
@@ -925,9 +947,6 @@ impl Ops<'_> {
                 }
             }
             if !blocking.is_empty() {
-                if !dry_run {
-                    self.unmark_deleting(&object_ref, &stored).await?;
-                }
                 return Err(self.conflict(
                     name,
                     format!(
@@ -939,41 +958,32 @@ impl Ops<'_> {
             }
             owned_namespaces = namespaces;
         }
-        // After the children's count, whose refusal says more; a refusal
-        // here must take the flag back too.
-        let pending = match self.quota().admit_delete(&old).await {
-            Ok(pending) => pending,
-            Err(refusal) => {
-                if holds_children && !dry_run {
-                    self.unmark_deleting(&object_ref, &stored).await?;
-                }
-                return Err(refusal);
-            }
-        };
+        // After the children's count, whose refusal says more.
+        let pending = self.quota().admit_delete(old).await?;
         if dry_run {
-            return Ok(self.respond(200, stored.object).with_warnings(&warnings));
+            return Ok(());
         }
         let mut writes = vec![Write::Delete {
             key: object_ref.key(),
             expect: Expect::Version(stored.version),
         }];
         writes.extend(
-            label_pairs(self.kind, &old)
+            label_pairs(self.kind, old)
                 .iter()
                 .map(|(k, v)| Write::Delete {
                     key: object_ref.label_index_key(k, v),
                     expect: Expect::Anything,
                 }),
         );
-        if let Some(parent) = self.parent_of(&old) {
+        if let Some(parent) = self.parent_of(old) {
             let parent_ref = object_ref_of_parent(&parent);
             writes.push(Write::Delete {
-                key: parent_ref.child_index_key(&object_ref),
+                key: parent_ref.child_index_key(object_ref),
                 expect: Expect::Anything,
             });
         }
         writes.extend(
-            self.containment(&object_ref)
+            self.containment(object_ref)
                 .into_iter()
                 .filter_map(|w| match w {
                     Write::PutIndex { key, .. } => Some(Write::Delete {
@@ -983,35 +993,27 @@ impl Ops<'_> {
                     _ => None,
                 }),
         );
-        writes.extend(namespaces::deleted_with(store, &object_ref, &owned_namespaces).await?);
+        writes.extend(namespaces::deleted_with(store, object_ref, &owned_namespaces).await?);
         writes.extend(relationship_writes(
             &[],
-            &platform_relationships(&self.kind.kind, &old),
+            &platform_relationships(&self.kind.kind, old),
         ));
         let result = if pending.is_empty() {
             self.persist(writes, is_crd).await?
         } else {
-            pending.persist(&self.server.store, writes).await?
+            pending.persist(store, writes).await?
         };
-        if let Err(err) = result {
-            if holds_children {
-                if let Err(unmark) = self.unmark_deleting(&object_ref, &stored).await {
-                    tracing::warn!(error = %unmark, "a failed delete left its deleting flag");
-                }
-            }
-            return Err(match err {
-                StoreError::TooLarge(detail) if !owned_namespaces.is_empty() => self.conflict(
-                    name,
-                    format!(
-                        "{} \"{name}\" holds {} namespaces, too many to delete with it ({detail}); delete some of them first",
-                        self.kind.singular,
-                        owned_namespaces.len()
-                    ),
+        result.map_err(|err| match err {
+            StoreError::TooLarge(detail) if !owned_namespaces.is_empty() => self.conflict(
+                name,
+                format!(
+                    "{} \"{name}\" holds {} namespaces, too many to delete with it ({detail}); delete some of them first",
+                    self.kind.singular,
+                    owned_namespaces.len()
                 ),
-                err => self.write_error(name, err),
-            });
-        }
-        Ok(self.respond(200, stored.object).with_warnings(&warnings))
+            ),
+            err => self.write_error(name, err),
+        })
     }
 
     /// Takes back the deleting flag of a delete that was refused.

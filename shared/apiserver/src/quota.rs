@@ -156,18 +156,15 @@ impl Pending {
                             .any(|w| matches!(w, Write::Bucket(c) if c.key == b.key));
                     }
                     Some(Write::PutObject { object, .. }) => {
-                        return Err(ApiError::Conflict {
-                            group: q::QUOTA_GROUP.into(),
-                            kind: q::RESOURCE_CLAIM.plural.into(),
-                            name: object["metadata"]["name"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .into(),
-                            message: format!(
+                        return Err(ApiError::conflict(
+                            q::QUOTA_GROUP,
+                            q::RESOURCE_CLAIM.plural,
+                            object["metadata"]["name"].as_str().unwrap_or_default(),
+                            format!(
                                 "the {} this write creates already exists",
                                 object["kind"].as_str().unwrap_or("object")
                             ),
-                        });
+                        ));
                     }
                     Some(Write::Delete { key, .. }) => {
                         // A bucket retired with its consumer, or a claim
@@ -181,12 +178,12 @@ impl Pending {
                         } else {
                             q::RESOURCE_CLAIM.plural
                         };
-                        return Err(ApiError::Conflict {
-                            group: q::QUOTA_GROUP.into(),
-                            kind: kind.into(),
-                            name: target.map(|t| t.name).unwrap_or_default(),
-                            message: "quota this delete releases changed meanwhile; retry".into(),
-                        });
+                        return Err(ApiError::conflict(
+                            q::QUOTA_GROUP,
+                            kind,
+                            &target.map(|t| t.name).unwrap_or_default(),
+                            "quota this delete releases changed meanwhile; retry",
+                        ));
                     }
                     _ => return Ok(Err(err)),
                 }
@@ -209,12 +206,12 @@ impl Pending {
                 _ => {
                     // A release or limit change has no headroom check: only a
                     // concurrent move re-parented the buckets.
-                    return Err(ApiError::Conflict {
-                        group: q::QUOTA_GROUP.into(),
-                        kind: q::ALLOWANCE_BUCKET.plural.into(),
-                        name: String::new(),
-                        message: "the object's quota path changed meanwhile (a move); retry".into(),
-                    });
+                    return Err(ApiError::conflict(
+                        q::QUOTA_GROUP,
+                        q::ALLOWANCE_BUCKET.plural,
+                        "",
+                        "the object's quota path changed meanwhile (a move); retry",
+                    ));
                 }
             }
         }
@@ -308,6 +305,10 @@ impl Subject<'_> {
 
     fn invalid(&self, name: &str, causes: Vec<Cause>) -> ApiError {
         ApiError::invalid(&self.kind.group, &self.kind.plural, name, causes)
+    }
+
+    fn conflict(&self, name: &str, message: String) -> ApiError {
+        ApiError::conflict(&self.kind.group, &self.kind.plural, name, message)
     }
 
     /// A quota kind as the catalog serves it (to render its objects).
@@ -545,18 +546,16 @@ impl Subject<'_> {
         if users.is_empty() {
             return Ok(());
         }
-        Err(ApiError::Conflict {
-            group: self.kind.group.clone(),
-            kind: self.kind.plural.clone(),
-            name: name.clone(),
-            message: format!(
+        Err(self.conflict(
+            name,
+            format!(
                 "resourceregistrations \"{name}\" registers {}, which {} still name{}; delete or change {} first",
                 parsed.resource_type,
                 users.join(", "),
                 if users.len() == 1 { "s" } else { "" },
                 if users.len() == 1 { "it" } else { "them" },
             ),
-        })
+        ))
     }
 
     /// A deleted organization, folder or project takes along its own
@@ -594,12 +593,10 @@ impl Subject<'_> {
             .collect();
         let kept = self.retire_empty(&keys, &org, pending).await?;
         match q::claims_holding(&kept) {
-            Some(reason) => Err(ApiError::Conflict {
-                group: self.kind.group.clone(),
-                kind: self.kind.plural.clone(),
-                name: old.metadata.name.clone(),
-                message: format!("{} \"{}\": {reason}", self.kind.singular, old.metadata.name),
-            }),
+            Some(reason) => Err(self.conflict(
+                &old.metadata.name,
+                format!("{} \"{}\": {reason}", self.kind.singular, old.metadata.name),
+            )),
             None => Ok(()),
         }
     }

@@ -177,48 +177,71 @@ async fn counting_paths(
             _ => None,
         })
         .collect();
-    let stored: HashMap<ItemKey, Value> = store
-        .batch_get(&claimed)
-        .await
-        .map_err(from_store)?
-        .into_iter()
-        .map(|s| (s.key, s.object))
-        .collect();
-    let mut chains: HashMap<ParentRef, Option<q::QuotaPath>> = HashMap::new();
-    let mut from_nodes: HashMap<Node, Option<q::QuotaPath>> = HashMap::new();
+    let mut reader = PathReader {
+        store,
+        claimed: store
+            .batch_get(&claimed)
+            .await
+            .map_err(from_store)?
+            .into_iter()
+            .map(|s| (s.key, s.object))
+            .collect(),
+        chains: HashMap::new(),
+        node_paths: HashMap::new(),
+    };
     let mut paths = Vec::with_capacity(claims.len());
-    for (claim, start) in claims.iter().zip(&starts) {
-        let from = match start {
-            q::CountedFrom::Consumer => &claim.consumer,
-            q::CountedFrom::Context(node) => node,
-            q::CountedFrom::ParentOf(node) => {
-                let parent = stored
-                    .get(&node_ref(node).key())
-                    .and_then(|doc| hierarchy::parent_of(node.kind.kind(), &doc["spec"]));
-                let Some(parent) = parent else {
-                    paths.push(None);
-                    continue;
-                };
-                if !chains.contains_key(&parent) {
-                    let links = crate::hierarchy_reads::chain(store, &parent, "spec").await?;
-                    let chain = crate::hierarchy_reads::ancestors(&links);
-                    chains.insert(parent.clone(), q::QuotaPath::of_object(None, &chain).ok());
-                }
-                paths.push(chains[&parent].clone());
-                continue;
-            }
+    for (claim, start) in claims.iter().zip(starts) {
+        let path = match start {
+            q::CountedFrom::Consumer => reader.path_from(&claim.consumer).await?,
+            q::CountedFrom::Context(node) => reader.path_from(&node).await?,
+            q::CountedFrom::ParentOf(node) => reader.path_from_parent_of(&node).await?,
         };
-        if !from_nodes.contains_key(from) {
-            let path = match consumer_path(store, from, "spec.consumerRef").await {
-                Ok(path) => Some(path),
-                Err(ApiError::Invalid { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            from_nodes.insert(from.clone(), path);
-        }
-        paths.push(from_nodes[from].clone());
+        paths.push(path);
     }
     Ok(paths)
+}
+
+/// The paths of [`counting_paths`], each read once.
+struct PathReader<'a> {
+    store: &'a Store,
+    /// The claimed folders and projects, read in one batch.
+    claimed: HashMap<ItemKey, Value>,
+    chains: HashMap<ParentRef, Option<q::QuotaPath>>,
+    node_paths: HashMap<Node, Option<q::QuotaPath>>,
+}
+
+impl PathReader<'_> {
+    /// A claimed folder's or project's path: its parent's chain.
+    async fn path_from_parent_of(&mut self, node: &Node) -> Result<Option<q::QuotaPath>, ApiError> {
+        let parent = self
+            .claimed
+            .get(&node_ref(node).key())
+            .and_then(|doc| hierarchy::parent_of(node.kind.kind(), &doc["spec"]));
+        let Some(parent) = parent else {
+            return Ok(None);
+        };
+        if let Some(path) = self.chains.get(&parent) {
+            return Ok(path.clone());
+        }
+        let links = crate::hierarchy_reads::chain(self.store, &parent, "spec").await?;
+        let path = q::QuotaPath::of_object(None, &crate::hierarchy_reads::ancestors(&links)).ok();
+        self.chains.insert(parent, path.clone());
+        Ok(path)
+    }
+
+    /// `node` and its ancestors.
+    async fn path_from(&mut self, node: &Node) -> Result<Option<q::QuotaPath>, ApiError> {
+        if let Some(path) = self.node_paths.get(node) {
+            return Ok(path.clone());
+        }
+        let path = match consumer_path(self.store, node, "spec.consumerRef").await {
+            Ok(path) => Some(path),
+            Err(ApiError::Invalid { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        self.node_paths.insert(node.clone(), path.clone());
+        Ok(path)
+    }
 }
 
 async fn organization_of(store: &Store, node: &Node) -> Result<Option<String>, ApiError> {

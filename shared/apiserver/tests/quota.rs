@@ -58,13 +58,42 @@ fn project_policy(name: &str) -> Value {
 }
 
 fn grant(name: &str, org: &str, kind: &str, consumer: &str, amount: i64) -> Value {
+    grant_of(name, org, kind, consumer, PROJECTS, amount)
+}
+
+fn grant_of(
+    name: &str,
+    org: &str,
+    kind: &str,
+    consumer: &str,
+    resource_type: &str,
+    amount: i64,
+) -> Value {
     json!({
         "apiVersion": "quota.miloapis.com/v1alpha1",
         "kind": "ResourceGrant",
         "metadata": {"name": name, "namespace": format!("organization-{org}")},
         "spec": {
             "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": kind, "name": consumer},
-            "allowances": [{"resourceType": PROJECTS, "buckets": [{"amount": amount}]}]
+            "allowances": [{"resourceType": resource_type, "buckets": [{"amount": amount}]}]
+        }
+    })
+}
+
+/// A claim written directly (no policy), in `namespace` of the platform.
+fn direct_claim(
+    name: &str,
+    namespace: &str,
+    consumer: (&str, &str),
+    resource_type: &str,
+    amount: i64,
+) -> Value {
+    json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceClaim",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": consumer.0, "name": consumer.1},
+            "requests": [{"resourceType": resource_type, "amount": amount}]
         }
     })
 }
@@ -95,10 +124,15 @@ async fn setup(api: &Api) {
 
 async fn give(api: &Api, org: &str, kind: &str, consumer: &str, amount: i64) -> Reply {
     let name = format!("{}-{consumer}", kind.to_lowercase());
+    post_grant(api, org, grant(&name, org, kind, consumer, amount)).await
+}
+
+/// Writes `grant` in organization `org`'s namespace; it must be created.
+async fn post_grant(api: &Api, org: &str, grant: Value) -> Reply {
     let r = api
         .post(
             &format!("{Q}/namespaces/organization-{org}/resourcegrants"),
-            grant(&name, org, kind, consumer, amount),
+            grant,
         )
         .await;
     assert_eq!(r.status, 201, "grant: {}", r.body);
@@ -1091,15 +1125,12 @@ async fn a_claim_for_an_object_in_a_project_counts_on_its_path_for_the_audit_too
         .post(&format!("{Q}/claimcreationpolicies"), policy)
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let mut gadget_grant = grant("gadgets-acme", "acme", "Organization", "acme", 5);
-    gadget_grant["spec"]["allowances"][0]["resourceType"] = json!(GADGETS);
-    let r = api
-        .post(
-            &format!("{Q}/namespaces/organization-acme/resourcegrants"),
-            gadget_grant,
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    post_grant(
+        &api,
+        "acme",
+        grant_of("gadgets-acme", "acme", "Organization", "acme", GADGETS, 5),
+    )
+    .await;
 
     let gadget =
         json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g1"}});
@@ -1155,15 +1186,14 @@ async fn a_claim_for_an_object_in_a_project_counts_on_its_path_for_the_audit_too
         .remove("quota.miloapis.com/auto-created");
     let r = api.call("PUT", &claim_uri, Some(claim)).await;
     assert_eq!(r.status, 422, "{}", r.body);
-    let forged = json!({
-        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceClaim",
-        "metadata": {"name": "forged", "namespace": "organization-acme",
-            "labels": {"quota.miloapis.com/auto-created": "true"}},
-        "spec": {
-            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "acme"},
-            "requests": [{"resourceType": GADGETS, "amount": 1}]
-        }
-    });
+    let mut forged = direct_claim(
+        "forged",
+        "organization-acme",
+        ("Organization", "acme"),
+        GADGETS,
+        1,
+    );
+    forged["metadata"]["labels"] = json!({"quota.miloapis.com/auto-created": "true"});
     let r = api
         .post(
             &format!("{Q}/namespaces/organization-acme/resourceclaims"),
@@ -1223,23 +1253,19 @@ async fn a_consumer_whose_own_claims_still_count_is_not_deleted() {
     assert_eq!(r.status, 201, "{}", r.body);
     api.org("acme").await;
     assert_eq!(api.project("p1", "Organization", "acme").await.status, 201);
-    let mut seat_grant = grant("seats-p1", "acme", "Project", "p1", 3);
-    seat_grant["spec"]["allowances"][0]["resourceType"] = json!(SEATS);
-    let r = api
-        .post(
-            &format!("{Q}/namespaces/organization-acme/resourcegrants"),
-            seat_grant,
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let claim = json!({
-        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceClaim",
-        "metadata": {"name": "two-seats", "namespace": "organization-acme"},
-        "spec": {
-            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "p1"},
-            "requests": [{"resourceType": SEATS, "amount": 2}]
-        }
-    });
+    post_grant(
+        &api,
+        "acme",
+        grant_of("seats-p1", "acme", "Project", "p1", SEATS, 3),
+    )
+    .await;
+    let claim = direct_claim(
+        "two-seats",
+        "organization-acme",
+        ("Project", "p1"),
+        SEATS,
+        2,
+    );
     let claims = format!("{Q}/namespaces/organization-acme/resourceclaims");
     let r = api.post(&claims, claim).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -1356,14 +1382,7 @@ async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one(
     assert_eq!(limit().await, 7);
 
     // So does a claim written there: its allocation stays.
-    let claim = json!({
-        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceClaim",
-        "metadata": {"name": "by-hand", "namespace": "default"},
-        "spec": {
-            "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "acme"},
-            "requests": [{"resourceType": PROJECTS, "amount": 2}]
-        }
-    });
+    let claim = direct_claim("by-hand", "default", ("Organization", "acme"), PROJECTS, 2);
     let r = api
         .post(
             &format!("{G}/projects/p1/control-plane{Q}/namespaces/default/resourceclaims"),

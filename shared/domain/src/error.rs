@@ -163,6 +163,14 @@ impl ApiError {
             causes,
         }
     }
+    pub fn conflict(group: &str, kind: &str, name: &str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            group: group.into(),
+            kind: kind.into(),
+            name: name.into(),
+            message: message.into(),
+        }
+    }
 
     /// HTTP status code and Kubernetes `reason`.
     pub fn code_and_reason(&self) -> (u16, &'static str) {

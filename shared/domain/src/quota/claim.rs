@@ -4,7 +4,9 @@
 use serde_json::Value;
 
 use super::names::{AUTO_CREATED_LABEL, RESOURCE_CONTEXT_ANNOTATION};
-use super::read::{bounded_array, duplicate, name_and_generation, positive_amount, spec};
+use super::read::{
+    annotation_pairs, bounded_array, duplicate, name_and_generation, positive_amount, spec,
+};
 use super::refs::{Node, NodeKind, ObjectRef};
 use super::registration::read_resource_type;
 use crate::crd::fields::{Field, Reader};
@@ -22,6 +24,13 @@ pub fn held_claims_value(claims: &[ResourceClaim]) -> String {
     keys.join(",")
 }
 
+/// The (namespace, name) of each claim [`super::CLAIMS_ANNOTATION`]
+/// records; malformed entries are skipped (the owner check on the claims
+/// read decides anyway).
+pub fn held_claims(value: &str) -> Vec<(String, String)> {
+    annotation_pairs(value, '/').collect()
+}
+
 /// The value of [`RESOURCE_CONTEXT_ANNOTATION`] for `node`.
 pub fn resource_context_value(node: &Node) -> String {
     format!("{}/{}", node.kind.kind(), node.name)
@@ -32,18 +41,6 @@ fn read_resource_context(value: &str) -> Option<Node> {
     let (kind, name) = value.split_once('/')?;
     let kind = NodeKind::of(RESOURCEMANAGER_GROUP, kind)?;
     (kind != NodeKind::Folder && !name.is_empty()).then(|| Node::new(kind, name))
-}
-
-/// The (namespace, name) of each claim [`super::CLAIMS_ANNOTATION`]
-/// records; malformed entries are skipped (the owner check on the claims
-/// read decides anyway).
-pub fn held_claims(value: &str) -> Vec<(String, String)> {
-    value
-        .split(',')
-        .filter_map(|entry| entry.trim().split_once('/'))
-        .filter(|(namespace, name)| !namespace.is_empty() && !name.is_empty())
-        .map(|(namespace, name)| (namespace.to_string(), name.to_string()))
-        .collect()
 }
 
 /// One `spec.requests[]` entry.

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::bucket::BucketKey;
-use super::read::{bounded_array, name_and_generation, non_negative_amount, spec};
+use super::read::{
+    annotation_pairs, bounded_array, name_and_generation, non_negative_amount, spec,
+};
 use super::refs::{Node, ObjectRef};
 use super::registration::{read_resource_type, ResourceRegistration};
 use crate::crd::fields::{Field, Reader};
@@ -19,12 +21,7 @@ pub const MAX_ALLOWANCES: usize = 20;
 /// (policy name → grant name); malformed entries are skipped (the owner
 /// check on the grant read decides anyway).
 pub fn held_grants(value: &str) -> BTreeMap<String, String> {
-    value
-        .split(',')
-        .filter_map(|entry| entry.trim().split_once('='))
-        .filter(|(policy, name)| !policy.is_empty() && !name.is_empty())
-        .map(|(policy, name)| (policy.to_string(), name.to_string()))
-        .collect()
+    annotation_pairs(value, '=').collect()
 }
 
 /// The value of [`super::GRANTS_ANNOTATION`] for these grants (`None`:

@@ -9,6 +9,20 @@ use crate::Cause;
 
 pub(crate) use crate::crd::fields::{duplicate, too_many, unsupported};
 
+/// The `a{separator}b` entries of a comma-separated annotation value, both
+/// sides non-empty; malformed entries are skipped (whoever reads them
+/// checks what they name anyway).
+pub(crate) fn annotation_pairs(
+    value: &str,
+    separator: char,
+) -> impl Iterator<Item = (String, String)> + '_ {
+    value
+        .split(',')
+        .filter_map(move |entry| entry.trim().split_once(separator))
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+}
+
 /// A required string: absent or empty is `Required value`.
 pub(crate) fn required_string(r: &mut Reader, field: &Field) -> Option<String> {
     if !field.is_present() {
