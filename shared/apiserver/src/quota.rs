@@ -33,12 +33,15 @@ use domain::object::Object;
 use domain::quota::{self as q, BucketChange, BucketKey, BucketLevel, HeadroomCheck, Node};
 use domain::{ApiError, Cause};
 use serde_json::{json, Value};
-use store::{BucketCheck, BucketWrite, Context, Expect, ObjectRef, Store, StoreError, Write};
+use store::{
+    BucketCheck, BucketWrite, Context, Expect, ObjectRef, Store, StoreError, Stored, Write,
+};
 
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
 use crate::objects::builtin_ref;
 use crate::quota_cache::{self, is_stamped_kind, Inputs, QuotaCache};
+use crate::stamped::context_items;
 use crate::Call;
 
 /// How often a quota transaction is planned again after contention (a
@@ -469,9 +472,11 @@ impl Subject<'_> {
     /// usage.
     pub async fn admit_delete(&self, old: &Object) -> Result<Pending, ApiError> {
         let now = self.call.timestamp();
-        if is_quota(self.kind, &q::RESOURCE_REGISTRATION) {
-            self.check_unused(old).await?;
-        }
+        let retired = if is_quota(self.kind, &q::RESOURCE_REGISTRATION) {
+            self.retire_registration(old).await?
+        } else {
+            Pending::default()
+        };
         if is_quota(self.kind, &q::RESOURCE_GRANT) {
             let grant =
                 q::parse_grant(&old.to_value()).map_err(|c| self.invalid(&old.metadata.name, c))?;
@@ -521,6 +526,7 @@ impl Subject<'_> {
             return Ok(Pending::of(bucket_writes(&changes, &path, &levels, &now)));
         }
         let mut pending = Box::pin(self.release_claims_of(old, &now)).await?;
+        pending.add(retired);
         let inputs = Box::pin(self.inputs()).await?;
         pending.add(
             Box::pin(self.grants_for(Some(old), None, &now, &inputs))
@@ -531,31 +537,63 @@ impl Subject<'_> {
         Ok(self.stamped(pending))
     }
 
-    /// A registration is not deleted while a policy names its type: every
-    /// create that policy matches would be refused from then on.
-    async fn check_unused(&self, registration: &Object) -> Result<(), ApiError> {
+    /// A registration is not deleted while its type is in use: while a
+    /// policy names it (every create the policy matches would be refused
+    /// from then on), or while grants or claims count in a bucket of it
+    /// (`q::type_still_counted`). The type's empty buckets go with it, so
+    /// that none is left that no registration explains. Best effort against
+    /// a write racing the delete: an instance may plan a claim on a cached
+    /// registration for up to the cache's 500 ms; the audit reports it.
+    async fn retire_registration(&self, registration: &Object) -> Result<Pending, ApiError> {
         let name = &registration.metadata.name;
         let parsed =
             q::parse_registration(&registration.to_value()).map_err(|c| self.invalid(name, c))?;
+        let resource_type = &parsed.resource_type;
         let inputs = self.inputs().await?;
         let users = q::policies_naming(
-            &parsed.resource_type,
+            resource_type,
             &inputs.claim_policies,
             &inputs.grant_policies,
         );
-        if users.is_empty() {
-            return Ok(());
+        if !users.is_empty() {
+            return Err(self.conflict(
+                name,
+                format!(
+                    "resourceregistrations \"{name}\" registers {resource_type}, which {} still name{}; delete or change {} first",
+                    users.join(", "),
+                    if users.len() == 1 { "s" } else { "" },
+                    if users.len() == 1 { "it" } else { "them" },
+                ),
+            ));
         }
-        Err(self.conflict(
-            name,
-            format!(
-                "resourceregistrations \"{name}\" registers {}, which {} still name{}; delete or change {} first",
-                parsed.resource_type,
-                users.join(", "),
-                if users.len() == 1 { "s" } else { "" },
-                if users.len() == 1 { "it" } else { "them" },
-            ),
-        ))
+        let buckets: Vec<(Stored, BucketKey, BucketLevel)> =
+            context_items(self.store, &Context::Platform, &q::ALLOWANCE_BUCKET)
+                .await?
+                .into_iter()
+                .filter_map(|stored| {
+                    let (key, level) = q::parse_bucket(&stored.object).ok()?;
+                    (key.resource_type == *resource_type).then_some((stored, key, level))
+                })
+                .collect();
+        let levels: Vec<(BucketKey, BucketLevel)> = buckets
+            .iter()
+            .map(|(_, key, level)| (key.clone(), *level))
+            .collect();
+        if let Some(reason) = q::type_still_counted(resource_type, &levels) {
+            return Err(self.conflict(name, format!("resourceregistrations \"{name}\": {reason}")));
+        }
+        let mut retired: Vec<Vec<Write>> = buckets
+            .iter()
+            .map(|(stored, key, _)| bucket_delete(stored, key))
+            .collect();
+        // The last buckets ride in the registration's own transaction; any
+        // more go before it, each under the version read (still empty).
+        let rest = retired.split_off(retired.len().saturating_sub(BUCKETS_RETIRED_AT_ONCE));
+        for chunk in retired.chunks(BUCKETS_RETIRED_AT_ONCE) {
+            let writes: Vec<Write> = chunk.concat();
+            self.store.write(&writes).await.map_err(from_store)?;
+        }
+        Ok(Pending::of(rest.concat()))
     }
 
     /// A deleted organization, folder or project takes along its own
@@ -674,17 +712,7 @@ impl Subject<'_> {
             pending
                 .writes
                 .retain(|w| !matches!(w, Write::Bucket(b) if b.key == bucket.key));
-            let object_ref = bucket_ref(org, &key);
-            pending.writes.push(Write::Delete {
-                key: bucket.key,
-                expect: Expect::Version(bucket.version),
-            });
-            pending
-                .writes
-                .extend(key.labels().into_iter().map(|(k, v)| Write::Delete {
-                    key: object_ref.label_index_key(&k, &v),
-                    expect: Expect::Anything,
-                }));
+            pending.writes.extend(bucket_delete(&bucket, &key));
         }
         Ok(kept)
     }
@@ -1593,6 +1621,32 @@ fn bucket_indexes(bucket: &ObjectRef, key: &BucketKey) -> Vec<Write> {
             target: bucket.key(),
         })
         .collect()
+}
+
+/// How many empty buckets one transaction deletes: three items each (the
+/// bucket and its two label index items), with room left for the write
+/// they go along with.
+const BUCKETS_RETIRED_AT_ONCE: usize = 25;
+
+/// The writes deleting a stored bucket and its label index items, under
+/// the version read.
+fn bucket_delete(bucket: &Stored, key: &BucketKey) -> Vec<Write> {
+    let mut writes = vec![Write::Delete {
+        key: bucket.key.clone(),
+        expect: Expect::Version(bucket.version),
+    }];
+    let Some(org) = bucket.object["metadata"]["namespace"]
+        .as_str()
+        .and_then(BucketKey::organization_of)
+    else {
+        return writes;
+    };
+    let object_ref = bucket_ref(org, key);
+    writes.extend(key.labels().into_iter().map(|(k, v)| Write::Delete {
+        key: object_ref.label_index_key(&k, &v),
+        expect: Expect::Anything,
+    }));
+    writes
 }
 
 /// The store writes of a grant's limit changes (no condition: lowering a

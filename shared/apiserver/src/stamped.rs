@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use domain::kinds::KindId;
 use domain::ApiError;
 use serde_json::Value;
-use store::{Context, ItemKey, Store};
+use store::{Context, ItemKey, Store, Stored};
 
 use crate::errors::from_store;
 use crate::objects::builtin_ref;
@@ -113,18 +113,29 @@ pub async fn context_documents(
     context: &Context,
     kind: &KindId,
 ) -> Result<Vec<Value>, ApiError> {
+    let items = context_items(store, context, kind).await?;
+    Ok(items.into_iter().map(|s| s.object).collect())
+}
+
+/// [`context_documents`] with each item's key and version, for writes
+/// conditional on what was read.
+pub async fn context_items(
+    store: &Store,
+    context: &Context,
+    kind: &KindId,
+) -> Result<Vec<Stored>, ApiError> {
     let pk = builtin_ref(context, kind, "", "").collection().pk();
-    let mut docs = Vec::new();
+    let mut items = Vec::new();
     let mut start = None;
     loop {
         let page = store
             .query_objects(&pk, "", None, start)
             .await
             .map_err(from_store)?;
-        docs.extend(page.items.into_iter().map(|s| s.object));
+        items.extend(page.items);
         start = page.next;
         if start.is_none() {
-            return Ok(docs);
+            return Ok(items);
         }
     }
 }

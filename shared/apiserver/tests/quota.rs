@@ -1213,8 +1213,11 @@ async fn a_claim_for_an_object_in_a_project_counts_on_its_path_for_the_audit_too
 
 /// A registration is kept while a policy names its type: deleted, every
 /// project create would be refused as claiming an unregistered type.
+/// A registration goes only once nothing uses its type: no policy names
+/// it, no grant or claim counts in a bucket of it. Its empty buckets go
+/// with it.
 #[tokio::test]
-async fn a_registration_a_policy_names_is_not_deleted() {
+async fn a_registration_in_use_is_not_deleted_and_its_empty_buckets_go_with_it() {
     let api = api().await;
     setup(&api).await;
     let registration = format!("{Q}/resourceregistrations/projects");
@@ -1228,7 +1231,6 @@ async fn a_registration_a_policy_names_is_not_deleted() {
     api.org("acme").await;
     give(&api, "acme", "Organization", "acme", 1).await;
     assert_eq!(api.project("p1", "Organization", "acme").await.status, 201);
-
     let r = api
         .call(
             "DELETE",
@@ -1237,20 +1239,100 @@ async fn a_registration_a_policy_names_is_not_deleted() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+
+    // No policy names it now, but p1's claim and acme's grant count in it.
+    let r = api.call("DELETE", &registration, None).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let message = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Organization \"acme\" (1 ResourceGrant, 1 ResourceClaim, 1 allocated)"),
+        "{message}"
+    );
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api.call("DELETE", &registration, None).await;
+    assert_eq!(r.status, 409, "the grant still counts: {}", r.body);
+    let grant = format!("{Q}/namespaces/organization-acme/resourcegrants/organization-acme");
+    let r = api.call("DELETE", &grant, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(buckets(&api, "acme", "Organization", "acme").await.len(), 1);
+
     let r = api.call("DELETE", &registration, None).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    assert!(buckets(&api, "acme", "Organization", "acme")
+        .await
+        .is_empty());
+    // Registered again, the type is granted and claimed as before.
+    setup(&api).await;
+    give(&api, "acme", "Organization", "acme", 1).await;
+    assert_eq!(api.project("p2", "Organization", "acme").await.status, 201);
+    let level = bucket(&api, "acme", "Organization", "acme").await;
+    assert_eq!(level["status"]["allocated"], 1, "{level}");
+    assert_eq!(level["status"]["claimCount"], 1, "{level}");
+}
+
+/// More empty buckets than one transaction holds beside the registration:
+/// the first go in transactions of their own, and none is left behind.
+#[tokio::test]
+async fn a_registrations_empty_buckets_beyond_one_transaction_all_go() {
+    const PROJECTS_WITH_SEATS: usize = 40;
+    let api = api().await;
+    register_project_seats(&api).await;
+    api.org("acme").await;
+    for i in 0..PROJECTS_WITH_SEATS {
+        let project = format!("p{i}");
+        assert_eq!(
+            api.project(&project, "Organization", "acme").await.status,
+            201
+        );
+        let name = format!("seats-{project}");
+        post_grant(
+            &api,
+            "acme",
+            grant_of(&name, "acme", "Project", &project, SEATS, 2),
+        )
+        .await;
+        let uri = format!("{Q}/namespaces/organization-acme/resourcegrants/{name}");
+        let r = api.call("DELETE", &uri, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(project_buckets(&api).await, PROJECTS_WITH_SEATS);
+
+    let r = api
+        .call("DELETE", &format!("{Q}/resourceregistrations/seats"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(project_buckets(&api).await, 0);
+}
+
+/// A resource type granted to and claimed by projects.
+const SEATS: &str = "test.quota.miloapis.com/seats";
+
+/// Registers SEATS as "seats".
+async fn register_project_seats(api: &Api) {
+    let mut seats = registration("seats", SEATS);
+    seats["spec"]["consumerType"]["kind"] = json!("Project");
+    let r = api.post(&format!("{Q}/resourceregistrations"), seats).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+/// How many buckets of acme's projects there are.
+async fn project_buckets(api: &Api) -> usize {
+    let r = api
+        .get(&format!(
+            "{Q}/namespaces/organization-acme/allowancebuckets?labelSelector=quota.miloapis.com/consumer-kind=Project"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["items"].as_array().unwrap().len()
 }
 
 /// A claim written directly counts on its consumer's path, which only the
 /// consumer's existence tells: the consumer is not deleted from under it.
 #[tokio::test]
 async fn a_consumer_whose_own_claims_still_count_is_not_deleted() {
-    const SEATS: &str = "test.quota.miloapis.com/seats";
     let api = api().await;
-    let mut seats = registration("seats", SEATS);
-    seats["spec"]["consumerType"]["kind"] = json!("Project");
-    let r = api.post(&format!("{Q}/resourceregistrations"), seats).await;
-    assert_eq!(r.status, 201, "{}", r.body);
+    register_project_seats(&api).await;
     api.org("acme").await;
     assert_eq!(api.project("p1", "Organization", "acme").await.status, 201);
     post_grant(

@@ -163,6 +163,51 @@ pub fn claims_holding(kept: &[(BucketKey, BucketLevel)]) -> Option<String> {
     })
 }
 
+/// How many of a type's counting buckets [`type_still_counted`] names
+/// before it says how many more there are.
+const NAMED_BUCKETS: usize = 5;
+
+/// Why a resource type's registration may not be deleted yet: buckets of
+/// that type that grants or claims still count in (`buckets`: the stored
+/// buckets, with their levels). Once unregistered, the type can be neither
+/// granted nor claimed, but these would go on counting, and nothing could
+/// change them but deleting their grants and claims. `None`: nothing
+/// counts it.
+pub fn type_still_counted(
+    resource_type: &str,
+    buckets: &[(BucketKey, BucketLevel)],
+) -> Option<String> {
+    let counting: Vec<String> = buckets
+        .iter()
+        .filter(|(key, level)| key.resource_type == resource_type && !level.is_empty())
+        .map(|(key, level)| {
+            let plural = |n: i64| if n == 1 { "" } else { "s" };
+            format!(
+                "{} ({} ResourceGrant{}, {} ResourceClaim{}, {} allocated)",
+                key.consumer,
+                level.grant_count,
+                plural(level.grant_count),
+                level.claim_count,
+                plural(level.claim_count),
+                level.allocated
+            )
+        })
+        .collect();
+    if counting.is_empty() {
+        return None;
+    }
+    let mut named = counting[..counting.len().min(NAMED_BUCKETS)].join(", ");
+    if counting.len() > NAMED_BUCKETS {
+        named.push_str(&format!(" and {} more", counting.len() - NAMED_BUCKETS));
+    }
+    Some(format!(
+        "{resource_type} is still granted or claimed in {} AllowanceBucket{}: {named}; \
+         delete those ResourceGrants and ResourceClaims first",
+        counting.len(),
+        if counting.len() == 1 { "" } else { "s" },
+    ))
+}
+
 /// Reads a stored AllowanceBucket: its key (spec) and counters (status;
 /// absent counters read as 0).
 pub fn parse_bucket(doc: &Value) -> Result<(BucketKey, BucketLevel), Vec<Cause>> {
@@ -224,6 +269,52 @@ mod tests {
             "its quota is still claimed by 1 ResourceClaim of a/seats (2 allocated), \
              3 ResourceClaims of a/cpus (6 allocated); delete those ResourceClaims first"
         );
+    }
+
+    #[test]
+    fn a_type_is_held_by_any_bucket_of_it_that_still_counts() {
+        let key = |name: &str, t: &str| BucketKey::new(Node::organization(name), t);
+        let granted = BucketLevel {
+            limit: 5,
+            allocated: 2,
+            claim_count: 1,
+            grant_count: 2,
+        };
+        assert_eq!(type_still_counted("a/seats", &[]), None);
+        // Empty buckets of the type, and counting ones of other types, do
+        // not hold it.
+        let others = [
+            (key("o1", "a/seats"), BucketLevel::default()),
+            (key("o2", "a/disks"), granted),
+        ];
+        assert_eq!(type_still_counted("a/seats", &others), None);
+        let mut buckets = others.to_vec();
+        buckets.push((key("o3", "a/seats"), granted));
+        assert_eq!(
+            type_still_counted("a/seats", &buckets).unwrap(),
+            "a/seats is still granted or claimed in 1 AllowanceBucket: Organization \"o3\" \
+             (2 ResourceGrants, 1 ResourceClaim, 2 allocated); delete those ResourceGrants \
+             and ResourceClaims first"
+        );
+        // A limit left without any grant (drift) holds it too: only an
+        // empty bucket may go with the registration.
+        let many: Vec<_> = (0..7)
+            .map(|i| {
+                let level = BucketLevel {
+                    limit: 1,
+                    ..BucketLevel::default()
+                };
+                (key(&format!("o{i}"), "a/seats"), level)
+            })
+            .collect();
+        let message = type_still_counted("a/seats", &many).unwrap();
+        assert!(message.contains("in 7 AllowanceBuckets"), "{message}");
+        assert!(
+            message
+                .contains("\"o4\" (0 ResourceGrants, 0 ResourceClaims, 0 allocated) and 2 more;"),
+            "{message}"
+        );
+        assert!(!message.contains("\"o5\""), "{message}");
     }
 
     #[test]

@@ -49,7 +49,7 @@ mod tests;
 mod tree;
 mod trigger;
 
-pub use bucket::{claims_holding, parse_bucket, BucketKey, BucketLevel};
+pub use bucket::{claims_holding, parse_bucket, type_still_counted, BucketKey, BucketLevel};
 pub use claim::{
     held_claims, held_claims_value, parse_claim, resource_context_value, ClaimRequest, CountedFrom,
     ResourceClaim,
