@@ -38,5 +38,6 @@ async fn run(store: &store::Store, repair: bool) -> Result<Value, Error> {
         "claims": report.claims,
         "drifts": report.drifts,
         "repaired": report.repaired,
+        "readEveryContext": report.read_every_context,
     }))
 }

@@ -5,9 +5,10 @@
 //! (EMF `BucketDrift`), with every bucket's level as metrics too.
 //!
 //! Reads are Queries of the bucket collection (one partition, in pages), of
-//! the grant and claim collections of every context (the platform's, each
-//! organization's and project's), and the ancestor chain of each claimed
-//! node; never a table scan.
+//! the grants and claims of every context through the type index (and,
+//! when that shows drift, of each context's collection: the platform's,
+//! each organization's and project's), and the ancestor chain of each
+//! claimed node; never a table scan.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,42 +34,37 @@ pub struct AuditReport {
     pub drifts: Vec<String>,
     /// How many drifted buckets were set to their computed counts.
     pub repaired: usize,
+    /// Whether the type index showed drift, so that every context was read
+    /// again to confirm it.
+    pub read_every_context: bool,
 }
 
 /// Recomputes every bucket; with `repair`, writes the computed usage into
 /// drifted buckets (conditional on the counters still being as read, so a
 /// claim landing meanwhile is not overwritten; the next run sees it).
+///
+/// The grants and claims of every context are read through the type index
+/// first: a few paged Queries however many organizations and projects
+/// there are. It is eventually consistent, so a write it has not caught up
+/// with would look like drift; when it shows any, everything is read again
+/// from each context's own collection, strongly consistent, and only what
+/// that reading shows is drift.
 pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError> {
-    let contexts = every_context(store).await?;
-    let grants: Vec<q::ResourceGrant> = documents_in(store, &contexts, &q::RESOURCE_GRANT)
-        .await?
-        .iter()
-        .filter_map(|d| q::parse_grant(d).ok())
-        .collect();
-    let claims: Vec<q::ResourceClaim> = documents_in(store, &contexts, &q::RESOURCE_CLAIM)
-        .await?
-        .iter()
-        .filter_map(|d| q::parse_claim(d).ok())
-        .collect();
-    let mut stored: BTreeMap<BucketKey, BucketLevel> = BTreeMap::new();
-    for doc in platform_documents(store, &q::ALLOWANCE_BUCKET).await? {
-        if let Ok((key, level)) = q::parse_bucket(&doc) {
-            stored.insert(key, level);
-        }
+    let mut reading = survey(store, Source::TypeIndex).await?;
+    let read_every_context = !reading.drifts.is_empty();
+    if read_every_context {
+        tracing::info!(
+            drifts = reading.drifts.len(),
+            "the type index shows drift; reading every context to confirm"
+        );
+        reading = survey(store, Source::EveryContext).await?;
     }
-    let paths = counting_paths(store, &claims).await?;
-    let counted: Vec<q::CountedClaim> = claims
-        .iter()
-        .zip(&paths)
-        .filter_map(|(claim, path)| {
-            Some(q::CountedClaim {
-                claim,
-                path: path.as_ref()?,
-            })
-        })
-        .collect();
-    let computed = q::recompute(&grants, &counted);
-    let drifts = q::drift(&stored, &computed);
+    let Survey {
+        grants,
+        claims,
+        stored,
+        drifts,
+    } = reading;
     let now = chrono::Utc::now();
     let millis = now.timestamp_millis();
     for (key, level) in &stored {
@@ -77,10 +73,11 @@ pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError>
     emit(&q::drift_metric(drifts.len(), millis));
     let mut report = AuditReport {
         buckets: stored.len(),
-        grants: grants.len(),
-        claims: claims.len(),
+        grants,
+        claims,
         drifts: drifts.iter().map(ToString::to_string).collect(),
         repaired: 0,
+        read_every_context,
     };
     for drift in &drifts {
         tracing::error!(drift = %drift, "QUOTA DRIFT: a bucket's counters differ from its grants and claims");
@@ -117,6 +114,96 @@ pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError>
     Ok(report)
 }
 
+/// Where an audit reads the grants and claims of every context.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// The type index (gsi1): one paged Query per kind, eventually
+    /// consistent.
+    TypeIndex,
+    /// Each context's own collection: a strongly consistent Query per
+    /// context ([`CONTEXTS_AT_ONCE`] at a time).
+    EveryContext,
+}
+
+/// One reading of the grants, claims and buckets, and the drift it shows.
+pub struct Survey {
+    pub grants: usize,
+    pub claims: usize,
+    pub stored: BTreeMap<BucketKey, BucketLevel>,
+    pub drifts: Vec<q::Drift>,
+}
+
+/// Reads the grants and claims from `source` and the buckets, and compares
+/// the buckets with what the grants and claims imply.
+pub async fn survey(store: &Store, source: Source) -> Result<Survey, ApiError> {
+    let (grants, claims) = match source {
+        Source::TypeIndex => (
+            type_documents(store, &q::RESOURCE_GRANT).await?,
+            type_documents(store, &q::RESOURCE_CLAIM).await?,
+        ),
+        Source::EveryContext => {
+            let contexts = every_context(store).await?;
+            (
+                documents_in(store, &contexts, &q::RESOURCE_GRANT).await?,
+                documents_in(store, &contexts, &q::RESOURCE_CLAIM).await?,
+            )
+        }
+    };
+    let grants: Vec<q::ResourceGrant> = grants
+        .iter()
+        .filter_map(|d| q::parse_grant(d).ok())
+        .collect();
+    let claims: Vec<q::ResourceClaim> = claims
+        .iter()
+        .filter_map(|d| q::parse_claim(d).ok())
+        .collect();
+    let mut stored: BTreeMap<BucketKey, BucketLevel> = BTreeMap::new();
+    for doc in platform_documents(store, &q::ALLOWANCE_BUCKET).await? {
+        if let Ok((key, level)) = q::parse_bucket(&doc) {
+            stored.insert(key, level);
+        }
+    }
+    let paths = counting_paths(store, &claims).await?;
+    let counted: Vec<q::CountedClaim> = claims
+        .iter()
+        .zip(&paths)
+        .filter_map(|(claim, path)| {
+            Some(q::CountedClaim {
+                claim,
+                path: path.as_ref()?,
+            })
+        })
+        .collect();
+    let computed = q::recompute(&grants, &counted);
+    let drifts = q::drift(&stored, &computed);
+    Ok(Survey {
+        grants: grants.len(),
+        claims: claims.len(),
+        stored,
+        drifts,
+    })
+}
+
+/// How many objects one page of the type index holds.
+const TYPE_PAGE: i32 = 500;
+
+/// Every object of `kind` in every context, through the type index.
+async fn type_documents(store: &Store, kind: &kinds::KindId) -> Result<Vec<Value>, ApiError> {
+    let mut docs = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .query_type(kind.group, kind.kind, TYPE_PAGE, start)
+            .await
+            .map_err(from_store)?;
+        docs.extend(page.items.into_iter().map(|s| s.object));
+        start = page.next;
+        if start.is_none() {
+            return Ok(docs);
+        }
+    }
+}
+
 /// The platform's context and each organization's and project's control
 /// plane: users may write grants and claims in any of them, and those move
 /// limits and usage as any.
@@ -143,9 +230,9 @@ async fn every_context(store: &Store) -> Result<Vec<Context>, ApiError> {
 const CONTEXTS_AT_ONCE: usize = 16;
 
 /// The objects of `kind` in every one of `contexts`: one Query each,
-/// strongly consistent, [`CONTEXTS_AT_ONCE`] at a time. The type index
-/// would be one Query, but may lag an object just written, and a repair
-/// from that would take its limit or usage away.
+/// strongly consistent, [`CONTEXTS_AT_ONCE`] at a time. What confirms a
+/// drift the type index shows: a repair from a lagging index would take a
+/// limit or usage away.
 async fn documents_in(
     store: &Store,
     contexts: &[Context],

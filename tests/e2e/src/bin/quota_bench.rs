@@ -8,7 +8,9 @@
 //!
 //! Beside them, in the same rounds, the raw TransactWriteItems of the
 //! same shapes (9 items, and 11 with a claim and a bucket update): the
-//! floor DynamoDB Local itself sets for the ratio.
+//! floor DynamoDB Local itself sets for the ratio. Last, the quota
+//! function's reading of all the run wrote, through the type index and
+//! through every context.
 //!
 //! docs/benchmarks.md has the figures. Environment: `DYNAMODB_ENDPOINT`
 //! (required), `BENCH_OPS` (creates per side and concurrency; default 2000).
@@ -44,6 +46,7 @@ async fn main() -> anyhow::Result<()> {
             .map_err(anyhow::Error::msg)?;
     }
     let raw = Raw::new(client.clone(), &table).await?;
+    let audit_store = store::Store::new(client.clone(), table.clone());
     let api = Arc::new(InProcess::new(client, &table)?);
     setup(&api, ops).await.context("setup")?;
     let counter = Arc::new(AtomicUsize::new(0));
@@ -127,6 +130,56 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "concurrency {c}: with/without quota p50 ×{p50:.2}, p99 ×{p99:.2} (p50 by round: {}); raw 11/9 items p50 ×{raw50:.2}, p99 ×{raw99:.2}",
             rounds.join(" ")
+        );
+    }
+    println!();
+    audit_figures(&audit_store).await?;
+    Ok(())
+}
+
+/// The quota function's reading of everything the run wrote (#5): grants
+/// and claims through the type index, as every audit reads them, and from
+/// every context's own collection, as it reads them again to confirm a
+/// drift; beside them the raw type-index Queries alone (the pages of
+/// grants and claims, nothing parsed or counted).
+async fn audit_figures(store: &store::Store) -> anyhow::Result<()> {
+    use apiserver::quota_audit::{survey, Source};
+    let projects = store
+        .count_of_type("resourcemanager.miloapis.com", "Project")
+        .await?;
+    let started = std::time::Instant::now();
+    for kind in ["ResourceGrant", "ResourceClaim"] {
+        let mut start = None;
+        loop {
+            let page = store
+                .query_type("quota.miloapis.com", kind, 500, start)
+                .await?;
+            start = page.next;
+            if start.is_none() {
+                break;
+            }
+        }
+    }
+    let raw = started.elapsed();
+    let mut timed = Vec::new();
+    for source in [Source::TypeIndex, Source::EveryContext] {
+        let started = std::time::Instant::now();
+        let reading = survey(store, source)
+            .await
+            .map_err(|e| anyhow::anyhow!("audit: {e}"))?;
+        anyhow::ensure!(
+            reading.drifts.is_empty(),
+            "drift: {:?}",
+            reading.drifts.len()
+        );
+        timed.push((source, started.elapsed(), reading.claims, reading.grants));
+    }
+    for (source, took, claims, grants) in timed {
+        println!(
+            "audit ({source:?}) of {claims} claims and {grants} grants, {projects} projects: {} ms (×{:.1} the raw type-index Queries, {} ms)",
+            ms(took),
+            took.as_secs_f64() / raw.as_secs_f64(),
+            ms(raw)
         );
     }
     Ok(())
