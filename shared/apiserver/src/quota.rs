@@ -75,6 +75,9 @@ pub(crate) struct Pending {
     /// The cache to reload once the transaction is in (a write that moved
     /// the quota stamp).
     reload: Option<Arc<QuotaCache>>,
+    /// Transactions of their own, applied before the request's: what does
+    /// not fit in it (a registration's empty buckets beyond the first few).
+    earlier: Vec<Vec<Write>>,
 }
 
 /// What the claims' bucket increments are planned again from.
@@ -94,7 +97,7 @@ impl Pending {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.claim_buckets.is_empty()
+        self.writes.is_empty() && self.claim_buckets.is_empty() && self.earlier.is_empty()
     }
 
     /// Adds the writes of another part of the request (grants, the stamp),
@@ -102,6 +105,7 @@ impl Pending {
     fn add(&mut self, other: Pending) {
         debug_assert!(other.replan.is_none() && other.claim_buckets.is_empty());
         self.writes.extend(other.writes);
+        self.earlier.extend(other.earlier);
         if other.reload.is_some() {
             self.reload = other.reload;
         }
@@ -119,6 +123,9 @@ impl Pending {
         store: &Store,
         writes: Vec<Write>,
     ) -> Result<Result<(), StoreError>, ApiError> {
+        for transaction in &self.earlier {
+            store.write(transaction).await.map_err(from_store)?;
+        }
         let base = writes.len();
         let mut all = writes;
         all.extend(self.writes);
@@ -566,34 +573,34 @@ impl Subject<'_> {
                 ),
             ));
         }
-        let buckets: Vec<(Stored, BucketKey, BucketLevel)> =
+        let (items, buckets): (Vec<Stored>, Vec<(BucketKey, BucketLevel)>) =
             context_items(self.store, &Context::Platform, &q::ALLOWANCE_BUCKET)
                 .await?
                 .into_iter()
                 .filter_map(|stored| {
-                    let (key, level) = q::parse_bucket(&stored.object).ok()?;
-                    (key.resource_type == *resource_type).then_some((stored, key, level))
+                    let bucket = q::parse_bucket(&stored.object).ok()?;
+                    (bucket.0.resource_type == *resource_type).then_some((stored, bucket))
                 })
-                .collect();
-        let levels: Vec<(BucketKey, BucketLevel)> = buckets
-            .iter()
-            .map(|(_, key, level)| (key.clone(), *level))
-            .collect();
-        if let Some(reason) = q::type_still_counted(resource_type, &levels) {
+                .unzip();
+        if let Some(reason) = q::type_still_counted(resource_type, &buckets) {
             return Err(self.conflict(name, format!("resourceregistrations \"{name}\": {reason}")));
         }
-        let mut retired: Vec<Vec<Write>> = buckets
+        let mut retired: Vec<Vec<Write>> = items
             .iter()
-            .map(|(stored, key, _)| bucket_delete(stored, key))
+            .zip(&buckets)
+            .map(|(stored, (key, _))| bucket_delete(stored, key))
             .collect();
         // The last buckets ride in the registration's own transaction; any
         // more go before it, each under the version read (still empty).
         let rest = retired.split_off(retired.len().saturating_sub(BUCKETS_RETIRED_AT_ONCE));
-        for chunk in retired.chunks(BUCKETS_RETIRED_AT_ONCE) {
-            let writes: Vec<Write> = chunk.concat();
-            self.store.write(&writes).await.map_err(from_store)?;
-        }
-        Ok(Pending::of(rest.concat()))
+        Ok(Pending {
+            writes: rest.concat(),
+            earlier: retired
+                .chunks(BUCKETS_RETIRED_AT_ONCE)
+                .map(<[Vec<Write>]>::concat)
+                .collect(),
+            ..Pending::default()
+        })
     }
 
     /// A deleted organization, folder or project takes along its own
@@ -1046,6 +1053,7 @@ impl Subject<'_> {
                 now: now.to_string(),
             }),
             reload: None,
+            earlier: Vec::new(),
         })
     }
 

@@ -22,7 +22,7 @@ use store::{BucketCheck, BucketWrite, Context, ItemKey, Store, Write};
 
 use crate::errors::from_store;
 use crate::quota::{bucket_document, bucket_ref, consumer_path, emit, node_ref};
-use crate::stamped::{context_documents, platform_documents};
+use crate::stamped::{context_documents, platform_documents, type_documents};
 
 /// What one audit found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -182,26 +182,6 @@ pub async fn survey(store: &Store, source: Source) -> Result<Survey, ApiError> {
         stored,
         drifts,
     })
-}
-
-/// How many objects one page of the type index holds.
-const TYPE_PAGE: i32 = 500;
-
-/// Every object of `kind` in every context, through the type index.
-async fn type_documents(store: &Store, kind: &kinds::KindId) -> Result<Vec<Value>, ApiError> {
-    let mut docs = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .query_type(kind.group, kind.kind, TYPE_PAGE, start)
-            .await
-            .map_err(from_store)?;
-        docs.extend(page.items.into_iter().map(|s| s.object));
-        start = page.next;
-        if start.is_none() {
-            return Ok(docs);
-        }
-    }
 }
 
 /// The platform's context and each organization's and project's control

@@ -140,6 +140,27 @@ pub async fn context_items(
     }
 }
 
+/// How many objects one page of the type index holds.
+const TYPE_PAGE: i32 = 500;
+
+/// Every object of `kind` in every context, through the type index
+/// (eventually consistent, as every GSI read), page by page.
+pub async fn type_documents(store: &Store, kind: &KindId) -> Result<Vec<Value>, ApiError> {
+    let mut docs = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .query_type(kind.group, kind.kind, TYPE_PAGE, start)
+            .await
+            .map_err(from_store)?;
+        docs.extend(page.items.into_iter().map(|s| s.object));
+        start = page.next;
+        if start.is_none() {
+            return Ok(docs);
+        }
+    }
+}
+
 /// Parses stored documents; one that no longer parses (a stricter server
 /// than the one that accepted it) is logged and left out, not fatal.
 pub fn parsed<T>(

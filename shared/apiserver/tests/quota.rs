@@ -1297,6 +1297,16 @@ async fn a_registrations_empty_buckets_beyond_one_transaction_all_go() {
         assert_eq!(r.status, 200, "{}", r.body);
     }
     assert_eq!(project_buckets(&api).await, PROJECTS_WITH_SEATS);
+    // A dry run deletes none of them, not even those beyond one transaction.
+    let r = api
+        .call(
+            "DELETE",
+            &format!("{Q}/resourceregistrations/seats?dryRun=All"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(project_buckets(&api).await, PROJECTS_WITH_SEATS);
 
     let r = api
         .call("DELETE", &format!("{Q}/resourceregistrations/seats"), None)

@@ -163,6 +163,9 @@ impl ApiError {
             causes,
         }
     }
+
+    /// 409: `name` of `kind` (plural) in `group` cannot be written as asked
+    /// now; `message` says what stands in the way.
     pub fn conflict(group: &str, kind: &str, name: &str, message: impl Into<String>) -> Self {
         Self::Conflict {
             group: group.into(),
