@@ -12,6 +12,7 @@
 //! function's reading of all the run wrote, through the type index and
 //! through every context.
 //!
+//! The run writes to a table of its own, stream off, dropped at the end.
 //! docs/benchmarks.md has the figures. Environment: `DYNAMODB_ENDPOINT`
 //! (required), `BENCH_OPS` (creates per side and concurrency; default 2000).
 
@@ -23,6 +24,7 @@ use anyhow::Context as _;
 use e2e::measure::{measure, ms, ops_from_env, percentile, Sample, Stats};
 use e2e::pipeline::InProcess;
 use e2e::quota_docs;
+use e2e::raw;
 use serde_json::json;
 
 const G: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
@@ -38,13 +40,17 @@ const WARMUP: usize = 40;
 async fn main() -> anyhow::Result<()> {
     let ops = ops_from_env()?;
     let client = store::Store::client_from_env().await;
-    let table = std::env::var("E2E_TABLE")
-        .unwrap_or_else(|_| format!("quota-bench-{}", uuid::Uuid::new_v4().simple()));
-    if std::env::var("E2E_TABLE").is_err() {
-        store::table::create_table(&client, &table)
-            .await
-            .map_err(anyhow::Error::msg)?;
-    }
+    // A table of its own with the stream off, as every benchmark has (see
+    // e2e::raw::create_table): the stack's table keeps the template's stream on.
+    let table = format!("quota-bench-{}", uuid::Uuid::new_v4().simple());
+    raw::create_table(&client, &table).await?;
+    let result = bench(client.clone(), &table, ops).await;
+    raw::drop_table(&client, &table).await;
+    result
+}
+
+async fn bench(client: aws_sdk_dynamodb::Client, table: &str, ops: usize) -> anyhow::Result<()> {
+    let table = table.to_string();
     let raw = Raw::new(client.clone(), &table).await?;
     let audit_store = store::Store::new(client.clone(), table.clone());
     let api = Arc::new(InProcess::new(client, &table)?);
