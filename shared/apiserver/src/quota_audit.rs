@@ -22,7 +22,7 @@ use store::{BucketCheck, BucketWrite, Context, ItemKey, Store, Write};
 
 use crate::errors::from_store;
 use crate::quota::{bucket_document, bucket_ref, consumer_path, emit, node_ref};
-use crate::stamped::{context_documents, platform_documents, type_documents};
+use crate::stamped::{context_documents, parsed, platform_documents, type_documents};
 
 /// What one audit found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -149,20 +149,11 @@ pub async fn survey(store: &Store, source: Source) -> Result<Survey, ApiError> {
             )
         }
     };
-    let grants: Vec<q::ResourceGrant> = grants
-        .iter()
-        .filter_map(|d| q::parse_grant(d).ok())
-        .collect();
-    let claims: Vec<q::ResourceClaim> = claims
-        .iter()
-        .filter_map(|d| q::parse_claim(d).ok())
-        .collect();
-    let mut stored: BTreeMap<BucketKey, BucketLevel> = BTreeMap::new();
-    for doc in platform_documents(store, &q::ALLOWANCE_BUCKET).await? {
-        if let Ok((key, level)) = q::parse_bucket(&doc) {
-            stored.insert(key, level);
-        }
-    }
+    let grants = parsed(grants, q::parse_grant);
+    let claims = parsed(claims, q::parse_claim);
+    let buckets = platform_documents(store, &q::ALLOWANCE_BUCKET).await?;
+    let stored: BTreeMap<BucketKey, BucketLevel> =
+        parsed(buckets, q::parse_bucket).into_iter().collect();
     let paths = counting_paths(store, &claims).await?;
     let counted: Vec<q::CountedClaim> = claims
         .iter()

@@ -141,11 +141,18 @@ async fn post_grant(api: &Api, org: &str, grant: Value) -> Reply {
 
 /// The buckets of `consumer`, found by their consumer labels.
 async fn buckets(api: &Api, org: &str, kind: &str, consumer: &str) -> Vec<Value> {
-    let r = api
-        .get(&format!(
+    items_at(
+        api,
+        &format!(
             "{Q}/namespaces/organization-{org}/allowancebuckets?labelSelector=quota.miloapis.com/consumer-kind={kind},quota.miloapis.com/consumer-name={consumer}"
-        ))
-        .await;
+        ),
+    )
+    .await
+}
+
+/// The items of the list at `path`.
+async fn items_at(api: &Api, path: &str) -> Vec<Value> {
+    let r = api.get(path).await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.body["items"].as_array().unwrap().clone()
 }
@@ -173,13 +180,13 @@ async fn acme_with_folder_eng() -> Api {
 }
 
 async fn claims_for(api: &Api, org: &str, project: &str) -> Vec<Value> {
-    let r = api
-        .get(&format!(
+    items_at(
+        api,
+        &format!(
             "{Q}/namespaces/organization-{org}/resourceclaims?labelSelector=quota.miloapis.com/resource-name={project}"
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["items"].as_array().unwrap().clone()
+        ),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -1328,13 +1335,14 @@ async fn register_project_seats(api: &Api) {
 
 /// How many buckets of acme's projects there are.
 async fn project_buckets(api: &Api) -> usize {
-    let r = api
-        .get(&format!(
+    items_at(
+        api,
+        &format!(
             "{Q}/namespaces/organization-acme/allowancebuckets?labelSelector=quota.miloapis.com/consumer-kind=Project"
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["items"].as_array().unwrap().len()
+        ),
+    )
+    .await
+    .len()
 }
 
 /// A claim written directly counts on its consumer's path, which only the

@@ -50,10 +50,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn bench(client: aws_sdk_dynamodb::Client, table: &str, ops: usize) -> anyhow::Result<()> {
-    let table = table.to_string();
-    let raw = Raw::new(client.clone(), &table).await?;
-    let audit_store = store::Store::new(client.clone(), table.clone());
-    let api = Arc::new(InProcess::new(client, &table)?);
+    let raw = Raw::new(client.clone(), table).await?;
+    let audit_store = store::Store::new(client.clone(), table.to_string());
+    let api = Arc::new(InProcess::new(client, table)?);
     setup(&api, ops).await.context("setup")?;
     let counter = Arc::new(AtomicUsize::new(0));
     println!(
