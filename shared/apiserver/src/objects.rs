@@ -776,10 +776,12 @@ impl Ops<'_> {
             }
             writes.push(child_index(&new_parent.object_ref, &object_ref));
             // Guard the whole chain as read, so a concurrent move cannot close
-            // a cycle or slip the object out of its organization.
+            // a cycle or slip the object out of its organization, and live, so
+            // it cannot land under a parent whose children are being counted
+            // for its delete.
             writes.extend(placement.iter().map(|l| Write::Check {
                 key: l.object_ref.key(),
-                expect: Expect::Version(l.stored.version),
+                expect: Expect::LiveAt(l.stored.version),
             }));
         }
         let (added, removed) = platform_relationship_changes(&self.kind.kind, &old, &new);
@@ -794,7 +796,7 @@ impl Ops<'_> {
             Err(e) if is_own_item(&e) => Err(self.write_error(&name, e)),
             Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => Err(self.conflict(
                 &name,
-                "the new parent or one of its ancestors changed meanwhile; retry",
+                "the new parent or one of its ancestors changed or is being deleted meanwhile; retry",
             )),
             Err(e) => Err(from_store(e)),
         }

@@ -43,6 +43,10 @@ pub enum Expect {
     Version(u64),
     /// Present and not being deleted (see [`Write::MarkDeleting`]).
     Live,
+    /// Present at exactly this version and not being deleted: flagging an
+    /// object for deletion leaves its version as it was, so a check of the
+    /// version alone would let a child attach while its children are counted.
+    LiveAt(u64),
 }
 
 /// One item write. A batch of them is applied all-or-nothing.
@@ -595,6 +599,10 @@ fn condition(expect: Expect) -> (Option<String>, Option<HashMap<String, Attribut
         Expect::Live => (
             Some("attribute_exists(pk) AND attribute_not_exists(deleting)".into()),
             None,
+        ),
+        Expect::LiveAt(rv) => (
+            Some("rv = :rv AND attribute_not_exists(deleting)".into()),
+            values(rv),
         ),
     }
 }
