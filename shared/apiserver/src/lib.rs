@@ -202,6 +202,8 @@ impl ApiServer {
         let principal = self.authenticate(request)?;
         tracing::debug!(principal = %principal, "authenticated");
         let (context, target) = route::parse(request.uri().path())?;
+        let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
+        route::check_names(&context, &target, writes)?;
         self.check_context(&context).await?;
         self.bootstrapped
             .get_or_try_init(|| bootstrap::run(&self.store))

@@ -114,8 +114,17 @@ pub async fn list(
         Plan::Name(_) if kind.scope == Scope::Namespaced && namespace.is_none() => Plan::Collection,
         plan => plan,
     };
+    // The context's own collection, not the one hierarchy objects are stored
+    // in: an organization's view of folders is another list than the
+    // platform's, and a position in one is no key of the other's Query.
+    let requested = Collection {
+        context: context.clone(),
+        group: kind.group.clone(),
+        kind: kind.kind.clone(),
+    };
     let list_id = format!(
-        "{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}",
+        requested.pk(),
         kind.plural,
         namespace.unwrap_or_default(),
         call.query.label_selector,

@@ -2,7 +2,8 @@
 //! Pure; unit-tested without a server.
 
 use domain::kinds::{ContextKind, RESOURCEMANAGER_GROUP, V1ALPHA1};
-use domain::ApiError;
+use domain::metadata_rules::DNS1123_SUBDOMAIN_MAX_LENGTH;
+use domain::{ApiError, Cause};
 use store::Context;
 
 /// What a path asks for, within its context.
@@ -137,6 +138,64 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Option<ResourcePath> {
     })
 }
 
+/// A name no object can have: longer than a DNS-1123 subdomain, the longest
+/// name any kind takes. Such a name would also make keys DynamoDB refuses
+/// (a sort key holds at most 1024 bytes), so it is answered here, before
+/// any key is built.
+fn overlong(name: &str) -> bool {
+    name.len() > DNS1123_SUBDOMAIN_MAX_LENGTH
+}
+
+/// A name as a message shows it: an overlong one cut short.
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((end, _)) => format!("{}… ({} bytes)", &name[..end], name.len()),
+        None => name.to_string(),
+    }
+}
+
+/// Refuses a path naming an organization, project, namespace or object
+/// that cannot exist: 404 where it is read, or where a create would go
+/// into it; 422 for a write addressed to the object itself.
+pub fn check_names(context: &Context, target: &Target, writes: bool) -> Result<(), ApiError> {
+    match context {
+        Context::Organization(org) if overlong(org) => {
+            return Err(ApiError::not_found(
+                RESOURCEMANAGER_GROUP,
+                "organizations",
+                &shown(org),
+            ))
+        }
+        Context::Project(project) if overlong(project) => {
+            return Err(ApiError::not_found(
+                RESOURCEMANAGER_GROUP,
+                "projects",
+                &shown(project),
+            ))
+        }
+        _ => {}
+    }
+    let Target::Resource(path) = target else {
+        return Ok(());
+    };
+    if let Some(namespace) = path.namespace.as_deref().filter(|ns| overlong(ns)) {
+        return Err(ApiError::not_found("", "namespaces", &shown(namespace)));
+    }
+    match path.name.as_deref().filter(|name| overlong(name)) {
+        None => Ok(()),
+        Some(name) if writes => Err(ApiError::invalid(
+            &path.group,
+            &path.plural,
+            &shown(name),
+            vec![Cause::invalid(
+                "metadata.name",
+                format!("must be no more than {DNS1123_SUBDOMAIN_MAX_LENGTH} characters"),
+            )],
+        )),
+        Some(name) => Err(ApiError::not_found(&path.group, &path.plural, &shown(name))),
+    }
+}
+
 fn prepend<'a>(first: &'a str, tail: &[&'a str]) -> Vec<&'a str> {
     let mut all = vec![first];
     all.extend_from_slice(tail);
@@ -206,6 +265,45 @@ mod tests {
                 r.subresource.as_deref()
             ),
             ("namespaces", Some("default"), Some("status"))
+        );
+    }
+
+    #[test]
+    fn names_no_object_can_have_are_refused() {
+        let long = "a".repeat(DNS1123_SUBDOMAIN_MAX_LENGTH + 1);
+        let code = |path: &str, writes: bool| {
+            let (context, target) = parse(path).unwrap();
+            check_names(&context, &target, writes).map_err(|e| e.code_and_reason().0)
+        };
+        let g = "/apis/resourcemanager.miloapis.com/v1alpha1";
+        assert_eq!(code(&format!("{g}/organizations/{long}"), false), Err(404));
+        assert_eq!(code(&format!("{g}/organizations/{long}"), true), Err(422));
+        assert_eq!(
+            code(
+                &format!("{g}/projects/{long}/control-plane/api/v1/namespaces"),
+                true
+            ),
+            Err(404)
+        );
+        assert_eq!(
+            code(
+                &format!("{g}/organizations/{long}/control-plane/api"),
+                false
+            ),
+            Err(404)
+        );
+        assert_eq!(
+            code(&format!("/api/v1/namespaces/{long}/configmaps"), true),
+            Err(404)
+        );
+        let longest = "a".repeat(DNS1123_SUBDOMAIN_MAX_LENGTH);
+        assert_eq!(code(&format!("{g}/folders/{longest}"), true), Ok(()));
+        assert_eq!(
+            code(
+                &format!("/api/v1/namespaces/{longest}/configmaps/{longest}"),
+                false
+            ),
+            Ok(())
         );
     }
 

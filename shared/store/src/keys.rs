@@ -72,6 +72,25 @@ pub struct ItemKey {
     pub sk: String,
 }
 
+/// DynamoDB's bounds on key values: a partition key under 2048 bytes, a sort
+/// key under 1024.
+const MAX_PK_BYTES: usize = 2047;
+const MAX_SK_BYTES: usize = 1023;
+
+impl ItemKey {
+    /// Whether DynamoDB can hold an item under this key. One that cannot is
+    /// never stored, so a read of it finds nothing instead of failing.
+    pub fn fits(&self) -> bool {
+        self.pk.len() <= MAX_PK_BYTES && self.sk.len() <= MAX_SK_BYTES
+    }
+}
+
+/// Whether a Query of partition `pk` for sort keys beginning `sk_prefix` can
+/// match anything DynamoDB holds.
+pub fn query_fits(pk: &str, sk_prefix: &str) -> bool {
+    pk.len() <= MAX_PK_BYTES && sk_prefix.len() <= MAX_SK_BYTES
+}
+
 /// One kind in one context: the partition its objects share.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Collection {
@@ -217,6 +236,19 @@ impl ObjectRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_beyond_dynamodbs_bounds_do_not_fit() {
+        let key = |pk: usize, sk: usize| ItemKey {
+            pk: "p".repeat(pk),
+            sk: "s".repeat(sk),
+        };
+        assert!(key(2047, 1023).fits());
+        assert!(!key(2048, 1).fits());
+        assert!(!key(1, 1024).fits());
+        assert!(query_fits(&"p".repeat(2047), &"s".repeat(1023)));
+        assert!(!query_fits("p", &"s".repeat(1024)));
+    }
 
     #[test]
     fn object_keys_read_back_into_refs() {

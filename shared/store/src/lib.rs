@@ -200,6 +200,9 @@ impl Store {
 
     /// Strongly consistent read of one object item.
     pub async fn get(&self, key: &ItemKey) -> Result<Option<Stored>, StoreError> {
+        if !key.fits() {
+            return Ok(None);
+        }
         let out = self
             .client
             .get_item()
@@ -217,8 +220,9 @@ impl Store {
     /// keys whose item is gone are skipped.
     pub async fn batch_get(&self, keys: &[ItemKey]) -> Result<Vec<Stored>, StoreError> {
         let mut found: HashMap<ItemKey, Stored> = HashMap::new();
-        for chunk in keys.chunks(100) {
-            let mut pending: Vec<Item> = chunk.iter().map(key_item).collect();
+        let storable: Vec<&ItemKey> = keys.iter().filter(|k| k.fits()).collect();
+        for chunk in storable.chunks(100) {
+            let mut pending: Vec<Item> = chunk.iter().copied().map(key_item).collect();
             while !pending.is_empty() {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))
@@ -398,6 +402,9 @@ impl Store {
         limit: Option<i32>,
         start: Option<ItemKey>,
     ) -> Result<(Vec<Item>, Option<ItemKey>), StoreError> {
+        if !keys::query_fits(pk, sk_prefix) {
+            return Ok((Vec::new(), None));
+        }
         let mut req = self
             .client
             .query()
