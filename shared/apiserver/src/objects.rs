@@ -480,6 +480,10 @@ impl Ops<'_> {
                 .labels
                 .insert(namespaces::NAME_LABEL.into(), name.clone());
         }
+        let causes = lifecycle::index_entry_causes(&obj);
+        if !causes.is_empty() {
+            return Err(self.invalid(&name, causes));
+        }
         let pending = self.quota().admit_create(&mut obj, &placement).await?;
         let doc = obj.to_value();
         let warnings = [
@@ -742,6 +746,10 @@ impl Ops<'_> {
         .concat();
         if unchanged(&old, &new) {
             return Ok(self.respond(200, stored.object).with_warnings(&warnings));
+        }
+        let causes = lifecycle::index_entry_causes(&new);
+        if !causes.is_empty() {
+            return Err(self.invalid(&name, causes));
         }
         let pending = match status {
             true => quota::Pending::default(),

@@ -189,3 +189,163 @@ async fn names_longer_than_any_key_holds_are_refused_before_a_key_is_built() {
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
 }
+
+fn labels(prefix: &str, count: usize) -> serde_json::Map<String, serde_json::Value> {
+    (0..count)
+        .map(|i| (format!("{prefix}{i}"), json!("v")))
+        .collect()
+}
+
+/// Fills an object's index budget (one entry per label, two per owner
+/// reference) to the limit by patch, then shows one more label is refused.
+async fn fill_to_the_limit(api: &Api, uri: &str) {
+    let r = api.get(uri).await;
+    assert_eq!(r.status, 200, "{uri}: {}", r.body);
+    let meta = &r.body["metadata"];
+    let used = meta["labels"].as_object().map_or(0, |l| l.len())
+        + 2 * meta["ownerReferences"].as_array().map_or(0, |o| o.len());
+    let room = domain::lifecycle::MAX_INDEX_ENTRIES - used;
+    let r = api
+        .call(
+            "PATCH",
+            uri,
+            Some(json!({"metadata": {"labels": labels("fill-", room)}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{uri}: {}", r.body);
+    let r = api
+        .call(
+            "PATCH",
+            uri,
+            Some(json!({"metadata": {"labels": {"one-more": "v"}}})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{uri}: {}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 40 labels"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn labels_are_limited_so_that_every_stored_object_can_be_deleted() {
+    let api = api().await;
+    // One create past the limit: a 422 naming it, nothing stored.
+    let mut big = organization("big");
+    big["metadata"]["labels"] = json!(labels("l", 41));
+    let r = api.post(&format!("{G}/organizations"), big).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("at most 40"),
+        "{}",
+        r.body
+    );
+    assert_eq!(api.get(&format!("{G}/organizations/big")).await.status, 404);
+
+    // Two patches that each fit a create but together do not.
+    api.org("acme").await;
+    let acme = format!("{G}/organizations/acme");
+    let r = api
+        .call(
+            "PATCH",
+            &acme,
+            Some(json!({"metadata": {"labels": labels("a", 30)}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .call(
+            "PATCH",
+            &acme,
+            Some(json!({"metadata": {"labels": labels("b", 30)}})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    // An update that replaces every label at once fits.
+    let mut replace = api.get(&acme).await.body;
+    replace["metadata"]["labels"] = json!(labels("c", 40));
+    let r = api.call("PUT", &acme, Some(replace)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Every object of the deepest hierarchy at its limit, with its
+    // namespaces, and a registered type's object with its owner references.
+    fill_to_the_limit(&api, &acme).await;
+    fill_to_the_limit(&api, "/api/v1/namespaces/organization-acme").await;
+    let mut parent = ("Organization", "acme".to_string());
+    let mut folders = Vec::new();
+    for depth in 1..=10 {
+        let name = format!("f{depth}");
+        let r = api.folder(&name, parent.0, &parent.1).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        fill_to_the_limit(&api, &format!("{G}/folders/{name}")).await;
+        folders.push(name.clone());
+        parent = ("Folder", name);
+    }
+    let r = api.project("deep", parent.0, &parent.1).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    fill_to_the_limit(&api, &format!("{G}/projects/deep")).await;
+    let deep = project_plane("deep");
+    fill_to_the_limit(&api, &format!("{deep}/api/v1/namespaces/default")).await;
+    let r = api
+        .post(
+            &format!("{deep}/api/v1/namespaces"),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "extra"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    fill_to_the_limit(&api, &format!("{deep}/api/v1/namespaces/extra")).await;
+
+    let owners: Vec<_> = (0..domain::lifecycle::MAX_OWNER_REFERENCES)
+        .map(|i| json!({"apiVersion": "v1", "kind": "Thing", "name": format!("t{i}"), "uid": format!("00000000-0000-0000-0000-{i:012}")}))
+        .collect();
+    let r = api
+        .post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            gadget_crd(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api
+        .post(
+            &format!("{deep}/apis/example.com/v1/namespaces/extra/gadgets"),
+            json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g", "ownerReferences": owners}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let gadget = format!("{deep}/apis/example.com/v1/namespaces/extra/gadgets/g");
+    fill_to_the_limit(&api, &gadget).await;
+
+    // Everything goes, bottom up.
+    let mut deletes = vec![
+        gadget,
+        format!("{deep}/api/v1/namespaces/extra"),
+        format!("{G}/projects/deep"),
+    ];
+    deletes.extend(folders.iter().rev().map(|f| format!("{G}/folders/{f}")));
+    deletes.push(acme.clone());
+    for uri in deletes {
+        let r = api.call("DELETE", &uri, None).await;
+        assert_eq!(r.status, 200, "DELETE {uri}: {}", r.body);
+    }
+}
+
+fn gadget_crd() -> serde_json::Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Gadget", "plural": "gadgets", "singular": "gadget"},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
+            }]
+        }
+    })
+}

@@ -13,6 +13,35 @@ use crate::Cause;
 /// the object's own transaction, which DynamoDB caps at 100 items.
 pub const MAX_OWNER_REFERENCES: usize = 20;
 
+/// Index entries per object: one per label (its label-index item), two per
+/// owner reference (its graph edge and the edge's inverse). They are written,
+/// changed and deleted with the object in one transaction, which DynamoDB
+/// caps at 100 items: an update that replaces every one of them writes twice
+/// this many, and a delete also takes along the object's namespaces, its
+/// hierarchy items and quota's. 40 leaves room for all of it, so an object
+/// that could be stored can always be updated and deleted.
+pub const MAX_INDEX_ENTRIES: usize = 40;
+
+/// Refuses an object whose labels and owner references need more index
+/// entries than [`MAX_INDEX_ENTRIES`]. Checked on what would be stored,
+/// after the server's own labels and owner references are added.
+pub fn index_entry_causes(obj: &Object) -> Vec<Cause> {
+    let meta = &obj.metadata;
+    let entries = meta.labels.len() + 2 * meta.owner_references.len();
+    if entries <= MAX_INDEX_ENTRIES {
+        return Vec::new();
+    }
+    vec![Cause::invalid(
+        "metadata.labels",
+        format!(
+            "an object may have at most {MAX_INDEX_ENTRIES} labels, two fewer for each owner reference \
+             (this one has {} labels and {} owner references); remove some",
+            meta.labels.len(),
+            meta.owner_references.len()
+        ),
+    )]
+}
+
 /// Checks the client-controlled metadata of a create or update.
 pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
     let meta = &obj.metadata;
@@ -128,6 +157,39 @@ pub fn status_only(old: &Object, new: &Object) -> Object {
 mod tests {
     use super::*;
     use crate::kinds::KindInfo;
+
+    #[test]
+    fn labels_and_owner_references_share_the_index_budget() {
+        let with = |labels: usize, owners: usize| {
+            let mut obj =
+                Object::from_value(serde_json::json!({"metadata": {"name": "x"}})).unwrap();
+            for i in 0..labels {
+                obj.metadata.labels.insert(format!("l{i}"), "v".into());
+            }
+            for i in 0..owners {
+                obj.metadata
+                    .owner_references
+                    .push(crate::object::OwnerReference {
+                        api_version: "v1".into(),
+                        kind: "Thing".into(),
+                        name: format!("o{i}"),
+                        uid: format!("u{i}"),
+                        ..Default::default()
+                    });
+            }
+            index_entry_causes(&obj)
+        };
+        assert!(with(MAX_INDEX_ENTRIES, 0).is_empty());
+        assert!(with(0, MAX_OWNER_REFERENCES).is_empty());
+        assert!(with(MAX_INDEX_ENTRIES - 2, 1).is_empty());
+        let refused = with(MAX_INDEX_ENTRIES - 1, 1);
+        assert_eq!(refused.len(), 1);
+        assert!(
+            refused[0].message.contains("at most 40 labels"),
+            "{refused:?}"
+        );
+        assert!(!with(MAX_INDEX_ENTRIES + 1, 0).is_empty());
+    }
 
     fn project_kind() -> std::sync::Arc<KindInfo> {
         crate::catalog::Catalog::builtin()
