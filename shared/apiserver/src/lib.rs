@@ -202,6 +202,15 @@ impl ApiServer {
         let principal = self.authenticate(request)?;
         tracing::debug!(principal = %principal, "authenticated");
         let (context, target) = route::parse(request.uri().path())?;
+        if !matches!(target, route::Target::Resource(_)) && request.method() != Method::GET {
+            return Err(ApiError::MethodNotAllowed {
+                message: format!(
+                    "{} is not allowed on {}: discovery and OpenAPI documents are read-only",
+                    request.method(),
+                    request.uri().path()
+                ),
+            });
+        }
         self.check_context(&context).await?;
         self.bootstrapped
             .get_or_try_init(|| bootstrap::run(&self.store))
