@@ -53,7 +53,7 @@ pub async fn serve(
             message: format!("{endpoint} takes POST"),
         });
     }
-    let body = codec::decode_object(call.header("content-type"), call.body)?;
+    let body = codec::decode_object(call.header("content-type"), call.body)?.value;
     if endpoint == "/review" {
         review(server, &body).await
     } else {

@@ -1,8 +1,10 @@
 //! Request bodies in, responses out: JSON or YAML decoding, patch media
 //! types, content negotiation and the query string.
 
+use domain::request_options::{self, PropagationPolicy};
 use domain::ApiError;
 use percent_encoding::percent_decode_str;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// Largest body accepted: an object must fit in one 400 KB table item.
@@ -61,8 +63,17 @@ fn check_size(body: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A decoded body, and the fields it names more than once (as paths such
+/// as `spec.type`): the last occurrence is kept, as Kubernetes keeps it,
+/// and `fieldValidation` decides whether naming one twice is an error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub value: Value,
+    pub duplicates: Vec<String>,
+}
+
 /// Decodes an object body sent as JSON or YAML.
-pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
+pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> Result<Decoded, ApiError> {
     check_size(body)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
@@ -78,14 +89,152 @@ pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> Result<Value, A
     }
 }
 
-fn decode_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+fn decode_json(body: &[u8]) -> Result<Decoded, ApiError> {
+    let invalid = |e: serde_json::Error| {
+        ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+    };
+    let mut finder = DuplicateFinder::default();
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = Tracked(&mut finder)
+        .deserialize(&mut deserializer)
+        .map_err(invalid)?;
+    deserializer.end().map_err(invalid)?;
+    Ok(finder.decoded(value))
 }
 
-fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
-    serde_yaml::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))
+fn decode_yaml(body: &[u8]) -> Result<Decoded, ApiError> {
+    let mut finder = DuplicateFinder::default();
+    let value = Tracked(&mut finder)
+        .deserialize(serde_yaml::Deserializer::from_slice(body))
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?;
+    Ok(finder.decoded(value))
+}
+
+/// Where the decoder is in the document, and the duplicates seen so far.
+#[derive(Default)]
+struct DuplicateFinder {
+    path: Vec<Step>,
+    duplicates: Vec<String>,
+}
+
+enum Step {
+    Field(String),
+    Item(usize),
+}
+
+impl DuplicateFinder {
+    fn decoded(self, value: Value) -> Decoded {
+        Decoded {
+            value,
+            duplicates: self.duplicates,
+        }
+    }
+
+    fn found(&mut self, field: &str) {
+        let mut path = String::new();
+        for step in &self.path {
+            match step {
+                Step::Field(name) => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(name);
+                }
+                Step::Item(index) => path.push_str(&format!("[{index}]")),
+            }
+        }
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(field);
+        self.duplicates.push(path);
+    }
+}
+
+/// Builds the same `Value` serde_json would, from JSON or YAML, noting
+/// every field named twice in one object on the way.
+struct Tracked<'f>(&'f mut DuplicateFinder);
+
+impl<'de> DeserializeSeed<'de> for Tracked<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Tracked<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON or YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let finder = self.0;
+        let mut items = Vec::new();
+        loop {
+            finder.path.push(Step::Item(items.len()));
+            let item = seq.next_element_seed(Tracked(&mut *finder));
+            finder.path.pop();
+            match item? {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let finder = self.0;
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            finder.path.push(Step::Field(key.clone()));
+            let value = map.next_value_seed(Tracked(&mut *finder));
+            finder.path.pop();
+            let value = value?;
+            if fields.contains_key(&key) {
+                finder.found(&key);
+            }
+            fields.insert(key, value);
+        }
+        Ok(Value::Object(fields))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +247,7 @@ pub enum PatchKind {
 pub fn decode_patch(
     content_type: Option<&str>,
     body: &[u8],
-) -> Result<(PatchKind, Value), ApiError> {
+) -> Result<(PatchKind, Decoded), ApiError> {
     check_size(body)?;
     let kind = match media_type(content_type).as_str() {
         "application/merge-patch+json" => PatchKind::Merge,
@@ -144,7 +293,13 @@ pub struct Query {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
     pub watch: bool,
-    /// Parameters only some endpoints read (the graph's `urn`, `depth`, ...).
+    /// A DELETE's options when it has no body.
+    pub grace_period_seconds: Option<i64>,
+    pub propagation_policy: Option<PropagationPolicy>,
+    pub orphan_dependents: Option<bool>,
+    /// Parameters only some endpoints read (the graph's `urn`, `depth`, ...)
+    /// and those no endpoint reads: Kubernetes ignores a parameter it does
+    /// not know, and so does this server (ARCHITECTURE.md, Decisions).
     pub extra: std::collections::BTreeMap<String, String>,
 }
 
@@ -194,13 +349,44 @@ impl Query {
                     }
                 }
                 "watch" => q.watch = matches!(value.as_str(), "true" | "1"),
+                "gracePeriodSeconds" if !value.is_empty() => {
+                    q.grace_period_seconds = Some(
+                        request_options::query_int("gracePeriodSeconds", &value)
+                            .map_err(ApiError::bad_request)?,
+                    );
+                }
+                "propagationPolicy" if !value.is_empty() => {
+                    q.propagation_policy = Some(value.parse().map_err(ApiError::bad_request)?);
+                }
+                "orphanDependents" => {
+                    q.orphan_dependents = Some(request_options::query_bool(&value));
+                }
                 other => {
+                    check_unread(other, &value)?;
                     q.extra.insert(other.to_string(), value);
                 }
             }
         }
+        request_options::check_propagation(q.propagation_policy, q.orphan_dependents)
+            .map_err(ApiError::bad_request)?;
         Ok(q)
     }
+}
+
+/// The parameters Kubernetes defines that no endpoint here reads: a value
+/// Kubernetes would refuse is refused (400) rather than ignored, as the
+/// request may mean something else than what it would do here.
+fn check_unread(name: &str, value: &str) -> Result<(), ApiError> {
+    let checked = match name {
+        "timeoutSeconds" if !value.is_empty() => {
+            request_options::query_int(name, value).map(|_| ())
+        }
+        "timeout" if !value.is_empty() => request_options::check_timeout(value),
+        "resourceVersionMatch" => request_options::check_resource_version_match(value),
+        "fieldManager" => request_options::check_field_manager(value),
+        _ => Ok(()),
+    };
+    checked.map_err(ApiError::bad_request)
 }
 
 #[cfg(test)]
@@ -224,10 +410,12 @@ mod tests {
     #[test]
     fn yaml_and_json_bodies_decode_and_junk_is_400() {
         assert_eq!(
-            decode_object(Some("application/yaml"), b"a: 1\n").unwrap()["a"],
+            decode_object(Some("application/yaml"), b"a: 1\n")
+                .unwrap()
+                .value["a"],
             1
         );
-        assert_eq!(decode_object(None, b"{\"a\":1}").unwrap()["a"], 1);
+        assert_eq!(decode_object(None, b"{\"a\":1}").unwrap().value["a"], 1);
         assert_eq!(
             decode_object(None, b"{\"a\":")
                 .unwrap_err()
@@ -249,6 +437,80 @@ mod tests {
                 .0,
             415
         );
+    }
+
+    #[test]
+    fn fields_named_twice_are_found_with_their_paths() {
+        let json = br#"{"a":1,"spec":{"x":1,"list":[{"k":1,"k":2},{"k":3}],"x":{"y":2}},"a":3}"#;
+        let decoded = decode_object(None, json).unwrap();
+        assert_eq!(decoded.duplicates, ["spec.list[0].k", "spec.x", "a"]);
+        // As serde_json decodes: the last occurrence, in the first's place.
+        assert_eq!(
+            decoded.value,
+            serde_json::from_slice::<Value>(json).unwrap()
+        );
+        let yaml = b"a: 1\nspec:\n  x: 1\n  list:\n  - k: 1\n    k: 2\n  x:\n    y: 2\n";
+        let decoded = decode_object(Some("application/yaml"), yaml).unwrap();
+        assert_eq!(decoded.duplicates, ["spec.list[0].k", "spec.x"]);
+        assert_eq!(decoded.value["spec"]["x"]["y"], 2);
+        assert_eq!(decoded.value["spec"]["list"][0]["k"], 2);
+        let patch = decode_patch(
+            Some("application/json-patch+json"),
+            br#"[{"op":"add","op":"replace","path":"/a","value":1}]"#,
+        )
+        .unwrap();
+        assert_eq!(patch.1.duplicates, ["[0].op"]);
+        assert!(decode_object(None, br#"{"a":1}"#)
+            .unwrap()
+            .duplicates
+            .is_empty());
+    }
+
+    #[test]
+    fn values_decode_as_serde_json_decodes_them() {
+        let json = br#"{"n":null,"b":true,"i":-3,"u":18446744073709551615,"f":1.5,"s":"\u00e9","l":[[]],"o":{}}"#;
+        assert_eq!(
+            decode_object(None, json).unwrap().value,
+            serde_json::from_slice::<Value>(json).unwrap()
+        );
+        let yaml = b"n: ~\nb: yes\ni: -3\nf: .inf\ns: 'x'\nl: []\n";
+        assert_eq!(
+            decode_object(Some("application/yaml"), yaml).unwrap().value,
+            serde_yaml::from_slice::<Value>(yaml).unwrap()
+        );
+        for junk in [&b"{\"a\":1} x"[..], b"{\"a\":1}{}", b"[1,]"] {
+            assert!(decode_object(None, junk).is_err(), "{junk:?}");
+        }
+        assert!(decode_object(Some("application/yaml"), b"a: 1\n---\nb: 2\n").is_err());
+    }
+
+    #[test]
+    fn known_parameters_with_bad_values_are_400_and_unknown_ones_are_kept() {
+        for bad in [
+            "gracePeriodSeconds=x",
+            "propagationPolicy=Bogus",
+            "propagationPolicy=Orphan&orphanDependents=false",
+            "timeoutSeconds=1.5",
+            "timeout=5",
+            "resourceVersionMatch=Latest",
+            "fieldManager=a%0Ab",
+            "dryRun=Some",
+            "limit=abc",
+            "fieldValidation=strict",
+        ] {
+            let err = Query::parse(Some(bad)).unwrap_err();
+            assert_eq!(err.code_and_reason().0, 400, "{bad}");
+        }
+        let q = Query::parse(Some(
+            "gracePeriodSeconds=0&propagationPolicy=Foreground&timeout=32s&timeoutSeconds=5&resourceVersionMatch=Exact&fieldManager=kubectl&pretty=true&allowWatchBookmarks=1&future=x",
+        ))
+        .unwrap();
+        assert_eq!(q.grace_period_seconds, Some(0));
+        assert_eq!(q.propagation_policy, Some(PropagationPolicy::Foreground));
+        assert_eq!(q.extra["future"], "x");
+        let q = Query::parse(Some("orphanDependents=false&gracePeriodSeconds=")).unwrap();
+        assert_eq!(q.orphan_dependents, Some(false));
+        assert_eq!(q.grace_period_seconds, None);
     }
 
     #[test]

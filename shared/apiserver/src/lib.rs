@@ -204,6 +204,15 @@ impl ApiServer {
         let (context, target) = route::parse(request.uri().path())?;
         let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
         route::check_names(&context, &target, writes)?;
+        if !matches!(target, route::Target::Resource(_)) && request.method() != Method::GET {
+            return Err(ApiError::MethodNotAllowed {
+                message: format!(
+                    "{} is not allowed on {}: discovery and OpenAPI documents are read-only",
+                    request.method(),
+                    request.uri().path()
+                ),
+            });
+        }
         self.check_context(&context).await?;
         self.bootstrapped
             .get_or_try_init(|| bootstrap::run(&self.store))

@@ -13,6 +13,7 @@ use domain::kinds::{self, ContextKind, KindId, KindInfo, Scope, ORGANIZATION_LAB
 use domain::lifecycle;
 use domain::metadata_rules::generated_name;
 use domain::object::{Object, OwnerReference};
+use domain::request_options::DeleteOptions;
 use domain::{ApiError, Cause};
 use http::Method;
 use ingest::relationship_writes;
@@ -301,8 +302,9 @@ impl Ops<'_> {
 
     /// Checks apiVersion, kind and namespace against the path, then prunes
     /// unknown fields (refused under `fieldValidation=Strict`, else warned
-    /// about) and applies the schema's defaults. Returns the warnings.
-    fn admit_body(&self, doc: &mut Value) -> Result<Vec<String>, ApiError> {
+    /// about, as are the `duplicates` the body named twice) and applies the
+    /// schema's defaults. Returns the warnings.
+    fn admit_body(&self, doc: &mut Value, duplicates: &[String]) -> Result<Vec<String>, ApiError> {
         let Some(map) = doc.as_object_mut() else {
             return Err(ApiError::bad_request(
                 "the body must be a JSON or YAML object",
@@ -356,13 +358,17 @@ impl Ops<'_> {
             unknown
                 .iter()
                 .map(|f| format!("unknown field \"{f}\""))
+                .chain(
+                    duplicates
+                        .iter()
+                        .map(|f| format!("duplicate field \"{f}\"")),
+                )
                 .collect::<Vec<_>>()
         };
         match self.call.query.field_validation {
-            FieldValidation::Strict if !unknown.is_empty() => Err(ApiError::bad_request(format!(
-                "strict decoding error: {}",
-                listed().join(", ")
-            ))),
+            FieldValidation::Strict if !(unknown.is_empty() && duplicates.is_empty()) => Err(
+                ApiError::bad_request(format!("strict decoding error: {}", listed().join(", "))),
+            ),
             FieldValidation::Ignore => Ok(Vec::new()),
             _ => Ok(listed()),
         }
@@ -430,7 +436,8 @@ impl Ops<'_> {
     }
 
     async fn create(&self) -> Result<Response, ApiError> {
-        let mut doc = codec::decode_object(self.call.header("content-type"), self.call.body)?;
+        let sent = codec::decode_object(self.call.header("content-type"), self.call.body)?;
+        let mut doc = sent.value;
         if let Context::Organization(org) = self.context {
             if is_hierarchy(self.kind) {
                 if let Some(fields) = doc.as_object_mut() {
@@ -438,7 +445,7 @@ impl Ops<'_> {
                 }
             }
         }
-        let warnings = self.admit_body(&mut doc)?;
+        let warnings = self.admit_body(&mut doc, &sent.duplicates)?;
         let mut obj = Object::from_value(doc).map_err(decode_error)?;
         if self.kind.status_subresource {
             obj.set_status(Value::Null);
@@ -643,37 +650,79 @@ impl Ops<'_> {
     }
 
     async fn replace(&self, name: &str, status: bool) -> Result<Response, ApiError> {
-        let doc = codec::decode_object(self.call.header("content-type"), self.call.body)?;
-        let loaded = self.load(name).await?;
-        self.update(loaded, doc, status).await
+        let sent = codec::decode_object(self.call.header("content-type"), self.call.body)?;
+        let unconditional = !names_version(&sent.value);
+        let mut attempt = 1;
+        loop {
+            let loaded = self.load(name).await?;
+            let result = self
+                .update(loaded, sent.value.clone(), status, &sent.duplicates)
+                .await;
+            if !(unconditional && self.retry_after(name, &result, &mut attempt).await) {
+                return result;
+            }
+        }
     }
 
     async fn patch(&self, name: &str, status: bool) -> Result<Response, ApiError> {
         let (kind, patch) = codec::decode_patch(self.call.header("content-type"), self.call.body)?;
-        let loaded = self.load(name).await?;
-        let current = &at_version(loaded.1.object.clone(), self.kind);
-        let mut doc = match kind {
-            PatchKind::Merge => domain::patch::merge_patch(current, &patch),
-            PatchKind::Json => {
-                domain::patch::json_patch(current, &patch).map_err(|e| ApiError::Invalid {
-                    group: self.kind.group.clone(),
-                    kind: self.kind.plural.clone(),
-                    name: name.into(),
-                    causes: vec![Cause::invalid("", e.to_string())],
-                })?
-            }
-        };
         // A patch that does not mention resourceVersion applies to the version
         // just read; one that does is a precondition.
-        if patch.pointer("/metadata/resourceVersion").is_none() {
-            if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.insert(
-                    "resourceVersion".into(),
-                    Value::String(loaded.1.version.to_string()),
-                );
+        let unconditional = patch.value.pointer("/metadata/resourceVersion").is_none();
+        let mut attempt = 1;
+        loop {
+            let loaded = self.load(name).await?;
+            let current = &at_version(loaded.1.object.clone(), self.kind);
+            let mut doc = match kind {
+                PatchKind::Merge => domain::patch::merge_patch(current, &patch.value),
+                PatchKind::Json => {
+                    domain::patch::json_patch(current, &patch.value).map_err(|e| {
+                        ApiError::Invalid {
+                            group: self.kind.group.clone(),
+                            kind: self.kind.plural.clone(),
+                            name: name.into(),
+                            causes: vec![Cause::invalid("", e.to_string())],
+                        }
+                    })?
+                }
+            };
+            if unconditional {
+                if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert(
+                        "resourceVersion".into(),
+                        Value::String(loaded.1.version.to_string()),
+                    );
+                }
+            }
+            let result = self.update(loaded, doc, status, &patch.duplicates).await;
+            if !(unconditional && self.retry_after(name, &result, &mut attempt).await) {
+                return result;
             }
         }
-        self.update(loaded, doc, status).await
+    }
+
+    /// Whether an unconditional write (a patch or replacement that names no
+    /// resourceVersion) goes again after `result`: as Kubernetes does, when a
+    /// concurrent write changed the object between its read and its write,
+    /// it is read and applied again, up to [`UNCONDITIONAL_WRITE_ATTEMPTS`]
+    /// times. Each such failure means another write succeeded, so 32
+    /// concurrent writers all get through well within the bound.
+    async fn retry_after(
+        &self,
+        name: &str,
+        result: &Result<Response, ApiError>,
+        attempt: &mut usize,
+    ) -> bool {
+        let stale = matches!(result, Err(e) if *e == self.stale(name));
+        if !stale || *attempt >= UNCONDITIONAL_WRITE_ATTEMPTS {
+            return false;
+        }
+        *attempt += 1;
+        // A little jitter spreads writers that keep meeting each other.
+        let spread = (2 * *attempt as u64).min(16);
+        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % spread;
+        tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+        true
     }
 
     async fn update(
@@ -681,9 +730,10 @@ impl Ops<'_> {
         (object_ref, stored, old): (ObjectRef, Stored, Object),
         mut doc: Value,
         status: bool,
+        duplicates: &[String],
     ) -> Result<Response, ApiError> {
         let name = old.metadata.name.clone();
-        let warnings = self.admit_body(&mut doc)?;
+        let warnings = self.admit_body(&mut doc, duplicates)?;
         let sent = Object::from_value(doc).map_err(decode_error)?;
         if !sent.metadata.name.is_empty() && sent.metadata.name != name {
             return Err(ApiError::bad_request(format!(
@@ -761,7 +811,11 @@ impl Ops<'_> {
         };
         let doc = new.to_value();
         if self.call.query.dry_run {
-            return Ok(self.respond(200, doc).with_warnings(&warnings));
+            // What would be stored, at the version stored: Kubernetes gives a
+            // dry run no new resourceVersion (`kubectl diff` would show one).
+            let mut shown = new;
+            shown.metadata.resource_version = stored.version.to_string();
+            return Ok(self.respond(200, shown.to_value()).with_warnings(&warnings));
         }
         let mut writes = vec![Write::PutObject {
             key: object_ref.key(),
@@ -856,26 +910,26 @@ impl Ops<'_> {
     }
 
     async fn delete(&self, name: &str) -> Result<Response, ApiError> {
-        let options = DeleteOptions::decode(self.call.body)?;
-        let dry_run = self.call.query.dry_run || options.dry_run;
+        // Read whole before anything else: a body misread (a dry run taken
+        // for a delete, a precondition dropped) would delete.
+        let options = DeleteOptions::from_body(self.call.body, &self.kind.api_version())
+            .map_err(ApiError::bad_request)?;
+        let dry_run = self.call.query.dry_run || options.dry_run();
         let (object_ref, stored, old) = self.load(name).await?;
         if options
-            .resource_version
-            .as_deref()
+            .precondition_resource_version()
             .is_some_and(|rv| rv != stored.version.to_string())
         {
             return Err(self.stale(name));
         }
-        if options
-            .uid
-            .as_deref()
-            .is_some_and(|uid| uid != old.metadata.uid)
+        if let Some(uid) = options
+            .precondition_uid()
+            .filter(|uid| *uid != old.metadata.uid)
         {
             return Err(self.conflict(
                 name,
                 format!(
-                    "Precondition failed: UID in precondition: {}, UID in object meta: {}",
-                    options.uid.unwrap_or_default(),
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
                     old.metadata.uid
                 ),
             ));
@@ -1054,6 +1108,15 @@ impl Ops<'_> {
     }
 }
 
+/// Attempts of a write that names no resourceVersion (see `Ops::retry_after`).
+const UNCONDITIONAL_WRITE_ATTEMPTS: usize = 64;
+
+/// Whether a body names a resourceVersion, which makes it a precondition.
+fn names_version(doc: &Value) -> bool {
+    doc.pointer("/metadata/resourceVersion")
+        .is_some_and(|v| !v.is_null() && v != "")
+}
+
 /// Whether a write failed on the object's own item (always write 0) or in a
 /// way that concerns it as a whole.
 fn is_own_item(err: &StoreError) -> bool {
@@ -1063,42 +1126,6 @@ fn is_own_item(err: &StoreError) -> bool {
             | StoreError::Conflict { index: 0 }
             | StoreError::TransactionConflict
     )
-}
-
-/// The body of a DELETE (`DeleteOptions`), all of it optional.
-struct DeleteOptions {
-    dry_run: bool,
-    resource_version: Option<String>,
-    uid: Option<String>,
-}
-
-impl DeleteOptions {
-    fn decode(body: &[u8]) -> Result<Self, ApiError> {
-        let doc: Value = if body.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            serde_json::from_slice(body).map_err(|e| {
-                ApiError::bad_request(format!("the DeleteOptions body is not valid JSON: {e}"))
-            })?
-        };
-        match doc.get("propagationPolicy").and_then(Value::as_str) {
-            None | Some("Orphan" | "Background" | "Foreground") => {}
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "propagationPolicy must be Orphan, Background or Foreground, not {other:?}"
-                )))
-            }
-        }
-        let dry_run = doc["dryRun"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|v| v == "All"));
-        let precondition = |f: &str| doc["preconditions"][f].as_str().map(str::to_string);
-        Ok(Self {
-            dry_run,
-            resource_version: precondition("resourceVersion"),
-            uid: precondition("uid"),
-        })
-    }
 }
 
 fn current_org(obj: &Object) -> String {

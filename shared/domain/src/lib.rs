@@ -19,6 +19,7 @@ pub mod metadata_rules;
 pub mod object;
 pub mod patch;
 pub mod quota;
+pub mod request_options;
 pub mod schema;
 pub mod table;
 

@@ -3,8 +3,8 @@
 
 use crate::kinds::{KindInfo, NameFormat};
 use crate::metadata_rules::{
-    validate_annotations, validate_generate_name, validate_labels, validate_name,
-    validate_subdomain_name,
+    validate_annotations, validate_finalizers, validate_generate_name, validate_labels,
+    validate_name, validate_subdomain_name,
 };
 use crate::object::Object;
 use crate::Cause;
@@ -72,6 +72,7 @@ pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
             ),
         ));
     }
+    let mut controller: Option<String> = None;
     for (i, owner) in meta.owner_references.iter().enumerate() {
         if owner.name.is_empty() || owner.kind.is_empty() || owner.api_version.is_empty() {
             causes.push(Cause::invalid(
@@ -79,7 +80,28 @@ pub fn validate_metadata(kind: &KindInfo, obj: &Object) -> Vec<Cause> {
                 "apiVersion, kind and name are required",
             ));
         }
+        // What the reference is for: Kubernetes' garbage collector follows
+        // it only to the owner with that uid, not a namesake.
+        if owner.uid.is_empty() {
+            causes.push(Cause::invalid(
+                format!("metadata.ownerReferences[{i}].uid"),
+                "Invalid value: \"\": uid must not be empty",
+            ));
+        }
+        if owner.controller == Some(true) {
+            let this = format!("{}/{}", owner.kind, owner.name);
+            match &controller {
+                None => controller = Some(this),
+                Some(first) => causes.push(Cause::invalid(
+                    "metadata.ownerReferences",
+                    format!(
+                        "Only one reference can have Controller set to true. Found \"true\" in references for {first} and {this}"
+                    ),
+                )),
+            }
+        }
     }
+    causes.extend(validate_finalizers("metadata.finalizers", &meta.finalizers));
     causes
 }
 
@@ -311,6 +333,45 @@ mod tests {
             fields.contains(&"metadata.labels".to_string()),
             "{fields:?}"
         );
+    }
+
+    #[test]
+    fn owner_references_need_a_uid_and_at_most_one_controller() {
+        let kind = project_kind();
+        let causes = |owners: serde_json::Value| {
+            let obj =
+                Object::from_value(json!({"metadata": {"name": "p", "ownerReferences": owners}}))
+                    .unwrap();
+            validate_metadata(&kind, &obj)
+        };
+        let owner = |name: &str, uid: &str, controller: bool| json!({"apiVersion": "v1", "kind": "ConfigMap", "name": name, "uid": uid, "controller": controller});
+        let found = causes(json!([owner("a", "u1", false), owner("b", "", false)]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].field, "metadata.ownerReferences[1].uid");
+        let found = causes(json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "a"}]));
+        assert_eq!(found[0].field, "metadata.ownerReferences[0].uid");
+        let found = causes(json!([
+            owner("a", "u1", true),
+            owner("b", "u2", false),
+            owner("c", "u3", true)
+        ]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].field, "metadata.ownerReferences");
+        assert!(
+            found[0].message.contains("ConfigMap/a and ConfigMap/c"),
+            "{found:?}"
+        );
+        assert!(causes(json!([owner("a", "u1", true), owner("b", "u2", false)])).is_empty());
+    }
+
+    #[test]
+    fn finalizers_are_checked_with_the_metadata() {
+        let obj =
+            Object::from_value(json!({"metadata": {"name": "p", "finalizers": ["no spaces"]}}))
+                .unwrap();
+        let causes = validate_metadata(&project_kind(), &obj);
+        assert_eq!(causes.len(), 1, "{causes:?}");
+        assert_eq!(causes[0].field, "metadata.finalizers");
     }
 
     #[test]

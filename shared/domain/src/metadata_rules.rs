@@ -247,6 +247,33 @@ pub fn validate_annotations(field: &str, annotations: &BTreeMap<String, String>)
     causes
 }
 
+/// The finalizers Kubernetes' garbage collector reads, which contradict
+/// each other.
+const ORPHAN_FINALIZER: &str = "orphan";
+const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+/// `metadata.finalizers`: each a qualified name (`example.com/cleanup`), and
+/// not both `orphan` and `foregroundDeletion`. Causes carry `field` (the
+/// list, as Kubernetes does) and name the finalizer in their message.
+pub fn validate_finalizers(field: &str, finalizers: &[String]) -> Vec<Cause> {
+    let mut causes: Vec<Cause> = finalizers
+        .iter()
+        .flat_map(|finalizer| {
+            qualified_name_errors(finalizer)
+                .into_iter()
+                .map(move |detail| invalid(field, finalizer, &detail))
+        })
+        .collect();
+    let has = |name: &str| finalizers.iter().any(|f| f == name);
+    if has(ORPHAN_FINALIZER) && has(FOREGROUND_FINALIZER) {
+        causes.push(Cause::invalid(
+            field,
+            format!("finalizer {ORPHAN_FINALIZER} and {FOREGROUND_FINALIZER} cannot be both set"),
+        ));
+    }
+    causes
+}
+
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -652,6 +679,34 @@ mod tests {
     fn every_bad_label_is_reported() {
         let labels = map(&[("-a", "ok"), ("b", &"x".repeat(64)), ("c", "ok")]);
         assert_eq!(validate_labels("metadata.labels", &labels).len(), 2);
+    }
+
+    // --- finalizers --------------------------------------------------------------
+
+    #[test]
+    fn finalizers_are_qualified_names() {
+        let list = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let good = list(&["example.com/cleanup", "plain", "orphan", "kubernetes"]);
+        assert!(validate_finalizers("metadata.finalizers", &good).is_empty());
+        for bad in [
+            "not a name",
+            "example.com/",
+            "/x",
+            "-x",
+            "a/b/c",
+            "Bad_Prefix/x",
+            "",
+        ] {
+            let causes = validate_finalizers("metadata.finalizers", &list(&[bad]));
+            assert!(!causes.is_empty(), "{bad:?}");
+            assert!(causes.iter().all(|c| c.field == "metadata.finalizers"));
+            assert!(
+                causes[0].message.contains(&format!("{bad:?}")),
+                "{causes:?}"
+            );
+        }
+        let both = list(&["orphan", "foregroundDeletion"]);
+        assert_eq!(validate_finalizers("metadata.finalizers", &both).len(), 1);
     }
 
     // --- annotations -------------------------------------------------------------
