@@ -10,10 +10,14 @@ use std::time::Duration;
 
 use crate::runtime_api::Function;
 
-/// Directories never watched: build output, the local stack, VCS, packages.
+/// Directories never watched (besides hidden ones: the local stack, VCS).
 const SKIPPED: &[&str] = &["target", "node_modules"];
+/// The kinds of file a build reads: sources, manifests, and the documents
+/// compiled in (the built-in CRDs, the SAM template).
+const BUILT_FROM: &[&str] = &["rs", "toml", "lock", "yaml", "yml", "json"];
 
-/// A digest of every watched file's path, size and modification time.
+/// A digest of the path, size and modification time of every file under
+/// `root` that a build reads.
 pub fn fingerprint(root: &Path) -> u64 {
     let mut files = Vec::new();
     collect(root, &mut files);
@@ -37,7 +41,10 @@ fn collect(dir: &Path, files: &mut Vec<(PathBuf, u64, u128)>) {
         let Ok(meta) = entry.metadata() else { continue };
         if meta.is_dir() {
             collect(&path, files);
-        } else {
+        } else if path
+            .extension()
+            .is_some_and(|ext| BUILT_FROM.iter().any(|b| ext == *b))
+        {
             let modified = meta
                 .modified()
                 .ok()
@@ -89,5 +96,26 @@ pub async fn watch(root: PathBuf, build: Vec<String>, functions: Vec<Arc<Functio
             }
             Err(err) => eprintln!("lambda-local: cannot run {program}: {err}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_change_the_fingerprint_and_prose_does_not() {
+        let root =
+            std::env::temp_dir().join(format!("lambda-local-watch-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::create_dir_all(root.join("target")).unwrap();
+        std::fs::write(root.join("src/main.rs"), "fn main() {}").unwrap();
+        let first = fingerprint(&root);
+        std::fs::write(root.join("README.md"), "prose").unwrap();
+        std::fs::write(root.join("target/out.rs"), "built").unwrap();
+        assert_eq!(fingerprint(&root), first);
+        std::fs::write(root.join("src/main.rs"), "fn main() { }").unwrap();
+        assert_ne!(fingerprint(&root), first);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
