@@ -79,6 +79,8 @@ pub struct Launch {
     pub binary_dir: PathBuf,
     pub env: Vec<(String, String)>,
     pub memory_mb: u32,
+    /// The time each invocation is given (its `lambda-runtime-deadline-ms`);
+    /// told to the function, not enforced.
     pub timeout: Duration,
 }
 
