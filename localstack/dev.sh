@@ -3,17 +3,18 @@
 #
 #   DynamoDB Local   http://127.0.0.1:8000   (in memory: empty on every start)
 #   nats-server      nats://127.0.0.1:4222   (JetStream store in .local/dev/nats)
-#   the functions    https://127.0.0.1:9000/lambda-url/<function>  (cargo lambda watch,
-#                    http://127.0.0.1:9001/lambda-url/<function>   rebuilt and restarted
-#                                                                  when the code changes)
+#   the functions    https://127.0.0.1:9000/   the resources function at the root;
+#                    http://127.0.0.1:9001/    .../lambda-url/<function>/ any of them
+#                    (tools/lambda-local, a local Lambda emulator; rebuilt and
+#                    restarted when the code changes; docs/local-stack.md)
 #
 # HTTPS because kubectl never sends a bearer token over plain HTTP; the certificate
 # comes from a local CA made once in .local/dev/tls, which the kubeconfig trusts.
-# Plain HTTP (cargo lambda's runtime port, 9001) is there for curl and friends.
+# Plain HTTP (9001) is there for curl and friends.
 #
 # Creates table `milo`, keeps an HS256 secret in .local/dev/hs256-secret (made once),
 # mints an admin token and writes .local/kubeconfig. Ctrl-C stops everything.
-# Env: LAMBDA_CONCURRENCY (instances per function, default 4).
+# Env: LAMBDA_CONCURRENCY (instances per function at most, default 4).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -87,8 +88,8 @@ TOKEN="$(cargo run -q -p devctl -- mint-token --secret-file "$DIR/hs256-secret" 
 
 ensure_tls "$DIR/tls"
 CA_DATA="$(base64 -w0 < "$DIR/tls/ca.pem")"
-SERVER="https://$HOST:$LAMBDA_PORT/lambda-url/resources"
-HTTP_SERVER="http://$HOST:$HTTP_PORT/lambda-url/resources"
+SERVER="https://$HOST:$LAMBDA_PORT"
+HTTP_SERVER="http://$HOST:$HTTP_PORT"
 (
   umask 077
   cat > "$KUBECONFIG_FILE" <<EOF
@@ -117,8 +118,8 @@ write_lambda_env "$DIR/lambda.env" "$TABLE" "$DYNAMO_PORT" "$NATS_PORT" \
   "$ISSUER" "$AUDIENCE" "$HS256_SECRET" "$CONTINUE_SECRET"
 
 # Build before serving: compile errors show here, and the first request is quick.
-log "building the resources and events functions"
-cargo build --bin resources --bin events
+log "building the functions and the emulator"
+cargo build --bin resources --bin admission --bin events --bin lambda-local
 
 # The long-running events consumer (the same code as the scheduled Lambda),
 # with the functions' environment; it is not restarted on code changes.
@@ -156,15 +157,18 @@ cat >&2 <<EOF
 
   curl: curl -H "Authorization: Bearer \$TOKEN" $HTTP_SERVER/apis
     (TOKEN=\$(kubectl config view --raw -o jsonpath='{.users[0].user.token}'))
+  the admission function: $HTTP_SERVER/lambda-url/admission/review (and /audit)
 
-  Code changes rebuild and restart the function. Ctrl-C stops everything.
+  Code changes rebuild and restart the functions. Ctrl-C stops everything.
 
 EOF
 
 # In the foreground (not exec'd, so the trap above stops the stack afterwards).
-# The function gets lambda.env on top of this environment.
+# The functions get lambda.env on top of this environment.
 set +e
-cargo lambda watch --invoke-address "$HOST" --invoke-port "$LAMBDA_PORT" \
+"${CARGO_TARGET_DIR:-$ROOT/target}/debug/lambda-local" --watch "$ROOT" \
+  --function resources --function admission \
+  --https "$HOST:$LAMBDA_PORT" --http "$HOST:$HTTP_PORT" \
   --tls-cert "$DIR/tls/server.pem" --tls-key "$DIR/tls/server.key" \
   --concurrency "$CONCURRENCY" --env-file "$DIR/lambda.env"
 rc=$?

@@ -24,7 +24,7 @@ fi
 
 # ensure_tls DIR
 # A local CA (DIR/ca.pem) and a server certificate for 127.0.0.1 and localhost signed
-# by it (DIR/server.pem, DIR/server.key), made once. `cargo lambda watch --tls-cert
+# by it (DIR/server.pem, DIR/server.key), made once. `lambda-local --tls-cert
 # --tls-key` serves HTTPS with them: kubectl (client-go) never sends a bearer token
 # over plain HTTP, so kubectl needs HTTPS; kubeconfigs trust DIR/ca.pem.
 ensure_tls() {
@@ -55,8 +55,8 @@ new_secret() {
 }
 
 # write_lambda_env FILE TABLE DYNAMO_PORT NATS_PORT ISSUER AUDIENCE HS256_SECRET CONTINUE_SECRET
-# The resources function's environment, for `cargo lambda watch --env-file`
-# (KEY=VALUE lines; the function also inherits cargo-lambda's own environment).
+# The functions' environment, for `lambda-local --env-file` (KEY=VALUE lines; the
+# functions also inherit the emulator's own environment).
 write_lambda_env() {
   local file="$1"
   (
@@ -79,8 +79,9 @@ EOF
 }
 
 # wait_for_function URL PIDFILE LOG SECONDS [CURL_ARGS...]
-# Waits until URL answers with any HTTP status. Fails early, with the log's tail,
-# when cargo lambda watch exits or the function process cannot start.
+# Waits until URL answers with the function's own answer (any HTTP status but 502,
+# which is the emulator's when the function did not answer). Fails early, with the
+# log's tail, when the emulator exits or the function cannot start.
 wait_for_function() {
   local url="$1" pidfile="$2" logfile="$3" seconds="$4" code start=$SECONDS
   shift 4
@@ -88,16 +89,16 @@ wait_for_function() {
   echo "waiting for $url (at most ${seconds}s)" >&2
   while :; do
     if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      echo "error: cargo lambda watch exited; last lines of $logfile:" >&2
-      tail -n 40 "$logfile" >&2 || true
-      return 1
-    fi
-    if grep -qE 'ERROR command exited|error: could not compile' "$logfile" 2>/dev/null; then
-      echo "error: the function did not start; last lines of $logfile:" >&2
+      echo "error: the functions' emulator (lambda-local) exited; last lines of $logfile:" >&2
       tail -n 40 "$logfile" >&2 || true
       return 1
     fi
     code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 "$@" "$url" 2>/dev/null || true)"
+    if [[ "$code" == 502 ]]; then
+      echo "error: the function did not start; last lines of $logfile:" >&2
+      tail -n 40 "$logfile" >&2 || true
+      return 1
+    fi
     if [[ -n "$code" && "$code" != "000" ]]; then
       echo "function up after $((SECONDS - start))s ($url answered $code)" >&2
       return 0

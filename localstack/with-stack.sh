@@ -6,20 +6,21 @@
 #   2. creates the table from infra/template.yaml (devctl create-table) and the
 #      event streams (devctl create-stream)
 #   3. writes fresh HS256 and continue-token secrets into <dir>
-#   4. with --lambda-port N: builds the `resources` binary and serves the workspace's
-#      functions with `cargo lambda watch` (log: <dir>/lambda.log):
-#        https://127.0.0.1:N/lambda-url/<function>    TLS, certificate from a local CA
-#                                                     (<dir>/tls/ca.pem); for kubectl,
-#                                                     which sends tokens over TLS only
-#        http://127.0.0.1:N+1/lambda-url/<function>   plain HTTP (cargo lambda's runtime
-#                                                     port) for HTTP clients
-#      and waits until /lambda-url/resources/version answers
+#   4. with --lambda-port N: builds the HTTP functions (resources, admission) and
+#      the local Lambda emulator, tools/lambda-local, and serves them with it
+#      (log: <dir>/lambda.log; docs/local-stack.md):
+#        https://127.0.0.1:N/         the resources function at the root (TLS, certificate
+#                                     from a local CA, <dir>/tls/ca.pem): for kubectl, which
+#                                     sends tokens over TLS only
+#        http://127.0.0.1:N+1/        the same over plain HTTP for HTTP clients
+#        .../lambda-url/<function>/   any served function (admission, or resources again)
+#      and waits until /version answers
 #   5. runs COMMAND with the stack in its environment:
 #        DYNAMODB_ENDPOINT, NATS_URL, E2E_TABLE, E2E_HS256_SECRET, E2E_ISSUER,
 #        E2E_AUDIENCE, AWS_REGION and dummy keys, STACK_DIR (<dir>, whose
 #        dynamodb.pid / nats.pid a test may signal), and with --lambda-port:
-#        E2E_BASE_URL      http://127.0.0.1:N+1/lambda-url/resources
-#        E2E_KUBE_SERVER   https://127.0.0.1:N/lambda-url/resources
+#        E2E_BASE_URL      http://127.0.0.1:N+1
+#        E2E_KUBE_SERVER   https://127.0.0.1:N
 #        E2E_KUBE_CA_FILE  <dir>/tls/ca.pem (the kubeconfig's certificate-authority)
 #
 # Usage: localstack/with-stack.sh [options] -- COMMAND [ARGS...]
@@ -29,7 +30,7 @@
 #   --lambda-port N      serve the functions on N (HTTPS) and N+1 (HTTP) (default: none)
 #   --table NAME         table to create                  (default milo-e2e)
 #   --release            build and serve the functions in release mode
-# Env: LAMBDA_CONCURRENCY (instances per function, default 4),
+# Env: LAMBDA_CONCURRENCY (instances per function at most, default 4),
 #      LAMBDA_WAIT_SECONDS (bound on the wait in step 4, default 900).
 set -euo pipefail
 
@@ -128,25 +129,28 @@ if [[ -n "$LAMBDA_PORT" ]]; then
     "$ISSUER" "$AUDIENCE" "$HS256_SECRET" "$(cat "$DIR/continue-secret")"
 
   profile_flag=()
-  [[ $RELEASE == 1 ]] && profile_flag=(--release)
+  profile_dir=debug
+  if [[ $RELEASE == 1 ]]; then
+    profile_flag=(--release)
+    profile_dir=release
+  fi
 
-  # cargo lambda watch compiles a function on its first invoke, out of sight in its
-  # log; build first so compile errors show here and the first invoke is quick.
-  log "building the resources function${profile_flag[*]:+ (${profile_flag[*]})}"
-  cargo build "${profile_flag[@]}" --bin resources
+  # Built first, so compile errors show here and the first request is quick.
+  log "building the functions and the emulator${profile_flag[*]:+ (${profile_flag[*]})}"
+  cargo build "${profile_flag[@]}" --bin resources --bin admission --bin lambda-local
 
-  log "serving the functions on https://$HOST:$LAMBDA_PORT and http://$HOST:$HTTP_PORT /lambda-url/<function> (log: $DIR/lambda.log)"
-  # --ignore-changes: a test run serves the code it started with.
-  # With --tls-*, the invoke port speaks HTTPS and the runtime port (+1) plain HTTP.
-  (exec setsid cargo lambda watch --ignore-changes "${profile_flag[@]}" \
-    --invoke-address "$HOST" --invoke-port "$LAMBDA_PORT" \
+  log "serving the functions on https://$HOST:$LAMBDA_PORT and http://$HOST:$HTTP_PORT (log: $DIR/lambda.log)"
+  # setsid: a process group of its own, which stop.sh signals as a whole.
+  (exec setsid "${CARGO_TARGET_DIR:-$ROOT/target}/$profile_dir/lambda-local" "${profile_flag[@]}" \
+    --function resources --function admission \
+    --https "$HOST:$LAMBDA_PORT" --http "$HOST:$HTTP_PORT" \
     --tls-cert "$DIR/tls/server.pem" --tls-key "$DIR/tls/server.key" \
     --concurrency "$CONCURRENCY" --env-file "$DIR/lambda.env" \
     </dev/null >"$DIR/lambda.log" 2>&1) &
   echo $! > "$DIR/lambda.pid"
 
-  export E2E_BASE_URL="http://$HOST:$HTTP_PORT/lambda-url/resources"
-  export E2E_KUBE_SERVER="https://$HOST:$LAMBDA_PORT/lambda-url/resources"
+  export E2E_BASE_URL="http://$HOST:$HTTP_PORT"
+  export E2E_KUBE_SERVER="https://$HOST:$LAMBDA_PORT"
   export E2E_KUBE_CA_FILE="$DIR/tls/ca.pem"
   wait_for_function "$E2E_BASE_URL/version" "$DIR/lambda.pid" "$DIR/lambda.log" "$WAIT_SECONDS"
   wait_for_function "$E2E_KUBE_SERVER/version" "$DIR/lambda.pid" "$DIR/lambda.log" 60 \

@@ -29,9 +29,7 @@ async fn handle(server: &ApiServer, request: Request) -> Response<Body> {
         ))
         .await;
     // JSON goes back as text; a body that is not UTF-8 (none today) as
-    // binary, which the Lambda response base64-encodes. (With binary bodies,
-    // `cargo lambda watch` answered 500 to kubectl for 14 KB responses while
-    // other invocations ran: seen 2 of 2 runs, none of 3 since.)
+    // binary, which the Lambda response base64-encodes.
     response.map(|bytes| match String::from_utf8(bytes) {
         Ok(text) => Body::Text(text),
         Err(not_text) => Body::Binary(not_text.into_bytes()),

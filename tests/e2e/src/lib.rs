@@ -13,9 +13,11 @@ use std::process::Command;
 
 /// The stack under test, from the environment `make test` sets.
 pub struct Stack {
-    /// Plain HTTP, e.g. `http://127.0.0.1:19001/lambda-url/resources`.
+    /// Plain HTTP, e.g. `http://127.0.0.1:19001`: the resources function at
+    /// the root (any function at `/lambda-url/{function}`).
     pub base_url: String,
-    /// HTTPS for kubectl, which sends bearer tokens only over TLS.
+    /// HTTPS for kubectl, which sends bearer tokens only over TLS, e.g.
+    /// `https://127.0.0.1:19000`.
     pub kube_server: String,
     /// The local CA that signed the HTTPS server's certificate.
     pub kube_ca_file: String,
@@ -96,31 +98,21 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// The body `cargo lambda watch` itself answers with when its runtime API
-/// lost a function's response (the function logs "Lambda Runtime API
-/// returned non-200 response"): never one of ours, which are `Status`
-/// objects. Seen under load on 2 cores; AWS Lambda has no such emulator.
-const EMULATOR_LOST_RESPONSE: &str = "https://httpstatuses.com/500";
-
 impl Kubeconfig {
-    /// Runs kubectl with this kubeconfig; `stdin` is fed to `-f -`. Once
-    /// more, and said on stderr, when the local emulator lost the response
-    /// (see [`EMULATOR_LOST_RESPONSE`]); every other failure is returned.
+    /// Runs kubectl (the one on PATH) with this kubeconfig; `stdin` is fed to
+    /// `-f -`.
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let out = self.run_kubectl(args, stdin);
-        if !out.ok && out.stderr.contains(EMULATOR_LOST_RESPONSE) {
-            eprintln!(
-                "kubectl {args:?}: cargo lambda watch lost the response; running it again\n{}",
-                out.stderr
-            );
-            return self.run_kubectl(args, stdin);
-        }
-        out
+        self.run_kubectl("kubectl", args, stdin)
     }
 
-    fn run_kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    /// Runs the kubectl binary `program` with this kubeconfig.
+    pub fn kubectl_binary(&self, program: &str, args: &[&str]) -> Output {
+        self.run_kubectl(program, args, None)
+    }
+
+    fn run_kubectl(&self, program: &str, args: &[&str], stdin: Option<&str>) -> Output {
         use std::io::Write;
-        let mut cmd = Command::new("kubectl");
+        let mut cmd = Command::new(program);
         cmd.arg("--kubeconfig")
             .arg(&self.path)
             .arg("--cache-dir")
@@ -132,7 +124,7 @@ impl Kubeconfig {
             .stderr(std::process::Stdio::piped());
         let mut child = cmd
             .spawn()
-            .expect("kubectl on PATH (make test installs it)");
+            .unwrap_or_else(|e| panic!("{program} runs (make test installs kubectl): {e}"));
         if let Some(input) = stdin {
             child
                 .stdin

@@ -1,5 +1,5 @@
 //! The resources function as a client meets it: over HTTP, through
-//! `cargo lambda watch`, against DynamoDB Local.
+//! the local Lambda emulator (tools/lambda-local), against DynamoDB Local.
 
 use e2e::{unique, Stack};
 use serde_json::{json, Value};
