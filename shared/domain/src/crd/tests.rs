@@ -768,7 +768,16 @@ const MILO_CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/mi
 fn every_milo_crd_parses_with_its_contexts_and_scope() {
     use ContextKind::{Organization as Org, Platform, Project};
     use Scope::{Cluster, Namespaced};
-    let expected: [(&str, &[ContextKind], Scope); 17] = [
+    let expected: [(&str, &[ContextKind], Scope); 22] = [
+        ("serviceaccounts.iam.miloapis.com", &[Project], Cluster),
+        ("userdeactivations.iam.miloapis.com", &[Platform], Cluster),
+        ("userinvitations.iam.miloapis.com", &[Org], Namespaced),
+        ("clusternotes.notes.miloapis.com", &[Platform], Cluster),
+        (
+            "discoverycontextpolicies.discovery.miloapis.com",
+            &[Platform],
+            Cluster,
+        ),
         ("groupmemberships.iam.miloapis.com", &[Org], Namespaced),
         ("groups.iam.miloapis.com", &[Org], Namespaced),
         (
