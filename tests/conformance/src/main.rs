@@ -19,7 +19,7 @@ use conformance::proxy::{self, Upstream};
 use tokio::sync::Semaphore;
 
 /// Bounds one suite; past it the suite fails (a hang, not a verdict).
-const SUITE_BUDGET: Duration = Duration::from_secs(900);
+const SUITE_BUDGET: Duration = Duration::from_secs(600);
 
 struct Args {
     suites: PathBuf,
@@ -161,11 +161,22 @@ async fn main() -> anyhow::Result<()> {
         args.jobs,
         log_dir.display()
     );
-    // As Chainsaw: tests that are not concurrent run first, one by one; the rest together.
-    let (serial, parallel): (Vec<_>, Vec<_>) = suites
+    // As Chainsaw: tests that are not concurrent run first, one by one; the rest together,
+    // those with the longest apply timeout first (their failures last longest), so the
+    // slow ones overlap rather than trail.
+    let (serial, mut parallel): (Vec<_>, Vec<_>) = suites
         .iter()
         .map(|(k, d)| (k.clone(), d.clone()))
         .partition(|(_, d)| !engine::is_concurrent(d));
+    let apply_timeout = |dir: &Path| {
+        config_for(&suites_root, dir)
+            .ok()
+            .and_then(|c| c.timeouts)
+            .and_then(|t| t.apply)
+            .and_then(|t| model::parse_duration(&t).ok())
+            .unwrap_or(Duration::from_secs(5))
+    };
+    parallel.sort_by_key(|(_, d)| std::cmp::Reverse(apply_timeout(d)));
     let results = Arc::new(tokio::sync::Mutex::new(BTreeMap::<String, Outcome>::new()));
     let manifest = Arc::new(manifest);
     let run_one = {

@@ -46,9 +46,24 @@ pub fn parse(text: &str) -> Result<Manifest, String> {
             if w.waits.trim().is_empty() || w.reason.trim().is_empty() || w.step.trim().is_empty() {
                 return Err(format!("{suite}: waits, step and reason must all be given"));
             }
+            if !names_an_issue(&w.waits) {
+                return Err(format!(
+                    "{suite}: waits must name the issue (`(#N)`, or `(no issue yet)`): {:?} \
+                     (in YAML, quote a value holding ` #`, or the rest is a comment)",
+                    w.waits
+                ));
+            }
         }
     }
     Ok(m)
+}
+
+/// `#18`, or `no issue yet` for a capability no issue covers.
+fn names_an_issue(waits: &str) -> bool {
+    waits.contains("no issue yet")
+        || waits
+            .match_indices('#')
+            .any(|(i, _)| waits[i + 1..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// How one suite ended.
@@ -150,7 +165,7 @@ mod tests {
 suites:
   quota/a: pass
   quota/b:
-    waits: project suspension (#18)
+    waits: 'project suspension (#18)'
     step: suspend
     reason: ProjectSuspension is not served
 "#;
@@ -219,5 +234,13 @@ suites:
         assert!(parse("suites:\n  a:\n    waits: x\n    step: s\n").is_err());
         assert!(parse("suites:\n  a:\n    waits: ''\n    step: s\n    reason: r\n").is_err());
         assert!(parse("suites:\n  a: passes\n").is_err());
+        // Unquoted, ` #20)` starts a YAML comment: the issue is lost, and refused.
+        let err = parse("suites:\n  a:\n    waits: IAM (kinds, #20)\n    step: s\n    reason: r\n")
+            .unwrap_err();
+        assert!(err.contains("must name the issue"), "{err}");
+        assert!(parse(
+            "suites:\n  a:\n    waits: 'IAM (kinds, #20)'\n    step: s\n    reason: r\n"
+        )
+        .is_ok());
     }
 }
