@@ -224,9 +224,13 @@ impl<'de> Visitor<'de> for Tracked<'_> {
         let finder = self.0;
         let mut fields = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            finder.path.push(Step::Field(key.clone()));
+            // The key lends itself to the path while its value is read, and
+            // is taken back after: no copy of every key of every body.
+            finder.path.push(Step::Field(key));
             let value = map.next_value_seed(Tracked(&mut *finder));
-            finder.path.pop();
+            let Some(Step::Field(key)) = finder.path.pop() else {
+                unreachable!("the step pushed above is the last one")
+            };
             let value = value?;
             if fields.contains_key(&key) {
                 finder.found(&key);

@@ -137,7 +137,14 @@ async fn main() -> anyhow::Result<()> {
     )?;
     std::fs::create_dir_all(&args.log_dir)?;
     let log_dir = args.log_dir.canonicalize()?;
-    proxy::start(args.port, upstream, &log_dir.join("tls")).await?;
+    let tls_dir = format!("{}/tls", stack_env("STACK_DIR")?);
+    proxy::start(
+        args.port,
+        upstream,
+        &format!("{tls_dir}/server.pem"),
+        &format!("{tls_dir}/server.key"),
+    )
+    .await?;
 
     // Chainsaw's own cluster: the platform, as the administrator.
     let default_kubeconfig = log_dir.join("kubeconfig-default");

@@ -15,9 +15,10 @@
 //! functions (`cargo build --bin ...`) and restart their instances.
 
 mod function_url;
-mod listener;
 mod rebuild;
 mod runtime_api;
+
+use lambda_local::listener;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -416,7 +416,7 @@ pub async fn serve(functions: HashMap<String, Arc<Function>>) -> std::io::Result
         function.serve_runtime_api_at(addr);
     }
     let functions = Arc::new(functions);
-    tokio::spawn(crate::listener::serve_http(
+    tokio::spawn(lambda_local::listener::serve_http(
         listener,
         None,
         move |request, _peer| {
