@@ -138,6 +138,7 @@ impl Pending {
                 Ok(()) => {
                     if let Some(cache) = &self.reload {
                         cache.reload_if_changed(store).await?;
+                        cache.until_every_instance_rechecks().await;
                     }
                     // Granted is counted once the transaction is in.
                     let claims = self.replan.as_ref().map(|r| r.claims.as_slice());

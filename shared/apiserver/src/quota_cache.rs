@@ -65,6 +65,15 @@ impl QuotaCache {
         self.cache.current(store, || load(store)).await
     }
 
+    /// Waits out the refresh interval after a write moved the stamp: every
+    /// instance then re-checks the stamp on its next write, so a policy is
+    /// in force everywhere once its write answered. Milo's suites create a
+    /// trigger right after the policy is Ready and expect it applied; a
+    /// quota kind's write is rare, a few hundred milliseconds on it cheap.
+    pub(crate) async fn until_every_instance_rechecks(&self) {
+        tokio::time::sleep(self.cache.refresh()).await;
+    }
+
     /// Checks the stamp now (one consistent GetItem), and reloads if it
     /// moved.
     pub(crate) async fn reload_if_changed(&self, store: &Store) -> Result<Arc<Inputs>, ApiError> {

@@ -933,6 +933,85 @@ async fn a_grant_with_a_generated_name_is_followed_through_updates_and_the_delet
         .is_empty());
 }
 
+/// Milo's own policies write templates in CEL's leading-dot form
+/// (`{{.trigger.metadata.name}}`) and a parent context's name from
+/// `trigger`; both are accepted and render as Milo renders them.
+#[tokio::test]
+async fn a_grant_policy_written_as_milos_renders_into_the_triggers_own_control_plane() {
+    let api = api().await;
+    let seats = "test.quota.miloapis.com/seats";
+    let mut reg = registration("seats", seats);
+    reg["spec"]["consumerType"]["kind"] = json!("Project");
+    let r = api.post(&format!("{Q}/resourceregistrations"), reg).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let policy = json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1",
+        "kind": "GrantCreationPolicy",
+        "metadata": {"name": "project-seats"},
+        "spec": {
+            "trigger": {
+                "resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project"},
+                "constraints": [{"expression": ".trigger.metadata.name.startsWith('p')"}]
+            },
+            "target": {
+                "parentContext": {
+                    "apiGroup": "resourcemanager.miloapis.com",
+                    "kind": "Project",
+                    "nameExpression": "trigger.metadata.name"
+                },
+                "resourceGrantTemplate": {
+                    "metadata": {
+                        "name": "auto-grant-{{.trigger.metadata.name}}",
+                        "namespace": "default",
+                        "annotations": {"quota.miloapis.com/description": "Seats for {{.trigger.metadata.name}}"}
+                    },
+                    "spec": {
+                        "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "{{.trigger.metadata.name}}"},
+                        "allowances": [{"resourceType": seats, "buckets": [{"amount": 5}]}]
+                    }
+                }
+            }
+        }
+    });
+    let r = api
+        .post(&format!("{Q}/grantcreationpolicies"), policy)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(condition(&r.body, "Ready")["status"], "True", "{}", r.body);
+
+    api.org("acme").await;
+    let r = api.project("p1", "Organization", "acme").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grant = api
+        .get(&format!(
+            "{G}/projects/p1/control-plane{Q}/namespaces/default/resourcegrants/auto-grant-p1"
+        ))
+        .await;
+    assert_eq!(grant.status, 200, "{}", grant.body);
+    assert_eq!(grant.body["spec"]["consumerRef"]["name"], "p1");
+    assert_eq!(
+        grant.body["metadata"]["annotations"]["quota.miloapis.com/description"],
+        "Seats for p1"
+    );
+    assert_eq!(condition(&grant.body, "Active")["status"], "True");
+    // Not in the platform: the parent context the expression named holds it.
+    let platform = api
+        .get(&format!(
+            "{Q}/namespaces/default/resourcegrants/auto-grant-p1"
+        ))
+        .await;
+    assert_eq!(platform.status, 404, "{}", platform.body);
+    // The constraint's leading-dot form is evaluated too.
+    let r = api.project("q1", "Organization", "acme").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let none = api
+        .get(&format!(
+            "{G}/projects/q1/control-plane{Q}/namespaces/default/resourcegrants/auto-grant-q1"
+        ))
+        .await;
+    assert_eq!(none.status, 404, "{}", none.body);
+}
+
 /// A GrantCreationPolicy giving a project's organization `amount` more
 /// projects, for the projects of organization `org`.
 fn per_project_grant_policy(name: &str, org: &str, amount: i64) -> Value {
@@ -1568,6 +1647,38 @@ async fn a_quota_policy_written_on_one_instance_is_in_force_on_another_within_a_
     assert_eq!(a.project("a2", "Organization", "acme").await.status, 201);
     let took = until_status(&b, "c", 201).await;
     assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+}
+
+/// A quota policy's write answers only once every instance will see it on
+/// its next write (Milo's suites create the trigger as soon as the policy
+/// is Ready): another instance that has just read the (empty) policies
+/// applies it to the very next object.
+#[tokio::test]
+async fn a_quota_policy_is_in_force_on_every_instance_once_its_write_answered() {
+    let a = api().await;
+    let b = a.sibling().await;
+    a.org("acme").await;
+    let r = a
+        .post(
+            &format!("{Q}/resourceregistrations"),
+            registration("projects", PROJECTS),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    give(&a, "acme", "Organization", "acme", 1).await;
+    // B reads the stamp now: it holds the registration, no policy.
+    assert_eq!(b.project("p0", "Organization", "acme").await.status, 201);
+    assert!(claims_for(&b, "acme", "p0").await.is_empty());
+    let r = a
+        .post(
+            &format!("{Q}/claimcreationpolicies"),
+            project_policy("projects"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(b.project("b1", "Organization", "acme").await.status, 201);
+    assert_eq!(claims_for(&b, "acme", "b1").await.len(), 1);
+    assert_eq!(b.project("b2", "Organization", "acme").await.status, 403);
 }
 
 /// A write no quota policy matches reads one stamp item, not the policies:

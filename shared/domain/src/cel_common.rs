@@ -273,9 +273,11 @@ impl Scan {
                 .iter()
                 .try_for_each(|e| self.entry(&e.expr, allowed, bound, depth, loops)),
             Expr::Select(select) => {
-                if let Expr::Ident(root) = &select.operand.expr {
-                    if !bound.contains(root) && allowed.contains(&root.as_str()) {
-                        self.selected.insert((root.clone(), select.field.clone()));
+                if let Expr::Ident(name) = &select.operand.expr {
+                    let (root, absolute) = split_leading_dot(name);
+                    if (absolute || !bound.iter().any(|b| b == root)) && allowed.contains(&root) {
+                        self.selected
+                            .insert((root.to_string(), select.field.clone()));
                     }
                 }
                 self.walk(&select.operand, allowed, bound, depth, loops)
@@ -303,7 +305,14 @@ impl Scan {
 
     fn ident(&mut self, name: &str, allowed: &[&str], bound: &[String]) -> Result<(), String> {
         // `@`/`#` names are the macros' own hidden variables.
-        if name.starts_with('@') || name.starts_with('#') || bound.iter().any(|b| b == name) {
+        if name.starts_with('@') || name.starts_with('#') {
+            return Ok(());
+        }
+        // `.name` is CEL's root-scope form (Milo's templates write
+        // `{{.trigger.metadata.name}}`): the declared variable, never a
+        // macro's, which the evaluator resolves the same way.
+        let (name, absolute) = split_leading_dot(name);
+        if !absolute && bound.iter().any(|b| b == name) {
             return Ok(());
         }
         if allowed.contains(&name) {
@@ -314,6 +323,15 @@ impl Scan {
             return Ok(());
         }
         Err(name.to_string())
+    }
+}
+
+/// An identifier without CEL's leading root-scope dot, and whether it had
+/// one.
+fn split_leading_dot(name: &str) -> (&str, bool) {
+    match name.strip_prefix('.') {
+        Some(root) => (root, true),
+        None => (name, false),
     }
 }
 
@@ -379,6 +397,38 @@ mod tests {
         assert_eq!(
             uses_old("self.all(c, c > 0) && c == 1"),
             Err("c".to_string())
+        );
+    }
+
+    #[test]
+    fn leading_dot_identifiers_name_the_declared_variables() {
+        let s = scan(".trigger.metadata.name + trigger.kind", &["trigger"]).unwrap();
+        assert_eq!(s.used.iter().collect::<Vec<_>>(), ["trigger"]);
+        let selected: Vec<_> = s
+            .selected
+            .iter()
+            .map(|(r, f)| (r.as_str(), f.as_str()))
+            .collect();
+        assert_eq!(selected, [("trigger", "kind"), ("trigger", "metadata")]);
+        assert_eq!(scan(".user.name", &["trigger"]).unwrap_err(), "user");
+        // Inside a macro, `.x` is still the root variable, not the macro's.
+        assert_eq!(
+            scan("[1].all(x, x > 0 && .x == 1)", &["trigger"]).unwrap_err(),
+            "x"
+        );
+        assert!(scan("[1].all(trigger, .trigger.a == trigger)", &["trigger"]).is_ok());
+    }
+
+    #[test]
+    fn leading_dot_identifiers_evaluate_against_the_root_variables() {
+        let program = env().compile(".a.b + '-' + a.b").unwrap();
+        let mut context = cel::Context::with_env(Arc::clone(env()));
+        context
+            .add_variable("a", serde_json::json!({"b": "x"}))
+            .unwrap();
+        assert_eq!(
+            program.execute(&context).unwrap(),
+            cel::Value::String(Arc::new("x-x".to_string()))
         );
     }
 

@@ -65,12 +65,29 @@ impl Env {
         if let Some(c) = clients.get(&key) {
             return Ok(c.clone());
         }
-        let config = read_kubeconfig(path, context)?;
+        let mut config = read_kubeconfig(path, context)?;
+        config.server = self.on_proxy(&config.server)?;
         let client = Arc::new(ClusterClient::new(self.http.clone(), config));
         clients.insert(key, client.clone());
         Ok(client)
     }
 }
+
+impl Env {
+    /// A suite kubeconfig's server on the proxy this run started: the
+    /// suites name `https://localhost:30443`, which is another run's when
+    /// this one was given another `--port` (runs side by side).
+    fn on_proxy(&self, server: &str) -> Result<String, String> {
+        let Some(rest) = server.strip_prefix(SUITES_ADDRESS) else {
+            return Ok(server.to_string());
+        };
+        let ours = read_kubeconfig(&self.default_kubeconfig, None)?.server;
+        Ok(format!("{ours}{rest}"))
+    }
+}
+
+/// Where Milo's suite kubeconfigs point.
+const SUITES_ADDRESS: &str = "https://localhost:30443";
 
 #[derive(Debug, Clone)]
 struct Limits {
@@ -1547,6 +1564,31 @@ mod tests {
         assert!(!condition_holds(&obj, "Missing", "True"));
         let stale = json!({"metadata": {"generation": 3}, "status": {"observedGeneration": 2, "conditions": [{"type": "Ready", "status": "True"}]}});
         assert!(!condition_holds(&stale, "Ready", "True"));
+    }
+
+    #[test]
+    fn suite_kubeconfigs_reach_this_runs_proxy() {
+        let path = std::env::temp_dir().join(format!(
+            "conformance-default-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: platform\n  cluster:\n    server: https://localhost:30543\nusers:\n- name: admin\n  user:\n    token: t\ncontexts:\n- name: platform\n  context:\n    cluster: platform\n    user: admin\ncurrent-context: platform\n",
+        )
+        .unwrap();
+        let env = Env::new(reqwest::Client::new(), path.clone());
+        let org = "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/o/control-plane";
+        assert_eq!(
+            env.on_proxy(&format!("https://localhost:30443{org}"))
+                .unwrap(),
+            format!("https://localhost:30543{org}")
+        );
+        assert_eq!(
+            env.on_proxy("https://elsewhere:6443").unwrap(),
+            "https://elsewhere:6443"
+        );
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

@@ -452,7 +452,7 @@ impl GrantCreationPolicy {
         let parent_context = match &self.parent_context {
             None => None,
             Some(p) => {
-                let object = Activation::new(&[("object", trigger)])
+                let object = Activation::new(&[("object", trigger), ("trigger", trigger)])
                     .map_err(|e| self.error("trigger".into(), e))?;
                 let field = "spec.target.parentContext.nameExpression".to_string();
                 let name = p

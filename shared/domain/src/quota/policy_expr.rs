@@ -21,8 +21,10 @@ pub(crate) const CLAIM_POLICY_ROOTS: &[&str] = &["trigger", "user", "requestInfo
 /// A GrantCreationPolicy's see only the trigger (Milo evaluates them when
 /// watching, outside any request).
 pub(crate) const GRANT_POLICY_ROOTS: &[&str] = &["trigger"];
-/// `parentContext.nameExpression` sees the trigger as `object` (Milo's name).
-pub(crate) const PARENT_CONTEXT_ROOTS: &[&str] = &["object"];
+/// `parentContext.nameExpression` sees the trigger both as `object` (the
+/// name Milo's CRD documents) and as `trigger` (what Milo evaluates it with,
+/// and its own policies write).
+pub(crate) const PARENT_CONTEXT_ROOTS: &[&str] = &["object", "trigger"];
 
 /// One compiled expression.
 #[derive(Debug, Clone)]

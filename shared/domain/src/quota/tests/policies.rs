@@ -63,9 +63,79 @@ fn grant_policy_parent_context_is_resolved_from_object() {
             name: "acme".into()
         })
     );
-    doc["spec"]["target"]["parentContext"]["nameExpression"] = json!("trigger.metadata.name");
+    // Milo evaluates it with the trigger as `trigger` too (its suites write
+    // `trigger.metadata.name`), in either identifier form.
+    for expression in [
+        "trigger.metadata.name",
+        ".trigger.metadata.name",
+        "object.metadata.name == trigger.metadata.name ? trigger.metadata.name : 'x'",
+    ] {
+        doc["spec"]["target"]["parentContext"]["nameExpression"] = json!(expression);
+        let policy = parse_grant_creation_policy(&doc).unwrap();
+        let rendered = policy
+            .render_grant(&organization("acme", "Standard"))
+            .unwrap();
+        assert_eq!(
+            rendered.parent_context.unwrap().name,
+            "acme",
+            "{expression}"
+        );
+    }
+    doc["spec"]["target"]["parentContext"]["nameExpression"] = json!("user.name");
     let causes = parse_grant_creation_policy(&doc).unwrap_err();
     assert_eq!(causes[0].field, "spec.target.parentContext.nameExpression");
+    assert!(
+        causes[0]
+            .message
+            .contains("undeclared reference to 'user' (available: object, trigger)"),
+        "{causes:?}"
+    );
+}
+
+#[test]
+fn templates_may_write_cels_leading_dot_form() {
+    // Milo's own policies write `{{.trigger.metadata.name}}`.
+    let mut doc = grant_policy_doc();
+    let template = &mut doc["spec"]["target"]["resourceGrantTemplate"];
+    template["metadata"]["name"] = json!("premium-grant-{{.trigger.metadata.name}}-standard");
+    template["metadata"]["namespace"] = json!("organization-{{ .trigger.metadata.name }}");
+    template["metadata"]["annotations"]["quota.miloapis.com/description"] =
+        json!("Auto-generated grant for {{.trigger.metadata.name}}");
+    template["spec"]["consumerRef"]["name"] = json!("{{.trigger.metadata.name}}");
+    doc["spec"]["trigger"]["constraints"] =
+        json!([{"expression": ".trigger.spec.type == 'Standard'"}]);
+    let policy = parse_grant_creation_policy(&doc).unwrap();
+    let org = organization("acme", "Standard");
+    assert!(policy.applies_to(&org).unwrap());
+    assert!(!policy
+        .applies_to(&organization("acme", "Personal"))
+        .unwrap());
+    let rendered = policy.render_grant(&org).unwrap().document;
+    assert_eq!(rendered["metadata"]["name"], "premium-grant-acme-standard");
+    assert_eq!(rendered["metadata"]["namespace"], "organization-acme");
+    assert_eq!(
+        rendered["metadata"]["annotations"]["quota.miloapis.com/description"],
+        "Auto-generated grant for acme"
+    );
+    assert_eq!(rendered["spec"]["consumerRef"]["name"], "acme");
+
+    // A claim policy's templates likewise, over all three of its variables.
+    let mut doc = claim_policy_doc();
+    doc["spec"]["target"]["resourceClaimTemplate"]["metadata"]["annotations"] = json!({"by": "{{.user.name}} in {{.requestInfo.namespace}} for {{.trigger.metadata.name}}"});
+    assert!(parse_claim_creation_policy(&doc).is_ok());
+
+    // The dot names the declared variable, so an undeclared one stays refused.
+    let mut doc = grant_policy_doc();
+    doc["spec"]["target"]["resourceGrantTemplate"]["metadata"]["name"] = json!("{{.user.name}}");
+    let causes = parse_grant_creation_policy(&doc).unwrap_err();
+    assert_eq!(
+        causes[0].field,
+        "spec.target.resourceGrantTemplate.metadata.name"
+    );
+    assert!(
+        causes[0].message.contains("undeclared reference to 'user'"),
+        "{causes:?}"
+    );
 }
 
 #[test]
