@@ -749,6 +749,20 @@ impl Subject<'_> {
         Ok(Pending::of(writes))
     }
 
+    /// What a `/status` write of a quota kind may change: not whether a
+    /// claim is granted (`q::check_claim_status_update`).
+    pub fn admit_status_update(&self, old: &Object, new: &Object) -> Result<(), ApiError> {
+        if !is_quota(self.kind, &q::RESOURCE_CLAIM) {
+            return Ok(());
+        }
+        let causes = q::check_claim_status_update(&old.to_value(), &new.to_value());
+        if causes.is_empty() {
+            Ok(())
+        } else {
+            Err(self.invalid(&new.metadata.name, causes))
+        }
+    }
+
     /// Checks and status of the six kinds; a grant's limit changes.
     async fn admit_quota_kind(
         &self,
@@ -769,21 +783,25 @@ impl Subject<'_> {
                     return Err(invalid(causes));
                 }
             }
+            // Checked against the registrations as just reloaded: two
+            // creates of one type at the same instant can both pass, as in
+            // Milo, whose admission checks its informer's cache.
+            let causes =
+                q::check_registration_unique(&registration, &self.inputs().await?.registrations);
+            if !causes.is_empty() {
+                return Err(invalid(causes));
+            }
             obj.set_status(q::registration_status(generation, now));
         } else if is_quota(self.kind, &q::CLAIM_CREATION_POLICY) {
+            // Types not registered (yet) are reported on Ready, not
+            // refused, as Milo does.
             let policy = q::parse_claim_creation_policy(&doc).map_err(invalid)?;
-            let causes = policy.check_registrations(&self.inputs().await?.registrations);
-            if !causes.is_empty() {
-                return Err(invalid(causes));
-            }
-            obj.set_status(q::policy_status(policy.disabled, generation, now));
+            let registrations = &self.inputs().await?.registrations;
+            obj.set_status(q::claim_policy_status(&policy, registrations, now));
         } else if is_quota(self.kind, &q::GRANT_CREATION_POLICY) {
             let policy = q::parse_grant_creation_policy(&doc).map_err(invalid)?;
-            let causes = policy.check_registrations(&self.inputs().await?.registrations);
-            if !causes.is_empty() {
-                return Err(invalid(causes));
-            }
-            obj.set_status(q::policy_status(policy.disabled, generation, now));
+            let registrations = &self.inputs().await?.registrations;
+            obj.set_status(q::grant_policy_status(&policy, registrations, now));
         } else if is_quota(self.kind, &q::RESOURCE_GRANT) {
             let grant = q::parse_grant(&doc).map_err(invalid)?;
             let causes = grant.check_registrations(&self.inputs().await?.registrations);
@@ -863,19 +881,38 @@ impl Subject<'_> {
                     "this label is set only by the server, on the claims of ClaimCreationPolicies",
                 )]));
             }
-            // A claim written directly counts on its consumer's path.
+            // A claim written directly counts on its consumer's path. It is
+            // an object of its own, not a guard on another write: without
+            // room it is stored refused (Granted=False, QuotaExceeded), as
+            // Milo stores it, and counts nowhere. Its buckets are read to
+            // decide that; a claim that meets a full bucket only at the
+            // transaction (a concurrent claim took the room) is a 403.
             let path = consumer_path(self.store, &claim.consumer, "spec.consumerRef").await?;
             let registrations = self.inputs().await?.registrations.clone();
             let claims = vec![claim];
-            let plan = q::plan_claims_unread(&claims, &path, &registrations)
-                .map_err(|refusal| refused(&claims, &refusal))?;
+            let levels = read_buckets(self.store, &path, &claim_types(&claims)).await?;
+            let plan = match q::plan_claims(&claims, &path, &levels, &registrations) {
+                Ok(plan) => plan,
+                Err(refusal @ q::ClaimRefusal::Exceeded(_)) => {
+                    for t in claim_types(&claims) {
+                        emit(&q::decision_metric(
+                            &t,
+                            q::Decision::QuotaExceeded,
+                            chrono::Utc::now().timestamp_millis(),
+                        ));
+                    }
+                    obj.set_status(q::claim_refused_status(&refusal, generation, now));
+                    return Ok(Pending::default());
+                }
+                Err(refusal) => return Err(refused(&claims, &refusal)),
+            };
             let allocations = plan
                 .plans
                 .first()
                 .map(|p| p.allocations.clone())
                 .unwrap_or_default();
             obj.set_status(q::claim_granted_status(&allocations, generation, now));
-            let writes = bucket_writes(&plan.changes, &path, &BTreeMap::new(), now);
+            let writes = bucket_writes(&plan.changes, &path, &levels, now);
             return Ok(Pending {
                 claim_buckets: writes,
                 replan: Some(Replan {

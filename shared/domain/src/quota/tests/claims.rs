@@ -277,6 +277,38 @@ fn release_gives_back_on_every_node() {
         && c.check == HeadroomCheck::None));
 }
 
+#[test]
+fn a_refused_claim_counts_nowhere() {
+    let mut doc = json!({
+        "metadata": {"name": "c", "namespace": "milo-system"},
+        "spec": {"consumerRef": org_ref("acme"),
+                 "requests": [{"resourceType": PROJECTS, "amount": 2}]},
+    });
+    assert!(parse_claim(&doc).unwrap().granted);
+    let refusal = ClaimRefusal::Invalid(vec![]);
+    doc["status"] = claim_refused_status(&refusal, 1, NOW);
+    let refused = parse_claim(&doc).unwrap();
+    assert!(!refused.granted);
+    let path = under_org("acme");
+    assert!(plan_release(&refused, &path).is_empty());
+    let computed = recompute(
+        &[],
+        &[CountedClaim {
+            claim: &refused,
+            path: &path,
+        }],
+    );
+    assert!(computed.is_empty());
+    // Only the server turns the condition.
+    let mut granted = doc.clone();
+    granted["status"] = claim_granted_status(&[], 1, NOW);
+    assert_eq!(
+        check_claim_status_update(&doc, &granted)[0].field,
+        "status.conditions"
+    );
+    assert!(check_claim_status_update(&doc, &doc).is_empty());
+}
+
 // ---------------------------------------------------------------------------
 // Recompute and drift
 // ---------------------------------------------------------------------------
