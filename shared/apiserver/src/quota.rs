@@ -1006,10 +1006,17 @@ impl Subject<'_> {
             user: &user,
             request_info: &request_info,
         };
+        // A template without consumerRef claims from the control plane the
+        // object is written in, as Milo fills it from the request's context.
+        let context_consumer = match self.context {
+            Context::Organization(org) => Some(Node::organization(org).to_ref().to_json()),
+            Context::Project(project) => Some(Node::project(project).to_ref().to_json()),
+            Context::Platform => None,
+        };
         let mut documents = Vec::new();
         for policy in policies {
             let claim = policy
-                .claim_for(&policy_inputs)
+                .claim_in_context_for(&policy_inputs, context_consumer.as_ref())
                 .map_err(|e| policy_invalid(&e))?;
             documents.extend(claim);
         }

@@ -346,3 +346,46 @@ async fn a_policy_for_an_unregistered_type_is_accepted_not_ready_and_makes_nothi
         .unwrap()
         .contains("claimingResources"));
 }
+
+#[tokio::test]
+async fn a_claim_policy_without_consumer_ref_claims_from_the_control_plane_written_in() {
+    let api = api().await;
+    api.org("acme").await;
+    register(&api, "projects", PROJECTS).await;
+    grant(&api, "acme-projects", "acme", PROJECTS, 1).await;
+    let mut policy = claim_policy("from-context", PROJECTS, "counted");
+    let template = &mut policy["spec"]["target"]["resourceClaimTemplate"];
+    template["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("consumerRef");
+    template["metadata"]["namespace"] = json!("organization-acme");
+    let r = api
+        .post(&format!("{Q}/claimcreationpolicies"), policy)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let in_org = format!("{G}/organizations/acme/control-plane{G}/projects");
+    let labelled = |name: &str| {
+        let mut p = project(name, "Organization", "acme");
+        p["metadata"]["labels"] = json!({"counted": "yes"});
+        p
+    };
+    let r = api.post(&in_org, labelled("p1")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let claims = api
+        .get(&format!("{Q}/namespaces/organization-acme/resourceclaims"))
+        .await;
+    let items = claims.body["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1, "{}", claims.body);
+    assert_eq!(items[0]["spec"]["consumerRef"], org_ref("acme"));
+    assert_eq!(allocated(&api, "acme").await, [(PROJECTS.to_string(), 1)]);
+    // The organization's quota holds: the next project's write is refused.
+    let r = api.post(&in_org, labelled("p2")).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Written in the platform's own context there is no consumer to take.
+    let r = api.post(&format!("{G}/projects"), labelled("p3")).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(message(&r).contains("consumerRef"), "{}", r.body);
+}

@@ -580,3 +580,40 @@ fn held_grants_round_trip_and_skip_malformed_entries() {
     );
     assert_eq!(held_grants_value(&BTreeMap::new()), None);
 }
+
+#[test]
+fn a_claim_policy_without_consumer_ref_claims_from_the_triggers_control_plane() {
+    let mut doc = claim_policy_doc();
+    let spec = &mut doc["spec"]["target"]["resourceClaimTemplate"]["spec"];
+    spec.as_object_mut().unwrap().remove("consumerRef");
+    let policy = parse_claim_creation_policy(&doc).unwrap();
+    let mut trigger = project("p", "Organization", "acme");
+    trigger["metadata"]["labels"] = json!({"test.miloapis.com/scenario": "core-functionality"});
+    let inputs = PolicyInputs::trigger_only(&trigger);
+    let consumer = Node::project("web").to_ref().to_json();
+    let claim = policy
+        .claim_in_context_for(&inputs, Some(&consumer))
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim["spec"]["consumerRef"], consumer);
+    assert_eq!(parse_claim(&claim).unwrap().consumer, Node::project("web"));
+    // In the platform's own context there is none to take: said once, at
+    // the template's field.
+    match policy.claim_for(&inputs) {
+        Err(PolicyError::InvalidDocument { causes, .. }) => {
+            let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
+            assert_eq!(
+                fields,
+                ["spec.target.resourceClaimTemplate.spec.consumerRef"]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A consumerRef written in the template is kept.
+    let policy = parse_claim_creation_policy(&claim_policy_doc()).unwrap();
+    let claim = policy
+        .claim_in_context_for(&inputs, Some(&consumer))
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim["spec"]["consumerRef"]["kind"], "Organization");
+}
