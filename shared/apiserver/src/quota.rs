@@ -166,14 +166,18 @@ impl Pending {
                             .any(|w| matches!(w, Write::Bucket(c) if c.key == b.key));
                     }
                     Some(Write::PutObject { object, .. }) => {
+                        let kind = object["kind"].as_str().unwrap_or("object");
+                        let message = if matches!(err, StoreError::AlreadyExists { .. }) {
+                            format!("the {kind} this write creates already exists")
+                        } else {
+                            // A policy whose status a registration updates.
+                            format!("the {kind} this write updates changed meanwhile; retry")
+                        };
                         return Err(ApiError::conflict(
                             q::QUOTA_GROUP,
                             q::RESOURCE_CLAIM.plural,
                             object["metadata"]["name"].as_str().unwrap_or_default(),
-                            format!(
-                                "the {} this write creates already exists",
-                                object["kind"].as_str().unwrap_or("object")
-                            ),
+                            message,
                         ));
                     }
                     Some(Write::Delete { key, .. }) => {
@@ -749,6 +753,62 @@ impl Subject<'_> {
         Ok(Pending::of(writes))
     }
 
+    /// The status writes of the creation policies a new registration puts
+    /// in force: those that were not Ready only for want of its type, so
+    /// that their Ready condition says what is so (under the version read:
+    /// a policy written meanwhile is a 409 to retry). Registrations are
+    /// rare; this reads the policies (two Queries), as the cache keeps only
+    /// those in force.
+    async fn policies_put_in_force(
+        &self,
+        registration: &q::ResourceRegistration,
+        before: &[q::ResourceRegistration],
+        now: &str,
+    ) -> Result<Vec<Write>, ApiError> {
+        let mut after = before.to_vec();
+        after.push(registration.clone());
+        let (claim_policies, grant_policies) = tokio::try_join!(
+            context_items(self.store, &Context::Platform, &q::CLAIM_CREATION_POLICY),
+            context_items(self.store, &Context::Platform, &q::GRANT_CREATION_POLICY),
+        )?;
+        let mut writes = Vec::new();
+        let mut put = |stored: Stored, status: Value| {
+            let version = stored.version + 1;
+            let mut object = stored.object;
+            object["status"] = status;
+            object["metadata"]["resourceVersion"] = json!(version.to_string());
+            writes.push(Write::PutObject {
+                key: stored.key,
+                object,
+                version,
+                expect: Expect::Version(stored.version),
+            });
+        };
+        for stored in claim_policies {
+            let Ok(policy) = q::parse_claim_creation_policy(&stored.object) else {
+                continue;
+            };
+            if !policy.disabled
+                && !q::claim_policy_in_force(&policy, before)
+                && q::claim_policy_in_force(&policy, &after)
+            {
+                put(stored, q::claim_policy_status(&policy, &after, now));
+            }
+        }
+        for stored in grant_policies {
+            let Ok(policy) = q::parse_grant_creation_policy(&stored.object) else {
+                continue;
+            };
+            if !policy.disabled
+                && !q::grant_policy_in_force(&policy, before)
+                && q::grant_policy_in_force(&policy, &after)
+            {
+                put(stored, q::grant_policy_status(&policy, &after, now));
+            }
+        }
+        Ok(writes)
+    }
+
     /// What a `/status` write of a quota kind may change: not whether a
     /// claim is granted (`q::check_claim_status_update`).
     pub fn admit_status_update(&self, old: &Object, new: &Object) -> Result<(), ApiError> {
@@ -786,12 +846,18 @@ impl Subject<'_> {
             // Checked against the registrations as just reloaded: two
             // creates of one type at the same instant can both pass, as in
             // Milo, whose admission checks its informer's cache.
-            let causes =
-                q::check_registration_unique(&registration, &self.inputs().await?.registrations);
+            let inputs = self.inputs().await?;
+            let causes = q::check_registration_unique(&registration, &inputs.registrations);
             if !causes.is_empty() {
                 return Err(invalid(causes));
             }
             obj.set_status(q::registration_status(generation, now));
+            if old.is_none() {
+                let writes = self
+                    .policies_put_in_force(&registration, &inputs.registrations, now)
+                    .await?;
+                return Ok(Pending::of(writes));
+            }
         } else if is_quota(self.kind, &q::CLAIM_CREATION_POLICY) {
             // Types not registered (yet) are reported on Ready, not
             // refused, as Milo does.

@@ -325,6 +325,22 @@ async fn a_policy_for_an_unregistered_type_is_accepted_not_ready_and_makes_nothi
         .await;
     assert_eq!(claims.body["items"], json!([]), "{}", claims.body);
 
+    // Once its type is registered it is Ready and in force.
+    register(&api, "late", "nonexistent.miloapis.com/projects").await;
+    let r = api.get(&format!("{policies}/early")).await;
+    let ready = condition(&r.body, "Ready");
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("True"), Some("PolicyReady")),
+        "{}",
+        r.body
+    );
+    let mut p = project("p2", "Organization", "acme");
+    p["metadata"]["labels"] = json!({"early": "yes"});
+    let r = api.post(&format!("{G}/projects"), p).await;
+    // No grant gives acme any of the type: the policy's claim is refused.
+    assert_eq!(r.status, 403, "{}", r.body);
+
     // A trigger kind outside the registration's claimingResources is Ready,
     // as in Milo; its message says what its claims will meet.
     let mut reg = registration("edge", "test.quota.miloapis.com/edge");
