@@ -1,5 +1,6 @@
 //! What every instance makes sure of once, before its first request: the
-//! platform's `default` namespace, and the built-in CRDs stored as objects so
+//! platform's `default` and `milo-system` namespaces (the latter where Milo
+//! keeps the platform's quota grants and claims), and the built-in CRDs stored as objects so
 //! that `kubectl get crds` lists them (read-only: see crds.rs) — rewritten
 //! when a release ships a changed one. Idempotent and race-safe: every
 //! write is conditional.
@@ -18,23 +19,28 @@ pub async fn run(store: &Store) -> Result<(), ApiError> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let types = domain::builtin::types().map_err(ApiError::internal)?;
     let refs: Vec<ObjectRef> = domain::builtin::documents().iter().map(crd_ref).collect();
-    let default_namespace = builtin_ref(&Context::Platform, &NAMESPACE, "", "default");
+    let namespace_refs: Vec<(&str, ObjectRef)> = namespaces::PLATFORM_NAMESPACES
+        .iter()
+        .map(|name| (*name, builtin_ref(&Context::Platform, &NAMESPACE, "", name)))
+        .collect();
     // One read tells what is there already, so a warm table costs a cold
     // start no write.
     let mut keys: Vec<_> = refs.iter().map(ObjectRef::key).collect();
-    keys.push(default_namespace.key());
+    keys.extend(namespace_refs.iter().map(|(_, r)| r.key()));
     let stored = store.batch_get(&keys).await.map_err(from_store)?;
-    if !stored.iter().any(|s| s.key == default_namespace.key()) {
-        ignore_existing(
-            store
-                .write(namespaces::create_namespace(
-                    Context::Platform,
-                    "default",
-                    None,
-                    &now,
-                ))
-                .await,
-        )?;
+    for (name, namespace_ref) in &namespace_refs {
+        if !stored.iter().any(|s| s.key == namespace_ref.key()) {
+            ignore_existing(
+                store
+                    .write(namespaces::create_namespace(
+                        Context::Platform,
+                        name,
+                        None,
+                        &now,
+                    ))
+                    .await,
+            )?;
+        }
     }
     for ((doc, rt), object_ref) in domain::builtin::documents().iter().zip(&types).zip(&refs) {
         let current = stored.iter().find(|s| s.key == object_ref.key());

@@ -64,6 +64,11 @@ pub fn create_namespace(
     writes
 }
 
+/// The platform context's own namespaces, made at bootstrap and never
+/// deleted: `default`, and `milo-system`, where Milo's manifests put the
+/// platform's ResourceGrants and ResourceClaims.
+pub const PLATFORM_NAMESPACES: [&str; 2] = ["default", "milo-system"];
+
 /// The namespaces created in the same transaction as an object: a project's
 /// `default`, an organization's `organization-{org}`.
 pub fn created_with(kind: &KindInfo, object_ref: &ObjectRef, now: &str) -> Vec<Write> {

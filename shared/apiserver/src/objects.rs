@@ -802,7 +802,10 @@ impl Ops<'_> {
             return Err(self.invalid(&name, causes));
         }
         let pending = match status {
-            true => quota::Pending::default(),
+            true => {
+                self.quota().admit_status_update(&old, &new)?;
+                quota::Pending::default()
+            }
             false => {
                 self.quota()
                     .admit_update(&old, &mut new, &placement)
@@ -934,10 +937,13 @@ impl Ops<'_> {
                 ),
             ));
         }
-        if self.kind.is(&kinds::NAMESPACE) && name == "default" {
+        let platform_namespace = matches!(self.context, Context::Platform)
+            && crate::namespaces::PLATFORM_NAMESPACES.contains(&name);
+        if self.kind.is(&kinds::NAMESPACE) && (name == "default" || platform_namespace) {
             return Err(ApiError::Forbidden {
-                message: "namespaces \"default\" is forbidden: this namespace may not be deleted"
-                    .into(),
+                message: format!(
+                    "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+                ),
             });
         }
         let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);

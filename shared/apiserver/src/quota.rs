@@ -167,14 +167,18 @@ impl Pending {
                             .any(|w| matches!(w, Write::Bucket(c) if c.key == b.key));
                     }
                     Some(Write::PutObject { object, .. }) => {
+                        let kind = object["kind"].as_str().unwrap_or("object");
+                        let message = if matches!(err, StoreError::AlreadyExists { .. }) {
+                            format!("the {kind} this write creates already exists")
+                        } else {
+                            // A policy whose status a registration updates.
+                            format!("the {kind} this write updates changed meanwhile; retry")
+                        };
                         return Err(ApiError::conflict(
                             q::QUOTA_GROUP,
                             q::RESOURCE_CLAIM.plural,
                             object["metadata"]["name"].as_str().unwrap_or_default(),
-                            format!(
-                                "the {} this write creates already exists",
-                                object["kind"].as_str().unwrap_or("object")
-                            ),
+                            message,
                         ));
                     }
                     Some(Write::Delete { key, .. }) => {
@@ -750,6 +754,76 @@ impl Subject<'_> {
         Ok(Pending::of(writes))
     }
 
+    /// The status writes of the creation policies a new registration puts
+    /// in force: those that were not Ready only for want of its type, so
+    /// that their Ready condition says what is so (under the version read:
+    /// a policy written meanwhile is a 409 to retry). Registrations are
+    /// rare; this reads the policies (two Queries), as the cache keeps only
+    /// those in force.
+    async fn policies_put_in_force(
+        &self,
+        registration: &q::ResourceRegistration,
+        before: &[q::ResourceRegistration],
+        now: &str,
+    ) -> Result<Vec<Write>, ApiError> {
+        let mut after = before.to_vec();
+        after.push(registration.clone());
+        let (claim_policies, grant_policies) = tokio::try_join!(
+            context_items(self.store, &Context::Platform, &q::CLAIM_CREATION_POLICY),
+            context_items(self.store, &Context::Platform, &q::GRANT_CREATION_POLICY),
+        )?;
+        let mut writes = Vec::new();
+        let mut put = |stored: Stored, status: Value| {
+            let version = stored.version + 1;
+            let mut object = stored.object;
+            object["status"] = status;
+            object["metadata"]["resourceVersion"] = json!(version.to_string());
+            writes.push(Write::PutObject {
+                key: stored.key,
+                object,
+                version,
+                expect: Expect::Version(stored.version),
+            });
+        };
+        for stored in claim_policies {
+            let Ok(policy) = q::parse_claim_creation_policy(&stored.object) else {
+                continue;
+            };
+            if !policy.disabled
+                && !q::claim_policy_in_force(&policy, before)
+                && q::claim_policy_in_force(&policy, &after)
+            {
+                put(stored, q::claim_policy_status(&policy, &after, now));
+            }
+        }
+        for stored in grant_policies {
+            let Ok(policy) = q::parse_grant_creation_policy(&stored.object) else {
+                continue;
+            };
+            if !policy.disabled
+                && !q::grant_policy_in_force(&policy, before)
+                && q::grant_policy_in_force(&policy, &after)
+            {
+                put(stored, q::grant_policy_status(&policy, &after, now));
+            }
+        }
+        Ok(writes)
+    }
+
+    /// What a `/status` write of a quota kind may change: not whether a
+    /// claim is granted (`q::check_claim_status_update`).
+    pub fn admit_status_update(&self, old: &Object, new: &Object) -> Result<(), ApiError> {
+        if !is_quota(self.kind, &q::RESOURCE_CLAIM) {
+            return Ok(());
+        }
+        let causes = q::check_claim_status_update(&old.to_value(), &new.to_value());
+        if causes.is_empty() {
+            Ok(())
+        } else {
+            Err(self.invalid(&new.metadata.name, causes))
+        }
+    }
+
     /// Checks and status of the six kinds; a grant's limit changes.
     async fn admit_quota_kind(
         &self,
@@ -770,21 +844,31 @@ impl Subject<'_> {
                     return Err(invalid(causes));
                 }
             }
-            obj.set_status(q::registration_status(generation, now));
-        } else if is_quota(self.kind, &q::CLAIM_CREATION_POLICY) {
-            let policy = q::parse_claim_creation_policy(&doc).map_err(invalid)?;
-            let causes = policy.check_registrations(&self.inputs().await?.registrations);
+            // Checked against the registrations as just reloaded: two
+            // creates of one type at the same instant can both pass, as in
+            // Milo, whose admission checks its informer's cache.
+            let inputs = self.inputs().await?;
+            let causes = q::check_registration_unique(&registration, &inputs.registrations);
             if !causes.is_empty() {
                 return Err(invalid(causes));
             }
-            obj.set_status(q::policy_status(policy.disabled, generation, now));
+            obj.set_status(q::registration_status(generation, now));
+            if old.is_none() {
+                let writes = self
+                    .policies_put_in_force(&registration, &inputs.registrations, now)
+                    .await?;
+                return Ok(Pending::of(writes));
+            }
+        } else if is_quota(self.kind, &q::CLAIM_CREATION_POLICY) {
+            // Types not registered (yet) are reported on Ready, not
+            // refused, as Milo does.
+            let policy = q::parse_claim_creation_policy(&doc).map_err(invalid)?;
+            let registrations = &self.inputs().await?.registrations;
+            obj.set_status(q::claim_policy_status(&policy, registrations, now));
         } else if is_quota(self.kind, &q::GRANT_CREATION_POLICY) {
             let policy = q::parse_grant_creation_policy(&doc).map_err(invalid)?;
-            let causes = policy.check_registrations(&self.inputs().await?.registrations);
-            if !causes.is_empty() {
-                return Err(invalid(causes));
-            }
-            obj.set_status(q::policy_status(policy.disabled, generation, now));
+            let registrations = &self.inputs().await?.registrations;
+            obj.set_status(q::grant_policy_status(&policy, registrations, now));
         } else if is_quota(self.kind, &q::RESOURCE_GRANT) {
             let grant = q::parse_grant(&doc).map_err(invalid)?;
             let causes = grant.check_registrations(&self.inputs().await?.registrations);
@@ -864,19 +948,38 @@ impl Subject<'_> {
                     "this label is set only by the server, on the claims of ClaimCreationPolicies",
                 )]));
             }
-            // A claim written directly counts on its consumer's path.
+            // A claim written directly counts on its consumer's path. It is
+            // an object of its own, not a guard on another write: without
+            // room it is stored refused (Granted=False, QuotaExceeded), as
+            // Milo stores it, and counts nowhere. Its buckets are read to
+            // decide that; a claim that meets a full bucket only at the
+            // transaction (a concurrent claim took the room) is a 403.
             let path = consumer_path(self.store, &claim.consumer, "spec.consumerRef").await?;
             let registrations = self.inputs().await?.registrations.clone();
             let claims = vec![claim];
-            let plan = q::plan_claims_unread(&claims, &path, &registrations)
-                .map_err(|refusal| refused(&claims, &refusal))?;
+            let levels = read_buckets(self.store, &path, &claim_types(&claims)).await?;
+            let plan = match q::plan_claims(&claims, &path, &levels, &registrations) {
+                Ok(plan) => plan,
+                Err(refusal @ q::ClaimRefusal::Exceeded(_)) => {
+                    for t in claim_types(&claims) {
+                        emit(&q::decision_metric(
+                            &t,
+                            q::Decision::QuotaExceeded,
+                            chrono::Utc::now().timestamp_millis(),
+                        ));
+                    }
+                    obj.set_status(q::claim_refused_status(&refusal, generation, now));
+                    return Ok(Pending::default());
+                }
+                Err(refusal) => return Err(refused(&claims, &refusal)),
+            };
             let allocations = plan
                 .plans
                 .first()
                 .map(|p| p.allocations.clone())
                 .unwrap_or_default();
             obj.set_status(q::claim_granted_status(&allocations, generation, now));
-            let writes = bucket_writes(&plan.changes, &path, &BTreeMap::new(), now);
+            let writes = bucket_writes(&plan.changes, &path, &levels, now);
             return Ok(Pending {
                 claim_buckets: writes,
                 replan: Some(Replan {
@@ -970,10 +1073,17 @@ impl Subject<'_> {
             user: &user,
             request_info: &request_info,
         };
+        // A template without consumerRef claims from the control plane the
+        // object is written in, as Milo fills it from the request's context.
+        let context_consumer = match self.context {
+            Context::Organization(org) => Some(Node::organization(org).to_ref().to_json()),
+            Context::Project(project) => Some(Node::project(project).to_ref().to_json()),
+            Context::Platform => None,
+        };
         let mut documents = Vec::new();
         for policy in policies {
             let claim = policy
-                .claim_for(&policy_inputs)
+                .claim_in_context_for(&policy_inputs, context_consumer.as_ref())
                 .map_err(|e| policy_invalid(&e))?;
             documents.extend(claim);
         }

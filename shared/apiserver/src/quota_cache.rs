@@ -39,8 +39,8 @@ pub(crate) fn is_stamped_kind(kind: &KindInfo) -> bool {
     .any(|id: &&kinds::KindId| kind.group == id.group && kind.kind == id.kind)
 }
 
-/// What every write's quota decisions read: the policies and the
-/// registrations, as stored (each was checked when written).
+/// What every write's quota decisions read: the policies in force (those
+/// whose resource types are registered) and the registrations, as stored.
 #[derive(Default)]
 pub(crate) struct Inputs {
     pub claim_policies: Vec<q::ClaimCreationPolicy>,
@@ -87,9 +87,17 @@ async fn load(store: &Store) -> Result<Inputs, ApiError> {
         platform_documents(store, &q::GRANT_CREATION_POLICY),
         platform_documents(store, &q::RESOURCE_REGISTRATION),
     )?;
+    let registrations = parsed(registrations, q::parse_registration);
+    // A policy whose types are not all registered is not Ready and makes
+    // nothing; it is in force from the moment they are (a registration
+    // write moves the stamp, so this is built again then).
+    let mut claim_policies = parsed(claim_policies, q::parse_claim_creation_policy);
+    claim_policies.retain(|p| q::claim_policy_in_force(p, &registrations));
+    let mut grant_policies = parsed(grant_policies, q::parse_grant_creation_policy);
+    grant_policies.retain(|p| q::grant_policy_in_force(p, &registrations));
     Ok(Inputs {
-        claim_policies: parsed(claim_policies, q::parse_claim_creation_policy),
-        grant_policies: parsed(grant_policies, q::parse_grant_creation_policy),
-        registrations: parsed(registrations, q::parse_registration),
+        claim_policies,
+        grant_policies,
+        registrations,
     })
 }

@@ -194,18 +194,24 @@ async fn quota_kinds_are_checked_at_write_and_report_their_conditions() {
     let api = api().await;
     api.org("acme").await;
 
-    // A claim policy for a type nobody registered is refused.
+    // A claim policy for a type nobody registered is accepted, not Ready
+    // (as Milo; #18: refusing it was wrong).
     let r = api
         .post(
             &format!("{Q}/claimcreationpolicies"),
             project_policy("early"),
         )
         .await;
-    assert_eq!(r.status, 422, "{}", r.body);
-    assert!(r.body["message"]
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(condition(&r.body, "Ready")["reason"], "ValidationFailed");
+    assert!(condition(&r.body, "Ready")["message"]
         .as_str()
         .unwrap()
         .contains("ResourceRegistration"));
+    let r = api
+        .call("DELETE", &format!("{Q}/claimcreationpolicies/early"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 
     let r = api
         .post(

@@ -68,6 +68,10 @@ pub struct ResourceClaim {
     /// Where the object it is for lives, when that is an organization's or
     /// project's control plane ([`RESOURCE_CONTEXT_ANNOTATION`]).
     pub resource_context: Option<Node>,
+    /// Whether it holds what it requests. A claim written directly that had
+    /// no room is stored refused (Granted=False, as Milo stores it) and
+    /// counts nowhere: nothing to release, nothing to recompute.
+    pub granted: bool,
 }
 
 /// Where a claim's usage counts: the bucket of every node on the path from
@@ -177,7 +181,30 @@ pub fn parse_claim(doc: &Value) -> Result<ResourceClaim, Vec<Cause>> {
         resource_context: metadata["annotations"][RESOURCE_CONTEXT_ANNOTATION]
             .as_str()
             .and_then(read_resource_context),
+        granted: granted_condition(doc) != Some(false),
     })
+}
+
+/// A `/status` write may not turn a claim's Granted condition: it says
+/// whether the claim counts in its buckets, which only the server decides
+/// (its delete releases what a granted claim holds).
+pub fn check_claim_status_update(old: &Value, new: &Value) -> Vec<Cause> {
+    if granted_condition(old) == granted_condition(new) {
+        return Vec::new();
+    }
+    vec![Cause::invalid(
+        "status.conditions",
+        "the Granted condition is set by the server: it says whether the claim counts in its buckets",
+    )]
+}
+
+/// The status of a claim's Granted condition, if it has one.
+pub fn granted_condition(doc: &Value) -> Option<bool> {
+    doc["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Granted")
+        .map(|c| c["status"] == "True")
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ mod plan;
 mod policy;
 mod policy_expr;
 mod read;
+mod readiness;
 mod recompute;
 mod refs;
 mod registration;
@@ -51,8 +52,8 @@ mod trigger;
 
 pub use bucket::{claims_holding, parse_bucket, type_still_counted, BucketKey, BucketLevel};
 pub use claim::{
-    held_claims, held_claims_value, parse_claim, resource_context_value, ClaimRequest, CountedFrom,
-    ResourceClaim,
+    check_claim_status_update, granted_condition, held_claims, held_claims_value, parse_claim,
+    resource_context_value, ClaimRequest, CountedFrom, ResourceClaim,
 };
 pub use grant::{held_grants, held_grants_value, parse_grant, Allowance, ResourceGrant};
 pub use grant_delta::{
@@ -73,11 +74,14 @@ pub use policy::{
     GrantCreationPolicy, ParentContext, RenderedGrant,
 };
 pub use policy_expr::PolicyError;
+pub use readiness::{
+    claim_policy_in_force, claim_policy_status, grant_policy_in_force, grant_policy_status,
+};
 pub use recompute::{drift, recompute, BucketTotals, CountedClaim, Drift};
 pub use refs::{Node, NodeKind, ObjectRef, PathError, QuotaPath};
 pub use registration::{
-    check_registration_update, parse_registration, ClaimingResource, MeasurementType,
-    ResourceRegistration,
+    check_registration_unique, check_registration_update, parse_registration, ClaimingResource,
+    MeasurementType, ResourceRegistration,
 };
 pub use status::*;
 pub use template::Template;

@@ -431,6 +431,9 @@ pub fn merge_changes(changes: &[BucketChange]) -> Vec<BucketChange> {
 /// usage along, so it is where the claim is counted.
 pub fn plan_release(claim: &ResourceClaim, path: &QuotaPath) -> Vec<BucketChange> {
     let mut changes = Vec::new();
+    if !claim.granted {
+        return changes;
+    }
     for request in &claim.requests {
         for node in path.nodes() {
             changes.push(BucketChange {

@@ -122,7 +122,12 @@ pub fn parse_claim_creation_policy(doc: &Value) -> Result<ClaimCreationPolicy, V
                     "resourceRef is set to the trigger object and cannot be set in the template",
                 ));
             }
-            require_consumer_ref(r, &spec.get("consumerRef"));
+            // Optional, as in Milo: a claim without one is made against
+            // the trigger's control plane (`claim_in_context_for`).
+            let consumer_ref = spec.get("consumerRef");
+            if consumer_ref.is_present() {
+                require_consumer_ref(r, &consumer_ref);
+            }
             let mut requests = Vec::new();
             for item in bounded_array(r, &spec.get("requests"), 1, super::claim::MAX_REQUESTS) {
                 let resource_type = required_string(r, &item.get("resourceType"));
@@ -292,8 +297,22 @@ impl ClaimCreationPolicy {
     /// its `metadata.uid` (for the owner reference) and namespace if it has
     /// one.
     pub fn claim_for(&self, inputs: &PolicyInputs) -> Result<Option<Value>, PolicyError> {
+        self.claim_in_context_for(inputs, None)
+    }
+
+    /// [`Self::claim_for`], a template without `consumerRef` taking
+    /// `context_consumer` (a reference to the organization or project whose
+    /// control plane the trigger is written in), as Milo fills it from the
+    /// request's context.
+    pub fn claim_in_context_for(
+        &self,
+        inputs: &PolicyInputs,
+        context_consumer: Option<&Value>,
+    ) -> Result<Option<Value>, PolicyError> {
         match self.applying_activation(inputs)? {
-            Some(activation) => self.render_claim(inputs.trigger, &activation).map(Some),
+            Some(activation) => self
+                .render_claim(inputs.trigger, &activation, context_consumer)
+                .map(Some),
             None => Ok(None),
         }
     }
@@ -312,7 +331,12 @@ impl ClaimCreationPolicy {
         Ok(holds.then_some(activation))
     }
 
-    fn render_claim(&self, trigger: &Value, activation: &Activation) -> Result<Value, PolicyError> {
+    fn render_claim(
+        &self,
+        trigger: &Value,
+        activation: &Activation,
+        context_consumer: Option<&Value>,
+    ) -> Result<Value, PolicyError> {
         let rendered = self
             .template
             .render("", activation)
@@ -347,8 +371,22 @@ impl ClaimCreationPolicy {
             json!([owner_reference(trigger, false)]),
         );
         let mut spec = rendered["spec"].clone();
+        let mut no_consumer = false;
         if let Some(s) = spec.as_object_mut() {
             s.insert("resourceRef".into(), resource_ref(trigger));
+            if !s.contains_key("consumerRef") {
+                no_consumer = context_consumer.is_none();
+                match context_consumer {
+                    Some(consumer) => {
+                        s.insert("consumerRef".into(), consumer.clone());
+                    }
+                    None => causes.push(Cause {
+                        reason: "FieldValueRequired".into(),
+                        field: "spec.target.resourceClaimTemplate.spec.consumerRef".into(),
+                        message: "Required value: the template names no consumerRef and the trigger is in no organization's or project's control plane to take it from".into(),
+                    }),
+                }
+            }
         }
         let document = json!({
             "apiVersion": RESOURCE_CLAIM.api_version(),
@@ -357,7 +395,11 @@ impl ClaimCreationPolicy {
             "spec": spec,
         });
         if let Err(more) = parse_claim(&document) {
-            causes.extend(more);
+            // A missing consumerRef is said above, where it can be fixed.
+            causes.extend(
+                more.into_iter()
+                    .filter(|c| !(no_consumer && c.field == "spec.consumerRef")),
+            );
         }
         if !causes.is_empty() {
             return Err(PolicyError::InvalidDocument {

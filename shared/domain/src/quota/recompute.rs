@@ -46,7 +46,7 @@ pub fn recompute(
             );
         }
     }
-    for counted in claims {
+    for counted in claims.iter().filter(|c| c.claim.granted) {
         for request in &counted.claim.requests {
             for node in counted.path.nodes() {
                 let totals = out

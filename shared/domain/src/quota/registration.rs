@@ -172,6 +172,32 @@ pub fn check_registration_update(
     causes
 }
 
+/// A resource type is registered once: a second registration of it (another
+/// name) is refused, as Milo refuses it ("already registered"), since grants
+/// and claims name the type and could not tell the two apart. `existing`
+/// is every stored registration; the one being updated (same name) is not
+/// a rival.
+pub fn check_registration_unique(
+    registration: &ResourceRegistration,
+    existing: &[ResourceRegistration],
+) -> Vec<Cause> {
+    existing
+        .iter()
+        .filter(|other| {
+            other.name != registration.name && other.resource_type == registration.resource_type
+        })
+        .map(|other| Cause {
+            reason: "FieldValueDuplicate".into(),
+            field: "spec.resourceType".into(),
+            message: format!(
+                "Duplicate value: {:?}: resource type is already registered by ResourceRegistration {:?}",
+                registration.resource_type, other.name
+            ),
+        })
+        .take(1)
+        .collect()
+}
+
 fn read_consumer_type(r: &mut Reader, field: &Field) -> Option<NodeKind> {
     if !field.is_present() {
         r.push(Cause::required(&field.path));
@@ -241,10 +267,13 @@ fn read_claiming_resources(r: &mut Reader, field: &Field) -> Vec<ClaimingResourc
         check_length(r, &kind_field, &kind, 1, 63);
         let resource = ClaimingResource { api_group, kind };
         if out.contains(&resource) {
-            r.push(super::read::duplicate(
-                &item.path,
-                &format!("{}/{}", resource.api_group, resource.kind),
-            ));
+            // Milo's words, which its clients and suites match on.
+            let shown = format!("{}/{}", resource.api_group, resource.kind);
+            r.push(Cause {
+                reason: "FieldValueDuplicate".into(),
+                message: format!("Duplicate value: {shown:?}: duplicate claiming resource"),
+                field: item.path.clone(),
+            });
             continue;
         }
         out.push(resource);
@@ -347,6 +376,7 @@ mod tests {
             json!([{"kind": "Project"}, {"kind": "Project"}]),
         );
         assert_eq!(causes[0].field, "spec.claimingResources[1]");
+        assert!(causes[0].message.contains("duplicate claiming resource"));
         let causes = causes_of(
             scenario(),
             "/spec/claimingResources",
@@ -371,6 +401,23 @@ mod tests {
                 .map(|c| c.field)
                 .collect();
         assert_eq!(fields, ["spec.resourceType", "spec.type"]);
+    }
+
+    #[test]
+    fn a_resource_type_is_registered_once() {
+        let first = parse_registration(&scenario()).unwrap();
+        let mut doc = scenario();
+        doc["metadata"]["name"] = json!("second");
+        let second = parse_registration(&doc).unwrap();
+        let causes = check_registration_unique(&second, std::slice::from_ref(&first));
+        assert_eq!(causes.len(), 1);
+        assert_eq!(causes[0].field, "spec.resourceType");
+        assert!(causes[0].message.contains("already registered"));
+        // Itself (an update) and other types are no rivals.
+        assert!(check_registration_unique(&first, std::slice::from_ref(&first)).is_empty());
+        doc["spec"]["resourceType"] = json!("test.corefunction.miloapis.com/folders");
+        let other = parse_registration(&doc).unwrap();
+        assert!(check_registration_unique(&other, &[first]).is_empty());
     }
 
     #[test]

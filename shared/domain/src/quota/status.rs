@@ -28,11 +28,14 @@ pub fn condition(
     })
 }
 
+/// Milo's message on an Active registration (its suites match it).
+pub const REGISTRATION_ACTIVE_MESSAGE: &str = "The registration is active and resource grants and claims can now be created for this resource type.";
+
 /// A ResourceRegistration accepted at write: Active.
 pub fn registration_status(generation: i64, now: &str) -> Value {
     json!({
         "observedGeneration": generation,
-        "conditions": [condition("Active", true, "RegistrationActive", "ResourceRegistration is active", generation, now)],
+        "conditions": [condition("Active", true, "RegistrationActive", REGISTRATION_ACTIVE_MESSAGE, generation, now)],
     })
 }
 
@@ -99,7 +102,8 @@ pub fn claim_granted_status(allocations: &[ClaimAllocation], generation: i64, no
 }
 
 /// A refused claim: Granted=False with QuotaExceeded or ValidationFailed.
-/// (Refused claims are not stored here; this is for dry runs and reports.)
+/// (A claim written directly is stored so; a policy's claim that is refused
+/// refuses its trigger instead and is not stored.)
 pub fn claim_refused_status(refusal: &ClaimRefusal, generation: i64, now: &str) -> Value {
     json!({
         "observedGeneration": generation,

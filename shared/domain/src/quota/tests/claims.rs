@@ -277,6 +277,38 @@ fn release_gives_back_on_every_node() {
         && c.check == HeadroomCheck::None));
 }
 
+#[test]
+fn a_refused_claim_counts_nowhere() {
+    let mut doc = json!({
+        "metadata": {"name": "c", "namespace": "milo-system"},
+        "spec": {"consumerRef": org_ref("acme"),
+                 "requests": [{"resourceType": PROJECTS, "amount": 2}]},
+    });
+    assert!(parse_claim(&doc).unwrap().granted);
+    let refusal = ClaimRefusal::Invalid(vec![]);
+    doc["status"] = claim_refused_status(&refusal, 1, NOW);
+    let refused = parse_claim(&doc).unwrap();
+    assert!(!refused.granted);
+    let path = under_org("acme");
+    assert!(plan_release(&refused, &path).is_empty());
+    let computed = recompute(
+        &[],
+        &[CountedClaim {
+            claim: &refused,
+            path: &path,
+        }],
+    );
+    assert!(computed.is_empty());
+    // Only the server turns the condition.
+    let mut granted = doc.clone();
+    granted["status"] = claim_granted_status(&[], 1, NOW);
+    assert_eq!(
+        check_claim_status_update(&doc, &granted)[0].field,
+        "status.conditions"
+    );
+    assert!(check_claim_status_update(&doc, &doc).is_empty());
+}
+
 // ---------------------------------------------------------------------------
 // Recompute and drift
 // ---------------------------------------------------------------------------
@@ -547,4 +579,41 @@ fn held_grants_round_trip_and_skip_malformed_entries() {
         BTreeMap::from([("a".to_string(), "b".to_string())])
     );
     assert_eq!(held_grants_value(&BTreeMap::new()), None);
+}
+
+#[test]
+fn a_claim_policy_without_consumer_ref_claims_from_the_triggers_control_plane() {
+    let mut doc = claim_policy_doc();
+    let spec = &mut doc["spec"]["target"]["resourceClaimTemplate"]["spec"];
+    spec.as_object_mut().unwrap().remove("consumerRef");
+    let policy = parse_claim_creation_policy(&doc).unwrap();
+    let mut trigger = project("p", "Organization", "acme");
+    trigger["metadata"]["labels"] = json!({"test.miloapis.com/scenario": "core-functionality"});
+    let inputs = PolicyInputs::trigger_only(&trigger);
+    let consumer = Node::project("web").to_ref().to_json();
+    let claim = policy
+        .claim_in_context_for(&inputs, Some(&consumer))
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim["spec"]["consumerRef"], consumer);
+    assert_eq!(parse_claim(&claim).unwrap().consumer, Node::project("web"));
+    // In the platform's own context there is none to take: said once, at
+    // the template's field.
+    match policy.claim_for(&inputs) {
+        Err(PolicyError::InvalidDocument { causes, .. }) => {
+            let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
+            assert_eq!(
+                fields,
+                ["spec.target.resourceClaimTemplate.spec.consumerRef"]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A consumerRef written in the template is kept.
+    let policy = parse_claim_creation_policy(&claim_policy_doc()).unwrap();
+    let claim = policy
+        .claim_in_context_for(&inputs, Some(&consumer))
+        .unwrap()
+        .unwrap();
+    assert_eq!(claim["spec"]["consumerRef"]["kind"], "Organization");
 }

@@ -275,16 +275,6 @@ fn policies_that_do_not_compile_are_refused_at_write() {
         field_of("/spec/trigger/constraints", json!(constraints)),
         ["spec.trigger.constraints"]
     );
-    let mut doc = claim_policy_doc();
-    doc["spec"]["target"]["resourceClaimTemplate"]["spec"]
-        .as_object_mut()
-        .unwrap()
-        .remove("consumerRef");
-    let causes = parse_claim_creation_policy(&doc).unwrap_err();
-    assert_eq!(
-        causes[0].field,
-        "spec.target.resourceClaimTemplate.spec.consumerRef"
-    );
     let causes = parse_claim_creation_policy(&json!({"spec": {}})).unwrap_err();
     let fields: Vec<&str> = causes.iter().map(|c| c.field.as_str()).collect();
     assert_eq!(fields, ["spec.trigger", "spec.target"]);
