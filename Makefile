@@ -20,7 +20,8 @@ TEST_STACK := --dir .local/test --dynamo-port 18000 --nats-port 14222 --lambda-p
 CONFORMANCE_STACK := --dir .local/conformance --dynamo-port 18100 --nats-port 14322 --lambda-port 19100 --table milo-conformance
 SUITES ?= ../shared/milo/suites
 # make bench: same again on other ports. The benchmarks drive the API (and the events
-# consumer) in-process over DynamoDB Local (and nats-server), so no function is served.
+# consumer) in-process over DynamoDB Local (and nats-server), so no function is served;
+# the cold-start bench runs the release binaries itself, against a fake Runtime API.
 BENCH_STACK := --dir .local/bench --dynamo-port 28000 --nats-port 24222 --table milo-bench
 
 .PHONY: help install dev stop test conformance bench lint cfn-lint
@@ -65,6 +66,9 @@ bench: install
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin ingest_bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin admission_bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin quota_bench
+	cargo build --release -p resources -p events -p admission -p quota
+	cargo build --release -p e2e --example hello_lambda
+	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin cold_start
 
 lint:
 	cargo fmt --all -- --check
