@@ -6,11 +6,11 @@
 //! claimingResources is Ready, as in Milo: the claims it would make are
 //! refused when a trigger is written, and its Ready message says so.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::policy::{ClaimCreationPolicy, GrantCreationPolicy};
 use super::registration::ResourceRegistration;
-use super::status::condition;
+use super::status::{policy_condition, policy_status};
 
 /// The types among `types` that no registration registers (templated ones
 /// are decided when rendered).
@@ -94,41 +94,22 @@ pub fn grant_policy_status(
 }
 
 fn ready(message: &str, generation: i64, now: &str) -> Value {
-    json!({
-        "observedGeneration": generation,
-        "conditions": [condition("Ready", true, "PolicyReady", message, generation, now)],
-    })
+    policy_condition(true, "PolicyReady", message, generation, now)
 }
 
 fn not_ready(disabled: bool, missing: &[&str], generation: i64, now: &str) -> Value {
-    let ready = if disabled {
-        condition(
-            "Ready",
-            false,
-            "PolicyDisabled",
-            "Policy is disabled",
-            generation,
-            now,
-        )
-    } else {
-        let message = format!(
-            "no ResourceRegistration registers the resource type{} {}; the policy makes nothing until {} registered",
-            if missing.len() == 1 { "" } else { "s" },
-            missing
-                .iter()
-                .map(|t| format!("{t:?}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            if missing.len() == 1 { "it is" } else { "they are" },
-        );
-        condition(
-            "Ready",
-            false,
-            "ValidationFailed",
-            &message,
-            generation,
-            now,
-        )
-    };
-    json!({"observedGeneration": generation, "conditions": [ready]})
+    if disabled {
+        return policy_status(true, generation, now);
+    }
+    let message = format!(
+        "no ResourceRegistration registers the resource type{} {}; the policy makes nothing until {} registered",
+        if missing.len() == 1 { "" } else { "s" },
+        missing
+            .iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if missing.len() == 1 { "it is" } else { "they are" },
+    );
+    policy_condition(false, "ValidationFailed", &message, generation, now)
 }

@@ -51,9 +51,8 @@ pub fn grant_status(generation: i64, now: &str) -> Value {
 /// A ClaimCreationPolicy or GrantCreationPolicy accepted at write: Ready,
 /// or not Ready because disabled (reason PolicyDisabled, as Milo).
 pub fn policy_status(disabled: bool, generation: i64, now: &str) -> Value {
-    let ready = if disabled {
-        condition(
-            "Ready",
+    if disabled {
+        policy_condition(
             false,
             "PolicyDisabled",
             "Policy is disabled",
@@ -61,16 +60,22 @@ pub fn policy_status(disabled: bool, generation: i64, now: &str) -> Value {
             now,
         )
     } else {
-        condition(
-            "Ready",
-            true,
-            "PolicyReady",
-            "Policy is ready",
-            generation,
-            now,
-        )
-    };
-    json!({"observedGeneration": generation, "conditions": [ready]})
+        policy_condition(true, "PolicyReady", "Policy is ready", generation, now)
+    }
+}
+
+/// A creation policy's status: its one Ready condition.
+pub(crate) fn policy_condition(
+    ready: bool,
+    reason: &str,
+    message: &str,
+    generation: i64,
+    now: &str,
+) -> Value {
+    json!({
+        "observedGeneration": generation,
+        "conditions": [condition("Ready", ready, reason, message, generation, now)],
+    })
 }
 
 /// A granted claim: one allocation per request and Granted=True
