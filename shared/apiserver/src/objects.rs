@@ -393,10 +393,18 @@ impl Ops<'_> {
     }
 
     /// The writes that make an object a child of its context's project or
-    /// organization, or of its namespace, so that those are not deleted
-    /// under it. Returns the writes and the index of the container check.
-    fn containment(&self, object_ref: &ObjectRef) -> Vec<Write> {
-        let container = if !self.namespace.is_empty() {
+    /// organization, or of its namespace (a suspension: of the project it
+    /// names), so that those are not deleted under it and the object is
+    /// refused when its container does not exist.
+    fn containment(&self, object_ref: &ObjectRef, obj: &Object) -> Vec<Write> {
+        let container = if let Some(project) = self.suspended_project(obj) {
+            Some(builtin_ref(
+                &Context::Platform,
+                &kinds::PROJECT,
+                "",
+                project,
+            ))
+        } else if !self.namespace.is_empty() {
             Some(builtin_ref(
                 &object_ref.context,
                 &kinds::NAMESPACE,
@@ -510,7 +518,7 @@ impl Ops<'_> {
         }];
         writes.extend(index_puts(&object_ref, &label_pairs(self.kind, &obj)));
         let container_check = writes.len();
-        let contained = self.containment(&object_ref);
+        let contained = self.containment(&object_ref, &obj);
         let has_container = !contained.is_empty();
         writes.extend(contained);
         if let Some(parent) = placement.first() {
@@ -538,14 +546,14 @@ impl Ops<'_> {
                 name,
             }),
             Err(StoreError::NotFound { index }) if has_container && index == container_check => {
-                Err(self.missing_container())
+                Err(self.missing_container(&obj))
             }
             Err(StoreError::Conflict { index }) if has_container && index == container_check => {
                 Err(self.conflict(
                     &name,
                     format!(
                         "{} is being deleted; nothing new can be created in it",
-                        self.container_name()
+                        self.container_name(&obj)
                     ),
                 ))
             }
@@ -561,7 +569,18 @@ impl Ops<'_> {
         }
     }
 
-    fn container_name(&self) -> String {
+    /// The project a ProjectSuspension names; `None` for every other kind.
+    fn suspended_project<'o>(&self, obj: &'o Object) -> Option<&'o str> {
+        self.kind
+            .is(&kinds::PROJECT_SUSPENSION)
+            .then(|| domain::suspension::suspended_project(obj.spec()))
+            .flatten()
+    }
+
+    fn container_name(&self, obj: &Object) -> String {
+        if let Some(project) = self.suspended_project(obj) {
+            return format!("project \"{project}\"");
+        }
         if !self.namespace.is_empty() {
             return format!("namespace \"{}\"", self.namespace);
         }
@@ -572,7 +591,10 @@ impl Ops<'_> {
         }
     }
 
-    fn missing_container(&self) -> ApiError {
+    fn missing_container(&self, obj: &Object) -> ApiError {
+        if let Some(project) = self.suspended_project(obj) {
+            return ApiError::not_found(kinds::PROJECT.group, kinds::PROJECT.plural, project);
+        }
         if !self.namespace.is_empty() {
             return ApiError::not_found("", "namespaces", &self.namespace);
         }
@@ -998,11 +1020,19 @@ impl Ops<'_> {
     ) -> Result<(), ApiError> {
         let store = &self.server.store;
         let mut owned_namespaces = Vec::new();
+        let mut owned_records = Vec::new();
         if self.holds_children() {
             let children = hierarchy_reads::children(store, object_ref, None).await?;
             let (namespaces, others): (Vec<ObjectRef>, Vec<ObjectRef>) = children
                 .into_iter()
                 .partition(|c| c.group.is_empty() && c.kind == kinds::NAMESPACE.kind);
+            // A project's suspensions are records about it, not its content:
+            // they go with it (as Milo's garbage collector takes them).
+            let (suspensions, others): (Vec<ObjectRef>, Vec<ObjectRef>) =
+                others.into_iter().partition(|c| {
+                    c.group == kinds::PROJECT_SUSPENSION.group
+                        && c.kind == kinds::PROJECT_SUSPENSION.kind
+                });
             let mut blocking: Vec<String> = others
                 .iter()
                 .take(20)
@@ -1027,6 +1057,7 @@ impl Ops<'_> {
                 ));
             }
             owned_namespaces = namespaces;
+            owned_records = suspensions;
         }
         // After the children's count, whose refusal says more.
         let pending = self.quota().admit_delete(old).await?;
@@ -1053,7 +1084,7 @@ impl Ops<'_> {
             });
         }
         writes.extend(
-            self.containment(object_ref)
+            self.containment(object_ref, old)
                 .into_iter()
                 .filter_map(|w| match w {
                     Write::PutIndex { key, .. } => Some(Write::Delete {
@@ -1063,7 +1094,12 @@ impl Ops<'_> {
                     _ => None,
                 }),
         );
-        writes.extend(namespaces::deleted_with(store, object_ref, &owned_namespaces).await?);
+        let owned: Vec<ObjectRef> = owned_namespaces
+            .iter()
+            .chain(&owned_records)
+            .cloned()
+            .collect();
+        writes.extend(namespaces::deleted_with(store, object_ref, &owned).await?);
         writes.extend(relationship_writes(
             &[],
             &platform_relationships(&self.kind.kind, old),
