@@ -490,6 +490,9 @@ impl Ops<'_> {
         if is_hierarchy(self.kind) {
             obj.set_status(hierarchy::ready_status(&now, 1));
         }
+        if self.kind.is(&kinds::PROJECT_SUSPENSION) {
+            obj.set_status(domain::suspension::created_status());
+        }
         if self.kind.is(&kinds::NAMESPACE) {
             obj.set_status(namespaces::active_status());
             obj.metadata

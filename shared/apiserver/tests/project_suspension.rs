@@ -40,6 +40,7 @@ async fn a_suspension_names_a_project_that_exists_and_is_served_in_the_platform(
     let r = api.post(&url, suspension("s1", "p1")).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["spec"]["reason"], "Abuse");
+    assert_eq!(r.body["status"]["phase"], "Active", "{}", r.body);
     let r = api
         .post(&url, {
             let mut bad = suspension("s2", "p1");

@@ -29,6 +29,12 @@ pub fn entry(suspension: &Value) -> Value {
     })
 }
 
+/// A suspension's status from its creation: in effect until it is deleted
+/// (which is what lifts it here, so `Lifted` is never stored).
+pub fn created_status() -> Value {
+    json!({ "phase": "Active" })
+}
+
 /// Whether a project (as stored) is suspended.
 pub fn is_suspended(project: &Value) -> bool {
     project["status"]["suspensions"]
