@@ -92,34 +92,36 @@ pub fn created_with(kind: &KindInfo, object_ref: &ObjectRef, now: &str) -> Vec<W
     }
 }
 
-/// The writes that delete `namespaces` (empty, owned by `owner`) with it.
+/// The writes that delete `owned` (its empty namespaces; a project's
+/// suspensions too) with `owner`: each object, its label index items and
+/// its child index item.
 pub async fn deleted_with(
     store: &Store,
     owner: &ObjectRef,
-    namespaces: &[ObjectRef],
+    owned: &[ObjectRef],
 ) -> Result<Vec<Write>, ApiError> {
-    let keys: Vec<_> = namespaces.iter().map(ObjectRef::key).collect();
+    let keys: Vec<_> = owned.iter().map(ObjectRef::key).collect();
     let stored = store.batch_get(&keys).await.map_err(from_store)?;
     let mut writes = Vec::new();
     for item in stored {
-        let Some(ns) = ObjectRef::from_key(&item.key) else {
+        let Some(owned_ref) = ObjectRef::from_key(&item.key) else {
             continue;
         };
-        let ns = &ns;
+        let owned_ref = &owned_ref;
         writes.push(Write::Delete {
-            key: ns.key(),
+            key: owned_ref.key(),
             expect: Expect::Version(item.version),
         });
         if let Some(labels) = item.object["metadata"]["labels"].as_object() {
             writes.extend(labels.iter().filter_map(|(k, v)| {
                 Some(Write::Delete {
-                    key: ns.label_index_key(k, v.as_str()?),
+                    key: owned_ref.label_index_key(k, v.as_str()?),
                     expect: Expect::Anything,
                 })
             }));
         }
         writes.push(Write::Delete {
-            key: owner.child_index_key(ns),
+            key: owner.child_index_key(owned_ref),
             expect: Expect::Anything,
         });
     }

@@ -393,10 +393,18 @@ impl Ops<'_> {
     }
 
     /// The writes that make an object a child of its context's project or
-    /// organization, or of its namespace, so that those are not deleted
-    /// under it. Returns the writes and the index of the container check.
-    fn containment(&self, object_ref: &ObjectRef) -> Vec<Write> {
-        let container = if !self.namespace.is_empty() {
+    /// organization, or of its namespace (a suspension: of the project it
+    /// names), so that those are not deleted under it and the object is
+    /// refused when its container does not exist.
+    fn containment(&self, object_ref: &ObjectRef, obj: &Object) -> Vec<Write> {
+        let container = if let Some(project) = self.suspended_project(obj) {
+            Some(builtin_ref(
+                &Context::Platform,
+                &kinds::PROJECT,
+                "",
+                project,
+            ))
+        } else if !self.namespace.is_empty() {
             Some(builtin_ref(
                 &object_ref.context,
                 &kinds::NAMESPACE,
@@ -459,6 +467,7 @@ impl Ops<'_> {
             );
         }
         let name = obj.metadata.name.clone();
+        self.refuse_if_suspended(&name).await?;
         let causes = self.validate(&obj, None);
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
@@ -480,6 +489,9 @@ impl Ops<'_> {
         obj.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
         if is_hierarchy(self.kind) {
             obj.set_status(hierarchy::ready_status(&now, 1));
+        }
+        if self.kind.is(&kinds::PROJECT_SUSPENSION) {
+            obj.set_status(domain::suspension::created_status());
         }
         if self.kind.is(&kinds::NAMESPACE) {
             obj.set_status(namespaces::active_status());
@@ -510,7 +522,21 @@ impl Ops<'_> {
         }];
         writes.extend(index_puts(&object_ref, &label_pairs(self.kind, &obj)));
         let container_check = writes.len();
-        let contained = self.containment(&object_ref);
+        let mut contained = self.containment(&object_ref, &obj);
+        if let Some(project) = self.suspended_project(&obj) {
+            // The check on the project becomes the write of its status.
+            let stored = self
+                .suspended_project_item(project)
+                .await?
+                .ok_or_else(|| self.missing_container(&obj))?;
+            let status = domain::suspension::status_with(
+                &stored.object["status"],
+                domain::suspension::entry(&doc),
+                &now,
+            );
+            contained[0] =
+                Self::project_status_write(&stored, status, Expect::LiveAt(stored.version));
+        }
         let has_container = !contained.is_empty();
         writes.extend(contained);
         if let Some(parent) = placement.first() {
@@ -538,14 +564,14 @@ impl Ops<'_> {
                 name,
             }),
             Err(StoreError::NotFound { index }) if has_container && index == container_check => {
-                Err(self.missing_container())
+                Err(self.missing_container(&obj))
             }
             Err(StoreError::Conflict { index }) if has_container && index == container_check => {
                 Err(self.conflict(
                     &name,
                     format!(
                         "{} is being deleted; nothing new can be created in it",
-                        self.container_name()
+                        self.container_name(&obj)
                     ),
                 ))
             }
@@ -561,7 +587,59 @@ impl Ops<'_> {
         }
     }
 
-    fn container_name(&self) -> String {
+    /// The project a ProjectSuspension names; `None` for every other kind.
+    fn suspended_project<'o>(&self, obj: &'o Object) -> Option<&'o str> {
+        self.kind
+            .is(&kinds::PROJECT_SUSPENSION)
+            .then(|| domain::suspension::suspended_project(obj.spec()))
+            .flatten()
+    }
+
+    /// The project a suspension names, as stored (`None` if there is none).
+    async fn suspended_project_item(&self, project: &str) -> Result<Option<Stored>, ApiError> {
+        let key = builtin_ref(&Context::Platform, &kinds::PROJECT, "", project).key();
+        self.server.store.get(&key).await.map_err(from_store)
+    }
+
+    /// The project's item rewritten with `status` (a suspension's write
+    /// changes its project's status in the same transaction).
+    fn project_status_write(project: &Stored, status: Value, expect: Expect) -> Write {
+        let mut object = project.object.clone();
+        object["status"] = status;
+        object["metadata"]["resourceVersion"] = Value::String((project.version + 1).to_string());
+        Write::PutObject {
+            key: project.key.clone(),
+            object,
+            version: project.version + 1,
+            expect,
+        }
+    }
+
+    /// Refuses a create or update in the control plane of a suspended
+    /// project (Milo's ProjectSuspensionEnforcement). Read, not guarded in
+    /// the write's transaction: Milo's plugin too reads a cached state.
+    async fn refuse_if_suspended(&self, name: &str) -> Result<(), ApiError> {
+        let Context::Project(project) = self.context else {
+            return Ok(());
+        };
+        let Some(stored) = self.suspended_project_item(project).await? else {
+            return Ok(());
+        };
+        if domain::suspension::is_suspended(&stored.object) {
+            return Err(ApiError::ProjectSuspended {
+                group: self.kind.group.clone(),
+                kind: self.kind.plural.clone(),
+                name: name.to_string(),
+                project: project.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn container_name(&self, obj: &Object) -> String {
+        if let Some(project) = self.suspended_project(obj) {
+            return format!("project \"{project}\"");
+        }
         if !self.namespace.is_empty() {
             return format!("namespace \"{}\"", self.namespace);
         }
@@ -572,7 +650,10 @@ impl Ops<'_> {
         }
     }
 
-    fn missing_container(&self) -> ApiError {
+    fn missing_container(&self, obj: &Object) -> ApiError {
+        if let Some(project) = self.suspended_project(obj) {
+            return ApiError::not_found(kinds::PROJECT.group, kinds::PROJECT.plural, project);
+        }
         if !self.namespace.is_empty() {
             return ApiError::not_found("", "namespaces", &self.namespace);
         }
@@ -733,6 +814,10 @@ impl Ops<'_> {
         duplicates: &[String],
     ) -> Result<Response, ApiError> {
         let name = old.metadata.name.clone();
+        // Milo lets an object being deleted be updated while suspended (its
+        // finalizers removed); objects here have no graceful deletion yet
+        // (the deletion issue adds it, and that exemption with it).
+        self.refuse_if_suspended(&name).await?;
         let warnings = self.admit_body(&mut doc, duplicates)?;
         let sent = Object::from_value(doc).map_err(decode_error)?;
         if !sent.metadata.name.is_empty() && sent.metadata.name != name {
@@ -998,11 +1083,19 @@ impl Ops<'_> {
     ) -> Result<(), ApiError> {
         let store = &self.server.store;
         let mut owned_namespaces = Vec::new();
+        let mut owned_records = Vec::new();
         if self.holds_children() {
             let children = hierarchy_reads::children(store, object_ref, None).await?;
             let (namespaces, others): (Vec<ObjectRef>, Vec<ObjectRef>) = children
                 .into_iter()
                 .partition(|c| c.group.is_empty() && c.kind == kinds::NAMESPACE.kind);
+            // A project's suspensions are records about it, not its content:
+            // they go with it (as Milo's garbage collector takes them).
+            let (suspensions, others): (Vec<ObjectRef>, Vec<ObjectRef>) =
+                others.into_iter().partition(|c| {
+                    c.group == kinds::PROJECT_SUSPENSION.group
+                        && c.kind == kinds::PROJECT_SUSPENSION.kind
+                });
             let mut blocking: Vec<String> = others
                 .iter()
                 .take(20)
@@ -1027,6 +1120,7 @@ impl Ops<'_> {
                 ));
             }
             owned_namespaces = namespaces;
+            owned_records = suspensions;
         }
         // After the children's count, whose refusal says more.
         let pending = self.quota().admit_delete(old).await?;
@@ -1052,8 +1146,23 @@ impl Ops<'_> {
                 expect: Expect::Anything,
             });
         }
+        if let Some(project) = self.suspended_project(old) {
+            if let Some(stored) = self.suspended_project_item(project).await? {
+                let status = domain::suspension::status_without(
+                    &stored.object["status"],
+                    &domain::suspension::entry(&old.to_value()),
+                    &self.call.timestamp(),
+                );
+                // Live: a put would clear the flag of a project being deleted.
+                writes.push(Self::project_status_write(
+                    &stored,
+                    status,
+                    Expect::LiveAt(stored.version),
+                ));
+            }
+        }
         writes.extend(
-            self.containment(object_ref)
+            self.containment(object_ref, old)
                 .into_iter()
                 .filter_map(|w| match w {
                     Write::PutIndex { key, .. } => Some(Write::Delete {
@@ -1063,7 +1172,12 @@ impl Ops<'_> {
                     _ => None,
                 }),
         );
-        writes.extend(namespaces::deleted_with(store, object_ref, &owned_namespaces).await?);
+        let owned: Vec<ObjectRef> = owned_namespaces
+            .iter()
+            .chain(&owned_records)
+            .cloned()
+            .collect();
+        writes.extend(namespaces::deleted_with(store, object_ref, &owned).await?);
         writes.extend(relationship_writes(
             &[],
             &platform_relationships(&self.kind.kind, old),

@@ -682,6 +682,7 @@ async fn milo_crds_register_and_their_samples_round_trip() {
         let r = api.post(CRDS, crd).await;
         if name.starts_with("organizations.")
             || name.starts_with("projects.")
+            || name.starts_with("projectsuspensions.")
             || name.ends_with(".quota.miloapis.com")
         {
             assert_eq!(r.status, 403, "{name} is built in: {}", r.body);

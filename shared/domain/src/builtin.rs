@@ -66,6 +66,10 @@ const SOURCES: &[(&str, &str)] = &[
         "grantcreationpolicies",
         include_str!("../crds/grantcreationpolicies.yaml"),
     ),
+    (
+        "projectsuspensions",
+        include_str!("../crds/projectsuspensions.yaml"),
+    ),
 ];
 
 /// Registered CRDs may not use the core (empty) group; the built-in
@@ -158,7 +162,8 @@ mod tests {
                 "AllowanceBucket",
                 "ResourceClaim",
                 "ClaimCreationPolicy",
-                "GrantCreationPolicy"
+                "GrantCreationPolicy",
+                "ProjectSuspension"
             ]
         );
         let namespace = &types[3];
@@ -176,6 +181,12 @@ mod tests {
         assert!(is_builtin("relationshiptypes.graph.miloapis.com"));
         assert!(is_builtin("externalresources.graph.miloapis.com"));
         assert!(is_builtin("resourcegrants.quota.miloapis.com"));
+        assert!(is_builtin(
+            "projectsuspensions.resourcemanager.miloapis.com"
+        ));
+        let suspension = &types[17];
+        assert_eq!(suspension.scope, Scope::Cluster);
+        assert_eq!(suspension.contexts, [ContextKind::Platform]);
         for graph in &types[5..7] {
             assert_eq!(graph.group, crate::kinds::GRAPH_GROUP);
             assert_eq!(graph.scope, Scope::Cluster);

@@ -111,6 +111,15 @@ pub enum ApiError {
         reason: crate::admission::Reason,
         message: String,
     },
+    /// A write in the control plane of a suspended project (#18): 403
+    /// Forbidden with a `ProjectSuspended` cause, as Milo's admission plugin.
+    #[error("{kind} \"{name}\" is forbidden: project \"{project}\" is suspended; writes are refused until it is reinstated")]
+    ProjectSuspended {
+        group: String,
+        kind: String,
+        name: String,
+        project: String,
+    },
     #[error("{message}")]
     TooManyRequests { message: String },
     #[error("{message}")]
@@ -180,7 +189,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => (400, "BadRequest"),
             Self::Unauthorized { .. } => (401, "Unauthorized"),
-            Self::Forbidden { .. } => (403, "Forbidden"),
+            Self::Forbidden { .. } | Self::ProjectSuspended { .. } => (403, "Forbidden"),
             Self::NotFound { .. } | Self::PathNotFound { .. } => (404, "NotFound"),
             Self::MethodNotAllowed { .. } => (405, "MethodNotAllowed"),
             Self::NotAcceptable { .. } => (406, "NotAcceptable"),
@@ -221,6 +230,18 @@ impl ApiError {
                 name,
                 causes,
             } => Some(details(group, kind, name, causes)),
+            Self::ProjectSuspended {
+                group, kind, name, ..
+            } => Some(details(
+                group,
+                kind,
+                name,
+                &[Cause {
+                    reason: crate::suspension::CAUSE_REASON.into(),
+                    message: self.to_string(),
+                    field: String::new(),
+                }],
+            )),
             _ => None,
         };
         if let Some(details) = details {

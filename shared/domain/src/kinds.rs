@@ -81,6 +81,14 @@ pub const PROJECT: KindId = KindId {
     kind: "Project",
     plural: "projects",
 };
+/// A project's suspension (issue #18): while one names a project, the
+/// project's control plane refuses writes.
+pub const PROJECT_SUSPENSION: KindId = KindId {
+    group: RESOURCEMANAGER_GROUP,
+    version: V1ALPHA1,
+    kind: "ProjectSuspension",
+    plural: "projectsuspensions",
+};
 pub const NAMESPACE: KindId = KindId {
     group: "",
     version: "v1",

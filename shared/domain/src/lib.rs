@@ -21,6 +21,7 @@ pub mod patch;
 pub mod quota;
 pub mod request_options;
 pub mod schema;
+pub mod suspension;
 pub mod table;
 
 pub use error::{ApiError, Cause};

@@ -45,6 +45,9 @@ pub struct Env {
     /// kubeconfig, here the platform with the administrator's token.
     pub default_kubeconfig: PathBuf,
     clients: Mutex<HashMap<KubeconfigKey, Arc<ClusterClient>>>,
+    /// Per suite directory, where its scripts and commands run when this
+    /// run's proxy is not the suites' address (see `process_dir`).
+    process_dirs: Mutex<HashMap<PathBuf, PathBuf>>,
 }
 
 /// A kubeconfig file and the context chosen in it.
@@ -56,7 +59,68 @@ impl Env {
             http,
             default_kubeconfig,
             clients: Mutex::new(HashMap::new()),
+            process_dirs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// This run's proxy address, or `None` when it is the suites' own.
+    fn own_address(&self) -> Result<Option<String>, String> {
+        let ours = read_kubeconfig(&self.default_kubeconfig, None)?.server;
+        Ok((ours != SUITES_ADDRESS).then_some(ours))
+    }
+
+    /// Where a suite's processes run. Scripts name the suite's kubeconfig
+    /// files (`kubectl --kubeconfig kubeconfig-main`), which point at the
+    /// suites' address; on another `--port` they run in a mirror of the
+    /// suite directory (entries linked, the top-level files that name the
+    /// suites' address copied with it replaced by this run's), so that
+    /// runs side by side each reach their own proxy.
+    fn process_dir(&self, base: &Path) -> Result<PathBuf, String> {
+        let Some(ours) = self.own_address()? else {
+            return Ok(base.to_path_buf());
+        };
+        let mut dirs = self.process_dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(dir) = dirs.get(base) {
+            return Ok(dir.clone());
+        }
+        let root = self
+            .default_kubeconfig
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("process-dirs");
+        let dir = root.join(format!("suite-{}", dirs.len()));
+        let failed = |e: std::io::Error| format!("mirroring {}: {e}", base.display());
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(failed)?;
+        }
+        std::fs::create_dir_all(&dir).map_err(failed)?;
+        for entry in std::fs::read_dir(base).map_err(failed)? {
+            let entry = entry.map_err(failed)?;
+            let target = dir.join(entry.file_name());
+            let text = entry
+                .file_type()
+                .map_err(failed)?
+                .is_file()
+                .then(|| std::fs::read_to_string(entry.path()).ok())
+                .flatten()
+                .filter(|t| t.contains(SUITES_ADDRESS));
+            match text {
+                Some(text) => std::fs::write(&target, text.replace(SUITES_ADDRESS, &ours)),
+                None => std::os::unix::fs::symlink(entry.path(), &target),
+            }
+            .map_err(failed)?;
+        }
+        dirs.insert(base.to_path_buf(), dir.clone());
+        Ok(dir)
+    }
+
+    /// A script's text with the suites' address replaced by this run's
+    /// (scripts `curl` the suites' address directly).
+    fn script_on_proxy(&self, content: &str) -> Result<String, String> {
+        Ok(match self.own_address()? {
+            Some(ours) => content.replace(SUITES_ADDRESS, &ours),
+            None => content.to_string(),
+        })
     }
 
     fn client(&self, path: &Path, context: Option<&str>) -> Result<Arc<ClusterClient>, String> {
@@ -1377,12 +1441,17 @@ async fn run_process(
     timeout: Duration,
 ) -> Result<Ran, String> {
     let (kubeconfig, _) = ctx.kubeconfig(env)?;
+    let base = env.process_dir(&ctx.base)?;
+    let kubeconfig = match kubeconfig.strip_prefix(&ctx.base) {
+        Ok(inside) => base.join(inside),
+        Err(_) => kubeconfig,
+    };
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args);
     let dir = match work_dir {
         Some(d) if Path::new(d).is_absolute() => PathBuf::from(d),
-        Some(d) => ctx.base.join(d),
-        None => ctx.base.clone(),
+        Some(d) => base.join(d),
+        None => base,
     };
     cmd.current_dir(dir);
     let mut has_namespace = false;
@@ -1505,7 +1574,7 @@ async fn script_action(env: &Env, ctx: &Ctx, s: &Script, log: &Log) -> Result<Bi
     } else {
         s.shell_args.clone()
     };
-    args.push(s.content.clone());
+    args.push(env.script_on_proxy(&s.content)?);
     log.line(format!(
         "  script: {}",
         s.content
@@ -1589,6 +1658,58 @@ mod tests {
             "https://elsewhere:6443"
         );
         std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn suite_processes_reach_this_runs_proxy() {
+        let root = std::env::temp_dir().join(format!(
+            "conformance-mirror-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let (logs, suite) = (root.join("logs"), root.join("suite"));
+        std::fs::create_dir_all(&logs).unwrap();
+        std::fs::create_dir_all(suite.join("assertions")).unwrap();
+        let config = |server: &str| {
+            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n")
+        };
+        std::fs::write(
+            logs.join("kubeconfig-default"),
+            config("https://localhost:30543"),
+        )
+        .unwrap();
+        std::fs::write(
+            suite.join("kubeconfig-main"),
+            config("https://localhost:30443/apis/x"),
+        )
+        .unwrap();
+        std::fs::write(suite.join("01-object.yaml"), "kind: Namespace\n").unwrap();
+        let env = Env::new(reqwest::Client::new(), logs.join("kubeconfig-default"));
+        let dir = env.process_dir(&suite).unwrap();
+        assert_ne!(dir, suite);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("kubeconfig-main")).unwrap(),
+            config("https://localhost:30543/apis/x")
+        );
+        assert!(std::fs::symlink_metadata(dir.join("01-object.yaml"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(dir.join("assertions").is_dir());
+        assert_eq!(env.process_dir(&suite).unwrap(), dir);
+        assert_eq!(
+            env.script_on_proxy("curl https://localhost:30443/api")
+                .unwrap(),
+            "curl https://localhost:30543/api"
+        );
+        // On the suites' own address, processes run in the suite itself.
+        std::fs::write(
+            logs.join("kubeconfig-default"),
+            config("https://localhost:30443"),
+        )
+        .unwrap();
+        let same = Env::new(reqwest::Client::new(), logs.join("kubeconfig-default"));
+        assert_eq!(same.process_dir(&suite).unwrap(), suite);
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
