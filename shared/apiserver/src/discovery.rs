@@ -135,7 +135,10 @@ mod tests {
         );
         let core = group_resources(&catalog, ContextKind::Project, "", "v1").unwrap();
         assert_eq!(core["groupVersion"], "v1");
-        assert_eq!(names(&core), ["namespaces", "namespaces/status"]);
+        assert_eq!(
+            names(&core),
+            ["namespaces", "namespaces/status", "secrets", "configmaps"]
+        );
         assert!(group_resources(
             &catalog,
             ContextKind::Project,
@@ -167,6 +170,7 @@ mod tests {
             listed,
             [
                 RESOURCEMANAGER_GROUP,
+                "discovery.k8s.io",
                 "apiextensions.k8s.io",
                 "graph.miloapis.com",
                 "admissionregistration.k8s.io",

@@ -354,6 +354,7 @@ impl Ops<'_> {
         let mut unknown = unknown_metadata_fields(doc);
         unknown.extend(self.kind.schema.prune(doc));
         self.kind.schema.apply_defaults(doc);
+        domain::core_kinds::fold_write_only_fields(self.kind, doc);
         let listed = || {
             unknown
                 .iter()

@@ -41,7 +41,7 @@ use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
 use crate::objects::builtin_ref;
 use crate::quota_cache::{self, is_stamped_kind, Inputs, QuotaCache};
-use crate::stamped::context_items;
+use crate::stamped::{context_items, type_items};
 use crate::Call;
 
 /// How often a quota transaction is planned again after contention (a
@@ -579,7 +579,7 @@ impl Subject<'_> {
             ));
         }
         let (items, buckets): (Vec<Stored>, Vec<(BucketKey, BucketLevel)>) =
-            context_items(self.store, &Context::Platform, &q::ALLOWANCE_BUCKET)
+            every_bucket(self.store)
                 .await?
                 .into_iter()
                 .filter_map(|stored| {
@@ -653,7 +653,8 @@ impl Subject<'_> {
 
     /// The organization whose namespace holds the buckets `keys` (all of
     /// one consumer), found through the buckets' consumer-name index: what
-    /// locates a bucket once its consumer is gone. `None`: no such bucket.
+    /// locates a bucket once its consumer is gone (for a project's, which
+    /// need none, an empty name). `None`: no such bucket.
     async fn organization_of_buckets(
         &self,
         keys: &[BucketKey],
@@ -676,7 +677,12 @@ impl Subject<'_> {
                     continue;
                 };
                 if names.contains(&bucket.name) {
-                    return Ok(BucketKey::organization_of(&bucket.namespace).map(str::to_string));
+                    // A project's buckets are in its control plane, which
+                    // `bucket_ref` finds without an organization.
+                    return Ok(match first.project_control_plane() {
+                        Some(_) => Some(String::new()),
+                        None => BucketKey::organization_of(&bucket.namespace).map(str::to_string),
+                    });
                 }
             }
             match page.next {
@@ -743,7 +749,7 @@ impl Subject<'_> {
         for (stored, claim) in &claims {
             changes.extend(q::plan_release(claim, &path));
             rest.push(Write::Delete {
-                key: claim_ref(&claim.namespace, &claim.name).key(),
+                key: self.claim_ref(&claim.namespace, &claim.name).key(),
                 expect: Expect::Version(stored.version),
             });
         }
@@ -1146,7 +1152,7 @@ impl Subject<'_> {
             // One item: claims' labels are not indexed (list.rs), the object
             // records it (CLAIMS_ANNOTATION), and it never keeps its
             // namespace from being deleted, as its object releases it.
-            let claim_ref = claim_ref(&claim_obj.metadata.namespace, &claim_obj.metadata.name);
+            let claim_ref = self.claim_ref(&claim_obj.metadata.namespace, &claim_obj.metadata.name);
             claim_objects.push(Write::PutObject {
                 key: claim_ref.key(),
                 object: claim_obj.to_value(),
@@ -1409,6 +1415,14 @@ impl Subject<'_> {
         }
     }
 
+    /// Where a claim a policy makes for this request's object lives: the
+    /// context its object is stored in (a Secret's claim in the project's
+    /// control plane, as Milo; a project's claim in the platform's).
+    fn claim_ref(&self, namespace: &str, name: &str) -> ObjectRef {
+        let home = crate::objects::object_ref(self.context, self.kind, "", "").context;
+        builtin_ref(&home, &q::RESOURCE_CLAIM, namespace, name)
+    }
+
     /// The claims a policy made for `obj` (those its CLAIMS_ANNOTATION
     /// records, kept if their owner is this very object), as stored.
     async fn claims_of(
@@ -1420,7 +1434,7 @@ impl Subject<'_> {
         };
         let keys: Vec<_> = q::held_claims(held)
             .iter()
-            .map(|(namespace, name)| claim_ref(namespace, name).key())
+            .map(|(namespace, name)| self.claim_ref(namespace, name).key())
             .collect();
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -1552,18 +1566,36 @@ fn claim_types(claims: &[q::ResourceClaim]) -> BTreeSet<String> {
         .collect()
 }
 
-fn claim_ref(namespace: &str, name: &str) -> ObjectRef {
-    builtin_ref(&Context::Platform, &q::RESOURCE_CLAIM, namespace, name)
-}
-
-/// Where a bucket lives: the platform context, its organization's namespace.
+/// Where a bucket lives (`BucketKey::namespace`): a project's in its own
+/// control plane, the others in the platform context, in their
+/// organization's namespace (`organization` is not read for a project's).
 pub fn bucket_ref(organization: &str, key: &BucketKey) -> ObjectRef {
+    let context = match key.project_control_plane() {
+        Some(project) => Context::Project(project.to_string()),
+        None => Context::Platform,
+    };
     builtin_ref(
-        &Context::Platform,
+        &context,
         &q::ALLOWANCE_BUCKET,
-        &BucketKey::namespace(organization),
+        &key.namespace(organization),
         &key.name(),
     )
+}
+
+/// Every bucket: the platform's read from their partition, projects' (in
+/// their control planes) through the type index, which may lag a bucket
+/// made a moment ago (as it may for a CRD's objects).
+async fn every_bucket(store: &Store) -> Result<Vec<Stored>, ApiError> {
+    let mut buckets = context_items(store, &Context::Platform, &q::ALLOWANCE_BUCKET).await?;
+    buckets.extend(
+        type_items(store, &q::ALLOWANCE_BUCKET)
+            .await?
+            .into_iter()
+            .filter(|s| {
+                ObjectRef::from_key(&s.key).is_some_and(|r| r.context != Context::Platform)
+            }),
+    );
+    Ok(buckets)
 }
 
 fn labels_of(doc: &Value) -> Vec<(String, String)> {
@@ -1754,13 +1786,9 @@ fn bucket_delete(bucket: &Stored, key: &BucketKey) -> Vec<Write> {
         key: bucket.key.clone(),
         expect: Expect::Version(bucket.version),
     }];
-    let Some(org) = bucket.object["metadata"]["namespace"]
-        .as_str()
-        .and_then(BucketKey::organization_of)
-    else {
+    let Some(object_ref) = ObjectRef::from_key(&bucket.key) else {
         return writes;
     };
-    let object_ref = bucket_ref(org, key);
     writes.extend(key.labels().into_iter().map(|(k, v)| Write::Delete {
         key: object_ref.label_index_key(&k, &v),
         expect: Expect::Anything,

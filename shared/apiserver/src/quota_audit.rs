@@ -4,11 +4,10 @@
 //! write's own transaction, so a drift is a bug: logged loudly and counted
 //! (EMF `BucketDrift`), with every bucket's level as metrics too.
 //!
-//! Reads are Queries of the bucket collection (one partition, in pages), of
-//! the grants and claims of every context through the type index (and,
-//! when that shows drift, of each context's collection: the platform's,
-//! each organization's and project's), and the ancestor chain of each
-//! claimed node; never a table scan.
+//! Reads are Queries of the grants, claims and buckets of every context
+//! through the type index (and, when that shows drift, of each context's
+//! collection: the platform's, each organization's and project's), and the
+//! ancestor chain of each claimed node; never a table scan.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -136,22 +135,25 @@ pub struct Survey {
 /// Reads the grants and claims from `source` and the buckets, and compares
 /// the buckets with what the grants and claims imply.
 pub async fn survey(store: &Store, source: Source) -> Result<Survey, ApiError> {
-    let (grants, claims) = match source {
+    // Buckets are read as grants and claims are: a project's are in its
+    // control plane (`BucketKey::namespace`).
+    let (grants, claims, buckets) = match source {
         Source::TypeIndex => (
             type_documents(store, &q::RESOURCE_GRANT).await?,
             type_documents(store, &q::RESOURCE_CLAIM).await?,
+            type_documents(store, &q::ALLOWANCE_BUCKET).await?,
         ),
         Source::EveryContext => {
             let contexts = every_context(store).await?;
             (
                 documents_in(store, &contexts, &q::RESOURCE_GRANT).await?,
                 documents_in(store, &contexts, &q::RESOURCE_CLAIM).await?,
+                documents_in(store, &contexts, &q::ALLOWANCE_BUCKET).await?,
             )
         }
     };
     let grants = parsed(grants, q::parse_grant);
     let claims = parsed(claims, q::parse_claim);
-    let buckets = platform_documents(store, &q::ALLOWANCE_BUCKET).await?;
     let stored: BTreeMap<BucketKey, BucketLevel> =
         parsed(buckets, q::parse_bucket).into_iter().collect();
     let paths = counting_paths(store, &claims).await?;

@@ -1,7 +1,7 @@
 //! An organization's quota tree (#5): each node's limit, allocated and
-//! available per resource type. Read from the organization's buckets (one
-//! partition, its namespace) and the hierarchy's child index, level by
-//! level, never a scan:
+//! available per resource type. Read from the hierarchy's child index,
+//! level by level, then the buckets: the organization's namespace (its own
+//! and its folders') and each project's control plane; never a scan:
 //!
 //! ```text
 //! GET /apis/quota.miloapis.com/v1alpha1/quotatrees/{organization}[?format=text]
@@ -79,8 +79,13 @@ pub async fn serve(
             name: org.into(),
         });
     }
-    let (parents, buckets) =
-        tokio::try_join!(hierarchy_of(store, &org_ref), buckets_of(store, org))?;
+    let parents = hierarchy_of(store, &org_ref).await?;
+    let projects: Vec<&str> = parents
+        .iter()
+        .filter(|(child, _)| child.kind == q::NodeKind::Project)
+        .map(|(child, _)| child.name.as_str())
+        .collect();
+    let buckets = buckets_of(store, org, &projects).await?;
     let tree = q::quota_tree(org, &parents, &buckets);
     if text {
         return Ok(Response {
@@ -141,25 +146,45 @@ async fn hierarchy_of(store: &Store, org_ref: &ObjectRef) -> Result<Vec<(Node, N
     Ok(pairs)
 }
 
-/// Every bucket of the organization (they live in its namespace), as stored.
+/// Every bucket of the organization's tree, as stored: its own and its
+/// folders' (one namespace of the platform), and each project's (in the
+/// project's control plane), [`CONCURRENT_READS`] partitions at a time.
 async fn buckets_of(
     store: &Store,
     org: &str,
+    projects: &[&str],
 ) -> Result<BTreeMap<BucketKey, BucketLevel>, ApiError> {
-    let any = bucket_ref(org, &BucketKey::new(Node::organization(org), ""));
-    let prefix = store::Collection::namespace_prefix(&any.namespace);
-    let pk = any.collection().pk();
+    let homes: Vec<ObjectRef> = std::iter::once(Node::organization(org))
+        .chain(projects.iter().map(|p| Node::project(*p)))
+        .map(|node| bucket_ref(org, &BucketKey::new(node, "")))
+        .collect();
+    let pages: Vec<Vec<store::Stored>> = stream::iter(homes)
+        .map(|home| async move { namespace_items(store, &home).await })
+        .buffer_unordered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
     let mut buckets = BTreeMap::new();
+    for items in pages {
+        add_levels(&mut buckets, items)?;
+    }
+    Ok(buckets)
+}
+
+/// The objects of `home`'s collection in its namespace, page by page.
+async fn namespace_items(store: &Store, home: &ObjectRef) -> Result<Vec<store::Stored>, ApiError> {
+    let prefix = store::Collection::namespace_prefix(&home.namespace);
+    let pk = home.collection().pk();
+    let mut items = Vec::new();
     let mut start = None;
     loop {
         let page = store
             .query_objects(&pk, &prefix, None, start)
             .await
             .map_err(from_store)?;
-        add_levels(&mut buckets, page.items)?;
+        items.extend(page.items);
         start = page.next;
         if start.is_none() {
-            return Ok(buckets);
+            return Ok(items);
         }
     }
 }

@@ -146,17 +146,23 @@ const TYPE_PAGE: i32 = 500;
 /// Every object of `kind` in every context, through the type index
 /// (eventually consistent, as every GSI read), page by page.
 pub async fn type_documents(store: &Store, kind: &KindId) -> Result<Vec<Value>, ApiError> {
-    let mut docs = Vec::new();
+    let items = type_items(store, kind).await?;
+    Ok(items.into_iter().map(|s| s.object).collect())
+}
+
+/// [`type_documents`] with each item's key and version.
+pub async fn type_items(store: &Store, kind: &KindId) -> Result<Vec<Stored>, ApiError> {
+    let mut items = Vec::new();
     let mut start = None;
     loop {
         let page = store
             .query_type(kind.group, kind.kind, TYPE_PAGE, start)
             .await
             .map_err(from_store)?;
-        docs.extend(page.items.into_iter().map(|s| s.object));
+        items.extend(page.items);
         start = page.next;
         if start.is_none() {
-            return Ok(docs);
+            return Ok(items);
         }
     }
 }

@@ -139,12 +139,18 @@ async fn post_grant(api: &Api, org: &str, grant: Value) -> Reply {
     r
 }
 
-/// The buckets of `consumer`, found by their consumer labels.
+/// The buckets of `consumer`, found by their consumer labels where they
+/// live: a project's in its control plane's `milo-system` (as Milo keeps
+/// them), the others in their organization's namespace.
 async fn buckets(api: &Api, org: &str, kind: &str, consumer: &str) -> Vec<Value> {
+    let namespace = match kind {
+        "Project" => format!("{G}/projects/{consumer}/control-plane{Q}/namespaces/milo-system"),
+        _ => format!("{Q}/namespaces/organization-{org}"),
+    };
     items_at(
         api,
         &format!(
-            "{Q}/namespaces/organization-{org}/allowancebuckets?labelSelector=quota.miloapis.com/consumer-kind={kind},quota.miloapis.com/consumer-name={consumer}"
+            "{namespace}/allowancebuckets?labelSelector=quota.miloapis.com/consumer-kind={kind},quota.miloapis.com/consumer-name={consumer}"
         ),
     )
     .await
@@ -1092,6 +1098,7 @@ async fn a_claim_and_a_grant_on_one_bucket_go_in_one_write() {
 #[tokio::test]
 async fn a_deleted_consumer_takes_its_empty_buckets_along() {
     let api = acme_with_folder_eng().await;
+    let store = store::Store::new(store::Store::client_from_env().await, api.table.clone());
     assert_eq!(api.project("p1", "Folder", "eng").await.status, 201);
     assert_eq!(api.project("p2", "Organization", "acme").await.status, 201);
     give(&api, "acme", "Project", "p2", 5).await;
@@ -1121,7 +1128,16 @@ async fn a_deleted_consumer_takes_its_empty_buckets_along() {
         0
     );
     delete(format!("{G}/projects/p2")).await;
-    assert!(buckets(&api, "acme", "Project", "p2").await.is_empty());
+    let p2_buckets = store
+        .query_objects(
+            "o#project:p2#quota.miloapis.com#AllowanceBucket",
+            "",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(p2_buckets.items.is_empty(), "{:?}", p2_buckets.items);
 
     // Moving a grant off a gone consumer takes that consumer's bucket too.
     assert_eq!(api.folder("ops", "Organization", "acme").await.status, 201);
@@ -1205,7 +1221,7 @@ async fn a_claim_for_an_object_in_a_project_counts_on_its_path_for_the_audit_too
         "spec": {
             "trigger": {"resource": {"apiVersion": "example.com/v1", "kind": "Gadget"}},
             "target": {"resourceClaimTemplate": {
-                "metadata": {"namespace": "organization-acme"},
+                "metadata": {"namespace": "{{requestInfo.namespace}}"},
                 "spec": {
                     "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "acme"},
                     "requests": [{"resourceType": GADGETS, "amount": 1}]
@@ -1266,7 +1282,9 @@ async fn a_claim_for_an_object_in_a_project_counts_on_its_path_for_the_audit_too
 
     // How a claim was counted is the server's to say: its policy label can
     // be neither taken off nor put on.
-    let claim_uri = format!("{Q}/namespaces/organization-acme/resourceclaims/g1-gadgets");
+    // The claim lives beside its object, in the project's control plane.
+    let claim_uri =
+        format!("{G}/projects/p1/control-plane{Q}/namespaces/default/resourceclaims/g1-gadgets");
     let mut claim = api.get(&claim_uri).await.body;
     assert_eq!(
         claim["metadata"]["annotations"]["quota.miloapis.com/resource-context"], "Project/p1",
@@ -1388,7 +1406,10 @@ async fn a_registrations_empty_buckets_beyond_one_transaction_all_go() {
         let r = api.call("DELETE", &uri, None).await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    assert_eq!(project_buckets(&api).await, PROJECTS_WITH_SEATS);
+    assert_eq!(
+        project_buckets(&api, PROJECTS_WITH_SEATS).await,
+        PROJECTS_WITH_SEATS
+    );
     // A dry run deletes none of them, not even those beyond one transaction.
     let r = api
         .call(
@@ -1398,13 +1419,16 @@ async fn a_registrations_empty_buckets_beyond_one_transaction_all_go() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(project_buckets(&api).await, PROJECTS_WITH_SEATS);
+    assert_eq!(
+        project_buckets(&api, PROJECTS_WITH_SEATS).await,
+        PROJECTS_WITH_SEATS
+    );
 
     let r = api
         .call("DELETE", &format!("{Q}/resourceregistrations/seats"), None)
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(project_buckets(&api).await, 0);
+    assert_eq!(project_buckets(&api, PROJECTS_WITH_SEATS).await, 0);
 }
 
 /// A resource type granted to and claimed by projects.
@@ -1419,15 +1443,14 @@ async fn register_project_seats(api: &Api) {
 }
 
 /// How many buckets of acme's projects there are.
-async fn project_buckets(api: &Api) -> usize {
-    items_at(
-        api,
-        &format!(
-            "{Q}/namespaces/organization-acme/allowancebuckets?labelSelector=quota.miloapis.com/consumer-kind=Project"
-        ),
-    )
-    .await
-    .len()
+async fn project_buckets(api: &Api, projects: usize) -> usize {
+    let mut found = 0;
+    for i in 0..projects {
+        found += buckets(api, "acme", "Project", &format!("p{i}"))
+            .await
+            .len();
+    }
+    found
 }
 
 /// A claim written directly counts on its consumer's path, which only the

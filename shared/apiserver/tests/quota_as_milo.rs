@@ -1,8 +1,9 @@
 //! Quota as Milo's own suites expect it (#18), against DynamoDB Local: the
 //! platform's `milo-system` namespace, Milo's registration texts and its
 //! refusal of a second registration of a type, claims written directly
-//! stored refused when over quota, and creation policies for types not
-//! registered accepted and reported on Ready.
+//! stored refused when over quota, creation policies for types not
+//! registered accepted and reported on Ready, and a project's quota kept
+//! and enforced in its own control plane.
 
 mod common;
 
@@ -404,4 +405,142 @@ async fn a_claim_policy_without_consumer_ref_claims_from_the_control_plane_writt
     let r = api.post(&format!("{G}/projects"), labelled("p3")).await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(message(&r).contains("consumerRef"), "{}", r.body);
+}
+
+/// Quota inside a project's control plane, as Milo's multi-cluster and
+/// structured-type suites run it: a policy grants each project an
+/// allowance in its own `milo-system`, where the project's bucket is kept;
+/// a Secret written there makes its claim beside it, in its namespace,
+/// counted in that bucket; its delete releases it; the quota holds.
+#[tokio::test]
+async fn a_projects_quota_lives_and_is_enforced_in_its_own_control_plane() {
+    const SECRETS: &str = "test.quota.miloapis.com/secrets";
+    let api = api().await;
+    let mut secrets = registration("secrets", SECRETS);
+    secrets["spec"]["consumerType"]["kind"] = json!("Project");
+    secrets["spec"]["claimingResources"] = json!([{"apiGroup": "", "kind": "Secret"}]);
+    let r = api
+        .post(&format!("{Q}/resourceregistrations"), secrets)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let grants = json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "GrantCreationPolicy",
+        "metadata": {"name": "secrets-per-project"},
+        "spec": {
+            "trigger": {"resource": {"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Project"}},
+            "target": {
+                "parentContext": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "nameExpression": "trigger.metadata.name"},
+                "resourceGrantTemplate": {
+                    "metadata": {"name": "auto-grant-{{trigger.metadata.name}}", "namespace": "milo-system"},
+                    "spec": {
+                        "consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "{{trigger.metadata.name}}"},
+                        "allowances": [{"resourceType": SECRETS, "buckets": [{"amount": 2}]}]
+                    }
+                }
+            }
+        }
+    });
+    let r = api
+        .post(&format!("{Q}/grantcreationpolicies"), grants)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let claims = json!({
+        "apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ClaimCreationPolicy",
+        "metadata": {"name": "secrets"},
+        "spec": {
+            "trigger": {"resource": {"apiVersion": "v1", "kind": "Secret"}},
+            "target": {"resourceClaimTemplate": {
+                "metadata": {"name": "secret-{{ trigger.metadata.name }}", "namespace": "{{requestInfo.namespace}}"},
+                "spec": {"requests": [{"resourceType": SECRETS, "amount": 1}]}
+            }}
+        }
+    });
+    let r = api
+        .post(&format!("{Q}/claimcreationpolicies"), claims)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    api.org("acme").await;
+    assert_eq!(api.project("web", "Organization", "acme").await.status, 201);
+
+    let web = format!("{G}/projects/web/control-plane");
+    let bucket = || {
+        let api = &api;
+        let web = &web;
+        async move {
+            let r = api
+                .get(&format!("{web}{Q}/namespaces/milo-system/allowancebuckets"))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            let items = r.body["items"].as_array().unwrap().clone();
+            assert_eq!(items.len(), 1, "{}", r.body);
+            items[0].clone()
+        }
+    };
+    let fresh = bucket().await;
+    assert_eq!(
+        fresh["metadata"]["labels"]["quota.miloapis.com/consumer-kind"],
+        "Project"
+    );
+    assert_eq!(
+        fresh["metadata"]["labels"]["quota.miloapis.com/consumer-name"],
+        "web"
+    );
+    assert_eq!(fresh["status"]["limit"], 2, "{fresh}");
+    assert_eq!(fresh["status"]["available"], 2, "{fresh}");
+    // Not in the organization's namespace of the platform.
+    let r = api
+        .get(&format!(
+            "{Q}/namespaces/organization-acme/allowancebuckets?labelSelector=quota.miloapis.com/consumer-kind=Project"
+        ))
+        .await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.body);
+
+    let secret = |name: &str| json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"k": "v"}});
+    let secrets_uri = format!("{web}/api/v1/namespaces/default/secrets");
+    for name in ["s1", "s2"] {
+        let r = api.post(&secrets_uri, secret(name)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let claim = api
+        .get(&format!(
+            "{web}{Q}/namespaces/default/resourceclaims/secret-s1"
+        ))
+        .await;
+    assert_eq!(claim.status, 200, "{}", claim.body);
+    assert_eq!(
+        claim.body["spec"]["consumerRef"],
+        json!({"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "web"})
+    );
+    assert_eq!(condition(&claim.body, "Granted")["status"], "True");
+    let full = bucket().await;
+    assert_eq!(full["status"]["allocated"], 2, "{full}");
+    assert_eq!(full["status"]["available"], 0, "{full}");
+
+    // Full: the third Secret is refused, and nothing of it is stored.
+    let r = api.post(&secrets_uri, secret("s3")).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(api.get(&format!("{secrets_uri}/s3")).await.status, 404);
+
+    // A delete releases its claim and frees the bucket.
+    let r = api.call("DELETE", &format!("{secrets_uri}/s1"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let claim = api
+        .get(&format!(
+            "{web}{Q}/namespaces/default/resourceclaims/secret-s1"
+        ))
+        .await;
+    assert_eq!(claim.status, 404, "{}", claim.body);
+    assert_eq!(bucket().await["status"]["allocated"], 1);
+    let r = api.post(&secrets_uri, secret("s3")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // The organization's quota tree shows the project's bucket.
+    let tree = api.get(&format!("{Q}/quotatrees/acme")).await;
+    assert_eq!(tree.status, 200, "{}", tree.body);
+    let web_node = &tree.body["root"]["children"][0];
+    assert_eq!(web_node["name"], "web", "{}", tree.body);
+    assert_eq!(
+        web_node["resources"][0],
+        json!({"resourceType": SECRETS, "limited": true, "limit": 2, "allocated": 2, "available": 0})
+    );
 }

@@ -14,6 +14,12 @@ const SOURCES: &[(&str, &str)] = &[
     ("folders", include_str!("../crds/folders.yaml")),
     ("projects", include_str!("../crds/projects.yaml")),
     ("namespaces", include_str!("../crds/namespaces.yaml")),
+    ("secrets", include_str!("../crds/secrets.yaml")),
+    ("configmaps", include_str!("../crds/configmaps.yaml")),
+    (
+        "endpointslices",
+        include_str!("../crds/endpointslices.yaml"),
+    ),
     (
         "customresourcedefinitions",
         include_str!("../crds/customresourcedefinitions.yaml"),
@@ -150,6 +156,9 @@ mod tests {
                 "Folder",
                 "Project",
                 "Namespace",
+                "Secret",
+                "ConfigMap",
+                "EndpointSlice",
                 "CustomResourceDefinition",
                 "RelationshipType",
                 "ExternalResource",
@@ -184,15 +193,15 @@ mod tests {
         assert!(is_builtin(
             "projectsuspensions.resourcemanager.miloapis.com"
         ));
-        let suspension = &types[17];
+        let suspension = &types[20];
         assert_eq!(suspension.scope, Scope::Cluster);
         assert_eq!(suspension.contexts, [ContextKind::Platform]);
-        for graph in &types[5..7] {
+        for graph in &types[8..10] {
             assert_eq!(graph.group, crate::kinds::GRAPH_GROUP);
             assert_eq!(graph.scope, Scope::Cluster);
             assert_eq!(graph.contexts, [ContextKind::Platform]);
         }
-        for admission in &types[7..11] {
+        for admission in &types[10..14] {
             assert_eq!(admission.group, crate::admission::GROUP);
             assert_eq!(admission.scope, Scope::Cluster);
             assert_eq!(admission.contexts, [ContextKind::Platform]);

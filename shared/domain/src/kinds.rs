@@ -95,6 +95,27 @@ pub const NAMESPACE: KindId = KindId {
     kind: "Namespace",
     plural: "namespaces",
 };
+/// The core kinds a Kubernetes control plane serves that Milo's suites use
+/// (#18): kept as any registered kind is, but for Secret's `stringData`
+/// (`core_kinds`).
+pub const SECRET: KindId = KindId {
+    group: "",
+    version: "v1",
+    kind: "Secret",
+    plural: "secrets",
+};
+pub const CONFIG_MAP: KindId = KindId {
+    group: "",
+    version: "v1",
+    kind: "ConfigMap",
+    plural: "configmaps",
+};
+pub const ENDPOINT_SLICE: KindId = KindId {
+    group: "discovery.k8s.io",
+    version: "v1",
+    kind: "EndpointSlice",
+    plural: "endpointslices",
+};
 pub const CUSTOM_RESOURCE_DEFINITION: KindId = KindId {
     group: crate::crd::GROUP,
     version: crate::crd::VERSION,

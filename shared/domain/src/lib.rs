@@ -6,6 +6,7 @@ pub mod builtin;
 pub mod catalog;
 pub mod cel_common;
 pub mod continue_token;
+pub mod core_kinds;
 pub mod crd;
 pub mod error;
 pub mod field_selector;

@@ -8,10 +8,13 @@ use sha2::{Digest, Sha256};
 
 use super::names::{ALLOWANCE_BUCKET, CONSUMER_KIND_LABEL, CONSUMER_NAME_LABEL};
 use super::read::spec;
-use super::refs::{Node, ObjectRef};
+use super::refs::{Node, NodeKind, ObjectRef};
 use super::registration::read_resource_type;
 use crate::crd::fields::{Field, Reader};
 use crate::Cause;
+
+/// Where a project's buckets live in its control plane, as in Milo.
+pub const PROJECT_BUCKET_NAMESPACE: &str = "milo-system";
 
 /// A bucket's identity: whose it is and what it counts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -45,16 +48,35 @@ impl BucketKey {
         format!("bucket-{hex}")
     }
 
-    /// The namespace every bucket of an organization's tree lives in: the
-    /// organization's (`organization-{org}`), where Milo keeps an
-    /// organization's buckets. Folder and project buckets join them there,
-    /// so one organization's quota tree is one namespace to list.
-    pub fn namespace(organization: &str) -> String {
+    /// The project whose control plane keeps this bucket, in its
+    /// [`PROJECT_BUCKET_NAMESPACE`]: a project's own buckets are where Milo
+    /// keeps them (and where the policies that grant to a project put its
+    /// grants). `None`: the bucket is kept in its organization's namespace
+    /// of the platform ([`Self::namespace`]).
+    pub fn project_control_plane(&self) -> Option<&str> {
+        (self.consumer.kind == NodeKind::Project).then_some(self.consumer.name.as_str())
+    }
+
+    /// The namespace the bucket lives in: a project's
+    /// [`PROJECT_BUCKET_NAMESPACE`], in its control plane; an organization's
+    /// or folder's, `organization-{org}` in the platform's, where Milo keeps
+    /// an organization's buckets (so one organization's buckets but its
+    /// projects' are one namespace to list).
+    pub fn namespace(&self, organization: &str) -> String {
+        match self.project_control_plane() {
+            Some(_) => PROJECT_BUCKET_NAMESPACE.to_string(),
+            None => Self::organization_namespace(organization),
+        }
+    }
+
+    /// The platform namespace of an organization's and its folders' buckets.
+    pub fn organization_namespace(organization: &str) -> String {
         format!("organization-{organization}")
     }
 
-    /// The organization whose buckets `namespace` holds ([`Self::namespace`]
-    /// read back); `None` for any other namespace.
+    /// The organization whose buckets `namespace` holds
+    /// ([`Self::organization_namespace`] read back); `None` for any other
+    /// namespace.
     pub fn organization_of(namespace: &str) -> Option<&str> {
         namespace.strip_prefix("organization-")
     }
@@ -78,7 +100,7 @@ impl BucketKey {
             "kind": ALLOWANCE_BUCKET.kind,
             "metadata": {
                 "name": self.name(),
-                "namespace": BucketKey::namespace(organization),
+                "namespace": self.namespace(organization),
                 "labels": self.labels(),
             },
             "spec": {
@@ -354,6 +376,8 @@ mod tests {
         assert_eq!(doc["metadata"]["labels"][CONSUMER_KIND_LABEL], "Folder");
         assert_eq!(doc["metadata"]["labels"][CONSUMER_NAME_LABEL], "eng");
         assert_eq!(doc["spec"]["consumerRef"]["kind"], "Folder");
+        let project = BucketKey::new(Node::project("web"), "t/projects").document("acme");
+        assert_eq!(project["metadata"]["namespace"], PROJECT_BUCKET_NAMESPACE);
         assert_eq!(
             doc["spec"]["consumerRef"]["apiGroup"],
             "resourcemanager.miloapis.com"

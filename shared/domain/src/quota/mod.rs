@@ -50,7 +50,10 @@ mod tests;
 mod tree;
 mod trigger;
 
-pub use bucket::{claims_holding, parse_bucket, type_still_counted, BucketKey, BucketLevel};
+pub use bucket::{
+    claims_holding, parse_bucket, type_still_counted, BucketKey, BucketLevel,
+    PROJECT_BUCKET_NAMESPACE,
+};
 pub use claim::{
     check_claim_status_update, granted_condition, held_claims, held_claims_value, parse_claim,
     resource_context_value, ClaimRequest, CountedFrom, ResourceClaim,
