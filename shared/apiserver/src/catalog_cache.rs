@@ -1,21 +1,23 @@
 //! The catalog a function instance serves from, kept fresh cheaply: every
-//! CRD write also rewrites a stamp item, and an instance reads that one
-//! small item at most every `refresh` (and at once when a path names no
-//! known type); only when the stamp moved does it reload the CRDs.
+//! CRD or DiscoveryContextPolicy write also rewrites a stamp item, and an
+//! instance reads that one small item at most every `refresh` (and at once
+//! when a path names no known type, and on every discovery request); only
+//! when the stamp moved does it reload the CRDs and the policies.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use domain::catalog::Catalog;
+use domain::context_policy::{self, ContextPolicies};
 use domain::crd::{self, ResourceType};
-use domain::kinds::CUSTOM_RESOURCE_DEFINITION;
+use domain::kinds::{CUSTOM_RESOURCE_DEFINITION, DISCOVERY_CONTEXT_POLICY};
 use domain::ApiError;
 use serde_json::Value;
 use store::{keys, ItemKey, Store};
 
 use crate::stamped::{platform_documents, Stamped};
 
-/// Name of the stamp item CRD writes touch.
+/// Name of the stamp item CRD and DiscoveryContextPolicy writes touch.
 const STAMP: &str = "catalog";
 
 pub fn stamp_key() -> ItemKey {
@@ -41,6 +43,15 @@ impl CatalogCache {
     /// older than the refresh interval.
     pub async fn current(&self, store: &Store) -> Result<Arc<Catalog>, ApiError> {
         self.cache.current(store, || load(store)).await
+    }
+
+    /// Waits out the refresh interval after a write moved the stamp: every
+    /// instance then re-checks the stamp on its next request, so a
+    /// DiscoveryContextPolicy is in force everywhere, serving included,
+    /// once its write answered (discovery re-checks on every request
+    /// anyway). Policy writes are rare; half a second on them is cheap.
+    pub async fn until_every_instance_rechecks(&self) {
+        tokio::time::sleep(self.cache.refresh()).await;
     }
 
     /// Checks the stamp now, and reloads if it moved.
@@ -85,8 +96,11 @@ fn names_accepted(crd: &Value) -> bool {
 }
 
 async fn load(store: &Store) -> Result<Catalog, ApiError> {
-    let registered: Vec<ResourceType> = registered_documents(store)
-        .await?
+    let (documents, policies) = tokio::try_join!(
+        registered_documents(store),
+        platform_documents(store, &DISCOVERY_CONTEXT_POLICY)
+    )?;
+    let registered: Vec<ResourceType> = documents
         .iter()
         // The built-in CRDs are stored for listing; they are compiled in.
         .filter(|doc| !domain::builtin::is_builtin(doc["metadata"]["name"].as_str().unwrap_or_default()))
@@ -100,6 +114,14 @@ async fn load(store: &Store) -> Result<Catalog, ApiError> {
             }
         })
         .collect();
+    let policies = ContextPolicies::new(policies.iter().filter_map(|doc| {
+        context_policy::parse(doc)
+            .inspect_err(|causes| {
+                // Checked when written, as CRDs are: skipped, not fatal.
+                tracing::error!(policy = %doc["metadata"]["name"], ?causes, "stored DiscoveryContextPolicy no longer parses; not applied");
+            })
+            .ok()
+    }));
     let builtins = domain::builtin::types().map_err(ApiError::internal)?;
-    Ok(Catalog::build(builtins, registered))
+    Ok(Catalog::build(builtins, registered, &policies))
 }

@@ -131,7 +131,29 @@ mod tests {
         .unwrap();
         assert_eq!(
             names(&org),
-            ["folders", "folders/status", "projects", "projects/status"]
+            [
+                "folders",
+                "folders/status",
+                "projects",
+                "projects/status",
+                "organizationmemberships",
+                "organizationmemberships/status"
+            ]
+        );
+        let user = group_resources(
+            &catalog,
+            ContextKind::User,
+            RESOURCEMANAGER_GROUP,
+            "v1alpha1",
+        )
+        .unwrap();
+        assert_eq!(
+            names(&user),
+            ["organizationmemberships", "organizationmemberships/status"]
+        );
+        assert_eq!(
+            core_versions(&catalog, ContextKind::User)["versions"],
+            json!([])
         );
         let core = group_resources(&catalog, ContextKind::Project, "", "v1").unwrap();
         assert_eq!(core["groupVersion"], "v1");
@@ -174,7 +196,8 @@ mod tests {
                 "apiextensions.k8s.io",
                 "graph.miloapis.com",
                 "admissionregistration.k8s.io",
-                "quota.miloapis.com"
+                "quota.miloapis.com",
+                "discovery.miloapis.com"
             ]
         );
     }

@@ -11,6 +11,7 @@ mod admission_api;
 mod bootstrap;
 mod catalog_cache;
 mod codec;
+mod context_policies;
 mod crds;
 mod discovery;
 mod errors;
@@ -201,19 +202,20 @@ impl ApiServer {
     ) -> Result<Response, ApiError> {
         let principal = self.authenticate(request)?;
         tracing::debug!(principal = %principal, "authenticated");
+        if let Some(user_plane) = route::parse_user_plane(request.uri().path()) {
+            let (user, target) = user_plane?;
+            return self.serve_user_plane(request, &user, target).await;
+        }
         let (context, target) = route::parse(request.uri().path())?;
         let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
         route::check_names(&context, &target, writes)?;
-        if !matches!(target, route::Target::Resource(_)) && request.method() != Method::GET {
-            return Err(ApiError::MethodNotAllowed {
-                message: format!(
-                    "{} is not allowed on {}: discovery and OpenAPI documents are read-only",
-                    request.method(),
-                    request.uri().path()
-                ),
-            });
+        refuse_writes_to_documents(request, &target)?;
+        // Discovery under a control plane's URL is answered from the URL
+        // alone, as Milo's filter: a client reads it before (or without)
+        // the organization or project existing. Everything else needs it.
+        if matches!(target, route::Target::Resource(_)) {
+            self.check_context(&context).await?;
         }
-        self.check_context(&context).await?;
         self.bootstrapped
             .get_or_try_init(|| bootstrap::run(&self.store))
             .await?;
@@ -235,31 +237,7 @@ impl ApiServer {
             now: Utc::now(),
             request_id,
         };
-        let kind = route::context_kind(&context);
-        let found = |doc: Option<serde_json::Value>| {
-            doc.map(|d| Response::json(200, &d)).ok_or_else(|| {
-                ApiError::path_not_found("the server could not find the requested resource")
-            })
-        };
         match target {
-            route::Target::Version => Ok(Response::json(200, &discovery::version())),
-            route::Target::CoreVersions => Ok(Response::json(
-                200,
-                &discovery::core_versions(&catalog, kind),
-            )),
-            route::Target::CoreResources => {
-                found(discovery::group_resources(&catalog, kind, "", "v1"))
-            }
-            route::Target::Groups => Ok(Response::json(200, &discovery::groups(&catalog, kind))),
-            route::Target::Group(group) => found(discovery::group(&catalog, kind, &group)),
-            route::Target::GroupResources { group, version } => {
-                found(discovery::group_resources(&catalog, kind, &group, &version))
-            }
-            route::Target::OpenApiV2 => Ok(openapi::legacy_v2()),
-            route::Target::OpenApiRoot => Ok(Response::json(200, &openapi::root(&catalog, kind))),
-            route::Target::OpenApiGroupVersion { group, version } => {
-                found(openapi::group_version(&catalog, kind, &group, &version))
-            }
             route::Target::Resource(path)
                 if graph::is_graph_path(&path) && context == Context::Platform =>
             {
@@ -273,7 +251,32 @@ impl ApiServer {
             route::Target::Resource(path) => {
                 Box::pin(objects::serve(self, catalog, &context, &path, &call)).await
             }
+            target => documents(&catalog, route::context_kind(&context), target),
         }
+    }
+
+    /// A user's control plane (`/apis/iam.miloapis.com/v1alpha1/users/{user}
+    /// /control-plane`): its discovery, filtered by the URL alone as the
+    /// other contexts'; its resources wait for IAM (#20), which brings users.
+    async fn serve_user_plane(
+        &self,
+        request: &http::Request<Bytes>,
+        user: &str,
+        target: route::Target,
+    ) -> Result<Response, ApiError> {
+        refuse_writes_to_documents(request, &target)?;
+        if let route::Target::Resource(path) = &target {
+            return Err(ApiError::path_not_found(format!(
+                "{} in the control plane of user \"{user}\" are not served: a user's control plane serves only discovery until IAM (#20) serves users",
+                if path.group.is_empty() {
+                    path.plural.clone()
+                } else {
+                    format!("{}.{}", path.plural, path.group)
+                }
+            )));
+        }
+        let catalog = self.catalog.reload_if_changed(&self.store).await?;
+        documents(&catalog, domain::kinds::ContextKind::User, target)
     }
 
     async fn dispatch_admission(
@@ -321,6 +324,58 @@ impl ApiServer {
             Some(_) => Ok(()),
             None => Err(ApiError::not_found(kind.group, kind.plural, name)),
         }
+    }
+}
+
+/// Discovery and OpenAPI documents take GET alone (405 otherwise).
+fn refuse_writes_to_documents(
+    request: &http::Request<Bytes>,
+    target: &route::Target,
+) -> Result<(), ApiError> {
+    if matches!(target, route::Target::Resource(_)) || request.method() == Method::GET {
+        return Ok(());
+    }
+    Err(ApiError::MethodNotAllowed {
+        message: format!(
+            "{} is not allowed on {}: discovery and OpenAPI documents are read-only",
+            request.method(),
+            request.uri().path()
+        ),
+    })
+}
+
+/// The version, discovery and OpenAPI documents of a context.
+fn documents(
+    catalog: &domain::catalog::Catalog,
+    kind: domain::kinds::ContextKind,
+    target: route::Target,
+) -> Result<Response, ApiError> {
+    let found = |doc: Option<serde_json::Value>| {
+        doc.map(|d| Response::json(200, &d)).ok_or_else(|| {
+            ApiError::path_not_found("the server could not find the requested resource")
+        })
+    };
+    match target {
+        route::Target::Version => Ok(Response::json(200, &discovery::version())),
+        route::Target::CoreVersions => Ok(Response::json(
+            200,
+            &discovery::core_versions(catalog, kind),
+        )),
+        route::Target::CoreResources => found(discovery::group_resources(catalog, kind, "", "v1")),
+        route::Target::Groups => Ok(Response::json(200, &discovery::groups(catalog, kind))),
+        route::Target::Group(group) => found(discovery::group(catalog, kind, &group)),
+        route::Target::GroupResources { group, version } => {
+            found(discovery::group_resources(catalog, kind, &group, &version))
+        }
+        route::Target::OpenApiV2 => Ok(openapi::legacy_v2()),
+        route::Target::OpenApiRoot => Ok(Response::json(200, &openapi::root(catalog, kind))),
+        route::Target::OpenApiGroupVersion { group, version } => {
+            found(openapi::group_version(catalog, kind, &group, &version))
+        }
+        route::Target::Resource(path) => Err(ApiError::path_not_found(format!(
+            "the server could not find the requested resource ({}/{})",
+            path.group, path.plural
+        ))),
     }
 }
 

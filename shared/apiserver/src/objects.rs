@@ -24,7 +24,7 @@ use crate::codec::{self, FieldValidation, PatchKind, Response};
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
 use crate::route::{context_kind, ResourcePath};
-use crate::{crds, namespaces, policies, policy_cache, quota, ApiServer, Call};
+use crate::{context_policies, crds, namespaces, policies, policy_cache, quota, ApiServer, Call};
 
 /// Hierarchy objects live in the platform context whichever context serves
 /// them (an organization's context is a filtered view of them); every other
@@ -87,10 +87,10 @@ async fn resolve(
         ))),
         Err(Miss::NotInContext(contexts)) => Err(ApiError::path_not_found(format!(
             "{resource} is not served in the {} context; it is served in: {}",
-            context_name(context),
+            context.name(),
             contexts
                 .iter()
-                .map(|c| context_name(*c))
+                .map(|c| c.name())
                 .collect::<Vec<_>>()
                 .join(", ")
         ))),
@@ -103,14 +103,6 @@ async fn resolve(
                 served.join(", ")
             }
         ))),
-    }
-}
-
-fn context_name(context: ContextKind) -> &'static str {
-    match context {
-        ContextKind::Platform => "Platform",
-        ContextKind::Organization => "Organization",
-        ContextKind::Project => "Project",
     }
 }
 
@@ -483,6 +475,9 @@ impl Ops<'_> {
         let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
         if is_crd {
             crds::prepare_create(self.catalog, &mut obj, &self.call.timestamp())?;
+        }
+        if context_policies::is_policy(self.kind) {
+            context_policies::check(&obj)?;
         }
         self.prepare_policy(&mut obj, &Value::Null).await?;
         let now = self.call.timestamp();
@@ -869,6 +864,9 @@ impl Ops<'_> {
         if is_crd && !status {
             crds::prepare_update(self.catalog, &old, &mut new, &self.call.timestamp())?;
         }
+        if context_policies::is_policy(self.kind) && !status {
+            context_policies::check(&new)?;
+        }
         if !status {
             self.prepare_policy(&mut new, old.status()).await?;
         }
@@ -953,14 +951,16 @@ impl Ops<'_> {
         }
     }
 
-    /// Applies the writes of one request. A CRD write also moves the catalog
-    /// stamp, a policy or binding write the admission stamp, and this
-    /// instance reloads at once, so the next request here sees the change.
+    /// Applies the writes of one request. A CRD or DiscoveryContextPolicy
+    /// write also moves the catalog stamp, a policy or binding write the
+    /// admission stamp, and this instance reloads at once, so the next
+    /// request here sees the change.
     async fn persist(
         &self,
         mut writes: Vec<Write>,
         is_crd: bool,
     ) -> Result<Result<(), StoreError>, ApiError> {
+        let is_crd = is_crd || context_policies::is_policy(self.kind);
         let is_policy = policies::is_admission_kind(self.kind);
         if is_crd {
             writes.push(crds::stamp());
@@ -974,6 +974,9 @@ impl Ops<'_> {
                 .catalog
                 .reload_if_changed(&self.server.store)
                 .await?;
+        }
+        if context_policies::is_policy(self.kind) && result.is_ok() {
+            self.server.catalog.until_every_instance_rechecks().await;
         }
         if is_policy {
             self.server

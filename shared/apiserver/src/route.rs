@@ -72,6 +72,31 @@ pub fn parse(path: &str) -> Result<(Context, Target), ApiError> {
     Ok((context, target))
 }
 
+/// The group and collection of Milo's users, whose control planes are at
+/// `/apis/iam.miloapis.com/v1alpha1/users/{user}/control-plane`.
+pub const IAM_GROUP: &str = "iam.miloapis.com";
+
+/// A path under a user's control plane: the user and what the path asks
+/// for there; `None` for any other path. Users come with IAM (#20): until
+/// then such a path is answered for discovery alone, filtered by the URL.
+pub fn parse_user_plane(path: &str) -> Option<Result<(String, Target), ApiError>> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let ["apis", IAM_GROUP, V1ALPHA1, "users", user, "control-plane", rest @ ..] =
+        segments.as_slice()
+    else {
+        return None;
+    };
+    Some(
+        parse_target(rest)
+            .map(|t| (user.to_string(), t))
+            .ok_or_else(|| {
+                ApiError::path_not_found(format!(
+                    "the server could not find the requested resource ({path})"
+                ))
+            }),
+    )
+}
+
 fn split_context<'a>(segments: &'a [&'a str]) -> (Context, &'a [&'a str]) {
     match segments {
         ["apis", group, version, collection, name, "control-plane", rest @ ..]
@@ -305,6 +330,37 @@ mod tests {
             ),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_user_control_plane_is_split_off_and_nothing_else() {
+        let prefix = "/apis/iam.miloapis.com/v1alpha1/users/alice/control-plane";
+        assert_eq!(
+            parse_user_plane(&format!(
+                "{prefix}/apis/resourcemanager.miloapis.com/v1alpha1"
+            ))
+            .unwrap()
+            .unwrap(),
+            (
+                "alice".to_string(),
+                Target::GroupResources {
+                    group: RESOURCEMANAGER_GROUP.into(),
+                    version: V1ALPHA1.into()
+                }
+            )
+        );
+        assert_eq!(
+            parse_user_plane(&format!("{prefix}/api"))
+                .unwrap()
+                .unwrap()
+                .1,
+            Target::CoreVersions
+        );
+        assert!(parse_user_plane(&format!("{prefix}/what/ever"))
+            .unwrap()
+            .is_err());
+        assert!(parse_user_plane("/apis/iam.miloapis.com/v1alpha1/users/alice").is_none());
+        assert!(parse_user_plane(&format!("{ORG_PREFIX}/apis")).is_none());
     }
 
     #[test]

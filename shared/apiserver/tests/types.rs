@@ -141,19 +141,28 @@ async fn a_registered_type_is_established_and_served_in_projects() {
         ))
         .await;
     assert_eq!(names(&all.body), ["w"]);
-    // Not served in the platform context (no parent-contexts annotation: Project).
+    // Not served in an organization (no parent-contexts annotation: Project).
     let r = api
-        .get("/apis/example.com/v1/namespaces/default/widgets")
+        .get(&format!(
+            "{G}/organizations/acme/control-plane/apis/example.com/v1/widgets"
+        ))
         .await;
     assert_eq!(r.status, 404);
     assert!(
         r.body["message"]
             .as_str()
             .unwrap()
-            .contains("not served in the Platform context"),
+            .contains("not served in the Organization context"),
         "{}",
         r.body
     );
+    // The platform serves every type (#18), with its own objects: the
+    // projects' are not there.
+    let r = api
+        .get("/apis/example.com/v1/namespaces/default/widgets")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(names(&r.body), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -567,11 +576,20 @@ async fn discovery_and_openapi_follow_the_catalog_per_context() {
     assert_eq!(widgets_entry["shortNames"], json!(["wd"]));
     let groups = api.get(&format!("{}/apis", project_ctx("p1"))).await;
     assert!(groups.body.to_string().contains("example.com"));
+    // The platform lists every type (#18); an organization what it serves.
     let platform = api.get("/apis").await;
     assert!(
-        !platform.body.to_string().contains("\"example.com\""),
+        platform.body.to_string().contains("\"example.com\""),
         "{}",
         platform.body
+    );
+    let org = api
+        .get(&format!("{G}/organizations/acme/control-plane/apis"))
+        .await;
+    assert!(
+        !org.body.to_string().contains("\"example.com\""),
+        "{}",
+        org.body
     );
     let doc = api
         .get(&format!(
@@ -683,6 +701,8 @@ async fn milo_crds_register_and_their_samples_round_trip() {
         if name.starts_with("organizations.")
             || name.starts_with("projects.")
             || name.starts_with("projectsuspensions.")
+            || name.starts_with("organizationmemberships.")
+            || name.starts_with("discoverycontextpolicies.")
             || name.ends_with(".quota.miloapis.com")
         {
             assert_eq!(r.status, 403, "{name} is built in: {}", r.body);
@@ -824,8 +844,14 @@ async fn organization_scoped_types_live_in_their_organization() {
         names(&api.get(&in_org("globex")).await.body),
         ["shared-name"]
     );
-    // Not served in projects or the platform.
-    assert_eq!(api.get("/apis/example.com/v1/widgets").await.status, 404);
+    // Not served in projects; the platform serves every type (#18), with
+    // its own objects, not the organizations'.
+    api.project("p1", "Organization", "globex").await;
+    let in_project = format!("{G}/projects/p1/control-plane/apis/example.com/v1/widgets");
+    assert_eq!(api.get(&in_project).await.status, 404);
+    let platform = api.get("/apis/example.com/v1/widgets").await;
+    assert_eq!(platform.status, 200, "{}", platform.body);
+    assert_eq!(names(&platform.body), Vec::<String>::new());
     // The organization keeps its objects: it is not deleted under them.
     let r = api
         .call("DELETE", &format!("{G}/organizations/acme"), None)

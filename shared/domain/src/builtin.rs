@@ -76,6 +76,14 @@ const SOURCES: &[(&str, &str)] = &[
         "projectsuspensions",
         include_str!("../crds/projectsuspensions.yaml"),
     ),
+    (
+        "organizationmemberships",
+        include_str!("../crds/organizationmemberships.yaml"),
+    ),
+    (
+        "discoverycontextpolicies",
+        include_str!("../crds/discoverycontextpolicies.yaml"),
+    ),
 ];
 
 /// Registered CRDs may not use the core (empty) group; the built-in
@@ -172,7 +180,9 @@ mod tests {
                 "ResourceClaim",
                 "ClaimCreationPolicy",
                 "GrantCreationPolicy",
-                "ProjectSuspension"
+                "ProjectSuspension",
+                "OrganizationMembership",
+                "DiscoveryContextPolicy"
             ]
         );
         let namespace = &types[3];
@@ -209,6 +219,16 @@ mod tests {
         assert!(is_builtin(
             "validatingadmissionpolicies.admissionregistration.k8s.io"
         ));
+        let membership = &types[21];
+        assert_eq!(membership.scope, Scope::Namespaced);
+        assert_eq!(
+            membership.contexts,
+            [ContextKind::Organization, ContextKind::User]
+        );
+        let policy = &types[22];
+        assert_eq!(policy.group, crate::context_policy::GROUP);
+        assert_eq!(policy.scope, Scope::Cluster);
+        assert_eq!(policy.contexts, [ContextKind::Platform]);
         assert!(!is_builtin("widgets.example.com"));
     }
 }

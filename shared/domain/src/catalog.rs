@@ -1,11 +1,13 @@
 //! The catalog: every type served, built-in and registered, resolved to the
-//! kinds each context serves at each version. Built from parsed CRDs; the
-//! API layer caches one per function instance and rebuilds it when a CRD
-//! changes. Pure.
+//! kinds each context serves at each version. Built from parsed CRDs and the
+//! DiscoveryContextPolicies in force (which override a type's contexts);
+//! the API layer caches one per function instance and rebuilds it when a
+//! CRD or a policy changes. Pure.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use crate::context_policy::ContextPolicies;
 use crate::crd::{self, PrinterColumn, ResourceType, TypeVersion};
 use crate::kinds::{self, ContextKind, KindInfo};
 
@@ -30,6 +32,9 @@ pub struct Refused {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     types: Vec<Arc<ResourceType>>,
+    /// The contexts of each type (same index as `types`): a policy's, or
+    /// its annotation's.
+    contexts: Vec<Vec<ContextKind>>,
     /// One entry per type and served version, in discovery order.
     kinds: Vec<Arc<KindInfo>>,
     refused: Vec<Refused>,
@@ -38,8 +43,12 @@ pub struct Catalog {
 impl Catalog {
     /// The catalog of `builtins` plus `registered` (in registration order: on
     /// a name clash the earlier type keeps its names and the later one is
-    /// not served).
-    pub fn build(builtins: Vec<ResourceType>, registered: Vec<ResourceType>) -> Self {
+    /// not served), each in the contexts `policies` give it.
+    pub fn build(
+        builtins: Vec<ResourceType>,
+        registered: Vec<ResourceType>,
+        policies: &ContextPolicies,
+    ) -> Self {
         let mut types: Vec<Arc<ResourceType>> = Vec::new();
         let mut refused = Vec::new();
         for candidate in builtins.into_iter().chain(registered) {
@@ -60,18 +69,24 @@ impl Catalog {
             }
             types.push(Arc::new(candidate));
         }
+        let contexts: Vec<Vec<ContextKind>> = types
+            .iter()
+            .map(|t| policies.contexts_for(&t.group, &t.plural, &t.contexts))
+            .collect();
         let kinds = types
             .iter()
-            .flat_map(|t| {
+            .zip(&contexts)
+            .flat_map(|(t, contexts)| {
                 sorted_versions(t)
                     .into_iter()
                     .filter(|v| v.served)
-                    .map(|v| Arc::new(kind_info(t, v)))
+                    .map(|v| Arc::new(kind_info(t, v, contexts)))
                     .collect::<Vec<_>>()
             })
             .collect();
         Self {
             types,
+            contexts,
             kinds,
             refused,
         }
@@ -79,7 +94,11 @@ impl Catalog {
 
     /// The catalog of the built-in types alone.
     pub fn builtin() -> Result<Self, String> {
-        Ok(Self::build(crate::builtin::types()?, Vec::new()))
+        Ok(Self::build(
+            crate::builtin::types()?,
+            Vec::new(),
+            &ContextPolicies::default(),
+        ))
     }
 
     /// A built-in kind at its served version.
@@ -134,15 +153,16 @@ impl Catalog {
         version: &str,
         plural: &str,
     ) -> Result<Arc<KindInfo>, Miss> {
-        let Some(rt) = self
+        let Some((rt, contexts)) = self
             .types
             .iter()
-            .find(|t| t.group == group && t.plural == plural)
+            .zip(&self.contexts)
+            .find(|(t, _)| t.group == group && t.plural == plural)
         else {
             return Err(Miss::Unknown);
         };
-        if !rt.contexts.contains(&context) {
-            return Err(Miss::NotInContext(rt.contexts.clone()));
+        if !kinds::serves(contexts, context) {
+            return Err(Miss::NotInContext(contexts.clone()));
         }
         self.served_in(context)
             .find(|k| k.group == group && k.plural == plural && k.version == version)
@@ -218,7 +238,7 @@ pub fn version_priority(a: &str, b: &str) -> Ordering {
     }
 }
 
-fn kind_info(rt: &ResourceType, version: &TypeVersion) -> KindInfo {
+fn kind_info(rt: &ResourceType, version: &TypeVersion, contexts: &[ContextKind]) -> KindInfo {
     let (name_format, max_name_length) = kinds::name_rules(&rt.group, &rt.kind);
     let storage_version = rt
         .storage_version()
@@ -235,7 +255,7 @@ fn kind_info(rt: &ResourceType, version: &TypeVersion) -> KindInfo {
         short_names: rt.short_names.clone(),
         categories: rt.categories.clone(),
         scope: rt.scope,
-        contexts: rt.contexts.clone(),
+        contexts: contexts.to_vec(),
         name_format,
         max_name_length,
         columns: columns_of(version),
@@ -267,6 +287,96 @@ fn columns_of(version: &TypeVersion) -> Vec<PrinterColumn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context_policy::{self, ContextPolicies};
+    use serde_json::json;
+
+    fn widget(contexts: &str) -> ResourceType {
+        crd::parse(&json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {
+                "name": "widgets.example.com",
+                "annotations": {"discovery.miloapis.com/parent-contexts": contexts}
+            },
+            "spec": {
+                "group": "example.com",
+                "scope": "Namespaced",
+                "names": {"plural": "widgets", "kind": "Widget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object"}}}]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn with_widgets(policies: &ContextPolicies) -> Catalog {
+        Catalog::build(
+            crate::builtin::types().unwrap(),
+            vec![widget("Organization")],
+            policies,
+        )
+    }
+
+    fn serves(catalog: &Catalog, context: ContextKind) -> bool {
+        catalog
+            .resolve(context, "example.com", "v1", "widgets")
+            .is_ok()
+    }
+
+    #[test]
+    fn the_platform_serves_every_type() {
+        let catalog = with_widgets(&ContextPolicies::default());
+        assert!(serves(&catalog, ContextKind::Platform));
+        assert!(serves(&catalog, ContextKind::Organization));
+        assert_eq!(
+            catalog.resolve(ContextKind::Project, "example.com", "v1", "widgets"),
+            Err(Miss::NotInContext(vec![ContextKind::Organization]))
+        );
+        let platform: Vec<&str> = catalog
+            .served_at(
+                ContextKind::Platform,
+                kinds::RESOURCEMANAGER_GROUP,
+                "v1alpha1",
+            )
+            .map(|k| k.plural.as_str())
+            .collect();
+        assert!(
+            platform.contains(&"organizationmemberships"),
+            "{platform:?}"
+        );
+        let user: Vec<&str> = catalog
+            .served_in(ContextKind::User)
+            .map(|k| k.plural.as_str())
+            .collect();
+        assert_eq!(user, ["organizationmemberships"]);
+    }
+
+    #[test]
+    fn a_policy_moves_a_type_between_contexts() {
+        let rules = context_policy::parse(&json!({"spec": {"rules": [
+            {"group": "example.com", "resources": ["widgets"], "contexts": ["Project"]}
+        ]}}))
+        .unwrap();
+        let catalog = with_widgets(&ContextPolicies::new([rules]));
+        assert!(!serves(&catalog, ContextKind::Organization));
+        assert!(serves(&catalog, ContextKind::Project));
+        assert!(serves(&catalog, ContextKind::Platform));
+        assert_eq!(
+            catalog.resolve(ContextKind::Organization, "example.com", "v1", "widgets"),
+            Err(Miss::NotInContext(vec![ContextKind::Project]))
+        );
+        // Built-in types follow the same rules.
+        let everything = context_policy::parse(&json!({"spec": {"rules": [
+            {"group": "*", "resources": ["*"], "contexts": ["User"]}
+        ]}}))
+        .unwrap();
+        let catalog = with_widgets(&ContextPolicies::new([everything]));
+        assert_eq!(catalog.served_in(ContextKind::Organization).count(), 0);
+        assert_eq!(
+            catalog.served_in(ContextKind::User).count(),
+            catalog.served_in(ContextKind::Platform).count()
+        );
+    }
 
     #[test]
     fn versions_sort_as_kubernetes_does() {

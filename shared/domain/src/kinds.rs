@@ -20,23 +20,44 @@ pub enum Scope {
     Namespaced,
 }
 
-/// Which control planes serve a kind (Milo's `parent-contexts`).
+/// Which control planes serve a kind (Milo's `parent-contexts`). A user's
+/// control plane answers discovery only until IAM (#20) serves its objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ContextKind {
     Platform,
     Organization,
     Project,
+    User,
 }
 
 impl ContextKind {
+    pub const ALL: [ContextKind; 4] = [
+        ContextKind::Platform,
+        ContextKind::Organization,
+        ContextKind::Project,
+        ContextKind::User,
+    ];
+
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "Platform" => Some(Self::Platform),
-            "Organization" => Some(Self::Organization),
-            "Project" => Some(Self::Project),
-            _ => None,
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// As Milo's annotation and policies spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Platform => "Platform",
+            Self::Organization => "Organization",
+            Self::Project => "Project",
+            Self::User => "User",
         }
     }
+}
+
+/// Whether a type whose contexts are `contexts` (its annotation's, or a
+/// DiscoveryContextPolicy's) is served in `context`; see
+/// [`KindInfo::served_in`].
+pub fn serves(contexts: &[ContextKind], context: ContextKind) -> bool {
+    context == ContextKind::Platform || contexts.contains(&context)
 }
 
 /// How a kind's object names are checked.
@@ -88,6 +109,21 @@ pub const PROJECT_SUSPENSION: KindId = KindId {
     version: V1ALPHA1,
     kind: "ProjectSuspension",
     plural: "projectsuspensions",
+};
+/// A user's membership of an organization, served with its schema alone
+/// until IAM (#20) gives it behaviour.
+pub const ORGANIZATION_MEMBERSHIP: KindId = KindId {
+    group: RESOURCEMANAGER_GROUP,
+    version: V1ALPHA1,
+    kind: "OrganizationMembership",
+    plural: "organizationmemberships",
+};
+/// Milo's override of the contexts a type is served in (context_policy.rs).
+pub const DISCOVERY_CONTEXT_POLICY: KindId = KindId {
+    group: crate::context_policy::GROUP,
+    version: V1ALPHA1,
+    kind: "DiscoveryContextPolicy",
+    plural: "discoverycontextpolicies",
 };
 pub const NAMESPACE: KindId = KindId {
     group: "",
@@ -222,8 +258,11 @@ impl KindInfo {
         self.group == id.group && self.kind == id.kind
     }
 
+    /// The platform serves every kind (Milo's root is unfiltered: its
+    /// controllers and operators see every type); the other contexts serve
+    /// those their contexts name.
     pub fn served_in(&self, context: ContextKind) -> bool {
-        self.contexts.contains(&context)
+        serves(&self.contexts, context)
     }
 
     pub fn is_selectable(&self, field: &str) -> bool {

@@ -198,9 +198,9 @@ pub(super) fn read_scope(r: &mut Reader, field: &Field) -> Option<Scope> {
 }
 
 /// The contexts named by Milo's parent-contexts annotation, in the order
-/// Platform, Organization, Project whatever the annotation's order. Names
-/// this server does not serve (Milo's `User`) are ignored; a type naming none
-/// it serves is a project type, as without the annotation.
+/// Platform, Organization, Project, User whatever the annotation's order.
+/// Names no context has are ignored; a type naming none is a project type,
+/// as without the annotation.
 pub(super) fn read_contexts(r: &mut Reader, metadata: &Field) -> Vec<ContextKind> {
     let annotations = metadata.get("annotations");
     let listed = if r.object(&annotations) {
@@ -215,15 +215,10 @@ fn parent_contexts(annotation: Option<&str>) -> Vec<ContextKind> {
     let named: Vec<&str> = annotation
         .map(|a| a.split(',').map(str::trim).collect())
         .unwrap_or_default();
-    let contexts: Vec<ContextKind> = [
-        ("Platform", ContextKind::Platform),
-        ("Organization", ContextKind::Organization),
-        ("Project", ContextKind::Project),
-    ]
-    .into_iter()
-    .filter(|(name, _)| named.contains(name))
-    .map(|(_, context)| context)
-    .collect();
+    let contexts: Vec<ContextKind> = ContextKind::ALL
+        .into_iter()
+        .filter(|context| named.contains(&context.name()))
+        .collect();
     if contexts.is_empty() {
         vec![ContextKind::Project]
     } else {

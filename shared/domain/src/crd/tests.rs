@@ -259,7 +259,7 @@ fn list_kind_and_singular_default_from_kind() {
 #[test]
 fn contexts_come_from_the_annotation_in_canonical_order() {
     let annotation = "/metadata/annotations/discovery.miloapis.com~1parent-contexts";
-    let cases: [(&str, &[ContextKind]); 6] = [
+    let cases: [(&str, &[ContextKind]); 7] = [
         ("Platform", &[ContextKind::Platform]),
         (
             " Project , Organization",
@@ -273,8 +273,9 @@ fn contexts_come_from_the_annotation_in_canonical_order() {
                 ContextKind::Project,
             ],
         ),
-        ("Platform,User", &[ContextKind::Platform]),
-        ("User", &[ContextKind::Project]),
+        ("User,Platform", &[ContextKind::Platform, ContextKind::User]),
+        ("User", &[ContextKind::User]),
+        ("Cluster", &[ContextKind::Project]),
         ("", &[ContextKind::Project]),
     ];
     for (value, expected) in cases {
@@ -766,12 +767,12 @@ const MILO_CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/mi
 
 #[test]
 fn every_milo_crd_parses_with_its_contexts_and_scope() {
-    use ContextKind::{Organization as Org, Platform, Project};
+    use ContextKind::{Organization as Org, Platform, Project, User};
     use Scope::{Cluster, Namespaced};
     let expected: [(&str, &[ContextKind], Scope); 22] = [
         ("serviceaccounts.iam.miloapis.com", &[Project], Cluster),
         ("userdeactivations.iam.miloapis.com", &[Platform], Cluster),
-        ("userinvitations.iam.miloapis.com", &[Org], Namespaced),
+        ("userinvitations.iam.miloapis.com", &[Org, User], Namespaced),
         ("clusternotes.notes.miloapis.com", &[Platform], Cluster),
         (
             "discoverycontextpolicies.discovery.miloapis.com",
@@ -787,7 +788,7 @@ fn every_milo_crd_parses_with_its_contexts_and_scope() {
         ),
         ("protectedresources.iam.miloapis.com", &[Platform], Cluster),
         ("roles.iam.miloapis.com", &[Platform, Org], Namespaced),
-        ("users.iam.miloapis.com", &[Platform], Cluster),
+        ("users.iam.miloapis.com", &[Platform, User], Cluster),
         ("notes.notes.miloapis.com", &[Platform], Namespaced),
         (
             "allowancebuckets.quota.miloapis.com",
@@ -821,7 +822,7 @@ fn every_milo_crd_parses_with_its_contexts_and_scope() {
         ),
         (
             "organizationmemberships.resourcemanager.miloapis.com",
-            &[Org],
+            &[Org, User],
             Namespaced,
         ),
         (
