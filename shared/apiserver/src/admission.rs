@@ -244,7 +244,7 @@ pub async fn params(
             .await
             .map_err(from_store)?;
         return Ok(match stored {
-            Some(s) => Params::Found(vec![crate::objects::at_version(s.object, kind)]),
+            Some(s) => Params::Found(vec![crate::present::at_version(s.object, kind)]),
             None => Params::NotFound,
         });
     }
@@ -267,7 +267,7 @@ pub async fn params(
                 .into_iter()
                 .map(|s| s.object)
                 .filter(|doc| selector_matches(&selector, doc))
-                .map(|doc| crate::objects::at_version(doc, kind)),
+                .map(|doc| crate::present::at_version(doc, kind)),
         );
         match page.next {
             Some(next) => start = Some(next),

@@ -30,7 +30,7 @@ use store::{Context, ObjectRef, TypeCursor};
 use crate::codec::{self, Response};
 use crate::errors::from_store;
 use crate::stamped::platform_documents;
-use crate::{admission as pipeline_admission, objects, ApiServer, Call};
+use crate::{admission as pipeline_admission, ApiServer, Call};
 
 const DEFAULT_PAGE: i32 = 500;
 const MAX_PAGE: i32 = 5000;
@@ -223,7 +223,7 @@ async fn audited_policy(
     let invalid =
         |causes| ApiError::invalid(admission::GROUP, "validatingadmissionpolicies", "", causes);
     if let Some(name) = body.get("policyName").and_then(Value::as_str) {
-        let key = objects::builtin_ref(
+        let key = crate::placement::builtin_ref(
             &Context::Platform,
             &kinds::VALIDATING_ADMISSION_POLICY,
             "",

@@ -13,7 +13,7 @@ use store::{Context, Expect, ObjectRef, Store, StoreError, Write};
 
 use crate::errors::from_store;
 use crate::namespaces;
-use crate::objects::builtin_ref;
+use crate::placement::builtin_ref;
 
 pub async fn run(store: &Store) -> Result<(), ApiError> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

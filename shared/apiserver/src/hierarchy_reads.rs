@@ -8,7 +8,7 @@ use domain::{ApiError, Cause};
 use store::{Context, ObjectRef, Store, Stored};
 
 use crate::errors::from_store;
-use crate::objects::builtin_ref;
+use crate::placement::builtin_ref;
 
 /// One ancestor as read: where it sits, and its item at the version read.
 pub struct Link {

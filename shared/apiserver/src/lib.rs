@@ -21,8 +21,10 @@ mod list;
 mod namespaces;
 mod objects;
 mod openapi;
+mod placement;
 mod policies;
 pub mod policy_cache;
+mod present;
 mod quota;
 pub mod quota_audit;
 pub mod quota_cache;
@@ -319,7 +321,7 @@ impl ApiServer {
             Context::Organization(org) => (&domain::kinds::ORGANIZATION, org),
             Context::Project(project) => (&domain::kinds::PROJECT, project),
         };
-        let key = objects::builtin_ref(&Context::Platform, kind, "", name).key();
+        let key = placement::builtin_ref(&Context::Platform, kind, "", name).key();
         match self.store.get(&key).await.map_err(errors::from_store)? {
             Some(_) => Ok(()),
             None => Err(ApiError::not_found(kind.group, kind.plural, name)),

@@ -13,7 +13,8 @@ use store::{Collection, Context, ItemKey, Stored};
 
 use crate::codec::{self, Response};
 use crate::errors::from_store;
-use crate::objects::{at_version, is_hierarchy, object_ref, visible};
+use crate::placement::{is_hierarchy, object_ref, visible};
+use crate::present::{at_version, present_all};
 use crate::{ApiServer, Call};
 
 /// How a list reads: the whole collection, or the index items of one label
@@ -163,7 +164,7 @@ pub async fn list(
         .into_iter()
         .map(|doc| at_version(doc, kind))
         .collect();
-    let objects = crate::objects::present_all(server, kind, objects, call).await?;
+    let objects = present_all(server, kind, objects, call).await?;
     let mut list_meta = json!({ "resourceVersion": "" });
     if let Some((step, key)) = next {
         list_meta["continue"] = json!(server.tokens.sign(&Position {

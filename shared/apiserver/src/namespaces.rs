@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use store::{Context, Expect, ObjectRef, Store, Write};
 
 use crate::errors::from_store;
-use crate::objects::builtin_ref;
+use crate::placement::builtin_ref;
 
 /// The label Kubernetes puts on every namespace, naming it.
 pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";

@@ -9,7 +9,7 @@ use domain::admission::{AdmissionRequest, Operation, PolicySet, UserInfo};
 use domain::catalog::{Catalog, Miss};
 use domain::hierarchy::{self, ParentRef};
 use domain::ingest::{platform_relationship_changes, platform_relationships};
-use domain::kinds::{self, ContextKind, KindId, KindInfo, Scope, ORGANIZATION_LABEL};
+use domain::kinds::{self, ContextKind, KindInfo, Scope, ORGANIZATION_LABEL};
 use domain::lifecycle;
 use domain::metadata_rules::generated_name;
 use domain::object::{Object, OwnerReference};
@@ -23,40 +23,10 @@ use store::{Context, Expect, ObjectRef, StoreError, Stored, Write};
 use crate::codec::{self, FieldValidation, PatchKind, Response};
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
+use crate::placement::{builtin_ref, is_hierarchy, object_ref, visible};
+use crate::present::{at_version, present};
 use crate::route::{context_kind, ResourcePath};
 use crate::{context_policies, crds, namespaces, policies, policy_cache, quota, ApiServer, Call};
-
-/// Hierarchy objects live in the platform context whichever context serves
-/// them (an organization's context is a filtered view of them); every other
-/// object lives in the context it was created in.
-pub fn object_ref(context: &Context, kind: &KindInfo, namespace: &str, name: &str) -> ObjectRef {
-    let context = if is_hierarchy(kind) {
-        Context::Platform
-    } else {
-        context.clone()
-    };
-    ObjectRef {
-        context,
-        group: kind.group.clone(),
-        kind: kind.kind.clone(),
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-    }
-}
-
-pub fn builtin_ref(context: &Context, kind: &KindId, namespace: &str, name: &str) -> ObjectRef {
-    ObjectRef {
-        context: context.clone(),
-        group: kind.group.to_string(),
-        kind: kind.kind.to_string(),
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-    }
-}
-
-pub fn is_hierarchy(kind: &KindInfo) -> bool {
-    kind.group == kinds::RESOURCEMANAGER_GROUP && hierarchy::is_hierarchy_kind(&kind.kind)
-}
 
 /// The kind a path names in a context. A miss re-checks the catalog first,
 /// so a type registered on another instance a moment ago is found.
@@ -195,26 +165,6 @@ struct Ops<'a> {
     /// The path's namespace; empty for cluster-scoped kinds.
     namespace: String,
     call: &'a Call<'a>,
-}
-
-/// A stored document as served at the request's version: with conversion
-/// `None`, only `apiVersion` differs between versions.
-pub fn at_version(mut doc: Value, kind: &KindInfo) -> Value {
-    if let Some(map) = doc.as_object_mut() {
-        map.insert("apiVersion".into(), Value::String(kind.api_version()));
-    }
-    doc
-}
-
-/// Whether an object is visible from a context: hierarchy objects are
-/// stored once and seen from their organization's context.
-pub fn visible(context: &Context, kind: &KindInfo, doc: &Value) -> bool {
-    match context {
-        Context::Organization(org) if is_hierarchy(kind) => {
-            doc["metadata"]["labels"][ORGANIZATION_LABEL].as_str() == Some(org)
-        }
-        _ => true,
-    }
 }
 
 fn decode_error(e: String) -> ApiError {
@@ -1384,44 +1334,6 @@ struct Admitting {
     request: AdmissionRequest,
     set: Arc<PolicySet>,
     context_read: bool,
-}
-
-/// A document as served: a binding's status follows its policy (see
-/// policies.rs); everything else as stored.
-async fn present(
-    server: &ApiServer,
-    kind: &KindInfo,
-    doc: Value,
-    call: &Call<'_>,
-) -> Result<Value, ApiError> {
-    if !policies::is_binding_kind(kind) {
-        return Ok(doc);
-    }
-    let set = server.admission.policies.current(&server.store).await?;
-    Ok(policies::with_binding_status(
-        kind,
-        doc,
-        &set,
-        &call.timestamp(),
-    ))
-}
-
-/// Every document of a list as served (see [`present`]).
-pub async fn present_all(
-    server: &ApiServer,
-    kind: &KindInfo,
-    docs: Vec<Value>,
-    call: &Call<'_>,
-) -> Result<Vec<Value>, ApiError> {
-    if !policies::is_binding_kind(kind) {
-        return Ok(docs);
-    }
-    let set = server.admission.policies.current(&server.store).await?;
-    let now = call.timestamp();
-    Ok(docs
-        .into_iter()
-        .map(|d| policies::with_binding_status(kind, d, &set, &now))
-        .collect())
 }
 
 impl Ops<'_> {

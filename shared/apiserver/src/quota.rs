@@ -39,7 +39,7 @@ use store::{
 
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
-use crate::objects::builtin_ref;
+use crate::placement::{builtin_ref, is_hierarchy, object_ref};
 use crate::quota_cache::{self, is_stamped_kind, Inputs, QuotaCache};
 use crate::stamped::{context_items, type_items};
 use crate::Call;
@@ -375,7 +375,7 @@ impl Subject<'_> {
         placement: &[Link],
     ) -> Result<Pending, ApiError> {
         let now = self.call.timestamp();
-        let mut pending = if crate::objects::is_hierarchy(self.kind) && !placement.is_empty() {
+        let mut pending = if is_hierarchy(self.kind) && !placement.is_empty() {
             Box::pin(self.admit_move(old, placement, &now)).await?
         } else {
             Box::pin(self.admit_quota_kind(new, Some(old), &now)).await?
@@ -1008,7 +1008,7 @@ impl Subject<'_> {
         obj: &Object,
         placement: Option<&[Link]>,
     ) -> Result<Option<q::QuotaPath>, ApiError> {
-        if crate::objects::is_hierarchy(self.kind) {
+        if is_hierarchy(self.kind) {
             if self.kind.kind == kinds::ORGANIZATION.kind {
                 return Ok(None);
             }
@@ -1097,7 +1097,7 @@ impl Subject<'_> {
             return Ok(Pending::default());
         }
         let name = obj.metadata.name.clone();
-        let placement = crate::objects::is_hierarchy(self.kind).then_some(placement);
+        let placement = is_hierarchy(self.kind).then_some(placement);
         let Some(path) = self.path_of(obj, placement).await? else {
             return Err(self.invalid(
                 &name,
@@ -1419,7 +1419,7 @@ impl Subject<'_> {
     /// context its object is stored in (a Secret's claim in the project's
     /// control plane, as Milo; a project's claim in the platform's).
     fn claim_ref(&self, namespace: &str, name: &str) -> ObjectRef {
-        let home = crate::objects::object_ref(self.context, self.kind, "", "").context;
+        let home = object_ref(self.context, self.kind, "", "").context;
         builtin_ref(&home, &q::RESOURCE_CLAIM, namespace, name)
     }
 

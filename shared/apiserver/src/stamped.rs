@@ -14,7 +14,7 @@ use serde_json::Value;
 use store::{Context, ItemKey, Store, Stored};
 
 use crate::errors::from_store;
-use crate::objects::builtin_ref;
+use crate::placement::builtin_ref;
 
 pub struct Stamped<T> {
     stamp_key: ItemKey,

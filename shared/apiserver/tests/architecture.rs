@@ -1,0 +1,113 @@
+//! The architecture's invariants that a reading of the source can check
+//! (ARCHITECTURE.md, "Architecture invariants"). Text-level, as a reviewer
+//! would read the imports: `use crate::m` and `crate::m::` paths.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The crate's modules and which others each one names. lib.rs, the
+/// composition root every module reaches for `ApiServer` and `Call`, is
+/// left out.
+fn module_imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let modules: BTreeSet<String> = std::fs::read_dir(src)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_stem()?.to_str()?.to_string();
+            (path.extension()? == "rs" && name != "lib").then_some(name)
+        })
+        .collect();
+    let mut imports = BTreeMap::new();
+    for module in &modules {
+        let text = std::fs::read_to_string(src.join(format!("{module}.rs"))).unwrap();
+        let named: BTreeSet<String> = modules
+            .iter()
+            .filter(|other| *other != module)
+            .filter(|other| {
+                text.contains(&format!("crate::{other}::"))
+                    || text.contains(&format!("crate::{other};"))
+                    || text.contains(&format!("use crate::{other}"))
+                    || names_in_braces(&text).contains(other.as_str())
+            })
+            .cloned()
+            .collect();
+        imports.insert(module.clone(), named);
+    }
+    imports
+}
+
+/// The lowercase names in `use crate::{a, b::c, Root}` groups.
+fn names_in_braces(text: &str) -> BTreeSet<&str> {
+    let mut names = BTreeSet::new();
+    for group in text.split("use crate::{").skip(1) {
+        let inside = group.split('}').next().unwrap_or_default();
+        for item in inside.split(',') {
+            let head = item.trim().split("::").next().unwrap_or_default();
+            let head = head.split_whitespace().next().unwrap_or_default();
+            if head.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+                names.insert(head);
+            }
+        }
+    }
+    names
+}
+
+/// A circle of imports, if there is one (depth-first search).
+fn find_circle(imports: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        imports: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == node) {
+            let mut circle = path[at..].to_vec();
+            circle.push(node.to_string());
+            return Some(circle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in imports.get(node).into_iter().flatten() {
+            if let Some(circle) = visit(next, imports, path, done) {
+                return Some(circle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    imports
+        .keys()
+        .find_map(|m| visit(m, imports, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_request_pipeline_has_no_import_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let imports = module_imports(&src);
+    assert!(imports.len() > 10, "modules read: {imports:?}");
+    if let Some(circle) = find_circle(&imports) {
+        panic!(
+            "shared/apiserver modules import each other in a circle: {}",
+            circle.join(" -> ")
+        );
+    }
+}
+
+#[test]
+fn a_circle_is_found_when_there_is_one() {
+    let imports = BTreeMap::from([
+        ("a".to_string(), BTreeSet::from(["b".to_string()])),
+        ("b".to_string(), BTreeSet::from(["c".to_string()])),
+        ("c".to_string(), BTreeSet::from(["a".to_string()])),
+    ]);
+    assert_eq!(
+        find_circle(&imports),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+    let names = names_in_braces("use crate::{context_policies, crds::stamp, ApiServer};");
+    assert_eq!(names, BTreeSet::from(["context_policies", "crds"]));
+}
