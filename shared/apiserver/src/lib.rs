@@ -31,6 +31,7 @@ pub mod quota_cache;
 mod quota_tree;
 mod route;
 mod stamped;
+mod strategy;
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};

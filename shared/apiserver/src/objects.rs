@@ -26,7 +26,8 @@ use crate::hierarchy_reads::{self, Link};
 use crate::placement::{builtin_ref, is_hierarchy, object_ref, visible};
 use crate::present::{at_version, present};
 use crate::route::{context_kind, ResourcePath};
-use crate::{context_policies, crds, namespaces, policies, policy_cache, quota, ApiServer, Call};
+use crate::strategy::{self, Strategy};
+use crate::{context_policies, crds, namespaces, policies, quota, ApiServer, Call};
 
 /// The kind a path names in a context. A miss re-checks the catalog first,
 /// so a type registered on another instance a moment ago is found.
@@ -184,6 +185,10 @@ impl Ops<'_> {
         }
     }
 
+    fn strategy(&self) -> &'static dyn Strategy {
+        strategy::for_kind(self.kind)
+    }
+
     fn object_ref(&self, name: &str) -> ObjectRef {
         object_ref(self.context, self.kind, &self.namespace, name)
     }
@@ -296,7 +301,7 @@ impl Ops<'_> {
         let mut unknown = unknown_metadata_fields(doc);
         unknown.extend(self.kind.schema.prune(doc));
         self.kind.schema.apply_defaults(doc);
-        domain::core_kinds::fold_write_only_fields(self.kind, doc);
+        self.strategy().prepare_body(self.kind, doc);
         let listed = || {
             unknown
                 .iter()
@@ -318,20 +323,13 @@ impl Ops<'_> {
     }
 
     /// Every rule of the kind: metadata, its schema (CEL rules included,
-    /// ratcheting against `old`), and the hierarchy's additions.
+    /// ratcheting against `old`), and its strategy's.
     fn validate(&self, new: &Object, old: Option<&Object>) -> Vec<Cause> {
         let mut causes = lifecycle::validate_metadata(self.kind, new);
         let old_doc = old.map(Object::to_value);
         causes.extend(self.kind.schema.validate(&new.to_value(), old_doc.as_ref()));
-        if is_hierarchy(self.kind) {
-            causes.extend(hierarchy::validate_spec(&self.kind.kind, new.spec()));
-        }
-        if causes.is_empty() && self.kind.is(&kinds::RELATIONSHIP_TYPE) {
-            causes.extend(domain::ingest::RelationshipType::admit(
-                &new.metadata.name,
-                new.spec(),
-            ));
-        }
+        let valid_so_far = causes.is_empty();
+        causes.extend(self.strategy().validate(self.kind, new, valid_so_far));
         causes
     }
 
@@ -433,18 +431,7 @@ impl Ops<'_> {
         let now = self.call.timestamp();
         lifecycle::initialize(&mut obj, self.kind, uuid::Uuid::new_v4().to_string(), &now);
         obj.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
-        if is_hierarchy(self.kind) {
-            obj.set_status(hierarchy::ready_status(&now, 1));
-        }
-        if self.kind.is(&kinds::PROJECT_SUSPENSION) {
-            obj.set_status(domain::suspension::created_status());
-        }
-        if self.kind.is(&kinds::NAMESPACE) {
-            obj.set_status(namespaces::active_status());
-            obj.metadata
-                .labels
-                .insert(namespaces::NAME_LABEL.into(), name.clone());
-        }
+        self.strategy().prepare_for_create(&mut obj, &now);
         let causes = lifecycle::index_entry_causes(&obj);
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
@@ -498,7 +485,7 @@ impl Ops<'_> {
             &[],
         ));
         let result = if pending.is_empty() {
-            self.persist(writes, is_crd).await?
+            self.persist(writes).await?
         } else {
             pending.persist(&self.server.store, writes).await?
         };
@@ -886,7 +873,7 @@ impl Ops<'_> {
         let (added, removed) = platform_relationship_changes(&self.kind.kind, &old, &new);
         writes.extend(relationship_writes(&added, &removed));
         let result = if pending.is_empty() {
-            self.persist(writes, is_crd).await?
+            self.persist(writes).await?
         } else {
             pending.persist(&self.server.store, writes).await?
         };
@@ -901,39 +888,19 @@ impl Ops<'_> {
         }
     }
 
-    /// Applies the writes of one request. A CRD or DiscoveryContextPolicy
-    /// write also moves the catalog stamp, a policy or binding write the
-    /// admission stamp, and this instance reloads at once, so the next
-    /// request here sees the change.
-    async fn persist(
-        &self,
-        mut writes: Vec<Write>,
-        is_crd: bool,
-    ) -> Result<Result<(), StoreError>, ApiError> {
-        let is_crd = is_crd || context_policies::is_policy(self.kind);
-        let is_policy = policies::is_admission_kind(self.kind);
-        if is_crd {
-            writes.push(crds::stamp());
-        }
-        if is_policy {
-            writes.push(policy_cache::stamp());
+    /// Applies the writes of one request. A write of a kind whose strategy
+    /// names a stamp also moves it (`strategy::Stamp`), and this instance
+    /// reloads at once, so the next request here sees the change.
+    async fn persist(&self, mut writes: Vec<Write>) -> Result<Result<(), StoreError>, ApiError> {
+        let strategy = self.strategy();
+        let stamp = strategy.stamp();
+        if let Some(stamp) = stamp {
+            writes.push(stamp.write());
         }
         let result = self.server.store.write(writes).await;
-        if is_crd {
-            self.server
-                .catalog
-                .reload_if_changed(&self.server.store)
-                .await?;
-        }
-        if context_policies::is_policy(self.kind) && result.is_ok() {
-            self.server.catalog.until_every_instance_rechecks().await;
-        }
-        if is_policy {
-            self.server
-                .admission
-                .policies
-                .reload_if_changed(&self.server.store)
-                .await?;
+        if let Some(stamp) = stamp {
+            let wait = result.is_ok() && strategy.answers_when_every_instance_applies();
+            stamp.after_commit(self.server, wait).await?;
         }
         Ok(result)
     }
@@ -948,7 +915,7 @@ impl Ops<'_> {
     /// deleted: hierarchy children, a namespace's objects, a project's or
     /// organization's own objects.
     fn holds_children(&self) -> bool {
-        is_hierarchy(self.kind) || self.kind.is(&kinds::NAMESPACE)
+        self.strategy().holds_children()
     }
 
     async fn delete(&self, name: &str) -> Result<Response, ApiError> {
@@ -976,15 +943,7 @@ impl Ops<'_> {
                 ),
             ));
         }
-        let platform_namespace = matches!(self.context, Context::Platform)
-            && crate::namespaces::PLATFORM_NAMESPACES.contains(&name);
-        if self.kind.is(&kinds::NAMESPACE) && (name == "default" || platform_namespace) {
-            return Err(ApiError::Forbidden {
-                message: format!(
-                    "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
-                ),
-            });
-        }
+        self.strategy().check_delete(self.context, name)?;
         let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
         if is_crd {
             crds::check_delete(self.server, self.catalog, &old).await?;
@@ -1010,7 +969,7 @@ impl Ops<'_> {
                 .map_err(|e| self.write_error(name, e))?;
         }
         let outcome = self
-            .delete_counted(name, &object_ref, &stored, &old, dry_run, is_crd)
+            .delete_counted(name, &object_ref, &stored, &old, dry_run)
             .await;
         if outcome.is_err() && flagged {
             // Whatever stopped it, the object stays and takes children again.
@@ -1033,7 +992,6 @@ impl Ops<'_> {
         stored: &Stored,
         old: &Object,
         dry_run: bool,
-        is_crd: bool,
     ) -> Result<(), ApiError> {
         let store = &self.server.store;
         let mut owned_namespaces = Vec::new();
@@ -1137,7 +1095,7 @@ impl Ops<'_> {
             &platform_relationships(&self.kind.kind, old),
         ));
         let result = if pending.is_empty() {
-            self.persist(writes, is_crd).await?
+            self.persist(writes).await?
         } else {
             pending.persist(store, writes).await?
         };
