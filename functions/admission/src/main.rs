@@ -2,36 +2,7 @@
 //! other services (an AdmissionReview webhook) and the policy audit. The
 //! same pipeline as `resources`, entered through `handle_admission`.
 
-use apiserver::ApiServer;
-use lambda_http::{run, service_fn, Body, Error, Request, Response};
-
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(true)
-        .without_time()
-        .init();
-    let server = ApiServer::from_env().await?;
-    let server = &server;
-    run(service_fn(move |request: Request| async move {
-        Ok::<_, Error>(handle(server, request).await)
-    }))
-    .await
-}
-
-async fn handle(server: &ApiServer, request: Request) -> Response<Body> {
-    let (parts, body) = request.into_parts();
-    let response = server
-        .handle_admission(http::Request::from_parts(
-            parts,
-            bytes::Bytes::from(body.to_vec()),
-        ))
-        .await;
-    // JSON as text, as the resources function answers (see there why).
-    response.map(|bytes| match String::from_utf8(bytes) {
-        Ok(text) => Body::Text(text),
-        Err(not_text) => Body::Binary(not_text.into_bytes()),
-    })
+async fn main() -> Result<(), lambda_http::Error> {
+    apiserver::lambda::serve(apiserver::Api::Admission).await
 }

@@ -17,6 +17,7 @@ mod discovery;
 mod errors;
 mod graph;
 mod hierarchy_reads;
+pub mod lambda;
 mod list;
 mod namespaces;
 mod objects;
@@ -61,8 +62,10 @@ pub struct ApiServer {
 
 /// Which function's API a request is for.
 #[derive(Clone, Copy)]
-enum Api {
+pub enum Api {
+    /// The resources function's: every kind's API, discovery, the graph.
     Resources,
+    /// The admission function's: AdmissionReviews and policy audits.
     Admission,
 }
 

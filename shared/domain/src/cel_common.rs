@@ -1,7 +1,8 @@
 //! What every CEL user of the domain shares: the environment expressions are
-//! compiled and run in, the static bounds on a source, and the scan of the
-//! identifiers an expression uses. Schema rules (`schema::rules`) and
-//! admission policies (`admission`) both build on it.
+//! compiled and run in, the static bounds on a source, the scan of the
+//! identifiers an expression uses, and how a compile failure is reported.
+//! Schema rules (`schema::rules`), admission policies (`admission`) and quota
+//! policies (`quota::policy_expr`) build on it.
 //!
 //! (Named `cel_common`, not `cel`, so that `cel::` keeps naming the crate.)
 
@@ -12,9 +13,11 @@ use std::sync::{Arc, OnceLock};
 use cel::common::ast::{ComprehensionExpr, EntryExpr, Expr, IdedExpr, ListExpr, LiteralValue};
 use cel::common::types::{CelBool, CelString};
 use cel::parser::{Macro, MacroExprHelper, ParseError};
-use cel::{Env, ExecutionError};
+use cel::{Env, ExecutionError, Program};
 use regex::Regex;
 use serde_json::Value;
+
+use crate::Cause;
 
 /// The longest expression accepted, in bytes.
 pub const MAX_SOURCE_LEN: usize = 4096;
@@ -145,8 +148,56 @@ pub fn check_source_size(source: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Identifiers an expression may always use: the type denotations of the
-/// standard library.
+/// An expression of a field being compiled: each check's failure becomes
+/// the one cause at the field, worded as Kubernetes words it (`Invalid
+/// value: "<source>": compilation failed: <why>`), and ends the compile.
+pub(crate) struct FieldExpr<'a> {
+    source: &'a str,
+    path: &'a str,
+    causes: &'a mut Vec<Cause>,
+}
+
+impl<'a> FieldExpr<'a> {
+    pub fn new(source: &'a str, path: &'a str, causes: &'a mut Vec<Cause>) -> FieldExpr<'a> {
+        FieldExpr {
+            source,
+            path,
+            causes,
+        }
+    }
+
+    /// Parses the source, within the bounds on its size.
+    pub fn parse(&mut self) -> Option<Program> {
+        self.check(check_source_size(self.source))?;
+        self.check(env().compile(self.source).map_err(|e| e.to_string()))
+    }
+
+    /// As [`FieldExpr::parse`], for a field that must not be blank.
+    pub fn parse_required(&mut self) -> Option<Program> {
+        if self.source.trim().is_empty() {
+            self.causes.push(Cause::required(self.path));
+            return None;
+        }
+        self.parse()
+    }
+
+    /// What `result` holds, or `None` with its error reported.
+    pub fn check<T>(&mut self, result: Result<T, String>) -> Option<T> {
+        result.map_err(|why| self.fail(why)).ok()
+    }
+
+    /// Reports `why` the expression does not compile.
+    pub fn fail(&mut self, why: impl std::fmt::Display) {
+        self.causes.push(Cause::invalid(
+            self.path,
+            format!(
+                "Invalid value: {}: compilation failed: {why}",
+                quote(self.source)
+            ),
+        ));
+    }
+}
+
 /// CEL's reserved words: not identifiers (admission variable names), and
 /// escaped when they are property names (schema rules).
 pub const RESERVED_WORDS: &[&str] = &[
@@ -173,6 +224,8 @@ pub const RESERVED_WORDS: &[&str] = &[
     "while",
 ];
 
+/// Identifiers an expression may always use: the type denotations of the
+/// standard library.
 const TYPE_NAMES: &[&str] = &[
     "bool",
     "bytes",

@@ -12,10 +12,11 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -24,6 +25,35 @@ pub use error::StoreError;
 pub use keys::{Collection, Context, ItemKey, ObjectRef};
 
 type Item = HashMap<String, AttributeValue>;
+
+/// `$builder` (a Put, Delete, Update or ConditionCheck, in a transaction or
+/// alone) on `$table` under `$condition` (a [`Condition`]), asking for the
+/// item as it was when the condition fails: whether it existed tells the
+/// failures apart (see [`Write::failure`]). A macro because the SDK's
+/// builders share these setters by name only.
+macro_rules! conditional {
+    ($builder:expr, $table:expr, $condition:expr) => {{
+        let condition: Condition = $condition;
+        $builder
+            .table_name($table)
+            .set_condition_expression(condition.expression)
+            .set_expression_attribute_names(condition.names)
+            .set_expression_attribute_values(condition.values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+    }};
+}
+
+/// The [`Condition`] a built transaction item (`Put`, `Delete`, `Update`)
+/// carries, to send it alone.
+macro_rules! condition_of {
+    ($part:expr) => {
+        Condition {
+            expression: $part.condition_expression,
+            names: $part.expression_attribute_names,
+            values: $part.expression_attribute_values,
+        }
+    };
+}
 
 /// An object item as read back: its JSON document and its version counter.
 #[derive(Debug, Clone, PartialEq)]
@@ -277,12 +307,7 @@ impl Store {
         let mut start = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(&keys::type_index_pk(group, kind)))
+                .type_index_query(&keys::type_index_pk(group, kind))
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .set_exclusive_start_key(start)
                 .send()
@@ -314,12 +339,7 @@ impl Store {
             item
         });
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(&type_pk))
+            .type_index_query(&type_pk)
             .limit(limit)
             .set_exclusive_start_key(start)
             .send()
@@ -341,6 +361,16 @@ impl Store {
         Ok(TypePage { items, next })
     }
 
+    /// A query of the type index's partition `type_pk`.
+    fn type_index_query(&self, type_pk: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(type_pk))
+    }
+
     /// One page of object items of a partition, in sort-key order.
     pub async fn query_objects(
         &self,
@@ -349,12 +379,8 @@ impl Store {
         limit: Option<i32>,
         start: Option<ItemKey>,
     ) -> Result<Page<Stored>, StoreError> {
-        let (items, next) = self.query(pk, sk_prefix, limit, start).await?;
-        let items = items
-            .iter()
-            .map(|item| stored(item_key(item)?, item))
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, next })
+        let read = |item: &Item| stored(item_key(item)?, item);
+        self.query_page(pk, sk_prefix, limit, start, read).await
     }
 
     /// One page of index items of a partition, in sort-key order.
@@ -365,20 +391,16 @@ impl Store {
         limit: Option<i32>,
         start: Option<ItemKey>,
     ) -> Result<Page<IndexEntry>, StoreError> {
-        let (items, next) = self.query(pk, sk_prefix, limit, start).await?;
-        let items = items
-            .iter()
-            .map(|item| {
-                Ok(IndexEntry {
-                    key: item_key(item)?,
-                    target: ItemKey {
-                        pk: text(item, "opk")?,
-                        sk: text(item, "osk")?,
-                    },
-                })
+        let read = |item: &Item| {
+            Ok(IndexEntry {
+                key: item_key(item)?,
+                target: ItemKey {
+                    pk: text(item, "opk")?,
+                    sk: text(item, "osk")?,
+                },
             })
-            .collect::<Result<_, StoreError>>()?;
-        Ok(Page { items, next })
+        };
+        self.query_page(pk, sk_prefix, limit, start, read).await
     }
 
     /// One page of the keys of a partition's items, in sort-key order
@@ -390,8 +412,20 @@ impl Store {
         limit: Option<i32>,
         start: Option<ItemKey>,
     ) -> Result<Page<ItemKey>, StoreError> {
+        self.query_page(pk, sk_prefix, limit, start, item_key).await
+    }
+
+    /// One page of a partition's items, each read by `read`.
+    async fn query_page<T>(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: Option<i32>,
+        start: Option<ItemKey>,
+        read: impl Fn(&Item) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
         let (items, next) = self.query(pk, sk_prefix, limit, start).await?;
-        let items = items.iter().map(item_key).collect::<Result<_, _>>()?;
+        let items = items.iter().map(read).collect::<Result<_, _>>()?;
         Ok(Page { items, next })
     }
 
@@ -437,77 +471,28 @@ impl Store {
 
     async fn write_one(&self, write: &Write) -> Result<(), StoreError> {
         let op = operation(&self.table, write)?;
-        let result = if let Some(put) = op.put {
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(put.item))
-                .set_condition_expression(put.condition_expression)
-                .set_expression_attribute_names(put.expression_attribute_names)
-                .set_expression_attribute_values(put.expression_attribute_values)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| {
-                    single_error(write, e, |e| match e {
-                        PutItemError::ConditionalCheckFailedException(c) => Some(c.item.is_some()),
-                        _ => None,
-                    })
-                })
+        let client = &self.client;
+        let table = &self.table;
+        if let Some(put) = op.put {
+            let request = client.put_item().set_item(Some(put.item));
+            let sent = conditional!(request, table, condition_of!(put)).send();
+            sent.await.map(drop).map_err(|e| single_error(write, e))
         } else if let Some(delete) = op.delete {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(delete.key))
-                .set_condition_expression(delete.condition_expression)
-                .set_expression_attribute_names(delete.expression_attribute_names)
-                .set_expression_attribute_values(delete.expression_attribute_values)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| {
-                    single_error(write, e, |e| match e {
-                        DeleteItemError::ConditionalCheckFailedException(c) => {
-                            Some(c.item.is_some())
-                        }
-                        _ => None,
-                    })
-                })
+            let request = client.delete_item().set_key(Some(delete.key));
+            let sent = conditional!(request, table, condition_of!(delete)).send();
+            sent.await.map(drop).map_err(|e| single_error(write, e))
         } else if let Some(update) = op.update {
-            self.client
+            let request = client
                 .update_item()
-                .table_name(&self.table)
                 .set_key(Some(update.key))
-                .update_expression(update.update_expression)
-                .set_condition_expression(update.condition_expression)
-                .set_expression_attribute_names(update.expression_attribute_names)
-                .set_expression_attribute_values(update.expression_attribute_values)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| {
-                    single_error(write, e, |e| match e {
-                        UpdateItemError::ConditionalCheckFailedException(c) => {
-                            Some(c.item.is_some())
-                        }
-                        _ => None,
-                    })
-                })
+                .update_expression(update.update_expression);
+            let sent = conditional!(request, table, condition_of!(update)).send();
+            sent.await.map(drop).map_err(|e| single_error(write, e))
         } else {
             // A lone condition check writes nothing; a transaction of one is
             // the only way DynamoDB evaluates it.
-            return self.transact(std::slice::from_ref(write)).await;
-        };
-        result
+            self.transact(std::slice::from_ref(write)).await
+        }
     }
 
     async fn transact(&self, writes: &[Write]) -> Result<(), StoreError> {
@@ -590,27 +575,36 @@ fn stored(key: ItemKey, item: &Item) -> Result<Stored, StoreError> {
     })
 }
 
-/// The condition expression (and its values) for an [`Expect`].
-fn condition(expect: Expect) -> (Option<String>, Option<HashMap<String, AttributeValue>>) {
-    let values = |rv: u64| {
-        Some(HashMap::from([(
+/// The condition of one item of a write: its expression, and the names
+/// and values the expressions of the item use.
+#[derive(Default)]
+struct Condition {
+    expression: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<HashMap<String, AttributeValue>>,
+}
+
+/// The condition for an [`Expect`].
+fn condition(expect: Expect) -> Condition {
+    let at = |expression: &str, rv: u64| Condition {
+        expression: Some(expression.into()),
+        names: None,
+        values: Some(HashMap::from([(
             ":rv".to_string(),
             AttributeValue::N(rv.to_string()),
-        )]))
+        )])),
+    };
+    let only = |expression: &str| Condition {
+        expression: Some(expression.into()),
+        ..Condition::default()
     };
     match expect {
-        Expect::Anything => (None, None),
-        Expect::Absent => (Some("attribute_not_exists(pk)".into()), None),
-        Expect::Present => (Some("attribute_exists(pk)".into()), None),
-        Expect::Version(rv) => (Some("rv = :rv".into()), values(rv)),
-        Expect::Live => (
-            Some("attribute_exists(pk) AND attribute_not_exists(deleting)".into()),
-            None,
-        ),
-        Expect::LiveAt(rv) => (
-            Some("rv = :rv AND attribute_not_exists(deleting)".into()),
-            values(rv),
-        ),
+        Expect::Anything => Condition::default(),
+        Expect::Absent => only("attribute_not_exists(pk)"),
+        Expect::Present => only("attribute_exists(pk)"),
+        Expect::Version(rv) => at("rv = :rv", rv),
+        Expect::Live => only("attribute_exists(pk) AND attribute_not_exists(deleting)"),
+        Expect::LiveAt(rv) => at("rv = :rv AND attribute_not_exists(deleting)", rv),
     }
 }
 
@@ -658,16 +652,9 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             }
             item.insert("obj".into(), AttributeValue::S(body));
             item.insert("rv".into(), AttributeValue::N(version.to_string()));
-            let (cond, values) = condition(*expect);
+            let put = Put::builder().set_item(Some(item));
             op.put(
-                Put::builder()
-                    .table_name(table)
-                    .set_item(Some(item))
-                    .set_condition_expression(cond)
-                    .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
+                conditional!(put, table, condition(*expect))
                     .build()
                     .map_err(build_error)?,
             )
@@ -684,33 +671,23 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
                 .map(|(name, value)| (name.as_str(), value)),
         )?),
         Write::Delete { key, expect } => {
-            let (cond, values) = condition(*expect);
+            let delete = Delete::builder().set_key(Some(key_item(key)));
             op.delete(
-                Delete::builder()
-                    .table_name(table)
-                    .set_key(Some(key_item(key)))
-                    .set_condition_expression(cond)
-                    .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
+                conditional!(delete, table, condition(*expect))
                     .build()
                     .map_err(build_error)?,
             )
         }
         Write::Check { key, expect } => {
-            let (cond, values) = condition(*expect);
+            // A condition check must have an expression; `Anything` is one
+            // that always holds.
+            let mut expected = condition(*expect);
+            expected
+                .expression
+                .get_or_insert_with(|| "attribute_exists(pk) OR attribute_not_exists(pk)".into());
+            let check = ConditionCheck::builder().set_key(Some(key_item(key)));
             op.condition_check(
-                ConditionCheck::builder()
-                    .table_name(table)
-                    .set_key(Some(key_item(key)))
-                    .condition_expression(cond.unwrap_or_else(|| {
-                        "attribute_exists(pk) OR attribute_not_exists(pk)".into()
-                    }))
-                    .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
+                conditional!(check, table, expected)
                     .build()
                     .map_err(build_error)?,
             )
@@ -730,39 +707,38 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             if *deleting {
                 values.insert(":t".into(), AttributeValue::Bool(true));
             }
-            op.update(
-                aws_sdk_dynamodb::types::Update::builder()
-                    .table_name(table)
-                    .set_key(Some(key_item(key)))
-                    .update_expression(update)
-                    .condition_expression("rv = :rv")
-                    .set_expression_attribute_values(Some(values))
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .build()
-                    .map_err(build_error)?,
-            )
+            let expected = Condition {
+                expression: Some("rv = :rv".into()),
+                names: None,
+                values: Some(values),
+            };
+            op.update(update_item(table, key, update, expected)?)
         }
         Write::Bucket(write) => {
             let e = bucket::expressions(write);
-            op.update(
-                aws_sdk_dynamodb::types::Update::builder()
-                    .table_name(table)
-                    .set_key(Some(key_item(&write.key)))
-                    .update_expression(e.update)
-                    .set_condition_expression(e.condition)
-                    .set_expression_attribute_names((!e.names.is_empty()).then_some(e.names))
-                    .set_expression_attribute_values(Some(e.values))
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .build()
-                    .map_err(build_error)?,
-            )
+            let expected = Condition {
+                expression: e.condition,
+                names: (!e.names.is_empty()).then_some(e.names),
+                values: Some(e.values),
+            };
+            op.update(update_item(table, &write.key, e.update, expected)?)
         }
     };
     Ok(op.build())
+}
+
+fn update_item(
+    table: &str,
+    key: &ItemKey,
+    update: impl Into<String>,
+    expected: Condition,
+) -> Result<Update, StoreError> {
+    let update = Update::builder()
+        .set_key(Some(key_item(key)))
+        .update_expression(update);
+    conditional!(update, table, expected)
+        .build()
+        .map_err(build_error)
 }
 
 fn backend<E, R>(err: SdkError<E, R>) -> StoreError
@@ -799,19 +775,36 @@ fn is_throttling(code: &str) -> bool {
     )
 }
 
-/// Maps the error of a single-item write; `condition_failed` tells, for a
-/// failed condition, whether the item was there.
-fn single_error<E, R>(
-    write: &Write,
-    err: SdkError<E, R>,
-    condition_failed: impl Fn(&E) -> Option<bool>,
-) -> StoreError
+/// The error of a single-item request (put, delete, update) whose
+/// condition may fail.
+trait ConditionalError {
+    /// For a failed condition, whether the item was there.
+    fn condition_failed(&self) -> Option<bool>;
+}
+
+macro_rules! conditional_error {
+    ($($error:ident),*) => {$(
+        impl ConditionalError for $error {
+            fn condition_failed(&self) -> Option<bool> {
+                match self {
+                    $error::ConditionalCheckFailedException(c) => Some(c.item.is_some()),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+conditional_error!(PutItemError, DeleteItemError, UpdateItemError);
+
+/// Maps the error of a single-item write.
+fn single_error<E, R>(write: &Write, err: SdkError<E, R>) -> StoreError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ConditionalError + ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     if let SdkError::ServiceError(service) = &err {
-        if let Some(item_exists) = condition_failed(service.err()) {
+        if let Some(item_exists) = service.err().condition_failed() {
             return write.failure(0, item_exists);
         }
         if service.err().code() == Some("TransactionConflictException") {

@@ -17,7 +17,7 @@ use cel::{Context, Value as CelValue};
 use serde_json::Value;
 
 use super::request::AdmissionRequest;
-use crate::cel_common::{check_source_size, env, quote, Scan};
+use crate::cel_common::{env, FieldExpr, Scan};
 use crate::Cause;
 
 /// The variables a policy expression may use. `authorizer` is declared by
@@ -80,70 +80,24 @@ pub(crate) fn compile(
     site: Site,
     causes: &mut Vec<Cause>,
 ) -> Option<CompiledExpr> {
-    let fail = |causes: &mut Vec<Cause>, why: String| {
-        causes.push(Cause::invalid(
-            path,
-            format!(
-                "Invalid value: {}: compilation failed: {why}",
-                quote(source)
-            ),
-        ));
-    };
-    if source.trim().is_empty() {
-        causes.push(Cause::required(path));
-        return None;
-    }
-    if let Err(why) = check_source_size(source) {
-        fail(causes, why);
-        return None;
-    }
-    let program = match env().compile(source) {
-        Ok(p) => p,
-        Err(e) => {
-            fail(causes, e.to_string());
-            return None;
-        }
-    };
-    let mut ast = program.expression().clone();
-    if let Err(why) = rewrite_structs(&mut ast, site, 0) {
-        fail(causes, why);
-        return None;
-    }
-    let scan = match Scan::run(&ast, ROOTS) {
-        Ok(scan) => scan,
-        Err(name) => {
-            fail(causes, format!("undeclared reference to '{name}'"));
-            return None;
-        }
-    };
+    let mut expr = FieldExpr::new(source, path, causes);
+    let mut ast = expr.parse_required()?.expression().clone();
+    expr.check(rewrite_structs(&mut ast, site, 0))?;
+    let scan = expr.check(
+        Scan::run(&ast, ROOTS).map_err(|name| format!("undeclared reference to '{name}'")),
+    )?;
     if scan.used.contains("authorizer") {
-        fail(
-            causes,
-            "the authorizer variable is not supported by this server".to_string(),
-        );
+        expr.fail("the authorizer variable is not supported by this server");
         return None;
     }
-    if scan.loop_depth > MAX_LOOP_DEPTH {
-        fail(
-            causes,
-            format!("loops (all, exists, map, filter, ...) may not nest more than {MAX_LOOP_DEPTH} deep"),
-        );
-        return None;
-    }
-    if let Err(why) = check_ranges(&ast, 0) {
-        fail(causes, why);
-        return None;
-    }
+    expr.check(check_bounds(&ast, &scan))?;
     let mut variables = BTreeSet::new();
     for (root, field) in &scan.selected {
         if root != "variables" {
             continue;
         }
         if !declared.contains(field) {
-            fail(
-                causes,
-                format!("undeclared reference to 'variables.{field}' (variables can only use those declared before them)"),
-            );
+            expr.fail(format!("undeclared reference to 'variables.{field}' (variables can only use those declared before them)"));
             return None;
         }
         variables.insert(field.clone());
@@ -152,10 +106,7 @@ pub(crate) fn compile(
     // select) would escape the lazy evaluation: refuse anything but
     // selections of declared names.
     if scan.used.contains("variables") && !uses_variables_only_by_select(&ast) {
-        fail(
-            causes,
-            "variables may only be used as variables.<name>".to_string(),
-        );
+        expr.fail("variables may only be used as variables.<name>");
         return None;
     }
     Some(CompiledExpr {
@@ -237,48 +188,74 @@ fn rewrite_structs(expr: &mut IdedExpr, site: Site, depth: usize) -> Result<(), 
     }
 }
 
-/// `lists.range(n)` only with a literal `n` up to [`MAX_RANGE`].
-pub(crate) fn check_ranges(expr: &IdedExpr, depth: usize) -> Result<(), String> {
+/// The bounds on the work of a policy's expression (admission's, quota's):
+/// loops nested at most [`MAX_LOOP_DEPTH`] deep, `lists.range(n)` only with
+/// a literal `n` up to [`MAX_RANGE`].
+pub(crate) fn check_bounds(ast: &IdedExpr, scan: &Scan) -> Result<(), String> {
+    if scan.loop_depth > MAX_LOOP_DEPTH {
+        return Err(format!(
+            "loops (all, exists, map, filter, ...) may not nest more than {MAX_LOOP_DEPTH} deep"
+        ));
+    }
+    check_ranges(ast, 0)
+}
+
+fn check_ranges(expr: &IdedExpr, depth: usize) -> Result<(), String> {
     if depth > crate::cel_common::MAX_SOURCE_LEN {
         return Err("expression too deeply nested".to_string());
     }
-    let depth = depth + 1;
-    let go = |e: &IdedExpr| check_ranges(e, depth);
-    match &expr.expr {
-        Expr::Call(call) => {
-            if is_range(call) {
-                let ok = matches!(call.args.as_slice(),
-                    [IdedExpr { expr: Expr::Literal(LiteralValue::Int(n)), .. }]
-                        if (0..=MAX_RANGE).contains(n.inner()));
-                if !ok {
-                    return Err(format!(
-                        "lists.range() takes a literal between 0 and {MAX_RANGE}"
-                    ));
-                }
-            }
-            call.target.as_deref().map_or(Ok(()), go)?;
-            call.args.iter().try_for_each(go)
+    if let Expr::Call(call) = &expr.expr {
+        let ok = !is_range(call)
+            || matches!(call.args.as_slice(),
+                [IdedExpr { expr: Expr::Literal(LiteralValue::Int(n)), .. }]
+                    if (0..=MAX_RANGE).contains(n.inner()));
+        if !ok {
+            return Err(format!(
+                "lists.range() takes a literal between 0 and {MAX_RANGE}"
+            ));
         }
-        Expr::Comprehension(c) => [
+    }
+    children(expr)
+        .into_iter()
+        .try_for_each(|e| check_ranges(e, depth + 1))
+}
+
+/// The direct subexpressions of `expr`, in source order.
+fn children(expr: &IdedExpr) -> Vec<&IdedExpr> {
+    match &expr.expr {
+        Expr::Call(call) => call
+            .target
+            .as_deref()
+            .into_iter()
+            .chain(&call.args)
+            .collect(),
+        Expr::Comprehension(c) => vec![
             &c.iter_range,
             &c.accu_init,
             &c.loop_cond,
             &c.loop_step,
             &c.result,
-        ]
-        .into_iter()
-        .try_for_each(go),
-        Expr::List(l) => l.elements.iter().try_for_each(go),
-        Expr::Map(m) => m.entries.iter().try_for_each(|e| match &e.expr {
-            EntryExpr::MapEntry(me) => go(&me.key).and_then(|_| go(&me.value)),
-            EntryExpr::StructField(f) => go(&f.value),
-        }),
-        Expr::Struct(s) => s.entries.iter().try_for_each(|e| match &e.expr {
-            EntryExpr::MapEntry(me) => go(&me.key).and_then(|_| go(&me.value)),
-            EntryExpr::StructField(f) => go(&f.value),
-        }),
-        Expr::Select(s) => go(&s.operand),
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Ok(()),
+        ],
+        Expr::List(l) => l.elements.iter().collect(),
+        Expr::Map(m) => m
+            .entries
+            .iter()
+            .flat_map(|e| entry_children(&e.expr))
+            .collect(),
+        Expr::Struct(s) => s
+            .entries
+            .iter()
+            .flat_map(|e| entry_children(&e.expr))
+            .collect(),
+        Expr::Select(s) => vec![&s.operand],
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
+    }
+}
+
+fn entry_children(entry: &EntryExpr) -> Vec<&IdedExpr> {
+    match entry {
+        EntryExpr::MapEntry(me) => vec![&me.key, &me.value],
+        EntryExpr::StructField(f) => vec![&f.value],
     }
 }
 
@@ -295,33 +272,12 @@ fn uses_variables_only_by_select(expr: &IdedExpr) -> bool {
         if depth > crate::cel_common::MAX_SOURCE_LEN {
             return false;
         }
-        let go = |e: &IdedExpr| walk(e, depth + 1);
         match &expr.expr {
             Expr::Ident(n) => n != "variables",
-            Expr::Select(s) => match &s.operand.expr {
-                Expr::Ident(n) if n == "variables" => true,
-                _ => go(&s.operand),
-            },
-            Expr::Call(call) => call.target.as_deref().is_none_or(go) && call.args.iter().all(go),
-            Expr::Comprehension(c) => [
-                &c.iter_range,
-                &c.accu_init,
-                &c.loop_cond,
-                &c.loop_step,
-                &c.result,
-            ]
-            .into_iter()
-            .all(go),
-            Expr::List(l) => l.elements.iter().all(go),
-            Expr::Map(m) => m.entries.iter().all(|e| match &e.expr {
-                EntryExpr::MapEntry(me) => go(&me.key) && go(&me.value),
-                EntryExpr::StructField(f) => go(&f.value),
-            }),
-            Expr::Struct(s) => s.entries.iter().all(|e| match &e.expr {
-                EntryExpr::MapEntry(me) => go(&me.key) && go(&me.value),
-                EntryExpr::StructField(f) => go(&f.value),
-            }),
-            Expr::Literal(_) | Expr::Unspecified => true,
+            Expr::Select(s) if matches!(&s.operand.expr, Expr::Ident(n) if n == "variables") => {
+                true
+            }
+            _ => children(expr).into_iter().all(|e| walk(e, depth + 1)),
         }
     }
     walk(expr, 0)

@@ -39,7 +39,7 @@ pub use budget::{Budget, BudgetError, DEFAULT_DEADLINE, DEFAULT_MAX_STUCK};
 pub use eval::Params;
 pub use expr::{CompiledExpr, MAX_LOOP_DEPTH, MAX_RANGE};
 // Shared with the quota policies, which compile their own roots.
-pub(crate) use expr::{check_ranges, to_cel};
+pub(crate) use expr::{check_bounds, to_cel};
 pub use matching::{rule_matches, MatchError};
 pub use mutating::{mutate, Mutated, MutatingPair};
 pub use parse::{

@@ -102,6 +102,16 @@ impl Reader {
         }
     }
 
+    /// Whether an array item is an object, as every item of a list of
+    /// objects must be: an absent (null) one is required.
+    pub fn object_item(&mut self, item: &Field) -> bool {
+        let object = self.object(item);
+        if !object && !item.is_present() {
+            self.push(Cause::required(&item.path));
+        }
+        object
+    }
+
     /// The items of an array field, each with its `[i]` path; none when the
     /// field is absent or not an array.
     pub fn array<'a>(&mut self, field: &Field<'a>) -> Vec<Field<'a>> {

@@ -75,10 +75,7 @@ pub(super) fn read_versions(r: &mut Reader, spec: &Field, names: &Names) -> Vec<
     let mut storage_count = 0;
     let mut versions = Vec::new();
     for item in &items {
-        if !r.object(item) {
-            if !item.is_present() {
-                r.push(Cause::required(&item.path));
-            }
+        if !r.object_item(item) {
             continue;
         }
         let name = read_version_name(r, &item.get("name"), &mut seen);
@@ -309,10 +306,7 @@ fn read_columns(r: &mut Reader, field: &Field) -> Vec<PrinterColumn> {
     let mut seen = HashSet::new();
     let mut columns = Vec::new();
     for item in r.array(field) {
-        if !r.object(&item) {
-            if !item.is_present() {
-                r.push(Cause::required(&item.path));
-            }
+        if !r.object_item(&item) {
             continue;
         }
         if let Some(column) = read_column(r, &item, &mut seen) {
@@ -425,10 +419,7 @@ fn read_selectable_fields(r: &mut Reader, field: &Field, schema: Option<&Value>)
     let mut seen = HashSet::new();
     let mut fields = Vec::new();
     for item in &items {
-        if !r.object(item) {
-            if !item.is_present() {
-                r.push(Cause::required(&item.path));
-            }
+        if !r.object_item(item) {
             continue;
         }
         let path_field = item.get("jsonPath");

@@ -4,12 +4,10 @@
 use serde_json::Value;
 
 use super::names::{AUTO_CREATED_LABEL, RESOURCE_CONTEXT_ANNOTATION};
-use super::read::{
-    annotation_pairs, bounded_array, duplicate, name_and_generation, positive_amount, spec,
-};
-use super::refs::{Node, NodeKind, ObjectRef};
+use super::read::{annotation_pairs, bounded_array, duplicate, positive_amount};
+use super::refs::{checked_consumer, ConsumerDocument, Node, NodeKind, ObjectRef};
 use super::registration::read_resource_type;
-use crate::crd::fields::{Field, Reader};
+use crate::crd::fields::Reader;
 use crate::kinds::RESOURCEMANAGER_GROUP;
 use crate::Cause;
 
@@ -115,27 +113,12 @@ impl ResourceClaim {
 /// hierarchy node, 1..=20 requests of distinct resource types, amounts > 0.
 pub fn parse_claim(doc: &Value) -> Result<ResourceClaim, Vec<Cause>> {
     let mut r = Reader::default();
-    let root = Field::root(doc);
-    let spec = spec(&mut r, &root);
-    let (name, generation) = name_and_generation(doc);
-    let namespace = doc["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-
-    let consumer_field = spec.get("consumerRef");
-    let consumer = ObjectRef::read(&mut r, &consumer_field).and_then(|reference| {
-        Node::require(&reference, &consumer_field.path)
-            .map_err(|cause| r.push(cause))
-            .ok()
-    });
+    let document = ConsumerDocument::read(&mut r, doc);
+    let spec = &document.spec;
 
     let mut requests: Vec<ClaimRequest> = Vec::new();
     for item in bounded_array(&mut r, &spec.get("requests"), 1, MAX_REQUESTS) {
-        if !r.object(&item) {
-            if !item.is_present() {
-                r.push(Cause::required(&item.path));
-            }
+        if !r.object_item(&item) {
             continue;
         }
         let type_field = item.get("resourceType");
@@ -163,17 +146,12 @@ pub fn parse_claim(doc: &Value) -> Result<ResourceClaim, Vec<Cause>> {
         None
     };
 
-    if !r.causes.is_empty() {
-        return Err(r.causes);
-    }
-    let Some(consumer) = consumer else {
-        return Err(vec![Cause::required("spec.consumerRef")]);
-    };
+    let consumer = checked_consumer(r, document.consumer)?;
     let metadata = &doc["metadata"];
     Ok(ResourceClaim {
-        name,
-        namespace,
-        generation,
+        name: document.name,
+        namespace: document.namespace,
+        generation: document.generation,
         consumer,
         requests,
         resource_ref,

@@ -7,12 +7,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::bucket::BucketKey;
-use super::read::{
-    annotation_pairs, bounded_array, name_and_generation, non_negative_amount, spec,
-};
-use super::refs::{Node, ObjectRef};
+use super::read::{annotation_pairs, bounded_array, non_negative_amount};
+use super::refs::{checked_consumer, ConsumerDocument, Node};
 use super::registration::{read_resource_type, ResourceRegistration};
-use crate::crd::fields::{Field, Reader};
+use crate::crd::fields::Reader;
 use crate::Cause;
 
 pub const MAX_ALLOWANCES: usize = 20;
@@ -95,36 +93,18 @@ impl ResourceGrant {
 /// non-negative amount (0 gives nothing but is allowed, as in Milo).
 pub fn parse_grant(doc: &Value) -> Result<ResourceGrant, Vec<Cause>> {
     let mut r = Reader::default();
-    let root = Field::root(doc);
-    let spec = spec(&mut r, &root);
-    let (name, generation) = name_and_generation(doc);
-    let namespace = doc["metadata"]["namespace"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-
-    let consumer_field = spec.get("consumerRef");
-    let consumer = ObjectRef::read(&mut r, &consumer_field).and_then(|reference| {
-        Node::require(&reference, &consumer_field.path)
-            .map_err(|cause| r.push(cause))
-            .ok()
-    });
+    let document = ConsumerDocument::read(&mut r, doc);
+    let spec = &document.spec;
 
     let mut allowances = Vec::new();
     for item in bounded_array(&mut r, &spec.get("allowances"), 1, MAX_ALLOWANCES) {
-        if !r.object(&item) {
-            if !item.is_present() {
-                r.push(Cause::required(&item.path));
-            }
+        if !r.object_item(&item) {
             continue;
         }
         let resource_type = read_resource_type(&mut r, &item.get("resourceType"));
         let mut total: Option<i64> = Some(0);
         for bucket in bounded_array(&mut r, &item.get("buckets"), 1, usize::MAX) {
-            if !r.object(&bucket) {
-                if !bucket.is_present() {
-                    r.push(Cause::required(&bucket.path));
-                }
+            if !r.object_item(&bucket) {
                 total = None;
                 continue;
             }
@@ -151,16 +131,11 @@ pub fn parse_grant(doc: &Value) -> Result<ResourceGrant, Vec<Cause>> {
         }
     }
 
-    if !r.causes.is_empty() {
-        return Err(r.causes);
-    }
-    let Some(consumer) = consumer else {
-        return Err(vec![Cause::required("spec.consumerRef")]);
-    };
+    let consumer = checked_consumer(r, document.consumer)?;
     Ok(ResourceGrant {
-        name,
-        namespace,
-        generation,
+        name: document.name,
+        namespace: document.namespace,
+        generation: document.generation,
         consumer,
         allowances,
     })

@@ -101,19 +101,10 @@ pub struct RenderedGrant {
 
 /// Parses a ClaimCreationPolicy, compiling its constraints and template.
 pub fn parse_claim_creation_policy(doc: &Value) -> Result<ClaimCreationPolicy, Vec<Cause>> {
-    let mut r = Reader::default();
-    let root = Field::root(doc);
-    let spec = spec(&mut r, &root);
-    let (name, generation) = name_and_generation(doc);
-    let disabled = r.boolean(&spec.get("disabled")).unwrap_or(false);
-    let trigger = Trigger::read(&mut r, &spec.get("trigger"), CLAIM_POLICY_ROOTS);
-    let target = spec.get("target");
-    let template_field = target.get("resourceClaimTemplate");
-    let (template, requests) = read_template(
-        &mut r,
-        &target,
-        &template_field,
+    let (policy, requests, ()) = read_policy(
+        doc,
         CLAIM_POLICY_ROOTS,
+        "resourceClaimTemplate",
         |r, spec| {
             let resource_ref = spec.get("resourceRef");
             if resource_ref.is_present() {
@@ -138,37 +129,25 @@ pub fn parse_claim_creation_policy(doc: &Value) -> Result<ClaimCreationPolicy, V
             }
             requests
         },
-    );
-    match (trigger, template, r.causes.is_empty()) {
-        (Some(trigger), Some(template), true) => Ok(ClaimCreationPolicy {
-            name,
-            generation,
-            disabled,
-            trigger,
-            requests,
-            template,
-        }),
-        _ if !r.causes.is_empty() => Err(r.causes),
-        _ => Err(vec![Cause::required("spec")]),
-    }
+        |_, _| (),
+    )?;
+    Ok(ClaimCreationPolicy {
+        name: policy.name,
+        generation: policy.generation,
+        disabled: policy.disabled,
+        trigger: policy.trigger,
+        requests,
+        template: policy.template,
+    })
 }
 
 /// Parses a GrantCreationPolicy, compiling its constraints, template and
 /// parent-context name expression.
 pub fn parse_grant_creation_policy(doc: &Value) -> Result<GrantCreationPolicy, Vec<Cause>> {
-    let mut r = Reader::default();
-    let root = Field::root(doc);
-    let spec = spec(&mut r, &root);
-    let (name, generation) = name_and_generation(doc);
-    let disabled = r.boolean(&spec.get("disabled")).unwrap_or(false);
-    let trigger = Trigger::read(&mut r, &spec.get("trigger"), GRANT_POLICY_ROOTS);
-    let target = spec.get("target");
-    let template_field = target.get("resourceGrantTemplate");
-    let (template, allowances) = read_template(
-        &mut r,
-        &target,
-        &template_field,
+    let (policy, allowances, parent_context) = read_policy(
+        doc,
         GRANT_POLICY_ROOTS,
+        "resourceGrantTemplate",
         |r, spec| {
             require_consumer_ref(r, &spec.get("consumerRef"));
             let mut allowances = Vec::new();
@@ -185,48 +164,95 @@ pub fn parse_grant_creation_policy(doc: &Value) -> Result<GrantCreationPolicy, V
             }
             allowances
         },
-    );
-    let parent_field = target.get("parentContext");
-    let parent_context = if parent_field.is_present() && r.object(&parent_field) {
-        let group_field = parent_field.get("apiGroup");
-        let api_group = required_string(&mut r, &group_field);
-        if let Some(g) = &api_group {
-            check_api_group(&mut r, &group_field, g);
-        }
-        let kind = required_string(&mut r, &parent_field.get("kind"));
-        let expr_field = parent_field.get("nameExpression");
-        let expr = required_string(&mut r, &expr_field).and_then(|source| {
-            check_length(&mut r, &expr_field, &source, 1, MAX_NAME_EXPRESSION);
-            compile(
-                &source,
-                &expr_field.path,
-                PARENT_CONTEXT_ROOTS,
-                &mut r.causes,
-            )
-        });
-        match (api_group, kind, expr) {
-            (Some(api_group), Some(kind), Some(name)) => Some(ParentContextTemplate {
-                api_group,
-                kind,
-                name,
-            }),
-            _ => None,
-        }
-    } else {
-        None
-    };
+        read_parent_context,
+    )?;
+    Ok(GrantCreationPolicy {
+        name: policy.name,
+        generation: policy.generation,
+        disabled: policy.disabled,
+        trigger: policy.trigger,
+        allowances,
+        parent_context,
+        template: policy.template,
+    })
+}
+
+/// What both creation policies are read with alike.
+struct PolicyCommon {
+    name: String,
+    generation: i64,
+    disabled: bool,
+    trigger: Trigger,
+    template: TemplateValue,
+}
+
+/// Reads a creation policy: its name and generation, `spec.disabled`,
+/// `spec.trigger` and `spec.target.<template>` (expressions over `roots`,
+/// the template's spec checked by `check_spec`), then what `read_target`
+/// reads of the rest of `spec.target`. Every cause found, if any.
+fn read_policy<T: Default, U>(
+    doc: &Value,
+    roots: &[&str],
+    template: &str,
+    check_spec: impl FnOnce(&mut Reader, &Field) -> T,
+    read_target: impl FnOnce(&mut Reader, &Field) -> U,
+) -> Result<(PolicyCommon, T, U), Vec<Cause>> {
+    let mut r = Reader::default();
+    let root = Field::root(doc);
+    let spec = spec(&mut r, &root);
+    let (name, generation) = name_and_generation(doc);
+    let disabled = r.boolean(&spec.get("disabled")).unwrap_or(false);
+    let trigger = Trigger::read(&mut r, &spec.get("trigger"), roots);
+    let target = spec.get("target");
+    let template_field = target.get(template);
+    let (template, checked) = read_template(&mut r, &target, &template_field, roots, check_spec);
+    let rest = read_target(&mut r, &target);
     match (trigger, template, r.causes.is_empty()) {
-        (Some(trigger), Some(template), true) => Ok(GrantCreationPolicy {
-            name,
-            generation,
-            disabled,
-            trigger,
-            allowances,
-            parent_context,
-            template,
-        }),
+        (Some(trigger), Some(template), true) => Ok((
+            PolicyCommon {
+                name,
+                generation,
+                disabled,
+                trigger,
+                template,
+            },
+            checked,
+            rest,
+        )),
         _ if !r.causes.is_empty() => Err(r.causes),
         _ => Err(vec![Cause::required("spec")]),
+    }
+}
+
+/// A GrantCreationPolicy's `spec.target.parentContext`, if set.
+fn read_parent_context(r: &mut Reader, target: &Field) -> Option<ParentContextTemplate> {
+    let parent_field = target.get("parentContext");
+    if !parent_field.is_present() || !r.object(&parent_field) {
+        return None;
+    }
+    let group_field = parent_field.get("apiGroup");
+    let api_group = required_string(r, &group_field);
+    if let Some(g) = &api_group {
+        check_api_group(r, &group_field, g);
+    }
+    let kind = required_string(r, &parent_field.get("kind"));
+    let expr_field = parent_field.get("nameExpression");
+    let expr = required_string(r, &expr_field).and_then(|source| {
+        check_length(r, &expr_field, &source, 1, MAX_NAME_EXPRESSION);
+        compile(
+            &source,
+            &expr_field.path,
+            PARENT_CONTEXT_ROOTS,
+            &mut r.causes,
+        )
+    });
+    match (api_group, kind, expr) {
+        (Some(api_group), Some(kind), Some(name)) => Some(ParentContextTemplate {
+            api_group,
+            kind,
+            name,
+        }),
+        _ => None,
     }
 }
 

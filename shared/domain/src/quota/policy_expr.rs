@@ -10,8 +10,8 @@ use cel::common::value::Val;
 use cel::{Context, Value as CelValue};
 use serde_json::Value;
 
-use crate::admission::{check_ranges, to_cel, MAX_LOOP_DEPTH};
-use crate::cel_common::{check_source_size, env, quote, Scan};
+use crate::admission::{check_bounds, to_cel};
+use crate::cel_common::{env, FieldExpr, Scan};
 use crate::{ApiError, Cause};
 
 /// A ClaimCreationPolicy's expressions see the trigger object, the
@@ -47,55 +47,15 @@ pub(crate) fn compile(
     roots: &[&str],
     causes: &mut Vec<Cause>,
 ) -> Option<PolicyExpr> {
-    let fail = |causes: &mut Vec<Cause>, why: String| {
-        causes.push(Cause::invalid(
-            path,
-            format!(
-                "Invalid value: {}: compilation failed: {why}",
-                quote(source)
-            ),
-        ));
-    };
-    if source.trim().is_empty() {
-        causes.push(Cause::required(path));
-        return None;
-    }
-    if let Err(why) = check_source_size(source) {
-        fail(causes, why);
-        return None;
-    }
-    let program = match env().compile(source) {
-        Ok(p) => p,
-        Err(e) => {
-            fail(causes, e.to_string());
-            return None;
-        }
-    };
-    let ast = program.expression().clone();
-    let scan = match Scan::run(&ast, roots) {
-        Ok(scan) => scan,
-        Err(name) => {
-            fail(
-                causes,
-                format!(
-                    "undeclared reference to '{name}' (available: {})",
-                    roots.join(", ")
-                ),
-            );
-            return None;
-        }
-    };
-    if scan.loop_depth > MAX_LOOP_DEPTH {
-        fail(
-            causes,
-            format!("loops (all, exists, map, filter, ...) may not nest more than {MAX_LOOP_DEPTH} deep"),
-        );
-        return None;
-    }
-    if let Err(why) = check_ranges(&ast, 0) {
-        fail(causes, why);
-        return None;
-    }
+    let mut expr = FieldExpr::new(source, path, causes);
+    let ast = expr.parse_required()?.expression().clone();
+    let scan = expr.check(Scan::run(&ast, roots).map_err(|name| {
+        format!(
+            "undeclared reference to '{name}' (available: {})",
+            roots.join(", ")
+        )
+    }))?;
+    expr.check(check_bounds(&ast, &scan))?;
     Some(PolicyExpr {
         source: source.to_string(),
         ast: Arc::new(ast),

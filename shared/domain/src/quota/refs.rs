@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::{json, Map, Value};
 
-use super::read::{check_api_group, optional_string, required_string};
+use super::read::{check_api_group, name_and_generation, optional_string, required_string, spec};
 use crate::crd::fields::{Field, Reader};
 use crate::hierarchy::{Ancestor, ParentKind};
 use crate::kinds::RESOURCEMANAGER_GROUP;
@@ -245,6 +245,50 @@ impl fmt::Display for QuotaPath {
         let parts: Vec<String> = self.nodes.iter().map(Node::to_string).collect();
         f.write_str(&parts.join(" → "))
     }
+}
+
+/// What a ResourceClaim and a ResourceGrant are read with alike: the
+/// document's name, generation and namespace, its required `spec`, and the
+/// consumer `spec.consumerRef` names, which must be a hierarchy node.
+pub(crate) struct ConsumerDocument<'a> {
+    pub spec: Field<'a>,
+    pub name: String,
+    pub generation: i64,
+    pub namespace: String,
+    pub consumer: Option<Node>,
+}
+
+impl<'a> ConsumerDocument<'a> {
+    pub fn read(r: &mut Reader, doc: &'a Value) -> ConsumerDocument<'a> {
+        let spec = spec(r, &Field::root(doc));
+        let (name, generation) = name_and_generation(doc);
+        let namespace = doc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let consumer_field = spec.get("consumerRef");
+        let consumer = ObjectRef::read(r, &consumer_field).and_then(|reference| {
+            Node::require(&reference, &consumer_field.path)
+                .map_err(|cause| r.push(cause))
+                .ok()
+        });
+        ConsumerDocument {
+            spec,
+            name,
+            generation,
+            namespace,
+            consumer,
+        }
+    }
+}
+
+/// Once the whole document is read: every cause found, or else its
+/// consumer (required when no cause says what is wrong with it).
+pub(crate) fn checked_consumer(r: Reader, consumer: Option<Node>) -> Result<Node, Vec<Cause>> {
+    if !r.causes.is_empty() {
+        return Err(r.causes);
+    }
+    consumer.ok_or_else(|| vec![Cause::required("spec.consumerRef")])
 }
 
 #[cfg(test)]

@@ -251,10 +251,7 @@ fn read_unit(r: &mut Reader, field: &Field) -> Option<String> {
 fn read_claiming_resources(r: &mut Reader, field: &Field) -> Vec<ClaimingResource> {
     let mut out: Vec<ClaimingResource> = Vec::new();
     for item in bounded_array(r, field, 1, MAX_CLAIMING_RESOURCES) {
-        if !r.object(&item) {
-            if !item.is_present() {
-                r.push(Cause::required(&item.path));
-            }
+        if !r.object_item(&item) {
             continue;
         }
         let group_field = item.get("apiGroup");

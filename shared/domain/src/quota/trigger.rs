@@ -94,10 +94,7 @@ impl Trigger {
             ));
         }
         for item in items {
-            if !r.object(&item) {
-                if !item.is_present() {
-                    r.push(Cause::required(&item.path));
-                }
+            if !r.object_item(&item) {
                 continue;
             }
             let expression_field = item.get("expression");

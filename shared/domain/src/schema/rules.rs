@@ -30,7 +30,7 @@ use serde_json::{Number, Value};
 
 use super::node::{json_type, Additional, Node, Type};
 use super::{child_path, format, key_path, render, validate, MAX_DEPTH};
-use crate::cel_common::{check_source_size, env, quote, Scan};
+use crate::cel_common::{env, quote, FieldExpr, Scan};
 use crate::Cause;
 
 /// The deepest value converted for a rule (below the rule's node).
@@ -200,43 +200,20 @@ fn compile_expression(
     path: &str,
     causes: &mut Vec<Cause>,
 ) -> Option<(Program, bool)> {
-    let fail = |causes: &mut Vec<Cause>, why: String| {
-        causes.push(Cause::invalid(
-            path,
-            format!(
-                "Invalid value: {}: compilation failed: {why}",
-                quote(source)
-            ),
-        ));
-    };
-    if let Err(why) = check_source_size(source) {
-        fail(causes, why);
-        return None;
-    }
-    let program = match env().compile(source) {
-        Ok(program) => program,
-        Err(e) => {
-            fail(causes, e.to_string());
-            return None;
-        }
-    };
-    let uses_old_self = match Scan::run(program.expression(), &["self", "oldSelf"]) {
-        Ok(scan) => scan.used.contains("oldSelf"),
-        Err(name) => {
-            fail(
-                causes,
-                format!("undeclared reference to '{name}' (only self and oldSelf are available)"),
-            );
-            return None;
-        }
-    };
+    let mut expr = FieldExpr::new(source, path, causes);
+    let program = expr.parse()?;
+    let uses_old_self = expr
+        .check(
+            Scan::run(program.expression(), &["self", "oldSelf"]).map_err(|name| {
+                format!("undeclared reference to '{name}' (only self and oldSelf are available)")
+            }),
+        )?
+        .used
+        .contains("oldSelf");
     // A message expression may use oldSelf only where its rule does.
     let is_message = path.ends_with("messageExpression");
     if is_message && uses_old_self && !old_self_allowed_for_message {
-        fail(
-            causes,
-            "undeclared reference to 'oldSelf' (the rule does not use oldSelf)".to_string(),
-        );
+        expr.fail("undeclared reference to 'oldSelf' (the rule does not use oldSelf)");
         return None;
     }
     Some((program, uses_old_self))
