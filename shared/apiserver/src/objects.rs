@@ -27,7 +27,7 @@ use crate::placement::{builtin_ref, is_hierarchy, object_ref, visible};
 use crate::present::{at_version, present};
 use crate::route::{context_kind, ResourcePath};
 use crate::strategy::{self, Strategy};
-use crate::{context_policies, crds, namespaces, policies, quota, ApiServer, Call};
+use crate::{crds, namespaces, policies, quota, ApiServer, Call};
 
 /// The kind a path names in a context. A miss re-checks the catalog first,
 /// so a type registered on another instance a moment ago is found.
@@ -125,16 +125,10 @@ pub async fn serve(
         *call.method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if writes && kind.is(&kinds::EXTERNAL_RESOURCE) {
+    if let Some(why) = strategy::for_kind(&kind).read_only().filter(|_| writes) {
         return Err(ApiError::MethodNotAllowed {
-            message: format!(
-                "{} are read-only: they are maintained by the events function from the lifecycle events other services publish",
-                kind.plural
-            ),
+            message: format!("{} are read-only: {why}", kind.plural),
         });
-    }
-    if writes {
-        crate::quota::refuse_system_writes(&kind)?;
     }
     let response = match (call.method, path.name.as_deref()) {
         (&Method::GET, None) if call.query.watch => Err(ApiError::MethodNotAllowed {
@@ -420,13 +414,8 @@ impl Ops<'_> {
         if let Some(mutated) = Box::pin(self.mutate(&mut admitting)).await? {
             obj = self.after_mutation_create(&obj, mutated)?;
         }
-        let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
-        if is_crd {
-            crds::prepare_create(self.catalog, &mut obj, &self.call.timestamp())?;
-        }
-        if context_policies::is_policy(self.kind) {
-            context_policies::check(&obj)?;
-        }
+        self.strategy()
+            .admit_create(self.catalog, &mut obj, &self.call.timestamp())?;
         self.prepare_policy(&mut obj, &Value::Null).await?;
         let now = self.call.timestamp();
         lifecycle::initialize(&mut obj, self.kind, uuid::Uuid::new_v4().to_string(), &now);
@@ -797,14 +786,9 @@ impl Ops<'_> {
         if let Some(mutated) = Box::pin(self.mutate(&mut admitting)).await? {
             new = self.after_mutation_update(&old, &new, mutated, status, next_version)?;
         }
-        let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
-        if is_crd && !status {
-            crds::prepare_update(self.catalog, &old, &mut new, &self.call.timestamp())?;
-        }
-        if context_policies::is_policy(self.kind) && !status {
-            context_policies::check(&new)?;
-        }
         if !status {
+            self.strategy()
+                .admit_update(self.catalog, &old, &mut new, &self.call.timestamp())?;
             self.prepare_policy(&mut new, old.status()).await?;
         }
         let doc = new.to_value();

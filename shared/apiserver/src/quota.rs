@@ -52,16 +52,6 @@ fn is_quota(kind: &KindInfo, id: &kinds::KindId) -> bool {
     kind.group == id.group && kind.kind == id.kind
 }
 
-/// AllowanceBuckets are maintained by the system; users only read them.
-pub fn refuse_system_writes(kind: &KindInfo) -> Result<(), ApiError> {
-    if is_quota(kind, &q::ALLOWANCE_BUCKET) {
-        return Err(ApiError::MethodNotAllowed {
-            message: "allowancebuckets are read-only: the system keeps them from ResourceGrants and ResourceClaims".into(),
-        });
-    }
-    Ok(())
-}
-
 /// What a write adds to its transaction, and how to plan it again.
 #[derive(Default)]
 pub(crate) struct Pending {

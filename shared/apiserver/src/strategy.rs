@@ -9,6 +9,7 @@
 //! called from objects.rs and moves behind this seam as the registry issue
 //! (#19) goes on.
 
+use domain::catalog::Catalog;
 use domain::hierarchy;
 use domain::kinds::{self, KindInfo};
 use domain::object::Object;
@@ -80,6 +81,37 @@ pub trait Strategy: Sync {
         Vec::new()
     }
 
+    /// Why users only read this kind (every write is a 405 saying so);
+    /// `None`: users write it.
+    fn read_only(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// A create's kind-wide checks and what they fill in, once mutating
+    /// admission has had its say and before the server's own fields are
+    /// set: a CRD's whole-catalog checks and its status, a
+    /// DiscoveryContextPolicy's rules. Reads only the catalog given.
+    fn admit_create(
+        &self,
+        _catalog: &Catalog,
+        _obj: &mut Object,
+        _now: &str,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// [`Self::admit_create`] for an update of the main resource (a
+    /// `/status` write skips it).
+    fn admit_update(
+        &self,
+        _catalog: &Catalog,
+        _old: &Object,
+        _new: &mut Object,
+        _now: &str,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
     /// What the server sets on a new object once it is admitted and about
     /// to be stored: the status it starts with, system labels. Runs after
     /// mutating admission (a policy cannot forge it).
@@ -123,6 +155,10 @@ pub fn for_kind(kind: &KindInfo) -> &'static dyn Strategy {
         &DiscoveryContextPolicies
     } else if policies::is_admission_kind(kind) {
         &AdmissionKinds
+    } else if kind.is(&kinds::EXTERNAL_RESOURCE) {
+        &ExternalResources
+    } else if kind.is(&domain::quota::ALLOWANCE_BUCKET) {
+        &AllowanceBuckets
     } else if kind.is(&kinds::RELATIONSHIP_TYPE) {
         &RelationshipTypes
     } else if kind.is(&kinds::PROJECT_SUSPENSION) {
@@ -190,6 +226,20 @@ impl Strategy for Secrets {
 
 struct Crds;
 impl Strategy for Crds {
+    fn admit_create(&self, catalog: &Catalog, obj: &mut Object, now: &str) -> Result<(), ApiError> {
+        crds::prepare_create(catalog, obj, now)
+    }
+
+    fn admit_update(
+        &self,
+        catalog: &Catalog,
+        old: &Object,
+        new: &mut Object,
+        now: &str,
+    ) -> Result<(), ApiError> {
+        crds::prepare_update(catalog, old, new, now)
+    }
+
     fn stamp(&self) -> Option<Stamp> {
         Some(Stamp::Catalog)
     }
@@ -197,6 +247,20 @@ impl Strategy for Crds {
 
 struct DiscoveryContextPolicies;
 impl Strategy for DiscoveryContextPolicies {
+    fn admit_create(&self, _: &Catalog, obj: &mut Object, _: &str) -> Result<(), ApiError> {
+        context_policies::check(obj)
+    }
+
+    fn admit_update(
+        &self,
+        _: &Catalog,
+        _: &Object,
+        new: &mut Object,
+        _: &str,
+    ) -> Result<(), ApiError> {
+        context_policies::check(new)
+    }
+
     fn stamp(&self) -> Option<Stamp> {
         Some(Stamp::Catalog)
     }
@@ -211,6 +275,21 @@ struct AdmissionKinds;
 impl Strategy for AdmissionKinds {
     fn stamp(&self) -> Option<Stamp> {
         Some(Stamp::Admission)
+    }
+}
+
+/// Other services' resources, as their lifecycle events report them.
+struct ExternalResources;
+impl Strategy for ExternalResources {
+    fn read_only(&self) -> Option<&'static str> {
+        Some("they are maintained by the events function from the lifecycle events other services publish")
+    }
+}
+
+struct AllowanceBuckets;
+impl Strategy for AllowanceBuckets {
+    fn read_only(&self) -> Option<&'static str> {
+        Some("the system keeps them from ResourceGrants and ResourceClaims")
     }
 }
 
@@ -235,7 +314,6 @@ impl Strategy for ProjectSuspensions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::catalog::Catalog;
 
     /// Each built-in kind with its family's answers to the questions the
     /// verbs ask: (holds children, stamp, waits for every instance).
@@ -281,6 +359,17 @@ mod tests {
             kinds::PROJECT_SUSPENSION,
         ] {
             assert_eq!(answers(&id), (false, None, false), "{}", id.kind);
+        }
+    }
+
+    #[test]
+    fn users_only_read_what_the_system_keeps() {
+        let catalog = Catalog::builtin().unwrap();
+        let read_only = |id: &kinds::KindId| for_kind(&catalog.kind(id).unwrap()).read_only();
+        assert!(read_only(&kinds::EXTERNAL_RESOURCE).is_some());
+        assert!(read_only(&domain::quota::ALLOWANCE_BUCKET).is_some());
+        for id in [kinds::PROJECT, kinds::SECRET, domain::quota::RESOURCE_CLAIM] {
+            assert_eq!(read_only(&id), None, "{}", id.kind);
         }
     }
 
