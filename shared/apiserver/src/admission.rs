@@ -4,7 +4,7 @@
 //! [`PolicyCache`], each candidate binding's params) and runs the mutating
 //! policies, then the validating ones, under the instance's [`Budget`].
 //!
-//! The pipeline (objects.rs) calls [`Admission::mutate`] and
+//! The pipeline (objects/) calls [`Admission::mutate`] and
 //! [`Admission::validate`] separately, because between the two it checks
 //! the mutated object against its schema again; another caller (an
 //! AdmissionReview endpoint) calls [`Admission::review`], which does both.

@@ -6,7 +6,7 @@
 //!
 //! The methods are pure: none reads or writes the store. What needs reads
 //! (hierarchy placement, quota, a CRD's whole-catalog checks) is still
-//! called from objects.rs and moves behind this seam as the registry issue
+//! called from objects/ and moves behind this seam as the registry issue
 //! (#19) goes on.
 
 use domain::catalog::Catalog;

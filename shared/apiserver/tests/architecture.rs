@@ -5,35 +5,55 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// The crate's modules and which others each one names. lib.rs, the
-/// composition root every module reaches for `ApiServer` and `Call`, is
-/// left out.
+/// The crate's top-level modules (a file, or a directory read whole) and
+/// which others each one names. lib.rs, the composition root every module
+/// reaches for `ApiServer` and `Call`, is left out.
 fn module_imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let modules: BTreeSet<String> = std::fs::read_dir(src)
-        .unwrap()
-        .filter_map(|e| {
-            let path = e.unwrap().path();
-            let name = path.file_stem()?.to_str()?.to_string();
-            (path.extension()? == "rs" && name != "lib").then_some(name)
-        })
-        .collect();
+    let mut texts = BTreeMap::new();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(name) = path.file_stem().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let text = if path.is_dir() {
+            rust_files_text(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") && name != "lib" {
+            std::fs::read_to_string(&path).unwrap()
+        } else {
+            continue;
+        };
+        texts.insert(name.to_string(), text);
+    }
     let mut imports = BTreeMap::new();
-    for module in &modules {
-        let text = std::fs::read_to_string(src.join(format!("{module}.rs"))).unwrap();
-        let named: BTreeSet<String> = modules
-            .iter()
+    for (module, text) in &texts {
+        let named: BTreeSet<String> = texts
+            .keys()
             .filter(|other| *other != module)
             .filter(|other| {
                 text.contains(&format!("crate::{other}::"))
                     || text.contains(&format!("crate::{other};"))
                     || text.contains(&format!("use crate::{other}"))
-                    || names_in_braces(&text).contains(other.as_str())
+                    || names_in_braces(text).contains(other.as_str())
             })
             .cloned()
             .collect();
         imports.insert(module.clone(), named);
     }
     imports
+}
+
+/// Every .rs file below `dir`, concatenated.
+fn rust_files_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            text.push_str(&rust_files_text(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            text.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    text
 }
 
 /// The lowercase names in `use crate::{a, b::c, Root}` groups.
@@ -89,6 +109,10 @@ fn the_request_pipeline_has_no_import_circle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let imports = module_imports(&src);
     assert!(imports.len() > 10, "modules read: {imports:?}");
+    assert!(
+        imports["objects"].contains("quota"),
+        "a directory module is read whole: {imports:?}"
+    );
     if let Some(circle) = find_circle(&imports) {
         panic!(
             "shared/apiserver modules import each other in a circle: {}",

@@ -1,0 +1,306 @@
+//! Admission inside a write: the request the policies see, the context
+//! they read, mutation (the object checked again after it) and validation.
+
+use super::*;
+
+impl Ops<'_> {
+    /// The admission request of a write. Policies and bindings themselves
+    /// are exempt (an empty set), so a bad policy cannot block its repair.
+    pub(super) async fn admitting(
+        &self,
+        operation: Operation,
+        name: &str,
+        object: Option<&Object>,
+        old: Option<&Object>,
+        status: bool,
+    ) -> Result<Admitting, ApiError> {
+        let set = if policies::is_admission_kind(self.kind) {
+            Arc::new(PolicySet::default())
+        } else {
+            self.server
+                .admission
+                .policies
+                .current(&self.server.store)
+                .await?
+        };
+        let principal = &self.call.principal;
+        let doc = |o: &Object| at_version(o.to_value(), self.kind);
+        let request = AdmissionRequest {
+            uid: self.call.request_id.to_string(),
+            operation,
+            group: self.kind.group.clone(),
+            version: self.kind.version.clone(),
+            resource: self.kind.plural.clone(),
+            subresource: if status {
+                "status".into()
+            } else {
+                String::new()
+            },
+            kind: self.kind.kind.clone(),
+            namespace: (!self.namespace.is_empty()).then(|| self.namespace.clone()),
+            name: name.to_string(),
+            object: object.map(doc),
+            old_object: old.map(doc),
+            namespace_object: None,
+            context_labels: None,
+            user_info: UserInfo {
+                username: principal.subject.clone(),
+                uid: String::new(),
+                groups: principal.groups.clone(),
+                extra: Default::default(),
+            },
+            dry_run: self.call.query.dry_run,
+        };
+        Ok(Admitting {
+            request,
+            set,
+            context_read: false,
+        })
+    }
+
+    /// What a `namespaceSelector` and `namespaceObject` see, read only once
+    /// a policy's rules match the request: the namespace object, and the
+    /// labels of the organization or project the object belongs to
+    /// (see ARCHITECTURE.md, "Admission policies").
+    pub(super) async fn read_context(&self, admitting: &mut Admitting) -> Result<(), ApiError> {
+        if admitting.context_read {
+            return Ok(());
+        }
+        let request = &mut admitting.request;
+        let mut labels = std::collections::BTreeMap::new();
+        let object_org = || {
+            [&request.object, &request.old_object]
+                .into_iter()
+                .flatten()
+                .find_map(|o| o["metadata"]["labels"][ORGANIZATION_LABEL].as_str())
+                .map(str::to_string)
+        };
+        match self.context {
+            Context::Platform if self.kind.is(&kinds::ORGANIZATION) => {
+                labels.insert(ORGANIZATION_LABEL.to_string(), request.name.clone());
+            }
+            Context::Platform if is_hierarchy(self.kind) => {
+                if let Some(org) = object_org() {
+                    labels.insert(ORGANIZATION_LABEL.to_string(), org);
+                }
+            }
+            Context::Platform => {}
+            Context::Organization(org) => {
+                labels.insert(ORGANIZATION_LABEL.to_string(), org.clone());
+            }
+            Context::Project(project) => {
+                labels.insert(kinds::PROJECT_LABEL.to_string(), project.clone());
+                let key = builtin_ref(&Context::Platform, &kinds::PROJECT, "", project).key();
+                let stored = self.server.store.get(&key).await.map_err(from_store)?;
+                if let Some(org) = stored
+                    .as_ref()
+                    .and_then(|s| s.object["metadata"]["labels"][ORGANIZATION_LABEL].as_str())
+                {
+                    labels.insert(ORGANIZATION_LABEL.to_string(), org.to_string());
+                }
+            }
+        }
+        request.context_labels = (!labels.is_empty()).then_some(labels);
+        if let Some(namespace) = &request.namespace {
+            let context = self.object_ref("").context;
+            let key = builtin_ref(&context, &kinds::NAMESPACE, "", namespace).key();
+            let stored = self.server.store.get(&key).await.map_err(from_store)?;
+            request.namespace_object = stored.map(|s| at_version_of_namespace(s.object));
+        }
+        admitting.context_read = true;
+        Ok(())
+    }
+
+    /// The mutating policies; the mutated object, or `None` when none
+    /// changed it.
+    pub(super) async fn mutate(
+        &self,
+        admitting: &mut Admitting,
+    ) -> Result<Option<Object>, ApiError> {
+        if admitting
+            .set
+            .mutating_candidates(&admitting.request)
+            .is_empty()
+        {
+            return Ok(None);
+        }
+        self.read_context(admitting).await?;
+        let set = Arc::clone(&admitting.set);
+        let applied = self
+            .server
+            .admission
+            .mutate(
+                &self.server.store,
+                self.catalog,
+                &set,
+                &mut admitting.request,
+            )
+            .await?;
+        if applied.is_empty() {
+            return Ok(None);
+        }
+        tracing::info!(?applied, "mutated by admission policies");
+        let doc = admitting.request.object.clone().unwrap_or(Value::Null);
+        Object::from_value(doc)
+            .map(Some)
+            .map_err(|e| ApiError::Denied {
+                reason: domain::admission::Reason::Invalid,
+                message: format!(
+                "the object as mutated by MutatingAdmissionPolicies {} is not a valid object: {e}",
+                applied
+                    .iter()
+                    .map(|(p, _)| format!("'{p}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            })
+    }
+
+    /// The validating policies on the final object (`None` on DELETE); the
+    /// warnings to send, or the denial.
+    pub(super) async fn validate_policies(
+        &self,
+        admitting: &mut Admitting,
+        object: Option<&Value>,
+    ) -> Result<Vec<String>, ApiError> {
+        admitting.request.object = object.map(|d| at_version(d.clone(), self.kind));
+        if admitting
+            .set
+            .validating_candidates(&admitting.request)
+            .is_empty()
+        {
+            return Ok(Vec::new());
+        }
+        self.read_context(admitting).await?;
+        let decision = self
+            .server
+            .admission
+            .validate(
+                &self.server.store,
+                self.catalog,
+                &admitting.set,
+                &admitting.request,
+            )
+            .await?;
+        match decision.denial {
+            Some(denial) => Err(denial.into()),
+            None => Ok(decision.warnings),
+        }
+    }
+
+    /// A mutated new object made whole again, as the create path made the
+    /// object it mutated: its name, the server's hierarchy metadata, no
+    /// status where status is a subresource; then checked like a sent one.
+    /// A mutation may not move a folder or project.
+    pub(super) fn after_mutation_create(
+        &self,
+        placed: &Object,
+        mut mutated: Object,
+    ) -> Result<Object, ApiError> {
+        mutated.metadata.name = placed.metadata.name.clone();
+        mutated.metadata.namespace = placed.metadata.namespace.clone();
+        if self.kind.status_subresource {
+            mutated.set_status(placed.status().clone());
+        }
+        self.check_mutated(placed, mutated, None)
+    }
+
+    /// As [`Self::after_mutation_create`] for an update: the server's
+    /// fields carried over from the stored object again.
+    pub(super) fn after_mutation_update(
+        &self,
+        old: &Object,
+        placed: &Object,
+        mutated: Object,
+        status: bool,
+        next_version: u64,
+    ) -> Result<Object, ApiError> {
+        let mut mutated = if status {
+            lifecycle::status_only(old, &mutated)
+        } else {
+            mutated
+        };
+        if !status && self.kind.status_subresource {
+            lifecycle::keep_status_of(old, &mut mutated);
+        }
+        let causes = lifecycle::carry_over(old, &mut mutated, next_version);
+        if !causes.is_empty() {
+            return Err(self.invalid(&old.metadata.name, causes));
+        }
+        self.check_mutated(placed, mutated, Some(old))
+    }
+
+    pub(super) fn check_mutated(
+        &self,
+        placed: &Object,
+        mut mutated: Object,
+        old: Option<&Object>,
+    ) -> Result<Object, ApiError> {
+        let name = placed.metadata.name.clone();
+        let mut causes = self.validate(&mutated, old);
+        if self.parent_of(&mutated) != self.parent_of(placed) {
+            let field = format!(
+                "spec.{}",
+                hierarchy::parent_field(&self.kind.kind).unwrap_or("parentRef")
+            );
+            causes.push(Cause::forbidden(
+                field,
+                "a MutatingAdmissionPolicy may not change where an object sits in the hierarchy",
+            ));
+        }
+        if !causes.is_empty() {
+            return Err(self.invalid(&name, causes));
+        }
+        if is_hierarchy(self.kind) {
+            keep_hierarchy_metadata(placed, &mut mutated);
+        }
+        mutated.api_version = placed.api_version.clone();
+        mutated.kind = placed.kind.clone();
+        Ok(mutated)
+    }
+
+    /// For the admission kinds: the object parsed and compiled (422 when it
+    /// does not), and a binding's status. `previous` is the stored status.
+    pub(super) async fn prepare_policy(
+        &self,
+        obj: &mut Object,
+        previous: &Value,
+    ) -> Result<(), ApiError> {
+        if !policies::is_admission_kind(self.kind) {
+            return Ok(());
+        }
+        policies::check(self.kind, obj)?;
+        if policies::is_binding_kind(self.kind) {
+            // The freshest view: a policy written a moment ago on another
+            // instance counts.
+            let set = self
+                .server
+                .admission
+                .policies
+                .reload_if_changed(&self.server.store)
+                .await?;
+            let mut doc = obj.to_value();
+            doc["status"] = previous.clone();
+            let doc = policies::with_binding_status(self.kind, doc, &set, &self.call.timestamp());
+            obj.set_status(doc["status"].clone());
+        }
+        Ok(())
+    }
+}
+
+/// One write on its way through admission: the request the policies see,
+/// the policy set it is judged by (one snapshot for both phases), and
+/// whether its context (namespace object, context labels) was read yet.
+pub(super) struct Admitting {
+    pub(super) request: AdmissionRequest,
+    set: Arc<PolicySet>,
+    context_read: bool,
+}
+
+/// Namespaces are stored and served as `v1`.
+pub(super) fn at_version_of_namespace(mut doc: Value) -> Value {
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("apiVersion".into(), Value::String("v1".into()));
+    }
+    doc
+}

@@ -1,0 +1,378 @@
+//! The verbs on objects: get, create, update (PUT), patch, delete, and their
+//! `/status` variants, each in a module of its own. Each decodes, runs the
+//! domain's rules and the kind's strategy, and persists in one conditional
+//! write or transaction. This module resolves the kind, dispatches, and
+//! holds what every verb shares.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use domain::admission::{AdmissionRequest, Operation, PolicySet, UserInfo};
+use domain::catalog::{Catalog, Miss};
+use domain::hierarchy::{self, ParentRef};
+use domain::ingest::{platform_relationship_changes, platform_relationships};
+use domain::kinds::{self, ContextKind, KindInfo, Scope, ORGANIZATION_LABEL};
+use domain::lifecycle;
+use domain::metadata_rules::generated_name;
+use domain::object::{Object, OwnerReference};
+use domain::request_options::DeleteOptions;
+use domain::{ApiError, Cause};
+use http::Method;
+use ingest::relationship_writes;
+use serde_json::Value;
+use store::{Context, Expect, ObjectRef, StoreError, Stored, Write};
+
+use crate::codec::{self, FieldValidation, PatchKind, Response};
+use crate::errors::from_store;
+use crate::hierarchy_reads::{self, Link};
+use crate::placement::{builtin_ref, is_hierarchy, object_ref, visible};
+use crate::present::{at_version, present};
+use crate::route::{context_kind, ResourcePath};
+use crate::strategy::{self, Strategy};
+use crate::{crds, namespaces, policies, quota, ApiServer, Call};
+
+mod admit;
+mod create;
+mod delete;
+mod get;
+mod indexes;
+mod parents;
+mod update;
+
+use indexes::*;
+use parents::*;
+use update::*;
+
+/// The kind a path names in a context. A miss re-checks the catalog first,
+/// so a type registered on another instance a moment ago is found.
+async fn resolve(
+    server: &ApiServer,
+    catalog: Arc<Catalog>,
+    context: ContextKind,
+    path: &ResourcePath,
+) -> Result<(Arc<Catalog>, Arc<KindInfo>), ApiError> {
+    let lookup = |c: &Catalog| c.resolve(context, &path.group, &path.version, &path.plural);
+    let (catalog, found) = match lookup(&catalog) {
+        Ok(kind) => (catalog, Ok(kind)),
+        Err(_) => {
+            let fresh = server.catalog.reload_if_changed(&server.store).await?;
+            let found = lookup(&fresh);
+            (fresh, found)
+        }
+    };
+    let resource = if path.group.is_empty() {
+        path.plural.clone()
+    } else {
+        format!("{}.{}", path.plural, path.group)
+    };
+    match found {
+        Ok(kind) => Ok((catalog, kind)),
+        Err(Miss::Unknown) => Err(ApiError::path_not_found(format!(
+            "the server could not find the requested resource: no type {resource} is registered"
+        ))),
+        Err(Miss::NotInContext(contexts)) => Err(ApiError::path_not_found(format!(
+            "{resource} is not served in the {} context; it is served in: {}",
+            context.name(),
+            contexts
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        Err(Miss::Version(served)) => Err(ApiError::path_not_found(format!(
+            "version {} of {resource} is not served; served versions: {}",
+            path.version,
+            if served.is_empty() {
+                "none".to_string()
+            } else {
+                served.join(", ")
+            }
+        ))),
+    }
+}
+
+pub async fn serve(
+    server: &ApiServer,
+    catalog: Arc<Catalog>,
+    context: &Context,
+    path: &ResourcePath,
+    call: &Call<'_>,
+) -> Result<Response, ApiError> {
+    let (catalog, kind) = resolve(server, catalog, context_kind(context), path).await?;
+    let namespaced = kind.scope == Scope::Namespaced;
+    if path.namespace.is_some() && !namespaced {
+        return Err(ApiError::path_not_found(format!(
+            "{} is cluster-scoped; it has no namespaces",
+            kind.plural
+        )));
+    }
+    if namespaced
+        && path.namespace.is_none()
+        && (path.name.is_some() || call.method == Method::POST)
+    {
+        return Err(ApiError::path_not_found(format!(
+            "{} is namespaced: address it under /namespaces/{{namespace}}/",
+            kind.plural
+        )));
+    }
+    let status = match path.subresource.as_deref() {
+        None => false,
+        Some("status") if kind.status_subresource => true,
+        Some(other) => {
+            return Err(ApiError::path_not_found(format!(
+                "{} has no subresource {other:?}",
+                kind.plural
+            )))
+        }
+    };
+    tracing::info!(principal = %call.principal, resource = %kind.plural, name = path.name.as_deref(), "serving");
+    let deprecation: Vec<String> = kind.deprecation_warning.iter().cloned().collect();
+    let ops = Ops {
+        server,
+        catalog: &catalog,
+        context,
+        kind: &kind,
+        namespace: path.namespace.clone().unwrap_or_default(),
+        call,
+    };
+    let writes = matches!(
+        *call.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if let Some(why) = strategy::for_kind(&kind).read_only().filter(|_| writes) {
+        return Err(ApiError::MethodNotAllowed {
+            message: format!("{} are read-only: {why}", kind.plural),
+        });
+    }
+    let response = match (call.method, path.name.as_deref()) {
+        (&Method::GET, None) if call.query.watch => Err(ApiError::MethodNotAllowed {
+            message: "watch is not supported by this server yet; poll with list instead".into(),
+        }),
+        (&Method::GET, None) if !status => {
+            crate::list::list(server, context, &kind, path.namespace.as_deref(), call).await
+        }
+        // The writes are boxed: their futures are large (admission adds
+        // two phases), and unboxed they overflow a 2 MB stack in debug
+        // builds.
+        (&Method::POST, None) if !status => Box::pin(ops.create()).await,
+        (&Method::GET, Some(name)) => ops.get(name).await,
+        (&Method::PUT, Some(name)) => Box::pin(ops.replace(name, status)).await,
+        (&Method::PATCH, Some(name)) => Box::pin(ops.patch(name, status)).await,
+        (&Method::DELETE, Some(name)) if !status => Box::pin(ops.delete(name)).await,
+        (method, _) => Err(ApiError::MethodNotAllowed {
+            message: format!("{method} is not allowed on this path"),
+        }),
+    }?;
+    Ok(response.with_warnings(&deprecation))
+}
+
+struct Ops<'a> {
+    server: &'a ApiServer,
+    catalog: &'a Catalog,
+    context: &'a Context,
+    kind: &'a KindInfo,
+    /// The path's namespace; empty for cluster-scoped kinds.
+    namespace: String,
+    call: &'a Call<'a>,
+}
+
+fn decode_error(e: String) -> ApiError {
+    ApiError::bad_request(format!("the object could not be decoded: {e}"))
+}
+
+impl Ops<'_> {
+    /// Quota's part of this request (see `quota`).
+    fn quota(&self) -> quota::Subject<'_> {
+        quota::Subject {
+            store: &self.server.store,
+            catalog: self.catalog,
+            kind: self.kind,
+            context: self.context,
+            call: self.call,
+            cache: &self.server.quota,
+        }
+    }
+
+    fn strategy(&self) -> &'static dyn Strategy {
+        strategy::for_kind(self.kind)
+    }
+
+    fn object_ref(&self, name: &str) -> ObjectRef {
+        object_ref(self.context, self.kind, &self.namespace, name)
+    }
+
+    fn not_found(&self, name: &str) -> ApiError {
+        ApiError::not_found(&self.kind.group, &self.kind.plural, name)
+    }
+
+    fn conflict(&self, name: &str, message: impl Into<String>) -> ApiError {
+        ApiError::conflict(&self.kind.group, &self.kind.plural, name, message)
+    }
+
+    fn stale(&self, name: &str) -> ApiError {
+        self.conflict(
+            name,
+            format!(
+                "Operation cannot be fulfilled on {}.{} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                self.kind.plural, self.kind.group
+            ),
+        )
+    }
+
+    fn invalid(&self, name: &str, causes: Vec<Cause>) -> ApiError {
+        ApiError::invalid(&self.kind.group, &self.kind.plural, name, causes)
+    }
+
+    fn respond(&self, status: u16, doc: Value) -> Response {
+        Response::json(status, &at_version(doc, self.kind))
+    }
+
+    async fn load(&self, name: &str) -> Result<(ObjectRef, Stored, Object), ApiError> {
+        let object_ref = self.object_ref(name);
+        let stored = self
+            .server
+            .store
+            .get(&object_ref.key())
+            .await
+            .map_err(from_store)?;
+        let stored = stored
+            .filter(|s| visible(self.context, self.kind, &s.object))
+            .ok_or_else(|| self.not_found(name))?;
+        let object = Object::from_value(stored.object.clone())
+            .map_err(|e| ApiError::internal(format!("stored object is corrupt: {e}")))?;
+        Ok((object_ref, stored, object))
+    }
+
+    /// Checks apiVersion, kind and namespace against the path, then prunes
+    /// unknown fields (refused under `fieldValidation=Strict`, else warned
+    /// about, as are the `duplicates` the body named twice) and applies the
+    /// schema's defaults. Returns the warnings.
+    fn admit_body(&self, doc: &mut Value, duplicates: &[String]) -> Result<Vec<String>, ApiError> {
+        let Some(map) = doc.as_object_mut() else {
+            return Err(ApiError::bad_request(
+                "the body must be a JSON or YAML object",
+            ));
+        };
+        let expected = self.kind.api_version();
+        for (field, want) in [
+            ("apiVersion", expected.as_str()),
+            ("kind", self.kind.kind.as_str()),
+        ] {
+            match map.get(field) {
+                None | Some(Value::Null) => {
+                    map.insert(field.into(), Value::String(want.into()));
+                }
+                Some(Value::String(got)) if got == want => {}
+                Some(got) => {
+                    return Err(ApiError::bad_request(format!(
+                        "the body's {field} {got} does not match this path, which serves {want:?}"
+                    )))
+                }
+            }
+        }
+        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+            // `null` is how clients say "not set" (kubectl sends it, e.g.
+            // `creationTimestamp: null`).
+            meta.retain(|_, v| !v.is_null());
+            match meta.get("namespace").and_then(Value::as_str) {
+                None | Some("") => {}
+                Some(ns) if ns == self.namespace => {}
+                Some(ns) if self.kind.scope == Scope::Cluster => {
+                    return Err(ApiError::bad_request(format!(
+                        "{} is cluster-scoped; metadata.namespace must be empty, not {ns:?}",
+                        self.kind.plural
+                    )))
+                }
+                Some(ns) => {
+                    return Err(ApiError::bad_request(format!(
+                        "the namespace of the object ({ns}) does not match the namespace on the URL ({})",
+                        self.namespace
+                    )))
+                }
+            }
+            if !self.namespace.is_empty() {
+                meta.insert("namespace".into(), Value::String(self.namespace.clone()));
+            }
+        }
+        let mut unknown = unknown_metadata_fields(doc);
+        unknown.extend(self.kind.schema.prune(doc));
+        self.kind.schema.apply_defaults(doc);
+        self.strategy().prepare_body(self.kind, doc);
+        let listed = || {
+            unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .chain(
+                    duplicates
+                        .iter()
+                        .map(|f| format!("duplicate field \"{f}\"")),
+                )
+                .collect::<Vec<_>>()
+        };
+        match self.call.query.field_validation {
+            FieldValidation::Strict if !(unknown.is_empty() && duplicates.is_empty()) => Err(
+                ApiError::bad_request(format!("strict decoding error: {}", listed().join(", "))),
+            ),
+            FieldValidation::Ignore => Ok(Vec::new()),
+            _ => Ok(listed()),
+        }
+    }
+
+    /// Every rule of the kind: metadata, its schema (CEL rules included,
+    /// ratcheting against `old`), and its strategy's.
+    fn validate(&self, new: &Object, old: Option<&Object>) -> Vec<Cause> {
+        let mut causes = lifecycle::validate_metadata(self.kind, new);
+        let old_doc = old.map(Object::to_value);
+        causes.extend(self.kind.schema.validate(&new.to_value(), old_doc.as_ref()));
+        let valid_so_far = causes.is_empty();
+        causes.extend(self.strategy().validate(self.kind, new, valid_so_far));
+        causes
+    }
+
+    /// Applies the writes of one request. A write of a kind whose strategy
+    /// names a stamp also moves it (`strategy::Stamp`), and this instance
+    /// reloads at once, so the next request here sees the change.
+    async fn persist(&self, mut writes: Vec<Write>) -> Result<Result<(), StoreError>, ApiError> {
+        let strategy = self.strategy();
+        let stamp = strategy.stamp();
+        if let Some(stamp) = stamp {
+            writes.push(stamp.write());
+        }
+        let result = self.server.store.write(writes).await;
+        if let Some(stamp) = stamp {
+            let wait = result.is_ok() && strategy.answers_when_every_instance_applies();
+            stamp.after_commit(self.server, wait).await?;
+        }
+        Ok(result)
+    }
+
+    /// Whether objects of this kind hold others that keep it from being
+    /// deleted: hierarchy children, a namespace's objects, a project's or
+    /// organization's own objects.
+    fn holds_children(&self) -> bool {
+        self.strategy().holds_children()
+    }
+
+    /// The error of a write whose first item is the object itself.
+    fn write_error(&self, name: &str, err: StoreError) -> ApiError {
+        match err {
+            StoreError::NotFound { index: 0 } => self.not_found(name),
+            StoreError::Conflict { .. } | StoreError::TransactionConflict => self.stale(name),
+            other => from_store(other),
+        }
+    }
+}
+
+/// `metadata` fields a client may not send (the rest of the object is the
+/// schema's to prune).
+fn unknown_metadata_fields(doc: &Value) -> Vec<String> {
+    doc["metadata"]
+        .as_object()
+        .map(|meta| {
+            meta.keys()
+                .filter(|k| !domain::object::METADATA_FIELDS.contains(&k.as_str()))
+                .map(|k| format!("metadata.{k}"))
+                .collect()
+        })
+        .unwrap_or_default()
+}

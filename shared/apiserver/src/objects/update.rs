@@ -1,0 +1,278 @@
+//! PUT and PATCH (and their `/status`): the object read, changed, checked
+//! and written under its version; writes that name no version are retried
+//! on the server.
+
+use super::*;
+
+impl Ops<'_> {
+    pub(super) async fn replace(&self, name: &str, status: bool) -> Result<Response, ApiError> {
+        let sent = codec::decode_object(self.call.header("content-type"), self.call.body)?;
+        let unconditional = !names_version(&sent.value);
+        let mut attempt = 1;
+        loop {
+            let loaded = self.load(name).await?;
+            let result = self
+                .update(loaded, sent.value.clone(), status, &sent.duplicates)
+                .await;
+            if !(unconditional && self.retry_after(name, &result, &mut attempt).await) {
+                return result;
+            }
+        }
+    }
+
+    pub(super) async fn patch(&self, name: &str, status: bool) -> Result<Response, ApiError> {
+        let (kind, patch) = codec::decode_patch(self.call.header("content-type"), self.call.body)?;
+        // A patch that does not mention resourceVersion applies to the version
+        // just read; one that does is a precondition.
+        let unconditional = patch.value.pointer("/metadata/resourceVersion").is_none();
+        let mut attempt = 1;
+        loop {
+            let loaded = self.load(name).await?;
+            let current = &at_version(loaded.1.object.clone(), self.kind);
+            let mut doc = match kind {
+                PatchKind::Merge => domain::patch::merge_patch(current, &patch.value),
+                PatchKind::Json => {
+                    domain::patch::json_patch(current, &patch.value).map_err(|e| {
+                        ApiError::Invalid {
+                            group: self.kind.group.clone(),
+                            kind: self.kind.plural.clone(),
+                            name: name.into(),
+                            causes: vec![Cause::invalid("", e.to_string())],
+                        }
+                    })?
+                }
+            };
+            if unconditional {
+                if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert(
+                        "resourceVersion".into(),
+                        Value::String(loaded.1.version.to_string()),
+                    );
+                }
+            }
+            let result = self.update(loaded, doc, status, &patch.duplicates).await;
+            if !(unconditional && self.retry_after(name, &result, &mut attempt).await) {
+                return result;
+            }
+        }
+    }
+
+    /// Whether an unconditional write (a patch or replacement that names no
+    /// resourceVersion) goes again after `result`: as Kubernetes does, when a
+    /// concurrent write changed the object between its read and its write,
+    /// it is read and applied again, up to [`UNCONDITIONAL_WRITE_ATTEMPTS`]
+    /// times. Each such failure means another write succeeded, so 32
+    /// concurrent writers all get through well within the bound.
+    pub(super) async fn retry_after(
+        &self,
+        name: &str,
+        result: &Result<Response, ApiError>,
+        attempt: &mut usize,
+    ) -> bool {
+        let stale = matches!(result, Err(e) if *e == self.stale(name));
+        if !stale || *attempt >= UNCONDITIONAL_WRITE_ATTEMPTS {
+            return false;
+        }
+        *attempt += 1;
+        // A little jitter spreads writers that keep meeting each other.
+        let spread = (2 * *attempt as u64).min(16);
+        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % spread;
+        tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+        true
+    }
+
+    pub(super) async fn update(
+        &self,
+        (object_ref, stored, old): (ObjectRef, Stored, Object),
+        mut doc: Value,
+        status: bool,
+        duplicates: &[String],
+    ) -> Result<Response, ApiError> {
+        let name = old.metadata.name.clone();
+        // Milo lets an object being deleted be updated while suspended (its
+        // finalizers removed); objects here have no graceful deletion yet
+        // (the deletion issue adds it, and that exemption with it).
+        self.refuse_if_suspended(&name).await?;
+        let warnings = self.admit_body(&mut doc, duplicates)?;
+        let sent = Object::from_value(doc).map_err(decode_error)?;
+        if !sent.metadata.name.is_empty() && sent.metadata.name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                sent.metadata.name
+            )));
+        }
+        match sent.metadata.resource_version.as_str() {
+            "" => {}
+            rv if rv.parse::<u64>().ok() == Some(stored.version) => {}
+            _ => return Err(self.stale(&name)),
+        }
+        let mut new = if status {
+            lifecycle::status_only(&old, &sent)
+        } else {
+            sent
+        };
+        if !status && self.kind.status_subresource {
+            lifecycle::keep_status_of(&old, &mut new);
+        }
+        let next_version = stored.version + 1;
+        let mut causes = lifecycle::carry_over(&old, &mut new, next_version);
+        causes.extend(self.validate(&new, Some(&old)));
+        if !causes.is_empty() {
+            return Err(self.invalid(&name, causes));
+        }
+        new.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
+        let old_parent = self.parent_of(&old);
+        let new_parent = self.parent_of(&new);
+        let moved = old_parent != new_parent;
+        let placement = if moved {
+            self.place(&mut new, Some((&object_ref, old_parent.clone())))
+                .await?
+        } else {
+            if is_hierarchy(self.kind) {
+                keep_hierarchy_metadata(&old, &mut new);
+            }
+            Vec::new()
+        };
+        let mut admitting = self
+            .admitting(Operation::Update, &name, Some(&new), Some(&old), status)
+            .await?;
+        if let Some(mutated) = Box::pin(self.mutate(&mut admitting)).await? {
+            new = self.after_mutation_update(&old, &new, mutated, status, next_version)?;
+        }
+        if !status {
+            self.strategy()
+                .admit_update(self.catalog, &old, &mut new, &self.call.timestamp())?;
+            self.prepare_policy(&mut new, old.status()).await?;
+        }
+        let doc = new.to_value();
+        // As Kubernetes, policies see (and may refuse) an update that
+        // changes nothing.
+        let warnings = [
+            warnings,
+            Box::pin(self.validate_policies(&mut admitting, Some(&doc))).await?,
+        ]
+        .concat();
+        if unchanged(&old, &new) {
+            return Ok(self.respond(200, stored.object).with_warnings(&warnings));
+        }
+        let causes = lifecycle::index_entry_causes(&new);
+        if !causes.is_empty() {
+            return Err(self.invalid(&name, causes));
+        }
+        let pending = match status {
+            true => {
+                self.quota().admit_status_update(&old, &new)?;
+                quota::Pending::default()
+            }
+            false => {
+                self.quota()
+                    .admit_update(&old, &mut new, &placement)
+                    .await?
+            }
+        };
+        let doc = new.to_value();
+        if self.call.query.dry_run {
+            // What would be stored, at the version stored: Kubernetes gives a
+            // dry run no new resourceVersion (`kubectl diff` would show one).
+            let mut shown = new;
+            shown.metadata.resource_version = stored.version.to_string();
+            return Ok(self.respond(200, shown.to_value()).with_warnings(&warnings));
+        }
+        let mut writes = vec![Write::PutObject {
+            key: object_ref.key(),
+            object: doc.clone(),
+            version: next_version,
+            expect: Expect::Version(stored.version),
+        }];
+        writes.extend(index_changes(
+            &object_ref,
+            &label_pairs(self.kind, &old),
+            &label_pairs(self.kind, &new),
+        ));
+        if let Some(new_parent) = placement.first() {
+            if let Some(old_parent) = &old_parent {
+                let old_ref = object_ref_of_parent(old_parent);
+                writes.push(Write::Delete {
+                    key: old_ref.child_index_key(&object_ref),
+                    expect: Expect::Anything,
+                });
+            }
+            writes.push(child_index(&new_parent.object_ref, &object_ref));
+            // Guard the whole chain as read, so a concurrent move cannot close
+            // a cycle or slip the object out of its organization, and live, so
+            // it cannot land under a parent whose children are being counted
+            // for its delete.
+            writes.extend(placement.iter().map(|l| Write::Check {
+                key: l.object_ref.key(),
+                expect: Expect::LiveAt(l.stored.version),
+            }));
+        }
+        let (added, removed) = platform_relationship_changes(&self.kind.kind, &old, &new);
+        writes.extend(relationship_writes(&added, &removed));
+        let result = if pending.is_empty() {
+            self.persist(writes).await?
+        } else {
+            pending.persist(&self.server.store, writes).await?
+        };
+        match result {
+            Ok(()) => Ok(self.respond(200, doc).with_warnings(&warnings)),
+            Err(e) if is_own_item(&e) => Err(self.write_error(&name, e)),
+            Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => Err(self.conflict(
+                &name,
+                "the new parent or one of its ancestors changed or is being deleted meanwhile; retry",
+            )),
+            Err(e) => Err(from_store(e)),
+        }
+    }
+}
+
+/// Attempts of a write that names no resourceVersion (see `Ops::retry_after`).
+pub(super) const UNCONDITIONAL_WRITE_ATTEMPTS: usize = 64;
+
+/// Whether a body names a resourceVersion, which makes it a precondition.
+pub(super) fn names_version(doc: &Value) -> bool {
+    doc.pointer("/metadata/resourceVersion")
+        .is_some_and(|v| !v.is_null() && v != "")
+}
+
+/// Whether a write failed on the object's own item (always write 0) or in a
+/// way that concerns it as a whole.
+pub(super) fn is_own_item(err: &StoreError) -> bool {
+    matches!(
+        err,
+        StoreError::NotFound { index: 0 }
+            | StoreError::Conflict { index: 0 }
+            | StoreError::TransactionConflict
+    )
+}
+
+/// Outside a move, the organization label and parent owner reference stay as
+/// the server set them.
+pub(super) fn keep_hierarchy_metadata(old: &Object, new: &mut Object) {
+    match old.metadata.labels.get(ORGANIZATION_LABEL) {
+        Some(org) => {
+            new.metadata
+                .labels
+                .insert(ORGANIZATION_LABEL.into(), org.clone());
+        }
+        None => {
+            new.metadata.labels.remove(ORGANIZATION_LABEL);
+        }
+    }
+    let is_parent = |o: &OwnerReference| is_hierarchy_owner(o);
+    new.metadata.owner_references.retain(|o| !is_parent(o));
+    new.metadata.owner_references.extend(
+        old.metadata
+            .owner_references
+            .iter()
+            .filter(|o| is_parent(o))
+            .cloned(),
+    );
+}
+
+/// True when an update would store the same object (only the version moved).
+pub(super) fn unchanged(old: &Object, new: &Object) -> bool {
+    let mut probe = new.clone();
+    probe.metadata.resource_version = old.metadata.resource_version.clone();
+    probe == *old
+}
