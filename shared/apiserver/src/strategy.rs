@@ -15,7 +15,7 @@ use domain::kinds::{self, KindInfo};
 use domain::object::Object;
 use domain::{ApiError, Cause};
 use serde_json::Value;
-use store::{Context, Write};
+use store::{Context, ObjectRef, Write};
 
 use crate::placement::is_hierarchy;
 use crate::{context_policies, crds, namespaces, policies, policy_cache, ApiServer};
@@ -117,6 +117,13 @@ pub trait Strategy: Sync {
     /// mutating admission (a policy cannot forge it).
     fn prepare_for_create(&self, _obj: &mut Object, _now: &str) {}
 
+    /// The writes that go into a create's transaction beside the object,
+    /// planned as data: the namespaces a project or organization starts
+    /// with. Pure; never reads.
+    fn created_with(&self, _kind: &KindInfo, _object: &ObjectRef, _now: &str) -> Vec<Write> {
+        Vec::new()
+    }
+
     /// Refuses a delete outright (an object that may never go), before
     /// anything is read for it.
     fn check_delete(&self, _context: &Context, _name: &str) -> Result<(), ApiError> {
@@ -182,6 +189,10 @@ impl Strategy for Hierarchy {
 
     fn prepare_for_create(&self, obj: &mut Object, now: &str) {
         obj.set_status(hierarchy::ready_status(now, 1));
+    }
+
+    fn created_with(&self, kind: &KindInfo, object: &ObjectRef, now: &str) -> Vec<Write> {
+        namespaces::created_with(kind, object, now)
     }
 
     fn holds_children(&self) -> bool {
@@ -382,6 +393,20 @@ mod tests {
         assert!(Namespaces.check_delete(&project, "milo-system").is_ok());
         assert!(Namespaces.check_delete(&platform, "team-a").is_ok());
         assert!(Generic.check_delete(&platform, "default").is_ok());
+    }
+
+    #[test]
+    fn a_project_is_created_with_its_namespace_and_a_folder_or_widget_alone() {
+        let catalog = Catalog::builtin().unwrap();
+        let created = |id: &kinds::KindId| {
+            let kind = catalog.kind(id).unwrap();
+            let object = crate::placement::object_ref(&Context::Platform, &kind, "", "p");
+            for_kind(&kind).created_with(&kind, &object, "2026-01-01T00:00:00Z")
+        };
+        assert!(!created(&kinds::PROJECT).is_empty());
+        assert!(!created(&kinds::ORGANIZATION).is_empty());
+        assert!(created(&kinds::FOLDER).is_empty());
+        assert!(created(&kinds::SECRET).is_empty());
     }
 
     #[test]

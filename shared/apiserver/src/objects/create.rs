@@ -146,7 +146,7 @@ impl Ops<'_> {
             });
             writes.push(child_index(&parent.object_ref, &object_ref));
         }
-        writes.extend(namespaces::created_with(self.kind, &object_ref, &now));
+        writes.extend(self.strategy().created_with(self.kind, &object_ref, &now));
         writes.extend(relationship_writes(
             &platform_relationships(&self.kind.kind, &obj),
             &[],
