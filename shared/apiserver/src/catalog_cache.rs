@@ -45,13 +45,10 @@ impl CatalogCache {
         self.cache.current(store, || load(store)).await
     }
 
-    /// Waits out the refresh interval after a write moved the stamp: every
-    /// instance then re-checks the stamp on its next request, so a
-    /// DiscoveryContextPolicy is in force everywhere, serving included,
-    /// once its write answered (discovery re-checks on every request
-    /// anyway). Policy writes are rare; half a second on them is cheap.
+    /// A DiscoveryContextPolicy is in force everywhere, serving included,
+    /// once its write answered (`Stamped::until_every_instance_rechecks`).
     pub async fn until_every_instance_rechecks(&self) {
-        tokio::time::sleep(self.cache.refresh()).await;
+        self.cache.until_every_instance_rechecks().await;
     }
 
     /// Checks the stamp now, and reloads if it moved.

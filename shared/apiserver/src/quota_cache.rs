@@ -65,13 +65,11 @@ impl QuotaCache {
         self.cache.current(store, || load(store)).await
     }
 
-    /// Waits out the refresh interval after a write moved the stamp: every
-    /// instance then re-checks the stamp on its next write, so a policy is
-    /// in force everywhere once its write answered. Milo's suites create a
-    /// trigger right after the policy is Ready and expect it applied; a
-    /// quota kind's write is rare, a few hundred milliseconds on it cheap.
+    /// A quota policy is in force everywhere once its write answered
+    /// (`Stamped::until_every_instance_rechecks`): Milo's suites create a
+    /// trigger right after the policy is Ready and expect it applied.
     pub(crate) async fn until_every_instance_rechecks(&self) {
-        tokio::time::sleep(self.cache.refresh()).await;
+        self.cache.until_every_instance_rechecks().await;
     }
 
     /// Checks the stamp now (one consistent GetItem), and reloads if it

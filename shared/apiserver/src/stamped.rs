@@ -47,6 +47,15 @@ impl<T> Stamped<T> {
         self.refresh
     }
 
+    /// Waits out the refresh interval after a write moved the stamp: every
+    /// instance re-checks the stamp on its next request after it, so a
+    /// change is in force everywhere once its write has answered. For the
+    /// rare writes whose writer acts on them at once, wherever its next
+    /// request lands (a policy, then its trigger).
+    pub async fn until_every_instance_rechecks(&self) {
+        tokio::time::sleep(self.refresh).await;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
         // A poisoned lock only means another request panicked mid-update of
         // plain data; the value is still whole.

@@ -127,11 +127,13 @@ pub async fn serve(
     };
     tracing::info!(principal = %call.principal, resource = %kind.plural, name = path.name.as_deref(), "serving");
     let deprecation: Vec<String> = kind.deprecation_warning.iter().cloned().collect();
+    let strategy = strategy::for_kind(&kind);
     let ops = Ops {
         server,
         catalog: &catalog,
         context,
         kind: &kind,
+        strategy,
         namespace: path.namespace.clone().unwrap_or_default(),
         call,
     };
@@ -139,7 +141,7 @@ pub async fn serve(
         *call.method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    if let Some(why) = strategy::for_kind(&kind).read_only().filter(|_| writes) {
+    if let Some(why) = strategy.read_only().filter(|_| writes) {
         return Err(ApiError::MethodNotAllowed {
             message: format!("{} are read-only: {why}", kind.plural),
         });
@@ -171,6 +173,8 @@ struct Ops<'a> {
     catalog: &'a Catalog,
     context: &'a Context,
     kind: &'a KindInfo,
+    /// The kind's strategy, looked up once per request.
+    strategy: &'static dyn Strategy,
     /// The path's namespace; empty for cluster-scoped kinds.
     namespace: String,
     call: &'a Call<'a>,
@@ -194,7 +198,7 @@ impl Ops<'_> {
     }
 
     fn strategy(&self) -> &'static dyn Strategy {
-        strategy::for_kind(self.kind)
+        self.strategy
     }
 
     fn object_ref(&self, name: &str) -> ObjectRef {
