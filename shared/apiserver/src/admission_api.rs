@@ -132,8 +132,8 @@ async fn audit(
         },
     };
     let user = UserInfo {
-        username: call.principal.subject.clone(),
-        groups: call.principal.groups.clone(),
+        username: call.request.principal.subject.clone(),
+        groups: call.request.principal.groups.clone(),
         ..UserInfo::default()
     };
     let mut violations = Vec::new();

@@ -30,12 +30,13 @@ mod quota;
 pub mod quota_audit;
 pub mod quota_cache;
 mod quota_tree;
+mod request;
 mod route;
 mod stamped;
 mod strategy;
+mod write_set;
 
 use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
 use domain::continue_token::TokenSigner;
 use domain::ApiError;
 use http::{HeaderMap, Method};
@@ -73,17 +74,14 @@ pub enum Api {
 /// a type change is in force everywhere within this (plus one read).
 pub const DEFAULT_CATALOG_REFRESH: Duration = Duration::from_millis(500);
 
-/// The parts of a request the pipeline reads.
+/// The parts of a request the pipeline reads: its HTTP parts, and the
+/// description built once from them.
 pub(crate) struct Call<'a> {
     pub method: &'a Method,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
     pub query: codec::Query,
-    pub principal: auth::Principal,
-    pub now: DateTime<Utc>,
-    /// The request's id (`x-request-id`, the Lambda request id, or a new
-    /// one): the admission request's uid, and on every log line.
-    pub request_id: &'a str,
+    pub request: request::RequestInfo,
 }
 
 impl Call<'_> {
@@ -92,7 +90,7 @@ impl Call<'_> {
     }
 
     pub fn timestamp(&self) -> String {
-        self.now.to_rfc3339_opts(SecondsFormat::Secs, true)
+        self.request.timestamp()
     }
 }
 
@@ -234,14 +232,29 @@ impl ApiServer {
         } else {
             self.catalog.current(&self.store).await?
         };
+        let query = codec::Query::parse(request.uri().query())?;
+        let described = request::RequestInfo::describe(
+            request.method(),
+            &context,
+            &target,
+            query.watch,
+            principal,
+            request_id,
+        );
+        tracing::info!(
+            principal = %described.principal,
+            verb = described.verb.as_str(),
+            context = ?described.context,
+            resource = described.resource.as_ref().map(|r| r.plural.as_str()),
+            name = described.resource.as_ref().and_then(|r| r.name.as_deref()),
+            "serving"
+        );
         let call = Call {
             method: request.method(),
             headers: request.headers(),
             body: request.body(),
-            query: codec::Query::parse(request.uri().query())?,
-            principal,
-            now: Utc::now(),
-            request_id,
+            query,
+            request: described,
         };
         match target {
             route::Target::Resource(path)
@@ -297,9 +310,11 @@ impl ApiServer {
             headers: request.headers(),
             body: request.body(),
             query: codec::Query::parse(request.uri().query())?,
-            principal,
-            now: Utc::now(),
-            request_id,
+            request: request::RequestInfo::of_function_path(
+                request.method(),
+                principal,
+                request_id,
+            ),
         };
         admission_api::serve(self, request.uri().path(), &call, &catalog).await
     }

@@ -177,7 +177,7 @@ pub async fn list(
     if codec::wants_table(call.header("accept")) {
         return Ok(Response::json(
             200,
-            &domain::table::table(kind, &objects, call.now, list_meta),
+            &domain::table::table(kind, &objects, call.request.time, list_meta),
         ));
     }
     Ok(Response::json(

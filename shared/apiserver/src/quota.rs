@@ -40,9 +40,10 @@ use store::{
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
 use crate::placement::{builtin_ref, is_hierarchy, object_ref};
-use crate::quota_cache::{self, is_stamped_kind, Inputs, QuotaCache};
+use crate::quota_cache::{is_stamped_kind, Inputs, QuotaCache};
 use crate::stamped::{context_items, type_items};
-use crate::Call;
+use crate::write_set::{CommitError, Failure, Refused, Role, Stamp, WriteSet};
+use crate::{ApiServer, Call};
 
 /// How often a quota transaction is planned again after contention (a
 /// concurrent claim on the same bucket) before giving up with 409.
@@ -52,19 +53,31 @@ fn is_quota(kind: &KindInfo, id: &kinds::KindId) -> bool {
     kind.group == id.group && kind.kind == id.kind
 }
 
+/// The role of quota's items in a request's write set: those that stand
+/// as planned, and the claims' bucket increments, planned again when one
+/// of their conditions fails.
+pub(crate) const ITEM: Role = Role::Hook {
+    hook: "quota",
+    part: "item",
+};
+pub(crate) const CLAIM_BUCKET: Role = Role::Hook {
+    hook: "quota",
+    part: "claim bucket",
+};
+
 /// What a write adds to its transaction, and how to plan it again.
 #[derive(Default)]
 pub(crate) struct Pending {
     /// The quota writes that stand as planned: claim objects, releases,
-    /// grants and their limits, the quota stamp.
+    /// grants and their limits.
     writes: Vec<Write>,
     /// The claims' bucket increments, decided again (`replan`) when one of
     /// their conditions fails.
     claim_buckets: Vec<Write>,
     replan: Option<Replan>,
-    /// The cache to reload once the transaction is in (a write that moved
-    /// the quota stamp).
-    reload: Option<Arc<QuotaCache>>,
+    /// Whether the write moves the quota stamp (a registration's or a
+    /// creation policy's).
+    moves_stamp: bool,
     /// Transactions of their own, applied before the request's: what does
     /// not fit in it (a registration's empty buckets beyond the first few).
     earlier: Vec<Vec<Write>>,
@@ -79,15 +92,16 @@ struct Replan {
 }
 
 impl Pending {
+    /// Quota has no part in the write.
+    pub fn none() -> Pending {
+        Pending::default()
+    }
+
     fn of(writes: Vec<Write>) -> Pending {
         Pending {
             writes,
             ..Pending::default()
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.claim_buckets.is_empty() && self.earlier.is_empty()
     }
 
     /// Adds the writes of another part of the request (grants, the stamp),
@@ -96,131 +110,118 @@ impl Pending {
         debug_assert!(other.replan.is_none() && other.claim_buckets.is_empty());
         self.writes.extend(other.writes);
         self.earlier.extend(other.earlier);
-        if other.reload.is_some() {
-            self.reload = other.reload;
-        }
+        self.moves_stamp |= other.moves_stamp;
     }
 
-    /// Applies `writes` (the request's own, the object first) and the
-    /// quota writes in one transaction. A bucket condition that fails is
-    /// decided again against the buckets read now (a refusal is the 403 of
-    /// their numbers); a transaction cancelled by a concurrent one is sent
-    /// again. Writes on one bucket (a claim and a grant, a release and a
-    /// grant taken back) go as one (`store::bucket::merged`).
-    /// Errors of the request's own writes are returned for it to map.
-    pub async fn persist(
-        self,
-        store: &Store,
-        writes: Vec<Write>,
-    ) -> Result<Result<(), StoreError>, ApiError> {
-        for transaction in &self.earlier {
-            store.write(transaction).await.map_err(from_store)?;
+    /// Commits the request's write set with quota's items in it. A claim's
+    /// bucket condition that fails is decided again against the buckets
+    /// read now (a refusal is the 403 of their numbers); a transaction
+    /// cancelled by a concurrent one is sent again. Refusals of the
+    /// request's own items are returned for it to read.
+    pub async fn commit(self, server: &ApiServer, mut set: WriteSet) -> Result<(), CommitError> {
+        for transaction in self.earlier {
+            set.before(transaction);
         }
-        let base = writes.len();
-        let mut all = writes;
-        all.extend(self.writes);
-        let fixed = all.len();
-        all.extend(self.claim_buckets);
+        set.extend(ITEM, self.writes);
+        set.extend(CLAIM_BUCKET, self.claim_buckets);
+        if self.moves_stamp {
+            set.stamp(Stamp::Quota, true);
+        }
         for attempt in 0..ATTEMPTS {
-            let merged = store::bucket::merged(&all);
-            let sent = merged.as_deref().unwrap_or(&all);
-            let err = match store.write(sent).await {
+            let err = match set.commit(server).await {
                 Ok(()) => {
-                    if let Some(cache) = &self.reload {
-                        cache.reload_if_changed(store).await?;
-                        cache.until_every_instance_rechecks().await;
-                    }
                     // Granted is counted once the transaction is in.
                     let claims = self.replan.as_ref().map(|r| r.claims.as_slice());
                     let now = chrono::Utc::now().timestamp_millis();
                     for t in claim_types(claims.unwrap_or_default()) {
                         emit(&q::decision_metric(&t, q::Decision::Granted, now));
                     }
-                    return Ok(Ok(()));
+                    return Ok(());
                 }
-                Err(e) => e,
+                Err(err) => err,
             };
-            let quota_index = match &err {
-                StoreError::NotFound { index }
-                | StoreError::Conflict { index }
-                | StoreError::AlreadyExists { index } => Some(*index).filter(|i| *i >= base),
-                StoreError::TransactionConflict => None,
-                _ => return Ok(Err(err)),
-            };
-            // Whether a claim's bucket refused: those are planned again.
-            let mut claim_bucket = false;
-            if let Some(i) = quota_index {
-                match sent.get(i) {
-                    Some(Write::Bucket(b)) => {
-                        claim_bucket = all[fixed..]
-                            .iter()
-                            .any(|w| matches!(w, Write::Bucket(c) if c.key == b.key));
-                    }
-                    Some(Write::PutObject { object, .. }) => {
-                        let kind = object["kind"].as_str().unwrap_or("object");
-                        let message = if matches!(err, StoreError::AlreadyExists { .. }) {
-                            format!("the {kind} this write creates already exists")
-                        } else {
-                            // A policy whose status a registration updates.
-                            format!("the {kind} this write updates changed meanwhile; retry")
-                        };
-                        return Err(ApiError::conflict(
-                            q::QUOTA_GROUP,
-                            q::RESOURCE_CLAIM.plural,
-                            object["metadata"]["name"].as_str().unwrap_or_default(),
-                            message,
-                        ));
-                    }
-                    Some(Write::Delete { key, .. }) => {
-                        // A bucket retired with its consumer, or a claim
-                        // released with its object, that changed since read.
-                        let target = ObjectRef::from_key(key);
-                        let is_bucket = target
-                            .as_ref()
-                            .is_some_and(|t| t.kind == q::ALLOWANCE_BUCKET.kind);
-                        let kind = if is_bucket {
-                            q::ALLOWANCE_BUCKET.plural
-                        } else {
-                            q::RESOURCE_CLAIM.plural
-                        };
-                        return Err(ApiError::conflict(
-                            q::QUOTA_GROUP,
-                            kind,
-                            &target.map(|t| t.name).unwrap_or_default(),
-                            "quota this delete releases changed meanwhile; retry",
-                        ));
-                    }
-                    _ => return Ok(Err(err)),
+            tracing::debug!(attempt, error = ?err, "quota transaction refused");
+            let refused = match &err {
+                CommitError::Refused(refused) if matches!(refused.role, ITEM | CLAIM_BUCKET) => {
+                    refused
                 }
-            } else if !matches!(err, StoreError::TransactionConflict) {
-                // The request's own item: its caller maps it.
-                return Ok(Err(err));
-            }
-            tracing::debug!(attempt, error = %err, "quota transaction retried");
-            if quota_index.is_none() {
                 // Contention only (the store has backed off already): the
                 // plan does not depend on what the buckets hold.
-                continue;
-            }
+                CommitError::Store(StoreError::TransactionConflict) => continue,
+                // The request's own item: its caller reads it.
+                _ => return Err(err),
+            };
+            let Write::Bucket(bucket) = &refused.write else {
+                return Err(CommitError::Status(item_changed(refused)));
+            };
+            // Writes on one bucket go as one: whether a claim's is among them.
+            let claim_bucket = set
+                .with_role(CLAIM_BUCKET)
+                .any(|w| matches!(w, Write::Bucket(c) if c.key == bucket.key));
             match &self.replan {
                 Some(replan) if claim_bucket => {
-                    all.truncate(fixed);
-                    let again = replan.plan_again(store, &all[base..]).await?;
-                    all.extend(again);
+                    set.remove(|role| role == CLAIM_BUCKET);
+                    let fixed: Vec<Write> = set.with_role(ITEM).cloned().collect();
+                    let again = replan
+                        .plan_again(&server.store, &fixed)
+                        .await
+                        .map_err(CommitError::Status)?;
+                    set.extend(CLAIM_BUCKET, again);
                 }
                 _ => {
                     // A release or limit change has no headroom check: only a
                     // concurrent move re-parented the buckets.
-                    return Err(ApiError::conflict(
+                    return Err(CommitError::Status(ApiError::conflict(
                         q::QUOTA_GROUP,
                         q::ALLOWANCE_BUCKET.plural,
                         "",
                         "the object's quota path changed meanwhile (a move); retry",
-                    ));
+                    )));
                 }
             }
         }
-        Ok(Err(StoreError::TransactionConflict))
+        Err(CommitError::Store(StoreError::TransactionConflict))
+    }
+}
+
+/// The 409 of a quota item other than a bucket that changed meanwhile.
+fn item_changed(refused: &Refused) -> ApiError {
+    match &refused.write {
+        Write::PutObject { object, .. } => {
+            let kind = object["kind"].as_str().unwrap_or("object");
+            let message = if refused.failure == Failure::Exists {
+                format!("the {kind} this write creates already exists")
+            } else {
+                // A policy whose status a registration updates.
+                format!("the {kind} this write updates changed meanwhile; retry")
+            };
+            ApiError::conflict(
+                q::QUOTA_GROUP,
+                q::RESOURCE_CLAIM.plural,
+                object["metadata"]["name"].as_str().unwrap_or_default(),
+                message,
+            )
+        }
+        Write::Delete { key, .. } => {
+            // A bucket retired with its consumer, or a claim released with
+            // its object, that changed since read.
+            let target = ObjectRef::from_key(key);
+            let is_bucket = target
+                .as_ref()
+                .is_some_and(|t| t.kind == q::ALLOWANCE_BUCKET.kind);
+            let kind = if is_bucket {
+                q::ALLOWANCE_BUCKET.plural
+            } else {
+                q::RESOURCE_CLAIM.plural
+            };
+            ApiError::conflict(
+                q::QUOTA_GROUP,
+                kind,
+                &target.map(|t| t.name).unwrap_or_default(),
+                "quota this delete releases changed meanwhile; retry",
+            )
+        }
+        _ => from_store(StoreError::Conflict { index: 0 }),
     }
 }
 
@@ -301,10 +302,7 @@ impl Subject<'_> {
     /// A write of a registration or a creation policy also moves the quota
     /// stamp, and this instance reloads once it is in.
     fn stamped(&self, mut pending: Pending) -> Pending {
-        if is_stamped_kind(self.kind) {
-            pending.add(Pending::of(vec![quota_cache::stamp()]));
-            pending.reload = Some(self.cache.clone());
-        }
+        pending.moves_stamp |= is_stamped_kind(self.kind);
         pending
     }
 
@@ -1052,9 +1050,9 @@ impl Subject<'_> {
         }
         let trigger = obj.to_value();
         let user = json!({
-            "username": self.call.principal.subject,
-            "name": self.call.principal.subject,
-            "groups": self.call.principal.groups,
+            "username": self.call.request.principal.subject,
+            "name": self.call.request.principal.subject,
+            "groups": self.call.request.principal.groups,
         });
         let request_info = json!({
             "verb": "create",
@@ -1159,7 +1157,7 @@ impl Subject<'_> {
                 registrations,
                 now: now.to_string(),
             }),
-            reload: None,
+            moves_stamp: false,
             earlier: Vec::new(),
         })
     }

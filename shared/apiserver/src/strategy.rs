@@ -18,54 +18,8 @@ use serde_json::Value;
 use store::{Context, ObjectRef, Write};
 
 use crate::placement::is_hierarchy;
-use crate::{context_policies, crds, namespaces, policies, policy_cache, ApiServer};
-
-/// A cache of every instance that a committed write of some kinds makes
-/// stale: the write moves its stamp item in its own transaction, and this
-/// instance reloads at once, so its next request sees the change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stamp {
-    /// The catalog: CRDs and DiscoveryContextPolicies (`s#catalog`).
-    Catalog,
-    /// The admission policies and their bindings (`s#admission`).
-    Admission,
-}
-
-impl Stamp {
-    /// The write that moves the stamp, in the transaction of the change.
-    pub fn write(self) -> Write {
-        match self {
-            Stamp::Catalog => crds::stamp(),
-            Stamp::Admission => policy_cache::stamp(),
-        }
-    }
-
-    /// After the transaction: this instance's cache reloaded; with
-    /// `until_every_instance`, the answer waits until every other
-    /// instance has re-read the stamp too.
-    pub async fn after_commit(
-        self,
-        server: &ApiServer,
-        until_every_instance: bool,
-    ) -> Result<(), ApiError> {
-        match self {
-            Stamp::Catalog => {
-                server.catalog.reload_if_changed(&server.store).await?;
-                if until_every_instance {
-                    server.catalog.until_every_instance_rechecks().await;
-                }
-            }
-            Stamp::Admission => {
-                server
-                    .admission
-                    .policies
-                    .reload_if_changed(&server.store)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-}
+use crate::write_set::Stamp;
+use crate::{context_policies, crds, namespaces, policies};
 
 /// A kind's behaviour beyond its schema. Every method has the generic
 /// kind's default; a strategy overrides what its family does.

@@ -90,9 +90,11 @@ impl BucketWrite {
 
 /// `writes` with every item written once: bucket writes on one item merged
 /// ([`BucketWrite::merge`], in the place of the first), an index item put
-/// twice put once. `None` when nothing is shared (the usual case: the
-/// caller sends its own list, uncopied).
-pub fn merged(writes: &[crate::Write]) -> Option<Vec<crate::Write>> {
+/// twice put once; beside each write kept, the position in `writes` of
+/// the first write it stands for (so a refusal names the caller's write).
+/// `None` when nothing is shared (the usual case: the caller's list is
+/// sent uncopied).
+pub fn merged(writes: &[crate::Write]) -> Option<(Vec<crate::Write>, Vec<usize>)> {
     use crate::Write;
     let mut seen = std::collections::HashSet::new();
     let shared = writes.iter().any(|w| match w {
@@ -104,8 +106,9 @@ pub fn merged(writes: &[crate::Write]) -> Option<Vec<crate::Write>> {
         return None;
     }
     let mut out: Vec<Write> = Vec::with_capacity(writes.len());
+    let mut origin: Vec<usize> = Vec::with_capacity(writes.len());
     let mut at: HashMap<ItemKey, usize> = HashMap::new();
-    for write in writes {
+    for (position, write) in writes.iter().enumerate() {
         match write {
             Write::Bucket(b) => match at.get(&b.key) {
                 Some(&i) => {
@@ -116,17 +119,22 @@ pub fn merged(writes: &[crate::Write]) -> Option<Vec<crate::Write>> {
                 None => {
                     at.insert(b.key.clone(), out.len());
                     out.push(write.clone());
+                    origin.push(position);
                 }
             },
             Write::PutIndex { key, .. } if at.contains_key(key) => {}
             Write::PutIndex { key, .. } => {
                 at.insert(key.clone(), out.len());
                 out.push(write.clone());
+                origin.push(position);
             }
-            _ => out.push(write.clone()),
+            _ => {
+                out.push(write.clone());
+                origin.push(position);
+            }
         }
     }
-    Some(out)
+    Some((out, origin))
 }
 
 /// A bucket's update: (update expression, condition, names, values).
@@ -403,8 +411,9 @@ mod tests {
             index("1"),
             index("2"),
         ];
-        let out = merged(&shared).unwrap();
+        let (out, origin) = merged(&shared).unwrap();
         assert_eq!(out.len(), 3);
+        assert_eq!(origin, vec![0, 1, 4]);
         match &out[0] {
             Write::Bucket(b) => {
                 assert_eq!((b.limit_delta, b.allocated_delta), (5, 1));

@@ -25,3 +25,27 @@ pub enum StoreError {
     #[error("DynamoDB request failed: {0}")]
     Backend(String),
 }
+
+impl StoreError {
+    /// This error with its write's position read through `origin` (the
+    /// position, in the caller's list, of each write sent).
+    pub(crate) fn at_origin(self, origin: &[usize]) -> StoreError {
+        let at = |index: usize| origin.get(index).copied().unwrap_or(index);
+        match self {
+            StoreError::AlreadyExists { index } => StoreError::AlreadyExists { index: at(index) },
+            StoreError::NotFound { index } => StoreError::NotFound { index: at(index) },
+            StoreError::Conflict { index } => StoreError::Conflict { index: at(index) },
+            other => other,
+        }
+    }
+
+    /// The position of the write whose condition failed, if one did.
+    pub fn refused_write(&self) -> Option<usize> {
+        match self {
+            StoreError::AlreadyExists { index }
+            | StoreError::NotFound { index }
+            | StoreError::Conflict { index } => Some(*index),
+            _ => None,
+        }
+    }
+}

@@ -459,9 +459,22 @@ impl Store {
     }
 
     /// Applies `writes` all-or-nothing: one conditional call for a single
-    /// write, one TransactWriteItems for several.
+    /// write, one TransactWriteItems for several. Writes on one item go as
+    /// one ([`bucket::merged`]); a refused write is named by its position
+    /// in `writes`.
     pub async fn write(&self, writes: impl AsRef<[Write]>) -> Result<(), StoreError> {
         let writes = writes.as_ref();
+        match bucket::merged(writes) {
+            None => self.write_distinct(writes).await,
+            Some((sent, origin)) => self
+                .write_distinct(&sent)
+                .await
+                .map_err(|err| err.at_origin(&origin)),
+        }
+    }
+
+    /// [`Store::write`] of writes that are each on an item of their own.
+    async fn write_distinct(&self, writes: &[Write]) -> Result<(), StoreError> {
         match writes {
             [] => Ok(()),
             [single] => self.write_one(single).await,

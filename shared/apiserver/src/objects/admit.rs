@@ -23,10 +23,10 @@ impl Ops<'_> {
                 .current(&self.server.store)
                 .await?
         };
-        let principal = &self.call.principal;
+        let principal = &self.call.request.principal;
         let doc = |o: &Object| at_version(o.to_value(), self.kind);
         let request = AdmissionRequest {
-            uid: self.call.request_id.to_string(),
+            uid: self.call.request.id.to_string(),
             operation,
             group: self.kind.group.clone(),
             version: self.kind.version.clone(),

@@ -114,14 +114,20 @@ impl Ops<'_> {
             return Ok(self.respond(201, doc).with_warnings(&warnings));
         }
         let object_ref = self.object_ref(&name);
-        let mut writes = vec![Write::PutObject {
-            key: object_ref.key(),
-            object: doc.clone(),
-            version: 1,
-            expect: Expect::Absent,
-        }];
-        writes.extend(index_puts(&object_ref, &label_pairs(self.kind, &obj)));
-        let container_check = writes.len();
+        let mut set = WriteSet::new();
+        set.put(
+            Role::Object,
+            Write::PutObject {
+                key: object_ref.key(),
+                object: doc.clone(),
+                version: 1,
+                expect: Expect::Absent,
+            },
+        );
+        set.extend(
+            Role::Index,
+            index_puts(&object_ref, &label_pairs(self.kind, &obj)),
+        );
         let mut contained = self.containment(&object_ref, &obj);
         if let Some(project) = self.suspended_project(&obj) {
             // The check on the project becomes the write of its status.
@@ -137,53 +143,61 @@ impl Ops<'_> {
             contained[0] =
                 Self::project_status_write(&stored, status, Expect::LiveAt(stored.version));
         }
-        let has_container = !contained.is_empty();
-        writes.extend(contained);
+        let mut contained = contained.into_iter();
+        set.extend(Role::Container, contained.next());
+        set.extend(Role::Index, contained);
         if let Some(parent) = placement.first() {
-            writes.push(Write::Check {
-                key: parent.object_ref.key(),
-                expect: Expect::Live,
-            });
-            writes.push(child_index(&parent.object_ref, &object_ref));
+            set.put(
+                Role::Parent,
+                Write::Check {
+                    key: parent.object_ref.key(),
+                    expect: Expect::Live,
+                },
+            );
+            set.put(Role::Index, child_index(&parent.object_ref, &object_ref));
         }
-        writes.extend(self.strategy().created_with(self.kind, &object_ref, &now));
-        writes.extend(relationship_writes(
-            &platform_relationships(&self.kind.kind, &obj),
-            &[],
-        ));
-        let result = if pending.is_empty() {
-            self.persist(writes).await?
-        } else {
-            pending.persist(&self.server.store, writes).await?
-        };
-        match result {
+        set.extend(
+            Role::Companion,
+            self.strategy().created_with(self.kind, &object_ref, &now),
+        );
+        set.extend(
+            Role::Index,
+            relationship_writes(&platform_relationships(&self.kind.kind, &obj), &[]),
+        );
+        match self.commit(set, pending).await {
             Ok(()) => Ok(self.respond(201, doc).with_warnings(&warnings)),
-            Err(StoreError::AlreadyExists { index: 0 }) => Err(ApiError::AlreadyExists {
+            Err(err) => Err(self.create_error(&name, &obj, err)),
+        }
+    }
+
+    /// What a refused create means, by the item that refused it.
+    fn create_error(&self, name: &str, obj: &Object, err: CommitError) -> ApiError {
+        let Some(refused) = err.refused() else {
+            return err.into_api();
+        };
+        match (refused.role, refused.failure) {
+            (Role::Object, Failure::Exists) => ApiError::AlreadyExists {
                 group: self.kind.group.clone(),
                 kind: self.kind.plural.clone(),
+                name: name.to_string(),
+            },
+            (Role::Container, Failure::Missing) => self.missing_container(obj),
+            (Role::Container, Failure::Changed) => self.conflict(
                 name,
-            }),
-            Err(StoreError::NotFound { index }) if has_container && index == container_check => {
-                Err(self.missing_container(&obj))
-            }
-            Err(StoreError::Conflict { index }) if has_container && index == container_check => {
-                Err(self.conflict(
-                    &name,
-                    format!(
-                        "{} is being deleted; nothing new can be created in it",
-                        self.container_name(&obj)
-                    ),
-                ))
-            }
-            Err(StoreError::NotFound { .. }) => Err(self.conflict(
-                &name,
+                format!(
+                    "{} is being deleted; nothing new can be created in it",
+                    self.container_name(obj)
+                ),
+            ),
+            (Role::Parent, Failure::Missing) => self.conflict(
+                name,
                 "the parent was deleted meanwhile; create under another parent",
-            )),
-            Err(StoreError::Conflict { .. }) => Err(self.conflict(
-                &name,
+            ),
+            (Role::Parent, Failure::Changed) => self.conflict(
+                name,
                 "the parent is being deleted; create under another parent",
-            )),
-            Err(e) => Err(from_store(e)),
+            ),
+            _ => err.into_api(),
         }
     }
 

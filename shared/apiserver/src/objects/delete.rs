@@ -125,11 +125,16 @@ impl Ops<'_> {
         if dry_run {
             return Ok(());
         }
-        let mut writes = vec![Write::Delete {
-            key: object_ref.key(),
-            expect: Expect::Version(stored.version),
-        }];
-        writes.extend(
+        let mut set = WriteSet::new();
+        set.put(
+            Role::Object,
+            Write::Delete {
+                key: object_ref.key(),
+                expect: Expect::Version(stored.version),
+            },
+        );
+        set.extend(
+            Role::Index,
             label_pairs(self.kind, old)
                 .iter()
                 .map(|(k, v)| Write::Delete {
@@ -139,10 +144,13 @@ impl Ops<'_> {
         );
         if let Some(parent) = self.parent_of(old) {
             let parent_ref = object_ref_of_parent(&parent);
-            writes.push(Write::Delete {
-                key: parent_ref.child_index_key(object_ref),
-                expect: Expect::Anything,
-            });
+            set.put(
+                Role::Index,
+                Write::Delete {
+                    key: parent_ref.child_index_key(object_ref),
+                    expect: Expect::Anything,
+                },
+            );
         }
         if let Some(project) = self.suspended_project(old) {
             if let Some(stored) = self.suspended_project_item(project).await? {
@@ -152,14 +160,14 @@ impl Ops<'_> {
                     &self.call.timestamp(),
                 );
                 // Live: a put would clear the flag of a project being deleted.
-                writes.push(Self::project_status_write(
-                    &stored,
-                    status,
-                    Expect::LiveAt(stored.version),
-                ));
+                set.put(
+                    Role::Container,
+                    Self::project_status_write(&stored, status, Expect::LiveAt(stored.version)),
+                );
             }
         }
-        writes.extend(
+        set.extend(
+            Role::Index,
             self.containment(object_ref, old)
                 .into_iter()
                 .filter_map(|w| match w {
@@ -175,26 +183,26 @@ impl Ops<'_> {
             .chain(&owned_records)
             .cloned()
             .collect();
-        writes.extend(namespaces::deleted_with(store, object_ref, &owned).await?);
-        writes.extend(relationship_writes(
-            &[],
-            &platform_relationships(&self.kind.kind, old),
-        ));
-        let result = if pending.is_empty() {
-            self.persist(writes).await?
-        } else {
-            pending.persist(store, writes).await?
-        };
-        result.map_err(|err| match err {
-            StoreError::TooLarge(detail) if !owned_namespaces.is_empty() => self.conflict(
-                name,
-                format!(
-                    "{} \"{name}\" holds {} namespaces, too many to delete with it ({detail}); delete some of them first",
-                    self.kind.singular,
-                    owned_namespaces.len()
-                ),
-            ),
-            err => self.write_error(name, err),
+        set.extend(
+            Role::Companion,
+            namespaces::deleted_with(store, object_ref, &owned).await?,
+        );
+        set.extend(
+            Role::Index,
+            relationship_writes(&[], &platform_relationships(&self.kind.kind, old)),
+        );
+        self.commit(set, pending).await.map_err(|err| match err {
+            CommitError::Store(StoreError::TooLarge(detail)) if !owned_namespaces.is_empty() => {
+                self.conflict(
+                    name,
+                    format!(
+                        "{} \"{name}\" holds {} namespaces, too many to delete with it ({detail}); delete some of them first",
+                        self.kind.singular,
+                        owned_namespaces.len()
+                    ),
+                )
+            }
+            err => self.commit_error(name, err),
         })
     }
 

@@ -29,6 +29,7 @@ use crate::placement::{builtin_ref, is_hierarchy, object_ref, visible};
 use crate::present::{at_version, present};
 use crate::route::{context_kind, ResourcePath};
 use crate::strategy::{self, Strategy};
+use crate::write_set::{CommitError, Failure, Role, WriteSet};
 use crate::{crds, namespaces, policies, quota, ApiServer, Call};
 
 mod admit;
@@ -125,7 +126,6 @@ pub async fn serve(
             )))
         }
     };
-    tracing::info!(principal = %call.principal, resource = %kind.plural, name = path.name.as_deref(), "serving");
     let deprecation: Vec<String> = kind.deprecation_warning.iter().cloned().collect();
     let strategy = strategy::for_kind(&kind);
     let ops = Ops {
@@ -137,11 +137,7 @@ pub async fn serve(
         namespace: path.namespace.clone().unwrap_or_default(),
         call,
     };
-    let writes = matches!(
-        *call.method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    if let Some(why) = strategy.read_only().filter(|_| writes) {
+    if let Some(why) = strategy.read_only().filter(|_| call.request.verb.writes()) {
         return Err(ApiError::MethodNotAllowed {
             message: format!("{} are read-only: {why}", kind.plural),
         });
@@ -333,21 +329,13 @@ impl Ops<'_> {
         causes
     }
 
-    /// Applies the writes of one request. A write of a kind whose strategy
-    /// names a stamp also moves it (`strategy::Stamp`), and this instance
-    /// reloads at once, so the next request here sees the change.
-    async fn persist(&self, mut writes: Vec<Write>) -> Result<Result<(), StoreError>, ApiError> {
-        let strategy = self.strategy();
-        let stamp = strategy.stamp();
-        if let Some(stamp) = stamp {
-            writes.push(stamp.write());
+    /// Commits a request's write set with quota's part. A write of a kind
+    /// whose strategy names a stamp also moves it (`write_set::Stamp`).
+    async fn commit(&self, mut set: WriteSet, quota: quota::Pending) -> Result<(), CommitError> {
+        if let Some(stamp) = self.strategy.stamp() {
+            set.stamp(stamp, self.strategy.answers_when_every_instance_applies());
         }
-        let result = self.server.store.write(writes).await;
-        if let Some(stamp) = stamp {
-            let wait = result.is_ok() && strategy.answers_when_every_instance_applies();
-            stamp.after_commit(self.server, wait).await?;
-        }
-        Ok(result)
+        quota.commit(self.server, set).await
     }
 
     /// Whether objects of this kind hold others that keep it from being
@@ -357,12 +345,23 @@ impl Ops<'_> {
         self.strategy().holds_children()
     }
 
-    /// The error of a write whose first item is the object itself.
+    /// The error of a single write of the object's own item.
     fn write_error(&self, name: &str, err: StoreError) -> ApiError {
         match err {
-            StoreError::NotFound { index: 0 } => self.not_found(name),
+            StoreError::NotFound { .. } => self.not_found(name),
             StoreError::Conflict { .. } | StoreError::TransactionConflict => self.stale(name),
             other => from_store(other),
+        }
+    }
+
+    /// The error of a write set: the object gone or changed since it was
+    /// read; anything else as the store says it.
+    fn commit_error(&self, name: &str, err: CommitError) -> ApiError {
+        match (err.refused().map(|r| (r.role, r.failure)), &err) {
+            (Some((Role::Object, Failure::Missing)), _) => self.not_found(name),
+            (Some((_, Failure::Changed)), _)
+            | (None, CommitError::Store(StoreError::TransactionConflict)) => self.stale(name),
+            _ => err.into_api(),
         }
     }
 }

@@ -162,7 +162,7 @@ impl Ops<'_> {
         let pending = match status {
             true => {
                 self.quota().admit_status_update(&old, &new)?;
-                quota::Pending::default()
+                quota::Pending::none()
             }
             false => {
                 self.quota()
@@ -178,50 +178,60 @@ impl Ops<'_> {
             shown.metadata.resource_version = stored.version.to_string();
             return Ok(self.respond(200, shown.to_value()).with_warnings(&warnings));
         }
-        let mut writes = vec![Write::PutObject {
-            key: object_ref.key(),
-            object: doc.clone(),
-            version: next_version,
-            expect: Expect::Version(stored.version),
-        }];
-        writes.extend(index_changes(
-            &object_ref,
-            &label_pairs(self.kind, &old),
-            &label_pairs(self.kind, &new),
-        ));
+        let mut set = WriteSet::new();
+        set.put(
+            Role::Object,
+            Write::PutObject {
+                key: object_ref.key(),
+                object: doc.clone(),
+                version: next_version,
+                expect: Expect::Version(stored.version),
+            },
+        );
+        set.extend(
+            Role::Index,
+            index_changes(
+                &object_ref,
+                &label_pairs(self.kind, &old),
+                &label_pairs(self.kind, &new),
+            ),
+        );
         if let Some(new_parent) = placement.first() {
             if let Some(old_parent) = &old_parent {
                 let old_ref = object_ref_of_parent(old_parent);
-                writes.push(Write::Delete {
-                    key: old_ref.child_index_key(&object_ref),
-                    expect: Expect::Anything,
-                });
+                set.put(
+                    Role::Index,
+                    Write::Delete {
+                        key: old_ref.child_index_key(&object_ref),
+                        expect: Expect::Anything,
+                    },
+                );
             }
-            writes.push(child_index(&new_parent.object_ref, &object_ref));
+            set.put(
+                Role::Index,
+                child_index(&new_parent.object_ref, &object_ref),
+            );
             // Guard the whole chain as read, so a concurrent move cannot close
             // a cycle or slip the object out of its organization, and live, so
             // it cannot land under a parent whose children are being counted
             // for its delete.
-            writes.extend(placement.iter().map(|l| Write::Check {
-                key: l.object_ref.key(),
-                expect: Expect::LiveAt(l.stored.version),
-            }));
+            set.extend(
+                Role::Parent,
+                placement.iter().map(|l| Write::Check {
+                    key: l.object_ref.key(),
+                    expect: Expect::LiveAt(l.stored.version),
+                }),
+            );
         }
         let (added, removed) = platform_relationship_changes(&self.kind.kind, &old, &new);
-        writes.extend(relationship_writes(&added, &removed));
-        let result = if pending.is_empty() {
-            self.persist(writes).await?
-        } else {
-            pending.persist(&self.server.store, writes).await?
-        };
-        match result {
+        set.extend(Role::Index, relationship_writes(&added, &removed));
+        match self.commit(set, pending).await {
             Ok(()) => Ok(self.respond(200, doc).with_warnings(&warnings)),
-            Err(e) if is_own_item(&e) => Err(self.write_error(&name, e)),
-            Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => Err(self.conflict(
+            Err(err) if is_parent_refusal(&err) => Err(self.conflict(
                 &name,
                 "the new parent or one of its ancestors changed or is being deleted meanwhile; retry",
             )),
-            Err(e) => Err(from_store(e)),
+            Err(err) => Err(self.commit_error(&name, err)),
         }
     }
 }
@@ -235,15 +245,9 @@ pub(super) fn names_version(doc: &Value) -> bool {
         .is_some_and(|v| !v.is_null() && v != "")
 }
 
-/// Whether a write failed on the object's own item (always write 0) or in a
-/// way that concerns it as a whole.
-pub(super) fn is_own_item(err: &StoreError) -> bool {
-    matches!(
-        err,
-        StoreError::NotFound { index: 0 }
-            | StoreError::Conflict { index: 0 }
-            | StoreError::TransactionConflict
-    )
+/// Whether a move was refused by the parent chain it was checked against.
+pub(super) fn is_parent_refusal(err: &CommitError) -> bool {
+    err.refused().is_some_and(|r| r.role == Role::Parent)
 }
 
 /// Outside a move, the organization label and parent owner reference stay as

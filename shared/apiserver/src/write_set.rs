@@ -1,0 +1,300 @@
+//! The items one request writes, each with the role it plays, applied in
+//! one transaction. A refused condition comes back as the role of the item
+//! that failed, never as a position: the items IAM, finalizers and
+//! revisions will add move positions, not roles.
+//!
+//! The stamps a write moves are items too; once the transaction is in,
+//! [`WriteSet::commit`] brings this instance's caches up to them (the one
+//! after-commit mechanism for every stamp).
+
+use domain::ApiError;
+use store::{StoreError, Write};
+
+use crate::errors::from_store;
+use crate::{crds, policy_cache, quota_cache, ApiServer};
+
+/// What an item is to the request that writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The object the request creates, changes or deletes.
+    Object,
+    /// One of the object's index items: labels, its container's and
+    /// parent's child index, its relationships.
+    Index,
+    /// The container the object lives in (its namespace, its
+    /// organization or project, the project a record is about): checked
+    /// live, or written with it.
+    Container,
+    /// The hierarchy parent a folder or project is placed under.
+    Parent,
+    /// What the kind's strategy writes with the object (a project's
+    /// namespaces).
+    Companion,
+    /// A stamp the write moves.
+    Stamp,
+    /// An item a hook adds: the hook's name, and what the item is to it.
+    Hook {
+        hook: &'static str,
+        part: &'static str,
+    },
+}
+
+/// A cache of every instance that a committed write of some kinds makes
+/// stale: the write moves its stamp item in its own transaction, and this
+/// instance reloads at once, so its next request sees the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    /// The catalog: CRDs and DiscoveryContextPolicies (`s#catalog`).
+    Catalog,
+    /// The admission policies and their bindings (`s#admission`).
+    Admission,
+    /// Quota's registrations and creation policies (`s#quota`).
+    Quota,
+}
+
+impl Stamp {
+    /// The write that moves the stamp, in the transaction of the change.
+    fn write(self) -> Write {
+        match self {
+            Stamp::Catalog => crds::stamp(),
+            Stamp::Admission => policy_cache::stamp(),
+            Stamp::Quota => quota_cache::stamp(),
+        }
+    }
+
+    /// After the transaction: this instance's cache reloaded; with
+    /// `until_every_instance`, the answer waits until every other
+    /// instance has re-read the stamp too.
+    async fn after_commit(
+        self,
+        server: &ApiServer,
+        until_every_instance: bool,
+    ) -> Result<(), ApiError> {
+        let store = &server.store;
+        match self {
+            Stamp::Catalog => {
+                server.catalog.reload_if_changed(store).await?;
+                if until_every_instance {
+                    server.catalog.until_every_instance_rechecks().await;
+                }
+            }
+            Stamp::Admission => {
+                server.admission.policies.reload_if_changed(store).await?;
+            }
+            Stamp::Quota => {
+                server.quota.reload_if_changed(store).await?;
+                if until_every_instance {
+                    server.quota.until_every_instance_rechecks().await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a refused item's condition failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// It expected no item, and there is one.
+    Exists,
+    /// It expected an item, and there is none.
+    Missing,
+    /// The item changed since it was read (or is being deleted).
+    Changed,
+}
+
+/// The item whose condition stopped a write set.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Refused {
+    pub role: Role,
+    pub failure: Failure,
+    pub write: Write,
+}
+
+/// Why a write set did not commit, or what failed once it did.
+#[derive(Debug)]
+pub(crate) enum CommitError {
+    /// An item's condition failed: the caller says what that means for
+    /// the item's role.
+    Refused(Refused),
+    /// Anything else the store said: contention after its retries,
+    /// throttling, a transaction too large.
+    Store(StoreError),
+    /// A Status decided already: a hook's refusal, or (the write being
+    /// in) a cache it made stale that could not be reloaded.
+    Status(ApiError),
+}
+
+impl CommitError {
+    /// The Status of an error no role-specific reading caught.
+    pub fn into_api(self) -> ApiError {
+        match self {
+            CommitError::Refused(refused) => from_store(match refused.failure {
+                Failure::Exists => StoreError::AlreadyExists { index: 0 },
+                Failure::Missing => StoreError::NotFound { index: 0 },
+                Failure::Changed => StoreError::Conflict { index: 0 },
+            }),
+            CommitError::Store(err) => from_store(err),
+            CommitError::Status(err) => err,
+        }
+    }
+
+    /// The refused item, if an item's condition failed.
+    pub fn refused(&self) -> Option<&Refused> {
+        match self {
+            CommitError::Refused(refused) => Some(refused),
+            _ => None,
+        }
+    }
+}
+
+/// The items of one request, in the order they are sent.
+#[derive(Debug, Default)]
+pub(crate) struct WriteSet {
+    items: Vec<(Role, Write)>,
+    /// Stamps moved, each with whether the answer waits for every instance.
+    stamps: Vec<(Stamp, bool)>,
+    /// Transactions of their own, applied before this one: what does not
+    /// fit in it (a registration's empty buckets beyond the first few).
+    earlier: Vec<Vec<Write>>,
+}
+
+impl WriteSet {
+    pub fn new() -> WriteSet {
+        WriteSet::default()
+    }
+
+    pub fn put(&mut self, role: Role, write: Write) {
+        self.items.push((role, write));
+    }
+
+    pub fn extend(&mut self, role: Role, writes: impl IntoIterator<Item = Write>) {
+        self.items.extend(writes.into_iter().map(|w| (role, w)));
+    }
+
+    /// Moves `stamp` in this transaction; once it is in, this instance
+    /// reloads (and, with `until_every_instance`, the answer waits for
+    /// every instance to). A stamp moved twice is written once.
+    pub fn stamp(&mut self, stamp: Stamp, until_every_instance: bool) {
+        match self.stamps.iter_mut().find(|(s, _)| *s == stamp) {
+            Some((_, wait)) => *wait |= until_every_instance,
+            None => {
+                self.stamps.push((stamp, until_every_instance));
+                self.put(Role::Stamp, stamp.write());
+            }
+        }
+    }
+
+    /// A transaction of its own, applied before this one.
+    pub fn before(&mut self, transaction: Vec<Write>) {
+        self.earlier.push(transaction);
+    }
+
+    /// Takes out the items `drop` says of, keeping the others in order
+    /// (a hook planning its part again).
+    pub fn remove(&mut self, drop: impl Fn(Role) -> bool) {
+        self.items.retain(|(role, _)| !drop(*role));
+    }
+
+    /// The items with `role`.
+    pub fn with_role(&self, role: Role) -> impl Iterator<Item = &Write> {
+        self.items
+            .iter()
+            .filter(move |(r, _)| *r == role)
+            .map(|(_, w)| w)
+    }
+
+    /// Applies the set all-or-nothing, then the after-commit of its stamps.
+    pub async fn commit(&self, server: &ApiServer) -> Result<(), CommitError> {
+        let store = &server.store;
+        for transaction in &self.earlier {
+            store.write(transaction).await.map_err(CommitError::Store)?;
+        }
+        let writes: Vec<Write> = self.items.iter().map(|(_, w)| w.clone()).collect();
+        store
+            .write(&writes)
+            .await
+            .map_err(|err| self.refusal(err))?;
+        for (stamp, wait) in &self.stamps {
+            stamp
+                .after_commit(server, *wait)
+                .await
+                .map_err(CommitError::Status)?;
+        }
+        Ok(())
+    }
+
+    /// The store's error read by the role of the item it names.
+    fn refusal(&self, err: StoreError) -> CommitError {
+        let failure = match err {
+            StoreError::AlreadyExists { .. } => Failure::Exists,
+            StoreError::NotFound { .. } => Failure::Missing,
+            StoreError::Conflict { .. } => Failure::Changed,
+            other => return CommitError::Store(other),
+        };
+        match err.refused_write().and_then(|i| self.items.get(i)) {
+            Some((role, write)) => CommitError::Refused(Refused {
+                role: *role,
+                failure,
+                write: write.clone(),
+            }),
+            None => CommitError::Store(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::{Expect, ItemKey};
+
+    fn check(pk: &str) -> Write {
+        Write::Check {
+            key: ItemKey {
+                pk: pk.into(),
+                sk: "o".into(),
+            },
+            expect: Expect::Live,
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_role_of_the_item_wherever_it_stands() {
+        let mut set = WriteSet::new();
+        set.put(Role::Object, check("object"));
+        set.extend(Role::Index, [check("a"), check("b")]);
+        set.put(Role::Container, check("container"));
+        let CommitError::Refused(refused) = set.refusal(StoreError::NotFound { index: 3 }) else {
+            panic!("a failed condition is a refusal");
+        };
+        assert_eq!(refused.role, Role::Container);
+        assert_eq!(refused.failure, Failure::Missing);
+        assert_eq!(refused.write, check("container"));
+        // An item put before it moves its position, not its role.
+        set.items.insert(1, (Role::Stamp, check("stamp")));
+        let moved = set.refusal(StoreError::Conflict { index: 4 });
+        assert_eq!(moved.refused().map(|r| r.role), Some(Role::Container));
+    }
+
+    #[test]
+    fn errors_that_name_no_item_stay_the_stores() {
+        let set = WriteSet::new();
+        assert!(matches!(
+            set.refusal(StoreError::TransactionConflict),
+            CommitError::Store(StoreError::TransactionConflict)
+        ));
+        assert!(matches!(
+            set.refusal(StoreError::NotFound { index: 7 }),
+            CommitError::Store(StoreError::NotFound { index: 7 })
+        ));
+    }
+
+    #[test]
+    fn a_stamp_moved_twice_is_written_once_and_waits_if_either_asks() {
+        let mut set = WriteSet::new();
+        set.stamp(Stamp::Quota, false);
+        set.stamp(Stamp::Quota, true);
+        assert_eq!(set.with_role(Role::Stamp).count(), 1);
+        assert_eq!(set.stamps, vec![(Stamp::Quota, true)]);
+    }
+}
