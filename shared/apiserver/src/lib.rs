@@ -31,6 +31,7 @@ pub mod quota_audit;
 pub mod quota_cache;
 mod quota_tree;
 mod request;
+mod resources;
 mod route;
 mod stamped;
 mod strategy;
@@ -257,18 +258,8 @@ impl ApiServer {
             request: described,
         };
         match target {
-            route::Target::Resource(path)
-                if graph::is_graph_path(&path) && context == Context::Platform =>
-            {
-                graph::serve(&ingest::Graph::new(self.store.clone()), &path, &call).await
-            }
-            route::Target::Resource(path)
-                if quota_tree::is_tree_path(&path) && context == Context::Platform =>
-            {
-                quota_tree::serve(&self.store, &path, &call).await
-            }
             route::Target::Resource(path) => {
-                Box::pin(objects::serve(self, catalog, &context, &path, &call)).await
+                resources::serve(self, catalog, &context, &path, &call).await
             }
             target => documents(&catalog, route::context_kind(&context), target),
         }
