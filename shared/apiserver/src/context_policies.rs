@@ -5,13 +5,9 @@
 //! request on any instance serves and lists types as the policies say.
 
 use domain::context_policy;
-use domain::kinds::{KindInfo, DISCOVERY_CONTEXT_POLICY};
+use domain::kinds::DISCOVERY_CONTEXT_POLICY;
 use domain::object::Object;
 use domain::ApiError;
-
-pub fn is_policy(kind: &KindInfo) -> bool {
-    kind.is(&DISCOVERY_CONTEXT_POLICY)
-}
 
 /// Refuses a policy whose rules the catalog could not apply.
 pub fn check(obj: &Object) -> Result<(), ApiError> {

@@ -41,13 +41,10 @@ struct Position {
     sk: String,
 }
 
-/// Whether a kind's labels have index items. ResourceClaims' do not: a
-/// quota create writes one (in the hot path of every write a policy
-/// claims for), and an index item per label would make its transaction
-/// half again as large. Their lists read the namespace's (or the kind's)
-/// partition and filter; claims are read per organization namespace.
+/// Whether a kind's labels have index items (its strategy's say); a kind
+/// without them is listed from its partition, filtered.
 pub fn labels_indexed(kind: &KindInfo) -> bool {
-    !(kind.group == domain::quota::QUOTA_GROUP && kind.kind == domain::quota::RESOURCE_CLAIM.kind)
+    crate::strategy::for_kind(kind).labels_indexed()
 }
 
 fn plan(

@@ -3,11 +3,9 @@
 //! does) and deleted with them when empty.
 
 use domain::kinds::{self, KindInfo, NAMESPACE};
-use domain::ApiError;
 use serde_json::{json, Value};
-use store::{Context, Expect, ObjectRef, Store, Write};
+use store::{Context, Expect, ObjectRef, Write};
 
-use crate::errors::from_store;
 use crate::placement::builtin_ref;
 
 /// The label Kubernetes puts on every namespace, naming it.
@@ -90,40 +88,4 @@ pub fn created_with(kind: &KindInfo, object_ref: &ObjectRef, now: &str) -> Vec<W
     } else {
         Vec::new()
     }
-}
-
-/// The writes that delete `owned` (its empty namespaces; a project's
-/// suspensions too) with `owner`: each object, its label index items and
-/// its child index item.
-pub async fn deleted_with(
-    store: &Store,
-    owner: &ObjectRef,
-    owned: &[ObjectRef],
-) -> Result<Vec<Write>, ApiError> {
-    let keys: Vec<_> = owned.iter().map(ObjectRef::key).collect();
-    let stored = store.batch_get(&keys).await.map_err(from_store)?;
-    let mut writes = Vec::new();
-    for item in stored {
-        let Some(owned_ref) = ObjectRef::from_key(&item.key) else {
-            continue;
-        };
-        let owned_ref = &owned_ref;
-        writes.push(Write::Delete {
-            key: owned_ref.key(),
-            expect: Expect::Version(item.version),
-        });
-        if let Some(labels) = item.object["metadata"]["labels"].as_object() {
-            writes.extend(labels.iter().filter_map(|(k, v)| {
-                Some(Write::Delete {
-                    key: owned_ref.label_index_key(k, v.as_str()?),
-                    expect: Expect::Anything,
-                })
-            }));
-        }
-        writes.push(Write::Delete {
-            key: owner.child_index_key(owned_ref),
-            expect: Expect::Anything,
-        });
-    }
-    Ok(writes)
 }

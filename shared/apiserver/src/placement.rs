@@ -4,8 +4,9 @@
 //! it was created in. A leaf: the verbs, the list, quota and the readers of
 //! the hierarchy all ask it, and it asks none of them.
 
-use domain::hierarchy;
+use domain::hierarchy::{self, ParentRef};
 use domain::kinds::{self, KindId, KindInfo, ORGANIZATION_LABEL};
+use domain::ApiError;
 use serde_json::Value;
 use store::{Context, ObjectRef};
 
@@ -38,7 +39,66 @@ pub fn builtin_ref(context: &Context, kind: &KindId, namespace: &str, name: &str
 }
 
 pub fn is_hierarchy(kind: &KindInfo) -> bool {
-    kind.group == kinds::RESOURCEMANAGER_GROUP && hierarchy::is_hierarchy_kind(&kind.kind)
+    is_hierarchy_kind(&kind.group, &kind.kind)
+}
+
+pub fn is_hierarchy_kind(group: &str, kind: &str) -> bool {
+    group == kinds::RESOURCEMANAGER_GROUP && hierarchy::is_hierarchy_kind(kind)
+}
+
+/// The stored object of a hierarchy parent.
+pub fn parent_ref(parent: &ParentRef) -> ObjectRef {
+    builtin_ref(&Context::Platform, &parent.kind.kind(), "", &parent.name)
+}
+
+/// The organization or project a context is (none for the platform).
+pub fn context_object(context: &Context) -> Option<Container> {
+    match context {
+        Context::Platform => None,
+        Context::Organization(org) => Some(Container::platform_object(&kinds::ORGANIZATION, org)),
+        Context::Project(project) => Some(Container::platform_object(&kinds::PROJECT, project)),
+    }
+}
+
+/// The namespace an object in `context` is created in, as a container.
+pub fn namespace(context: &Context, name: &str) -> Container {
+    Container {
+        object_ref: builtin_ref(context, &kinds::NAMESPACE, "", name),
+        plural: kinds::NAMESPACE.plural,
+    }
+}
+
+/// An object that contains others: they are checked against it (it
+/// exists, it is not being deleted) in their create's transaction, and
+/// keep it from being deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub object_ref: ObjectRef,
+    pub plural: &'static str,
+}
+
+impl Container {
+    /// A built-in kind's object in the platform context.
+    pub fn platform_object(kind: &KindId, name: &str) -> Container {
+        Container {
+            object_ref: builtin_ref(&Context::Platform, kind, "", name),
+            plural: kind.plural,
+        }
+    }
+
+    /// How a message names it: `project "web"`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} \"{}\"",
+            self.object_ref.kind.to_lowercase(),
+            self.object_ref.name
+        )
+    }
+
+    /// The 404 of a container that does not exist.
+    pub fn missing(&self) -> ApiError {
+        ApiError::not_found(&self.object_ref.group, self.plural, &self.object_ref.name)
+    }
 }
 
 /// Whether an object is visible from a context: hierarchy objects are

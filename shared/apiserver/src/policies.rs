@@ -18,13 +18,6 @@ use domain::object::Object;
 use domain::ApiError;
 use serde_json::Value;
 
-/// Whether a kind is one of the four admission kinds. Their writes are not
-/// themselves subject to admission policies (as Kubernetes exempts them),
-/// so a bad policy cannot lock out its own repair.
-pub fn is_admission_kind(kind: &KindInfo) -> bool {
-    domain::kinds::ADMISSION_KINDS.iter().any(|k| kind.is(k))
-}
-
 /// Parses (and compiles) the object as its kind; 422 with the causes.
 pub fn check(kind: &KindInfo, obj: &Object) -> Result<(), ApiError> {
     let mut doc = obj.to_value();

@@ -135,3 +135,70 @@ fn a_circle_is_found_when_there_is_one() {
     let names = names_in_braces("use crate::{context_policies, crds::stamp, ApiServer};");
     assert_eq!(names, BTreeSet::from(["context_policies", "crds"]));
 }
+
+/// The registry's modules: the verbs, the list, the dispatch of every
+/// resource path and the write set.
+const REGISTRY: [&str; 4] = ["objects", "list.rs", "resources.rs", "write_set.rs"];
+
+/// `Kind` as a Rust constant names it: `ProjectSuspension` → `PROJECT_SUSPENSION`.
+fn screaming(kind: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in kind.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// Whether `word` stands in `text` as a whole identifier.
+fn names_identifier(text: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+/// Which built-in kinds `text` names: as a string (`"Project"`) or as its
+/// constant (`kinds::PROJECT`, `PROJECT`).
+fn builtin_kinds_named(text: &str) -> Vec<String> {
+    let catalog = domain::catalog::Catalog::builtin().unwrap();
+    let mut named: Vec<String> = catalog
+        .served_in(domain::kinds::ContextKind::Platform)
+        .map(|k| k.kind.clone())
+        .filter(|kind| {
+            text.contains(&format!("\"{kind}\"")) || names_identifier(text, &screaming(kind))
+        })
+        .collect();
+    named.sort();
+    named.dedup();
+    named
+}
+
+#[test]
+fn the_registry_names_no_built_in_kind() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for module in REGISTRY {
+        let path = src.join(module);
+        let text = if path.is_dir() {
+            rust_files_text(&path)
+        } else {
+            std::fs::read_to_string(&path).unwrap()
+        };
+        let named = builtin_kinds_named(&text);
+        assert!(
+            named.is_empty(),
+            "{module} names built-in kinds {named:?}: their behaviour belongs in their strategy (strategy/)"
+        );
+    }
+}
+
+#[test]
+fn a_kind_named_in_the_source_is_found() {
+    assert_eq!(screaming("ProjectSuspension"), "PROJECT_SUSPENSION");
+    let text = "if kind.is(&kinds::PROJECT) { m(\"Folder\") } ORGANIZATION_LABEL";
+    assert_eq!(builtin_kinds_named(text), vec!["Folder", "Project"]);
+}

@@ -14,7 +14,7 @@ impl Ops<'_> {
         old: Option<&Object>,
         status: bool,
     ) -> Result<Admitting, ApiError> {
-        let set = if policies::is_admission_kind(self.kind) {
+        let set = if self.strategy.exempt_from_admission() {
             Arc::new(PolicySet::default())
         } else {
             self.server
@@ -67,44 +67,33 @@ impl Ops<'_> {
             return Ok(());
         }
         let request = &mut admitting.request;
-        let mut labels = std::collections::BTreeMap::new();
-        let object_org = || {
-            [&request.object, &request.old_object]
+        let store = &self.server.store;
+        let mut labels = hierarchy_reads::context_labels(store, self.context).await?;
+        if *self.context == Context::Platform {
+            let org = [&request.object, &request.old_object]
                 .into_iter()
                 .flatten()
-                .find_map(|o| o["metadata"]["labels"][ORGANIZATION_LABEL].as_str())
-                .map(str::to_string)
-        };
-        match self.context {
-            Context::Platform if self.kind.is(&kinds::ORGANIZATION) => {
-                labels.insert(ORGANIZATION_LABEL.to_string(), request.name.clone());
-            }
-            Context::Platform if is_hierarchy(self.kind) => {
-                if let Some(org) = object_org() {
-                    labels.insert(ORGANIZATION_LABEL.to_string(), org);
-                }
-            }
-            Context::Platform => {}
-            Context::Organization(org) => {
-                labels.insert(ORGANIZATION_LABEL.to_string(), org.clone());
-            }
-            Context::Project(project) => {
-                labels.insert(kinds::PROJECT_LABEL.to_string(), project.clone());
-                let key = builtin_ref(&Context::Platform, &kinds::PROJECT, "", project).key();
-                let stored = self.server.store.get(&key).await.map_err(from_store)?;
-                if let Some(org) = stored
-                    .as_ref()
-                    .and_then(|s| s.object["metadata"]["labels"][ORGANIZATION_LABEL].as_str())
-                {
-                    labels.insert(ORGANIZATION_LABEL.to_string(), org.to_string());
-                }
+                .find_map(|o| {
+                    self.strategy
+                        .organization_of(self.kind, &request.name, Some(o))
+                })
+                .or_else(|| {
+                    self.strategy
+                        .organization_of(self.kind, &request.name, None)
+                });
+            if let Some(org) = org {
+                labels.insert(ORGANIZATION_LABEL.to_string(), org);
             }
         }
         request.context_labels = (!labels.is_empty()).then_some(labels);
         if let Some(namespace) = &request.namespace {
-            let context = self.object_ref("").context;
-            let key = builtin_ref(&context, &kinds::NAMESPACE, "", namespace).key();
-            let stored = self.server.store.get(&key).await.map_err(from_store)?;
+            let container = placement::namespace(self.context, namespace);
+            let stored = self
+                .server
+                .store
+                .get(&container.object_ref.key())
+                .await
+                .map_err(from_store)?;
             request.namespace_object = stored.map(|s| at_version_of_namespace(s.object));
         }
         admitting.context_read = true;
@@ -238,53 +227,20 @@ impl Ops<'_> {
     ) -> Result<Object, ApiError> {
         let name = placed.metadata.name.clone();
         let mut causes = self.validate(&mutated, old);
-        if self.parent_of(&mutated) != self.parent_of(placed) {
-            let field = format!(
-                "spec.{}",
-                hierarchy::parent_field(&self.kind.kind).unwrap_or("parentRef")
-            );
+        let parent_of = |o: &Object| self.strategy.parent_of(self.kind, o);
+        if parent_of(&mutated) != parent_of(placed) {
             causes.push(Cause::forbidden(
-                field,
+                self.strategy.parent_field(self.kind),
                 "a MutatingAdmissionPolicy may not change where an object sits in the hierarchy",
             ));
         }
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
         }
-        if is_hierarchy(self.kind) {
-            keep_hierarchy_metadata(placed, &mut mutated);
-        }
+        self.strategy.keep_placement(placed, &mut mutated);
         mutated.api_version = placed.api_version.clone();
         mutated.kind = placed.kind.clone();
         Ok(mutated)
-    }
-
-    /// For the admission kinds: the object parsed and compiled (422 when it
-    /// does not), and a binding's status. `previous` is the stored status.
-    pub(super) async fn prepare_policy(
-        &self,
-        obj: &mut Object,
-        previous: &Value,
-    ) -> Result<(), ApiError> {
-        if !policies::is_admission_kind(self.kind) {
-            return Ok(());
-        }
-        policies::check(self.kind, obj)?;
-        if policies::is_binding_kind(self.kind) {
-            // The freshest view: a policy written a moment ago on another
-            // instance counts.
-            let set = self
-                .server
-                .admission
-                .policies
-                .reload_if_changed(&self.server.store)
-                .await?;
-            let mut doc = obj.to_value();
-            doc["status"] = previous.clone();
-            let doc = policies::with_binding_status(self.kind, doc, &set, &self.call.timestamp());
-            obj.set_status(doc["status"].clone());
-        }
-        Ok(())
     }
 }
 

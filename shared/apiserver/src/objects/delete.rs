@@ -1,6 +1,8 @@
 //! DELETE: containers are marked, their children counted, then the object,
 //! its index items and what goes with it are deleted in one transaction.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 impl Ops<'_> {
@@ -29,11 +31,9 @@ impl Ops<'_> {
                 ),
             ));
         }
-        self.strategy().check_delete(self.context, name)?;
-        let is_crd = self.kind.is(&kinds::CUSTOM_RESOURCE_DEFINITION);
-        if is_crd {
-            crds::check_delete(self.server, self.catalog, &old).await?;
-        }
+        self.strategy
+            .check_delete(&self.strategy_context(), &old)
+            .await?;
         let mut admitting = self
             .admitting(Operation::Delete, name, None, Some(&old), false)
             .await?;
@@ -80,31 +80,34 @@ impl Ops<'_> {
         dry_run: bool,
     ) -> Result<(), ApiError> {
         let store = &self.server.store;
-        let mut owned_namespaces = Vec::new();
+        let mut going_if_empty = Vec::new();
         let mut owned_records = Vec::new();
         if self.holds_children() {
             let children = hierarchy_reads::children(store, object_ref, None).await?;
-            let (namespaces, others): (Vec<ObjectRef>, Vec<ObjectRef>) = children
+            let fate = |c: &ObjectRef| {
+                strategy::for_group_kind(&c.group, &c.kind).when_container_deleted()
+            };
+            let (if_empty, others): (Vec<ObjectRef>, Vec<ObjectRef>) = children
                 .into_iter()
-                .partition(|c| c.group.is_empty() && c.kind == kinds::NAMESPACE.kind);
-            // A project's suspensions are records about it, not its content:
-            // they go with it (as Milo's garbage collector takes them).
-            let (suspensions, others): (Vec<ObjectRef>, Vec<ObjectRef>) =
-                others.into_iter().partition(|c| {
-                    c.group == kinds::PROJECT_SUSPENSION.group
-                        && c.kind == kinds::PROJECT_SUSPENSION.kind
-                });
+                .partition(|c| fate(c) == ChildFate::GoesWithIfEmpty);
+            let (records, others): (Vec<ObjectRef>, Vec<ObjectRef>) = others
+                .into_iter()
+                .partition(|c| fate(c) == ChildFate::GoesWith);
             let mut blocking: Vec<String> = others
                 .iter()
                 .take(20)
                 .map(|c| format!("{} \"{}\"", c.kind.to_lowercase(), c.name))
                 .collect();
-            for ns in &namespaces {
-                if !hierarchy_reads::children(store, ns, Some(1))
+            for child in &if_empty {
+                if !hierarchy_reads::children(store, child, Some(1))
                     .await?
                     .is_empty()
                 {
-                    blocking.push(format!("namespace \"{}\" (not empty)", ns.name));
+                    blocking.push(format!(
+                        "{} \"{}\" (not empty)",
+                        child.kind.to_lowercase(),
+                        child.name
+                    ));
                 }
             }
             if !blocking.is_empty() {
@@ -117,8 +120,8 @@ impl Ops<'_> {
                     ),
                 ));
             }
-            owned_namespaces = namespaces;
-            owned_records = suspensions;
+            going_if_empty = if_empty;
+            owned_records = records;
         }
         // After the children's count, whose refusal says more.
         let pending = self.quota().admit_delete(old).await?;
@@ -142,68 +145,70 @@ impl Ops<'_> {
                     expect: Expect::Anything,
                 }),
         );
-        if let Some(parent) = self.parent_of(old) {
-            let parent_ref = object_ref_of_parent(&parent);
+        if let Some(parent) = self.strategy.parent_of(self.kind, old) {
             set.put(
                 Role::Index,
                 Write::Delete {
-                    key: parent_ref.child_index_key(object_ref),
+                    key: placement::parent_ref(&parent).child_index_key(object_ref),
                     expect: Expect::Anything,
                 },
             );
         }
-        if let Some(project) = self.suspended_project(old) {
-            if let Some(stored) = self.suspended_project_item(project).await? {
-                let status = domain::suspension::status_without(
-                    &stored.object["status"],
-                    &domain::suspension::entry(&old.to_value()),
-                    &self.call.timestamp(),
-                );
-                // Live: a put would clear the flag of a project being deleted.
-                set.put(
-                    Role::Container,
-                    Self::project_status_write(&stored, status, Expect::LiveAt(stored.version)),
-                );
-            }
+        if let Some(container) = self.container(old) {
+            set.extend(
+                Role::Container,
+                self.container_item(&container, old, false).await?,
+            );
+            set.put(
+                Role::Index,
+                Write::Delete {
+                    key: container.object_ref.child_index_key(object_ref),
+                    expect: Expect::Anything,
+                },
+            );
         }
-        set.extend(
-            Role::Index,
-            self.containment(object_ref, old)
-                .into_iter()
-                .filter_map(|w| match w {
-                    Write::PutIndex { key, .. } => Some(Write::Delete {
-                        key,
-                        expect: Expect::Anything,
-                    }),
-                    _ => None,
-                }),
-        );
-        let owned: Vec<ObjectRef> = owned_namespaces
+        let owned: Vec<ObjectRef> = going_if_empty
             .iter()
             .chain(&owned_records)
             .cloned()
             .collect();
         set.extend(
             Role::Companion,
-            namespaces::deleted_with(store, object_ref, &owned).await?,
+            deleted_with(store, object_ref, &owned).await?,
         );
         set.extend(
             Role::Index,
             relationship_writes(&[], &platform_relationships(&self.kind.kind, old)),
         );
         self.commit(set, pending).await.map_err(|err| match err {
-            CommitError::Store(StoreError::TooLarge(detail)) if !owned_namespaces.is_empty() => {
+            CommitError::Store(StoreError::TooLarge(detail)) if !going_if_empty.is_empty() => {
                 self.conflict(
                     name,
                     format!(
-                        "{} \"{name}\" holds {} namespaces, too many to delete with it ({detail}); delete some of them first",
+                        "{} \"{name}\" holds {}, too many to delete with it ({detail}); delete some of them first",
                         self.kind.singular,
-                        owned_namespaces.len()
+                        self.counted(&going_if_empty)
                     ),
                 )
             }
             err => self.commit_error(name, err),
         })
+    }
+
+    /// How a message counts objects: `41 namespaces`.
+    fn counted(&self, objects: &[ObjectRef]) -> String {
+        let mut by_kind: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for o in objects {
+            *by_kind.entry((&o.group, &o.kind)).or_default() += 1;
+        }
+        let counts: Vec<String> = by_kind
+            .into_iter()
+            .map(|((group, kind), n)| {
+                let plural = self.catalog.preferred(group, kind).map(|k| k.plural.clone());
+                format!("{n} {}", plural.unwrap_or_else(|| kind.to_lowercase()))
+            })
+            .collect();
+        counts.join(", ")
     }
 
     /// Takes back the deleting flag of a delete that was refused.
@@ -223,4 +228,40 @@ impl Ops<'_> {
             .await
             .map_err(|e| self.write_error(&object_ref.name, e))
     }
+}
+
+/// The writes that delete `owned` (what goes with its container: empty
+/// namespaces, records about it) with `owner`: each object, its label index items and
+/// its child index item.
+async fn deleted_with(
+    store: &store::Store,
+    owner: &ObjectRef,
+    owned: &[ObjectRef],
+) -> Result<Vec<Write>, ApiError> {
+    let keys: Vec<_> = owned.iter().map(ObjectRef::key).collect();
+    let stored = store.batch_get(&keys).await.map_err(from_store)?;
+    let mut writes = Vec::new();
+    for item in stored {
+        let Some(owned_ref) = ObjectRef::from_key(&item.key) else {
+            continue;
+        };
+        let owned_ref = &owned_ref;
+        writes.push(Write::Delete {
+            key: owned_ref.key(),
+            expect: Expect::Version(item.version),
+        });
+        if let Some(labels) = item.object["metadata"]["labels"].as_object() {
+            writes.extend(labels.iter().filter_map(|(k, v)| {
+                Some(Write::Delete {
+                    key: owned_ref.label_index_key(k, v.as_str()?),
+                    expect: Expect::Anything,
+                })
+            }));
+        }
+        writes.push(Write::Delete {
+            key: owner.child_index_key(owned_ref),
+            expect: Expect::Anything,
+        });
+    }
+    Ok(writes)
 }

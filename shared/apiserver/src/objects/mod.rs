@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use domain::admission::{AdmissionRequest, Operation, PolicySet, UserInfo};
 use domain::catalog::{Catalog, Miss};
-use domain::hierarchy::{self, ParentRef};
 use domain::ingest::{platform_relationship_changes, platform_relationships};
 use domain::kinds::{self, ContextKind, KindInfo, Scope, ORGANIZATION_LABEL};
 use domain::lifecycle;
 use domain::metadata_rules::generated_name;
-use domain::object::{Object, OwnerReference};
+use domain::object::Object;
 use domain::request_options::DeleteOptions;
 use domain::{ApiError, Cause};
 use http::Method;
@@ -24,25 +23,22 @@ use store::{Context, Expect, ObjectRef, StoreError, Stored, Write};
 
 use crate::codec::{self, FieldValidation, PatchKind, Response};
 use crate::errors::from_store;
-use crate::hierarchy_reads::{self, Link};
-use crate::placement::{builtin_ref, is_hierarchy, object_ref, visible};
+use crate::hierarchy_reads;
+use crate::placement::{self, object_ref, visible, Container};
 use crate::present::{at_version, present};
 use crate::route::{context_kind, ResourcePath};
-use crate::strategy::{self, Strategy};
+use crate::strategy::{self, ChildFate, Strategy, StrategyContext};
 use crate::write_set::{CommitError, Failure, Role, WriteSet};
-use crate::{crds, namespaces, policies, quota, ApiServer, Call};
+use crate::{quota, ApiServer, Call};
 
 mod admit;
 mod create;
 mod delete;
 mod get;
 mod indexes;
-mod parents;
 mod update;
 
 use indexes::*;
-use parents::*;
-use update::*;
 
 /// The kind a path names in a context. A miss re-checks the catalog first,
 /// so a type registered on another instance a moment ago is found.
@@ -195,6 +191,17 @@ impl Ops<'_> {
 
     fn strategy(&self) -> &'static dyn Strategy {
         self.strategy
+    }
+
+    /// What the strategy's reads go through.
+    fn strategy_context(&self) -> StrategyContext<'_> {
+        StrategyContext {
+            server: self.server,
+            catalog: self.catalog,
+            context: self.context,
+            kind: self.kind,
+            request: &self.call.request,
+        }
     }
 
     fn object_ref(&self, name: &str) -> ObjectRef {

@@ -92,7 +92,8 @@ impl Ops<'_> {
         // Milo lets an object being deleted be updated while suspended (its
         // finalizers removed); objects here have no graceful deletion yet
         // (the deletion issue adds it, and that exemption with it).
-        self.refuse_if_suspended(&name).await?;
+        strategy::refuse_if_context_suspended(&self.server.store, self.context, self.kind, &name)
+            .await?;
         let warnings = self.admit_body(&mut doc, duplicates)?;
         let sent = Object::from_value(doc).map_err(decode_error)?;
         if !sent.metadata.name.is_empty() && sent.metadata.name != name {
@@ -121,16 +122,14 @@ impl Ops<'_> {
             return Err(self.invalid(&name, causes));
         }
         new.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
-        let old_parent = self.parent_of(&old);
-        let new_parent = self.parent_of(&new);
-        let moved = old_parent != new_parent;
-        let placement = if moved {
-            self.place(&mut new, Some((&object_ref, old_parent.clone())))
-                .await?
+        let old_parent = self.strategy.parent_of(self.kind, &old);
+        let new_parent = self.strategy.parent_of(self.kind, &new);
+        let placement = if old_parent != new_parent {
+            let current = Some((&object_ref, old_parent.clone()));
+            let cx = self.strategy_context();
+            self.strategy.place(&cx, &mut new, current).await?
         } else {
-            if is_hierarchy(self.kind) {
-                keep_hierarchy_metadata(&old, &mut new);
-            }
+            self.strategy.keep_placement(&old, &mut new);
             Vec::new()
         };
         let mut admitting = self
@@ -142,7 +141,9 @@ impl Ops<'_> {
         if !status {
             self.strategy()
                 .admit_update(self.catalog, &old, &mut new, &self.call.timestamp())?;
-            self.prepare_policy(&mut new, old.status()).await?;
+            self.strategy
+                .admit_with_reads(&self.strategy_context(), &mut new, old.status())
+                .await?;
         }
         let doc = new.to_value();
         // As Kubernetes, policies see (and may refuse) an update that
@@ -198,7 +199,7 @@ impl Ops<'_> {
         );
         if let Some(new_parent) = placement.first() {
             if let Some(old_parent) = &old_parent {
-                let old_ref = object_ref_of_parent(old_parent);
+                let old_ref = placement::parent_ref(old_parent);
                 set.put(
                     Role::Index,
                     Write::Delete {
@@ -248,30 +249,6 @@ pub(super) fn names_version(doc: &Value) -> bool {
 /// Whether a move was refused by the parent chain it was checked against.
 pub(super) fn is_parent_refusal(err: &CommitError) -> bool {
     err.refused().is_some_and(|r| r.role == Role::Parent)
-}
-
-/// Outside a move, the organization label and parent owner reference stay as
-/// the server set them.
-pub(super) fn keep_hierarchy_metadata(old: &Object, new: &mut Object) {
-    match old.metadata.labels.get(ORGANIZATION_LABEL) {
-        Some(org) => {
-            new.metadata
-                .labels
-                .insert(ORGANIZATION_LABEL.into(), org.clone());
-        }
-        None => {
-            new.metadata.labels.remove(ORGANIZATION_LABEL);
-        }
-    }
-    let is_parent = |o: &OwnerReference| is_hierarchy_owner(o);
-    new.metadata.owner_references.retain(|o| !is_parent(o));
-    new.metadata.owner_references.extend(
-        old.metadata
-            .owner_references
-            .iter()
-            .filter(|o| is_parent(o))
-            .cloned(),
-    );
 }
 
 /// True when an update would store the same object (only the version moved).
