@@ -109,28 +109,7 @@ async fn audit(
         .unwrap_or(DEFAULT_PAGE)
         .clamp(1, MAX_PAGE);
     let types = audited_types(&policy, &stored_types(catalog));
-    let mut position = match &call.query.continue_token {
-        Some(token) => {
-            let position: AuditPosition = server.tokens.verify(token).map_err(|e| {
-                ApiError::bad_request(format!(
-                    "the continue token is not valid: {e}; start the audit again without it"
-                ))
-            })?;
-            if position.policy != policy.common.name {
-                return Err(ApiError::bad_request(
-                    "the continue token belongs to an audit of another policy",
-                ));
-            }
-            position
-        }
-        None => AuditPosition {
-            policy: policy.common.name.clone(),
-            type_index: 0,
-            pk: None,
-            sk: None,
-            type_sk: None,
-        },
-    };
+    let mut position = audit_position(server, call, &policy.common.name)?;
     let user = UserInfo {
         username: call.request.principal.subject.clone(),
         groups: call.request.principal.groups.clone(),
@@ -167,16 +146,7 @@ async fn audit(
             request.context_labels = context_labels(&object_ref.context, &request.object);
             let found = audit_object(&policy, &params, &request, server.admission.budget());
             if let Some(v) = found {
-                violations.push(json!({
-                    "apiVersion": kinds::api_version(&audited.group, &audited.version),
-                    "kind": v.kind,
-                    "context": context_name(&object_ref.context),
-                    "namespace": v.namespace,
-                    "name": v.name,
-                    "violations": v.messages.iter()
-                        .map(|(binding, message)| json!({"binding": binding, "message": message}))
-                        .collect::<Vec<_>>(),
-                }));
+                violations.push(violation_item(audited, &object_ref.context, &v));
             }
         }
         match page.next {
@@ -206,6 +176,53 @@ async fn audit(
             "items": violations,
         }),
     ))
+}
+
+/// Where an audit starts: where its continue token says (a token of
+/// another policy's audit is refused), else at the first type.
+fn audit_position(
+    server: &ApiServer,
+    call: &Call<'_>,
+    policy: &str,
+) -> Result<AuditPosition, ApiError> {
+    let Some(token) = &call.query.continue_token else {
+        return Ok(AuditPosition {
+            policy: policy.to_string(),
+            type_index: 0,
+            pk: None,
+            sk: None,
+            type_sk: None,
+        });
+    };
+    let position: AuditPosition = server.tokens.verify(token).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the continue token is not valid: {e}; start the audit again without it"
+        ))
+    })?;
+    if position.policy != policy {
+        return Err(ApiError::bad_request(
+            "the continue token belongs to an audit of another policy",
+        ));
+    }
+    Ok(position)
+}
+
+/// One object's entry in an audit report.
+fn violation_item(
+    audited: &AuditedType,
+    context: &store::Context,
+    v: &admission::Violation,
+) -> Value {
+    json!({
+        "apiVersion": kinds::api_version(&audited.group, &audited.version),
+        "kind": v.kind,
+        "context": context_name(context),
+        "namespace": v.namespace,
+        "name": v.name,
+        "violations": v.messages.iter()
+            .map(|(binding, message)| json!({"binding": binding, "message": message}))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// The policy an audit is about, and its bindings (none: audited as bound

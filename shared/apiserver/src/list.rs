@@ -96,17 +96,7 @@ pub async fn list(
     namespace: Option<&str>,
     call: &Call<'_>,
 ) -> Result<Response, ApiError> {
-    let labels = LabelSelector::parse(&call.query.label_selector)
-        .map_err(|e| ApiError::bad_request(format!("unable to parse labelSelector: {e}")))?;
-    let fields = FieldSelector::parse(&call.query.field_selector)
-        .map_err(|e| ApiError::bad_request(format!("unable to parse fieldSelector: {e}")))?;
-    if let Some(field) = fields.fields().find(|f| !kind.is_selectable(f)) {
-        return Err(ApiError::bad_request(format!(
-            "field label not supported: {field} (selectable on {}: metadata.name, metadata.namespace{})",
-            kind.plural,
-            kind.selectable_fields.iter().map(|f| format!(", {f}")).collect::<String>()
-        )));
-    }
+    let (labels, fields) = selectors(kind, call)?;
     let plan = match plan(context, kind, &labels, &fields) {
         // A name alone does not address an object across namespaces.
         Plan::Name(_) if kind.scope == Scope::Namespaced && namespace.is_none() => Plan::Collection,
@@ -128,21 +118,7 @@ pub async fn list(
         call.query.label_selector,
         call.query.field_selector
     );
-    let start = match &call.query.continue_token {
-        Some(token) => {
-            let position: Position = server
-                .tokens
-                .verify(token)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            if position.list != list_id {
-                return Err(ApiError::bad_request(
-                    "the continue token was issued for a different list; start the list again without it",
-                ));
-            }
-            Some(position)
-        }
-        None => None,
-    };
+    let start = start_of(server, call, &list_id)?;
     let matches = |doc: &Value| {
         visible(context, kind, doc)
             && namespace
@@ -183,6 +159,45 @@ pub async fn list(
     ))
 }
 
+/// The request's label and field selectors, parsed; a field the kind
+/// cannot select on is refused.
+fn selectors(kind: &KindInfo, call: &Call<'_>) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let labels = LabelSelector::parse(&call.query.label_selector)
+        .map_err(|e| ApiError::bad_request(format!("unable to parse labelSelector: {e}")))?;
+    let fields = FieldSelector::parse(&call.query.field_selector)
+        .map_err(|e| ApiError::bad_request(format!("unable to parse fieldSelector: {e}")))?;
+    if let Some(field) = fields.fields().find(|f| !kind.is_selectable(f)) {
+        return Err(ApiError::bad_request(format!(
+            "field label not supported: {field} (selectable on {}: metadata.name, metadata.namespace{})",
+            kind.plural,
+            kind.selectable_fields.iter().map(|f| format!(", {f}")).collect::<String>()
+        )));
+    }
+    Ok((labels, fields))
+}
+
+/// Where a list resumes: its continue token's position, which must be of
+/// this same list.
+fn start_of(
+    server: &ApiServer,
+    call: &Call<'_>,
+    list_id: &str,
+) -> Result<Option<Position>, ApiError> {
+    let Some(token) = &call.query.continue_token else {
+        return Ok(None);
+    };
+    let position: Position = server
+        .tokens
+        .verify(token)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if position.list != list_id {
+        return Err(ApiError::bad_request(
+            "the continue token was issued for a different list; start the list again without it",
+        ));
+    }
+    Ok(Some(position))
+}
+
 fn labels_of(doc: &Value) -> std::collections::BTreeMap<String, String> {
     doc["metadata"]["labels"]
         .as_object()
@@ -212,7 +227,6 @@ impl Reader<'_> {
         start: Option<Position>,
         matches: &(dyn Fn(&Value) -> bool + Sync),
     ) -> Result<(Vec<Value>, Next), ApiError> {
-        let store = &self.server.store;
         let (mut step, mut from) = match start {
             Some(p) => (
                 p.step,
@@ -223,54 +237,8 @@ impl Reader<'_> {
         let mut found = Vec::new();
         loop {
             let want = self.limit.map(|l| l - found.len() as i32);
-            let (page, next): (Vec<Stored>, Option<ItemKey>) = match plan {
-                Plan::Name(name) => {
-                    let key = store::ObjectRef {
-                        name: name.clone(),
-                        namespace: self.namespace.clone().unwrap_or_default(),
-                        ..object_ref_in(&self.collection)
-                    }
-                    .key();
-                    (
-                        store
-                            .get(&key)
-                            .await
-                            .map_err(from_store)?
-                            .into_iter()
-                            .collect(),
-                        None,
-                    )
-                }
-                Plan::Collection => {
-                    let prefix = self
-                        .namespace
-                        .as_deref()
-                        .map(Collection::namespace_prefix)
-                        .unwrap_or_default();
-                    let page = store
-                        .query_objects(&self.collection.pk(), &prefix, want, from)
-                        .await
-                        .map_err(from_store)?;
-                    (page.items, page.next)
-                }
-                Plan::Label { key, values } => {
-                    let Some(value) = values.get(step) else {
-                        return Ok((found, None));
-                    };
-                    let prefix = value
-                        .as_deref()
-                        .map(Collection::label_value_prefix)
-                        .unwrap_or_default();
-                    let page = store
-                        .query_index(&self.collection.label_pk(key), &prefix, want, from)
-                        .await
-                        .map_err(from_store)?;
-                    let targets: Vec<ItemKey> = page.items.into_iter().map(|e| e.target).collect();
-                    (
-                        store.batch_get(&targets).await.map_err(from_store)?,
-                        page.next,
-                    )
-                }
+            let Some((page, next)) = self.page(plan, step, want, from.clone()).await? else {
+                return Ok((found, None));
             };
             found.extend(
                 page.into_iter()
@@ -296,6 +264,60 @@ impl Reader<'_> {
                 ));
             }
         }
+    }
+}
+
+impl Reader<'_> {
+    /// One page of the plan's `step` from `from`; `None` when the plan
+    /// has no such step.
+    async fn page(
+        &self,
+        plan: &Plan,
+        step: usize,
+        want: Option<i32>,
+        from: Option<ItemKey>,
+    ) -> Result<Option<(Vec<Stored>, Option<ItemKey>)>, ApiError> {
+        let store = &self.server.store;
+        Ok(Some(match plan {
+            Plan::Name(name) => {
+                let key = store::ObjectRef {
+                    name: name.clone(),
+                    namespace: self.namespace.clone().unwrap_or_default(),
+                    ..object_ref_in(&self.collection)
+                }
+                .key();
+                let found = store.get(&key).await.map_err(from_store)?;
+                (found.into_iter().collect(), None)
+            }
+            Plan::Collection => {
+                let prefix = self
+                    .namespace
+                    .as_deref()
+                    .map(Collection::namespace_prefix)
+                    .unwrap_or_default();
+                let page = store
+                    .query_objects(&self.collection.pk(), &prefix, want, from)
+                    .await
+                    .map_err(from_store)?;
+                (page.items, page.next)
+            }
+            Plan::Label { key, values } => {
+                let Some(value) = values.get(step) else {
+                    return Ok(None);
+                };
+                let prefix = value
+                    .as_deref()
+                    .map(Collection::label_value_prefix)
+                    .unwrap_or_default();
+                let page = store
+                    .query_index(&self.collection.label_pk(key), &prefix, want, from)
+                    .await
+                    .map_err(from_store)?;
+                let targets: Vec<ItemKey> = page.items.into_iter().map(|e| e.target).collect();
+                let objects = store.batch_get(&targets).await.map_err(from_store)?;
+                (objects, page.next)
+            }
+        }))
     }
 }
 

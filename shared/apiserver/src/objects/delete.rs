@@ -204,7 +204,10 @@ impl Ops<'_> {
         let counts: Vec<String> = by_kind
             .into_iter()
             .map(|((group, kind), n)| {
-                let plural = self.catalog.preferred(group, kind).map(|k| k.plural.clone());
+                let plural = self
+                    .catalog
+                    .preferred(group, kind)
+                    .map(|k| k.plural.clone());
                 format!("{n} {}", plural.unwrap_or_else(|| kind.to_lowercase()))
             })
             .collect();

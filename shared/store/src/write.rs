@@ -1,0 +1,473 @@
+//! Writes: what one item write is ([`Write`], [`Expect`]), how it becomes
+//! a DynamoDB request (alone, conditional; or one item of a transaction),
+//! and how a refused condition comes back as the position of its write.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+
+use crate::{
+    backend, bucket, key_item, keys, s, BucketWrite, ItemKey, Store, StoreError, CONFLICT_ATTEMPTS,
+    MAX_OBJECT_BYTES, MAX_TRANSACTION_ITEMS,
+};
+
+/// `$builder` (a Put, Delete, Update or ConditionCheck, in a transaction or
+/// alone) on `$table` under `$condition` (a [`Condition`]), asking for the
+/// item as it was when the condition fails: whether it existed tells the
+/// failures apart (see [`Write::failure`]). A macro because the SDK's
+/// builders share these setters by name only.
+macro_rules! conditional {
+    ($builder:expr, $table:expr, $condition:expr) => {{
+        let condition: Condition = $condition;
+        $builder
+            .table_name($table)
+            .set_condition_expression(condition.expression)
+            .set_expression_attribute_names(condition.names)
+            .set_expression_attribute_values(condition.values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+    }};
+}
+
+/// The [`Condition`] a built transaction item (`Put`, `Delete`, `Update`)
+/// carries, to send it alone.
+macro_rules! condition_of {
+    ($part:expr) => {
+        Condition {
+            expression: $part.condition_expression,
+            names: $part.expression_attribute_names,
+            values: $part.expression_attribute_values,
+        }
+    };
+}
+
+/// What must hold of an item for a write to go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Anything,
+    Absent,
+    Present,
+    /// Present, at exactly this version.
+    Version(u64),
+    /// Present and not being deleted (see [`Write::MarkDeleting`]).
+    Live,
+    /// Present at exactly this version and not being deleted: flagging an
+    /// object for deletion leaves its version as it was, so a check of the
+    /// version alone would let a child attach while its children are counted.
+    LiveAt(u64),
+}
+
+/// One item write. A batch of them is applied all-or-nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// The object item itself, at `version`.
+    PutObject {
+        key: ItemKey,
+        object: serde_json::Value,
+        version: u64,
+        expect: Expect,
+    },
+    /// An index item pointing at the object item `target`.
+    PutIndex {
+        key: ItemKey,
+        target: ItemKey,
+    },
+    Delete {
+        key: ItemKey,
+        expect: Expect,
+    },
+    Check {
+        key: ItemKey,
+        expect: Expect,
+    },
+    /// A plain item: its key and string attributes, written whatever is
+    /// there (a relationship item, see [`keys::relationship_key`]; a stamp's
+    /// fresh token, see [`keys::stamp_key`]).
+    PutItem {
+        key: ItemKey,
+        attributes: Vec<(String, String)>,
+    },
+    /// Flags an object so that no new child can be attached while its
+    /// children are counted; see the hierarchy's delete protocol.
+    MarkDeleting {
+        key: ItemKey,
+        version: u64,
+        deleting: bool,
+    },
+    /// A quota bucket's counters, added to under a condition on their
+    /// values (see [`bucket`]).
+    Bucket(BucketWrite),
+}
+
+/// The attribute of a stamp item that changes on every write.
+pub(crate) const STAMP_TOKEN: &str = "token";
+
+impl Write {
+    /// The write that moves a stamp to a fresh token (see [`Store::stamp`]).
+    pub fn stamp(key: ItemKey) -> Write {
+        Write::PutItem {
+            key,
+            attributes: vec![(STAMP_TOKEN.into(), uuid::Uuid::new_v4().to_string())],
+        }
+    }
+
+    /// What the write requires of its item.
+    fn expect(&self) -> Expect {
+        match self {
+            Write::PutObject { expect, .. }
+            | Write::Delete { expect, .. }
+            | Write::Check { expect, .. } => *expect,
+            Write::MarkDeleting { version, .. } => Expect::Version(*version),
+            // A failed bucket condition: NotFound if it was missing, else Conflict.
+            Write::Bucket(_) => Expect::Present,
+            Write::PutIndex { .. } | Write::PutItem { .. } => Expect::Anything,
+        }
+    }
+
+    /// The typed error of this write's failed condition, given whether the
+    /// item was there (DynamoDB returns it on failure).
+    fn failure(&self, index: usize, item_exists: bool) -> StoreError {
+        match (self.expect(), item_exists) {
+            (Expect::Absent, _) => StoreError::AlreadyExists { index },
+            (_, false) => StoreError::NotFound { index },
+            (_, true) => StoreError::Conflict { index },
+        }
+    }
+}
+
+impl Store {
+    /// Applies `writes` all-or-nothing: one conditional call for a single
+    /// write, one TransactWriteItems for several. Writes on one item go as
+    /// one ([`bucket::merged`]); a refused write is named by its position
+    /// in `writes`.
+    pub async fn write(&self, writes: impl AsRef<[Write]>) -> Result<(), StoreError> {
+        let writes = writes.as_ref();
+        match bucket::merged(writes) {
+            None => self.write_distinct(writes).await,
+            Some((sent, origin)) => self
+                .write_distinct(&sent)
+                .await
+                .map_err(|err| err.at_origin(&origin)),
+        }
+    }
+
+    /// [`Store::write`] of writes that are each on an item of their own.
+    async fn write_distinct(&self, writes: &[Write]) -> Result<(), StoreError> {
+        match writes {
+            [] => Ok(()),
+            [single] => self.write_one(single).await,
+            _ => self.transact(writes).await,
+        }
+    }
+
+    async fn write_one(&self, write: &Write) -> Result<(), StoreError> {
+        let op = operation(&self.table, write)?;
+        let client = &self.client;
+        let table = &self.table;
+        if let Some(put) = op.put {
+            let request = client.put_item().set_item(Some(put.item));
+            let sent = conditional!(request, table, condition_of!(put)).send();
+            sent.await.map(drop).map_err(|e| single_error(write, e))
+        } else if let Some(delete) = op.delete {
+            let request = client.delete_item().set_key(Some(delete.key));
+            let sent = conditional!(request, table, condition_of!(delete)).send();
+            sent.await.map(drop).map_err(|e| single_error(write, e))
+        } else if let Some(update) = op.update {
+            let request = client
+                .update_item()
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression);
+            let sent = conditional!(request, table, condition_of!(update)).send();
+            sent.await.map(drop).map_err(|e| single_error(write, e))
+        } else {
+            // A lone condition check writes nothing; a transaction of one is
+            // the only way DynamoDB evaluates it.
+            self.transact(std::slice::from_ref(write)).await
+        }
+    }
+
+    async fn transact(&self, writes: &[Write]) -> Result<(), StoreError> {
+        if writes.len() > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::TooLarge(format!(
+                "the change needs {} writes in one transaction; at most {MAX_TRANSACTION_ITEMS} fit",
+                writes.len()
+            )));
+        }
+        let items = writes
+            .iter()
+            .map(|w| operation(&self.table, w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // One token per attempt: the SDK's own retries of an attempt reuse
+            // it, so a retried request that already committed is not applied twice.
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
+            match result.map_err(|e| transaction_error(writes, e)) {
+                Err(StoreError::TransactionConflict) if attempt < CONFLICT_ATTEMPTS => {
+                    let backoff = 10 * u64::from(attempt) + jitter_millis();
+                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                }
+                other => return other.map(drop),
+            }
+        }
+    }
+}
+
+fn jitter_millis() -> u64 {
+    u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 16)
+}
+
+/// The condition of one item of a write: its expression, and the names
+/// and values the expressions of the item use.
+#[derive(Default)]
+struct Condition {
+    expression: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<HashMap<String, AttributeValue>>,
+}
+
+/// The condition for an [`Expect`].
+fn condition(expect: Expect) -> Condition {
+    let at = |expression: &str, rv: u64| Condition {
+        expression: Some(expression.into()),
+        names: None,
+        values: Some(HashMap::from([(
+            ":rv".to_string(),
+            AttributeValue::N(rv.to_string()),
+        )])),
+    };
+    let only = |expression: &str| Condition {
+        expression: Some(expression.into()),
+        ..Condition::default()
+    };
+    match expect {
+        Expect::Anything => Condition::default(),
+        Expect::Absent => only("attribute_not_exists(pk)"),
+        Expect::Present => only("attribute_exists(pk)"),
+        Expect::Version(rv) => at("rv = :rv", rv),
+        Expect::Live => only("attribute_exists(pk) AND attribute_not_exists(deleting)"),
+        Expect::LiveAt(rv) => at("rv = :rv AND attribute_not_exists(deleting)", rv),
+    }
+}
+
+fn build_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// A Put of `key` with string attributes, whatever the item holds now.
+fn unconditional_put<'a>(
+    table: &str,
+    key: &ItemKey,
+    attributes: impl IntoIterator<Item = (&'a str, &'a String)>,
+) -> Result<Put, StoreError> {
+    let mut item = key_item(key);
+    for (name, value) in attributes {
+        item.insert(name.to_string(), s(value));
+    }
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .build()
+        .map_err(build_error)
+}
+
+fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
+    let op = TransactWriteItem::builder();
+    let op = match write {
+        Write::PutObject {
+            key,
+            object,
+            version,
+            expect,
+        } => {
+            let body = object.to_string();
+            if body.len() > MAX_OBJECT_BYTES {
+                return Err(StoreError::TooLarge(format!(
+                    "object is {} bytes; the limit is {MAX_OBJECT_BYTES}",
+                    body.len()
+                )));
+            }
+            let mut item = key_item(key);
+            if let Some((type_pk, type_sk)) = keys::type_index_of(key) {
+                item.insert("gsi1pk".into(), s(&type_pk));
+                item.insert("gsi1sk".into(), s(&type_sk));
+            }
+            item.insert("obj".into(), AttributeValue::S(body));
+            item.insert("rv".into(), AttributeValue::N(version.to_string()));
+            let put = Put::builder().set_item(Some(item));
+            op.put(
+                conditional!(put, table, condition(*expect))
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::PutIndex { key, target } => {
+            let attributes = [("opk", &target.pk), ("osk", &target.sk)];
+            op.put(unconditional_put(table, key, attributes)?)
+        }
+        Write::PutItem { key, attributes } => op.put(unconditional_put(
+            table,
+            key,
+            attributes
+                .iter()
+                .map(|(name, value)| (name.as_str(), value)),
+        )?),
+        Write::Delete { key, expect } => {
+            let delete = Delete::builder().set_key(Some(key_item(key)));
+            op.delete(
+                conditional!(delete, table, condition(*expect))
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::Check { key, expect } => {
+            // A condition check must have an expression; `Anything` is one
+            // that always holds.
+            let mut expected = condition(*expect);
+            expected
+                .expression
+                .get_or_insert_with(|| "attribute_exists(pk) OR attribute_not_exists(pk)".into());
+            let check = ConditionCheck::builder().set_key(Some(key_item(key)));
+            op.condition_check(
+                conditional!(check, table, expected)
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
+        Write::MarkDeleting {
+            key,
+            version,
+            deleting,
+        } => {
+            let update = if *deleting {
+                "SET deleting = :t"
+            } else {
+                "REMOVE deleting"
+            };
+            let mut values =
+                HashMap::from([(":rv".to_string(), AttributeValue::N(version.to_string()))]);
+            if *deleting {
+                values.insert(":t".into(), AttributeValue::Bool(true));
+            }
+            let expected = Condition {
+                expression: Some("rv = :rv".into()),
+                names: None,
+                values: Some(values),
+            };
+            op.update(update_item(table, key, update, expected)?)
+        }
+        Write::Bucket(write) => {
+            let e = bucket::expressions(write);
+            let expected = Condition {
+                expression: e.condition,
+                names: (!e.names.is_empty()).then_some(e.names),
+                values: Some(e.values),
+            };
+            op.update(update_item(table, &write.key, e.update, expected)?)
+        }
+    };
+    Ok(op.build())
+}
+
+fn update_item(
+    table: &str,
+    key: &ItemKey,
+    update: impl Into<String>,
+    expected: Condition,
+) -> Result<Update, StoreError> {
+    let update = Update::builder()
+        .set_key(Some(key_item(key)))
+        .update_expression(update);
+    conditional!(update, table, expected)
+        .build()
+        .map_err(build_error)
+}
+
+/// The error of a single-item request (put, delete, update) whose
+/// condition may fail.
+trait ConditionalError {
+    /// For a failed condition, whether the item was there.
+    fn condition_failed(&self) -> Option<bool>;
+}
+
+macro_rules! conditional_error {
+    ($($error:ident),*) => {$(
+        impl ConditionalError for $error {
+            fn condition_failed(&self) -> Option<bool> {
+                match self {
+                    $error::ConditionalCheckFailedException(c) => Some(c.item.is_some()),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+conditional_error!(PutItemError, DeleteItemError, UpdateItemError);
+
+/// Maps the error of a single-item write.
+fn single_error<E, R>(write: &Write, err: SdkError<E, R>) -> StoreError
+where
+    E: ConditionalError + ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if let SdkError::ServiceError(service) = &err {
+        if let Some(item_exists) = service.err().condition_failed() {
+            return write.failure(0, item_exists);
+        }
+        if service.err().code() == Some("TransactionConflictException") {
+            return StoreError::TransactionConflict;
+        }
+    }
+    backend(err)
+}
+
+fn transaction_error<R: std::fmt::Debug>(
+    writes: &[Write],
+    err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> StoreError {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    if let SdkError::ServiceError(service) = &err {
+        match service.err() {
+            E::TransactionCanceledException(cancelled) => {
+                let reasons = cancelled.cancellation_reasons();
+                let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+                if let Some(index) = codes.iter().position(|c| *c == "ConditionalCheckFailed") {
+                    let item_exists = reasons[index].item().is_some();
+                    return match writes.get(index) {
+                        Some(write) => write.failure(index, item_exists),
+                        None => StoreError::Backend(format!(
+                            "condition of unknown write {index} failed"
+                        )),
+                    };
+                }
+                if codes.contains(&"TransactionConflict") {
+                    return StoreError::TransactionConflict;
+                }
+                if codes.iter().any(|c| c.contains("Throttl")) {
+                    return StoreError::Throttled;
+                }
+                return StoreError::Backend(format!("transaction cancelled: {codes:?}"));
+            }
+            E::TransactionInProgressException(_) => {
+                return StoreError::TransactionConflict;
+            }
+            _ => {}
+        }
+    }
+    backend(err)
+}
