@@ -245,3 +245,31 @@ async fn an_object_over_the_item_limit_is_refused_before_writing() {
     ));
     assert!(store.get(&p.key()).await.unwrap().is_none());
 }
+
+/// Writes on one item go as one, and a refusal still names the caller's
+/// write by its place in the caller's list.
+#[tokio::test]
+async fn a_refusal_names_the_callers_write_when_items_were_merged() {
+    let store = fresh_store().await;
+    let p = project("p1");
+    let index = Write::PutIndex {
+        key: ItemKey {
+            pk: "l#test".into(),
+            sk: "p1".into(),
+        },
+        target: p.key(),
+    };
+    let missing = project("missing");
+    let writes = vec![
+        put(&p, 1, Expect::Absent),
+        index.clone(),
+        index,
+        Write::Check {
+            key: missing.key(),
+            expect: Expect::Present,
+        },
+    ];
+    let refused = store.write(writes).await;
+    assert_eq!(refused, Err(StoreError::NotFound { index: 3 }));
+    assert!(store.get(&p.key()).await.unwrap().is_none());
+}
