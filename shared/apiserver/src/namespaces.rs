@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use store::{Context, Expect, ObjectRef, Store, Write};
 
 use crate::errors::from_store;
+use crate::label_index;
 use crate::placement::builtin_ref;
 
 /// The label Kubernetes puts on every namespace, naming it.
@@ -112,14 +113,10 @@ pub async fn deleted_with(
             key: owned_ref.key(),
             expect: Expect::Version(item.version),
         });
-        if let Some(labels) = item.object["metadata"]["labels"].as_object() {
-            writes.extend(labels.iter().filter_map(|(k, v)| {
-                Some(Write::Delete {
-                    key: owned_ref.label_index_key(k, v.as_str()?),
-                    expect: Expect::Anything,
-                })
-            }));
-        }
+        writes.extend(label_index::deletes(
+            owned_ref,
+            &label_index::of_document(&item.object),
+        ));
         writes.push(Write::Delete {
             key: owner.child_index_key(owned_ref),
             expect: Expect::Anything,

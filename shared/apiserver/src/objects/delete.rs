@@ -121,7 +121,7 @@ impl Ops<'_> {
             owned_records = suspensions;
         }
         // After the children's count, whose refusal says more.
-        let pending = self.quota().admit_delete(old).await?;
+        let hooks = hooks::on_delete(&self.hooks(), old).await?;
         if dry_run {
             return Ok(());
         }
@@ -187,11 +187,7 @@ impl Ops<'_> {
             Role::Companion,
             namespaces::deleted_with(store, object_ref, &owned).await?,
         );
-        set.extend(
-            Role::Index,
-            relationship_writes(&[], &platform_relationships(&self.kind.kind, old)),
-        );
-        self.commit(set, pending).await.map_err(|err| match err {
+        self.commit(set, hooks).await.map_err(|err| match err {
             CommitError::Store(StoreError::TooLarge(detail)) if !owned_namespaces.is_empty() => {
                 self.conflict(
                     name,
