@@ -6,7 +6,7 @@ use domain::quota::{self as q, BucketKey};
 use domain::{ApiError, Cause};
 
 use super::buckets::limit_writes;
-use super::paths::consumer_organization;
+use super::paths::{consumer_not_found, consumer_organization};
 use super::retire::{organization_of_buckets, retire_empty};
 use super::{inputs, invalid, HookContext, Pending};
 
@@ -30,11 +30,10 @@ pub(super) async fn grant_written(
         None => None,
     };
     let Some(org) = consumer_organization(cx.store, &grant.consumer).await? else {
-        return Err(invalid(vec![Cause {
-            reason: "FieldValueNotFound".into(),
-            field: "spec.consumerRef".into(),
-            message: format!("{} not found", grant.consumer),
-        }]));
+        return Err(invalid(vec![consumer_not_found(
+            "spec.consumerRef",
+            &grant.consumer,
+        )]));
     };
     let pending = match &before {
         Some(before) if before.consumer != grant.consumer => {

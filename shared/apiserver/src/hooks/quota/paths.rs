@@ -184,11 +184,7 @@ pub(crate) async fn consumer_path(
             q::QUOTA_GROUP,
             q::RESOURCE_CLAIM.plural,
             &consumer.name,
-            vec![Cause {
-                reason: "FieldValueNotFound".into(),
-                field: field.into(),
-                message: format!("{consumer} not found"),
-            }],
+            vec![consumer_not_found(field, consumer)],
         ));
     };
     let chain = match hierarchy::parent_of(kind.kind, &stored.object["spec"]) {
@@ -202,6 +198,15 @@ pub(crate) async fn consumer_path(
             .unwrap_or_default(),
     );
     path_or_internal(q::QuotaPath::new(nodes))
+}
+
+/// The cause of a claim or grant whose consumer does not exist.
+pub(super) fn consumer_not_found(field: &str, consumer: &Node) -> Cause {
+    Cause {
+        reason: "FieldValueNotFound".into(),
+        field: field.into(),
+        message: format!("{consumer} not found"),
+    }
 }
 
 /// Where an organization, folder or project is stored.

@@ -8,12 +8,12 @@ use domain::kinds::{KindInfo, ORGANIZATION_LABEL};
 use domain::lifecycle;
 use domain::object::Object;
 use domain::quota::{self as q, Node};
-use domain::{ApiError, Cause};
+use domain::ApiError;
 use serde_json::Value;
 use store::{Context, Expect, ObjectRef, Stored, Write};
 
 use super::buckets::limit_writes;
-use super::paths::consumer_organization;
+use super::paths::{consumer_not_found, consumer_organization};
 use super::rendered::{policy_invalid, rendered_object};
 use super::{catalog_kind, HookContext, Pending};
 use crate::errors::from_store;
@@ -306,11 +306,7 @@ pub(super) async fn grant_organization(
             q::QUOTA_GROUP,
             q::RESOURCE_GRANT.plural,
             &consumer.name,
-            vec![Cause {
-                reason: "FieldValueNotFound".into(),
-                field: "spec.consumerRef".into(),
-                message: format!("{consumer} not found"),
-            }],
+            vec![consumer_not_found("spec.consumerRef", consumer)],
         )),
     }
 }
