@@ -20,7 +20,7 @@ use serde_json::Value;
 use store::{BucketCheck, BucketWrite, Context, ItemKey, Store, Write};
 
 use crate::errors::from_store;
-use crate::quota::{bucket_document, bucket_ref, consumer_path, emit, node_ref};
+use crate::hooks::quota::{bucket_document, bucket_ref, consumer_path, emit, node_ref};
 use crate::stamped::{context_documents, parsed, platform_documents, type_documents};
 
 /// What one audit found and did.
@@ -305,5 +305,5 @@ impl PathReader<'_> {
 }
 
 async fn organization_of(store: &Store, node: &Node) -> Result<Option<String>, ApiError> {
-    crate::quota::consumer_organization(store, node).await
+    crate::hooks::quota::consumer_organization(store, node).await
 }

@@ -23,8 +23,8 @@ use store::{Context, ObjectRef, Store};
 use crate::codec::Response;
 use crate::errors::from_store;
 use crate::hierarchy_reads;
+use crate::hooks::quota::{add_levels, bucket_ref};
 use crate::placement::builtin_ref;
-use crate::quota::{add_levels, bucket_ref};
 use crate::route::ResourcePath;
 use crate::Call;
 

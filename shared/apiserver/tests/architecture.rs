@@ -110,7 +110,7 @@ fn the_request_pipeline_has_no_import_circle() {
     let imports = module_imports(&src);
     assert!(imports.len() > 10, "modules read: {imports:?}");
     assert!(
-        imports["objects"].contains("quota"),
+        imports["objects"].contains("hooks"),
         "a directory module is read whole: {imports:?}"
     );
     if let Some(circle) = find_circle(&imports) {
@@ -201,4 +201,35 @@ fn a_kind_named_in_the_source_is_found() {
     assert_eq!(screaming("ProjectSuspension"), "PROJECT_SUSPENSION");
     let text = "if kind.is(&kinds::PROJECT) { m(\"Folder\") } ORGANIZATION_LABEL";
     assert_eq!(builtin_kinds_named(text), vec!["Folder", "Project"]);
+}
+
+/// What a hook may not read: the HTTP call (`Call`, its method, headers or
+/// query) or anything of the `http` crate. A background worker has none.
+fn request_only_parts(text: &str) -> Vec<&'static str> {
+    [
+        "Call<",
+        "Call {",
+        "crate::Call",
+        ", Call}",
+        "http::",
+        ".call.",
+        "call:",
+    ]
+    .into_iter()
+    .filter(|part| text.contains(part))
+    .collect()
+}
+
+#[test]
+fn hooks_read_nothing_a_background_worker_does_not_have() {
+    let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/hooks");
+    let text = rust_files_text(&hooks);
+    assert!(
+        text.contains("pub(crate) async fn on_delete"),
+        "hooks read: {hooks:?}"
+    );
+    assert_eq!(request_only_parts(&text), Vec::<&str>::new());
+    // What quota's adapter read before it became a hook is caught.
+    let before = "pub call: &'a Call<'a>,\n let now = self.call.timestamp();";
+    assert_eq!(request_only_parts(before), vec!["Call<", ".call.", "call:"]);
 }

@@ -108,7 +108,7 @@ impl Ops<'_> {
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
         }
-        let pending = self.quota().admit_create(&mut obj, &placement).await?;
+        let hooks = hooks::on_create(&self.hooks(), &mut obj, &placement).await?;
         let doc = obj.to_value();
         let warnings = [
             warnings,
@@ -155,11 +155,7 @@ impl Ops<'_> {
             Role::Companion,
             self.strategy().created_with(self.kind, &object_ref, &now),
         );
-        set.extend(
-            Role::Index,
-            relationship_writes(&platform_relationships(&self.kind.kind, &obj), &[]),
-        );
-        match self.commit(set, pending).await {
+        match self.commit(set, hooks).await {
             Ok(()) => Ok(self.respond(201, doc).with_warnings(&warnings)),
             Err(err) => Err(self.create_error(&name, container.as_ref(), err)),
         }

@@ -124,7 +124,7 @@ impl Ops<'_> {
             owned_records = records;
         }
         // After the children's count, whose refusal says more.
-        let pending = self.quota().admit_delete(old).await?;
+        let hooks = hooks::on_delete(&self.hooks(), old).await?;
         if dry_run {
             return Ok(());
         }
@@ -176,11 +176,7 @@ impl Ops<'_> {
             Role::Companion,
             deleted_with(store, object_ref, &owned).await?,
         );
-        set.extend(
-            Role::Index,
-            relationship_writes(&[], &platform_relationships(&self.kind.kind, old)),
-        );
-        self.commit(set, pending).await.map_err(|err| match err {
+        self.commit(set, hooks).await.map_err(|err| match err {
             CommitError::Store(StoreError::TooLarge(detail)) if !going_if_empty.is_empty() => {
                 self.conflict(
                     name,
@@ -253,14 +249,10 @@ async fn deleted_with(
             key: owned_ref.key(),
             expect: Expect::Version(item.version),
         });
-        if let Some(labels) = item.object["metadata"]["labels"].as_object() {
-            writes.extend(labels.iter().filter_map(|(k, v)| {
-                Some(Write::Delete {
-                    key: owned_ref.label_index_key(k, v.as_str()?),
-                    expect: Expect::Anything,
-                })
-            }));
-        }
+        writes.extend(label_index::deletes(
+            owned_ref,
+            &label_index::of_document(&item.object),
+        ));
         writes.push(Write::Delete {
             key: owner.child_index_key(owned_ref),
             expect: Expect::Anything,

@@ -15,30 +15,7 @@ pub(super) fn label_pairs(kind: &KindInfo, obj: &Object) -> BTreeSet<(String, St
         .collect()
 }
 
-pub(super) fn index_puts<'a>(
-    object_ref: &'a ObjectRef,
-    labels: &'a BTreeSet<(String, String)>,
-) -> impl Iterator<Item = Write> + 'a {
-    labels.iter().map(move |(k, v)| Write::PutIndex {
-        key: object_ref.label_index_key(k, v),
-        target: object_ref.key(),
-    })
-}
-
-/// Index writes for a label change: put the new pairs, delete the gone ones.
-pub(super) fn index_changes(
-    object_ref: &ObjectRef,
-    old: &BTreeSet<(String, String)>,
-    new: &BTreeSet<(String, String)>,
-) -> Vec<Write> {
-    let added: BTreeSet<_> = new.difference(old).cloned().collect();
-    let mut writes: Vec<Write> = index_puts(object_ref, &added).collect();
-    writes.extend(old.difference(new).map(|(k, v)| Write::Delete {
-        key: object_ref.label_index_key(k, v),
-        expect: Expect::Anything,
-    }));
-    writes
-}
+pub(super) use crate::label_index::{changes as index_changes, puts as index_puts};
 
 pub(super) fn child_index(parent: &ObjectRef, child: &ObjectRef) -> Write {
     Write::PutIndex {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use domain::admission::{AdmissionRequest, Operation, PolicySet, UserInfo};
 use domain::catalog::{Catalog, Miss};
-use domain::ingest::{platform_relationship_changes, platform_relationships};
 use domain::kinds::{self, ContextKind, KindInfo, Scope, ORGANIZATION_LABEL};
 use domain::lifecycle;
 use domain::metadata_rules::generated_name;
@@ -17,19 +16,19 @@ use domain::object::Object;
 use domain::request_options::DeleteOptions;
 use domain::{ApiError, Cause};
 use http::Method;
-use ingest::relationship_writes;
 use serde_json::Value;
 use store::{Context, Expect, ObjectRef, StoreError, Stored, Write};
 
 use crate::codec::{self, FieldValidation, PatchKind, Response};
 use crate::errors::from_store;
 use crate::hierarchy_reads;
+use crate::hooks::{self, HookContext};
 use crate::placement::{self, object_ref, visible, Container};
 use crate::present::{at_version, present};
 use crate::route::{context_kind, ResourcePath};
 use crate::strategy::{self, ChildFate, Strategy, StrategyContext};
 use crate::write_set::{CommitError, Failure, Role, WriteSet};
-use crate::{quota, ApiServer, Call};
+use crate::{label_index, ApiServer, Call};
 
 mod admit;
 mod create;
@@ -177,15 +176,15 @@ fn decode_error(e: String) -> ApiError {
 }
 
 impl Ops<'_> {
-    /// Quota's part of this request (see `quota`).
-    fn quota(&self) -> quota::Subject<'_> {
-        quota::Subject {
+    /// What the hooks of this request read (see `hooks`).
+    fn hooks(&self) -> HookContext<'_> {
+        HookContext {
             store: &self.server.store,
             catalog: self.catalog,
             kind: self.kind,
             context: self.context,
-            call: self.call,
-            cache: &self.server.quota,
+            request: &self.call.request,
+            quota: &self.server.quota,
         }
     }
 
@@ -336,13 +335,13 @@ impl Ops<'_> {
         causes
     }
 
-    /// Commits a request's write set with quota's part. A write of a kind
-    /// whose strategy names a stamp also moves it (`write_set::Stamp`).
-    async fn commit(&self, mut set: WriteSet, quota: quota::Pending) -> Result<(), CommitError> {
+    /// Commits a request's write set with the hooks' plan. A write of a
+    /// kind whose strategy names a stamp also moves it (`write_set::Stamp`).
+    async fn commit(&self, mut set: WriteSet, hooks: hooks::Plan) -> Result<(), CommitError> {
         if let Some(stamp) = self.strategy.stamp() {
             set.stamp(stamp, self.strategy.answers_when_every_instance_applies());
         }
-        quota.commit(self.server, set).await
+        hooks.commit(self.server, set).await
     }
 
     /// Whether objects of this kind hold others that keep it from being

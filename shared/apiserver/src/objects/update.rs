@@ -160,16 +160,9 @@ impl Ops<'_> {
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
         }
-        let pending = match status {
-            true => {
-                self.quota().admit_status_update(&old, &new)?;
-                quota::Pending::none()
-            }
-            false => {
-                self.quota()
-                    .admit_update(&old, &mut new, &placement)
-                    .await?
-            }
+        let hooks = match status {
+            true => hooks::on_status_update(&self.hooks(), &old, &new)?,
+            false => hooks::on_update(&self.hooks(), &old, &mut new, &placement).await?,
         };
         let doc = new.to_value();
         if self.call.query.dry_run {
@@ -224,9 +217,7 @@ impl Ops<'_> {
                 }),
             );
         }
-        let (added, removed) = platform_relationship_changes(&self.kind.kind, &old, &new);
-        set.extend(Role::Index, relationship_writes(&added, &removed));
-        match self.commit(set, pending).await {
+        match self.commit(set, hooks).await {
             Ok(()) => Ok(self.respond(200, doc).with_warnings(&warnings)),
             Err(err) if is_parent_refusal(&err) => Err(self.conflict(
                 &name,

@@ -1,0 +1,116 @@
+//! What applies to every kind, whatever its strategy: quota's claims,
+//! releases and grants, then the platform's relationship items (later:
+//! IAM, finalizers, revisions). The hooks run in that order, each planning
+//! its writes as data; a verb commits the one [`Plan`] they make together
+//! with its own write set.
+//!
+//! A hook reads only its [`HookContext`]: the store, the catalog, the kind,
+//! the context, the request's description and the quota cache. It holds no
+//! HTTP request, so a background worker (the deletion lifecycle's garbage
+//! collector) builds one and runs the same delete-time work.
+
+use std::sync::Arc;
+
+use domain::catalog::Catalog;
+use domain::kinds::KindInfo;
+use domain::object::Object;
+use domain::ApiError;
+use store::{Context, Store, Write};
+
+use crate::hierarchy_reads::Link;
+use crate::quota_cache::QuotaCache;
+use crate::request::RequestInfo;
+use crate::write_set::{CommitError, Role, WriteSet};
+use crate::ApiServer;
+
+pub(crate) mod quota;
+mod relationships;
+
+/// What a hook reads of the write it plans for.
+pub(crate) struct HookContext<'a> {
+    pub store: &'a Store,
+    pub catalog: &'a Catalog,
+    /// The kind of the object written.
+    pub kind: &'a KindInfo,
+    /// The context the object is written in.
+    pub context: &'a Context,
+    /// Who asks, and when (a claim template's `user`, every timestamp).
+    pub request: &'a RequestInfo,
+    /// The instance's quota policies and registrations.
+    pub quota: &'a Arc<QuotaCache>,
+}
+
+/// The hooks' writes for one request, committed with the verb's own.
+#[derive(Default)]
+pub(crate) struct Plan {
+    /// Quota's part, which plans its claims again when a bucket refuses.
+    quota: quota::Pending,
+    /// The other hooks' items, each with its role.
+    items: Vec<(Role, Write)>,
+}
+
+impl Plan {
+    fn with(quota: quota::Pending, role: Role, writes: Vec<Write>) -> Plan {
+        Plan {
+            quota,
+            items: writes.into_iter().map(|w| (role, w)).collect(),
+        }
+    }
+
+    /// Commits the verb's write set with the hooks' items in it (see
+    /// `quota::Pending::commit` for what a refused bucket does).
+    pub async fn commit(self, server: &ApiServer, mut set: WriteSet) -> Result<(), CommitError> {
+        for (role, write) in self.items {
+            set.put(role, write);
+        }
+        self.quota.commit(server, set).await
+    }
+}
+
+/// The hooks of a create. `placement` is the parent chain read for a
+/// folder or project (empty for other kinds).
+pub(crate) async fn on_create(
+    cx: &HookContext<'_>,
+    obj: &mut Object,
+    placement: &[Link],
+) -> Result<Plan, ApiError> {
+    let quota = Box::pin(quota::on_create(cx, obj, placement)).await?;
+    let relationships = relationships::created(cx.kind, obj);
+    Ok(Plan::with(quota, Role::Index, relationships))
+}
+
+/// The hooks of an update. `placement` is the new parent's chain of a
+/// folder or project that moved (empty otherwise).
+pub(crate) async fn on_update(
+    cx: &HookContext<'_>,
+    old: &Object,
+    new: &mut Object,
+    placement: &[Link],
+) -> Result<Plan, ApiError> {
+    let quota = Box::pin(quota::on_update(cx, old, new, placement)).await?;
+    let relationships = relationships::changed(cx.kind, old, new);
+    Ok(Plan::with(quota, Role::Index, relationships))
+}
+
+/// The hooks of a `/status` write.
+pub(crate) fn on_status_update(
+    cx: &HookContext<'_>,
+    old: &Object,
+    new: &Object,
+) -> Result<Plan, ApiError> {
+    quota::on_status_update(cx, old, new)?;
+    let relationships = relationships::changed(cx.kind, old, new);
+    Ok(Plan::with(
+        quota::Pending::none(),
+        Role::Index,
+        relationships,
+    ))
+}
+
+/// The hooks of a delete: what a background worker runs too once it
+/// deletes an object, with a context it builds itself.
+pub(crate) async fn on_delete(cx: &HookContext<'_>, old: &Object) -> Result<Plan, ApiError> {
+    let quota = Box::pin(quota::on_delete(cx, old)).await?;
+    let relationships = relationships::deleted(cx.kind, old);
+    Ok(Plan::with(quota, Role::Index, relationships))
+}
