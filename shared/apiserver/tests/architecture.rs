@@ -233,3 +233,88 @@ fn hooks_read_nothing_a_background_worker_does_not_have() {
     let before = "pub call: &'a Call<'a>,\n let now = self.call.timestamp();";
     assert_eq!(request_only_parts(before), vec!["Call<", ".call.", "call:"]);
 }
+
+/// Every .rs file below `dir`, with its text up to its test module.
+fn rust_files(dir: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            files.push((path.display().to_string(), code.to_string()));
+        }
+    }
+    files
+}
+
+/// Each function in `code` and its length in lines: from its `fn` line to
+/// the closing brace at the same indentation.
+fn function_lengths(code: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut found = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let head = ["pub(crate) ", "pub(super) ", "pub ", "async ", "const "]
+            .iter()
+            .fold(trimmed, |rest, prefix| {
+                rest.strip_prefix(prefix).unwrap_or(rest)
+            });
+        let head = head.strip_prefix("async ").unwrap_or(head);
+        let Some(signature) = head.strip_prefix("fn ") else {
+            continue;
+        };
+        let name = signature.split(['(', '<']).next().unwrap_or_default();
+        if trimmed.ends_with('}') || trimmed.ends_with(';') {
+            found.push((name.to_string(), 1));
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        let close = format!("{}}}", " ".repeat(indent));
+        let end = lines[at..]
+            .iter()
+            .position(|l| l.trim_end() == close)
+            .unwrap_or(0);
+        found.push((name.to_string(), end + 1));
+    }
+    found
+}
+
+/// "About 600 lines" a module, "about 80" a function (the registry issue).
+const MAX_MODULE_LINES: usize = 620;
+const MAX_FUNCTION_LINES: usize = 85;
+
+#[test]
+fn no_module_or_function_on_the_request_path_outgrows_one_reading() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let files = rust_files(&src);
+    assert!(files.len() > 30, "files read: {}", files.len());
+    let mut too_long = Vec::new();
+    for (path, code) in &files {
+        let lines = code.lines().count();
+        if lines > MAX_MODULE_LINES {
+            too_long.push(format!("{path}: {lines} lines"));
+        }
+        for (name, length) in function_lengths(code) {
+            if length > MAX_FUNCTION_LINES {
+                too_long.push(format!("{path}: fn {name}: {length} lines"));
+            }
+        }
+    }
+    assert!(too_long.is_empty(), "split these: {too_long:#?}");
+}
+
+#[test]
+fn a_functions_length_runs_to_its_closing_brace() {
+    let code = "impl A {\n    pub(crate) async fn long(&self) {\n        a();\n        b();\n    }\n\n    fn short() {}\n}\nfn free<T>() {\n}\n";
+    assert_eq!(
+        function_lengths(code),
+        vec![
+            ("long".to_string(), 4),
+            ("short".to_string(), 1),
+            ("free".to_string(), 2)
+        ]
+    );
+}

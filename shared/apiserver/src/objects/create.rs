@@ -60,7 +60,10 @@ impl Ops<'_> {
         }))
     }
 
-    pub(super) async fn create(&self) -> Result<Response, ApiError> {
+    /// The body as sent, decoded, pruned and defaulted, without status
+    /// where status is a subresource, its name generated if asked; and
+    /// the warnings about it.
+    async fn sent_object(&self) -> Result<(Object, Vec<String>), ApiError> {
         let sent = codec::decode_object(self.call.header("content-type"), self.call.body)?;
         let mut doc = sent.value;
         self.strategy
@@ -78,6 +81,11 @@ impl Ops<'_> {
                 self.kind.max_name_length,
             );
         }
+        Ok((obj, warnings))
+    }
+
+    pub(super) async fn create(&self) -> Result<Response, ApiError> {
+        let (mut obj, warnings) = self.sent_object().await?;
         let name = obj.metadata.name.clone();
         strategy::refuse_if_context_suspended(&self.server.store, self.context, self.kind, &name)
             .await?;
@@ -118,7 +126,28 @@ impl Ops<'_> {
         if self.call.query.dry_run {
             return Ok(self.respond(201, doc).with_warnings(&warnings));
         }
-        let object_ref = self.object_ref(&name);
+        let container = self.container(&obj);
+        let set = self
+            .create_set(&obj, &doc, container.as_ref(), &placement, &now)
+            .await?;
+        match self.commit(set, hooks).await {
+            Ok(()) => Ok(self.respond(201, doc).with_warnings(&warnings)),
+            Err(err) => Err(self.create_error(&name, container.as_ref(), err)),
+        }
+    }
+
+    /// A create's items: the object, its label index items, its
+    /// container's item and child index item, its parent's check and child
+    /// index item, what the strategy creates with it.
+    async fn create_set(
+        &self,
+        obj: &Object,
+        doc: &Value,
+        container: Option<&Container>,
+        placement: &[Link],
+        now: &str,
+    ) -> Result<WriteSet, ApiError> {
+        let object_ref = self.object_ref(&obj.metadata.name);
         let mut set = WriteSet::new();
         set.put(
             Role::Object,
@@ -131,13 +160,12 @@ impl Ops<'_> {
         );
         set.extend(
             Role::Index,
-            index_puts(&object_ref, &label_pairs(self.kind, &obj)),
+            index_puts(&object_ref, &label_pairs(self.kind, obj)),
         );
-        let container = self.container(&obj);
-        if let Some(container) = &container {
+        if let Some(container) = container {
             set.extend(
                 Role::Container,
-                self.container_item(container, &obj, true).await?,
+                self.container_item(container, obj, true).await?,
             );
             set.put(Role::Index, child_index(&container.object_ref, &object_ref));
         }
@@ -153,12 +181,9 @@ impl Ops<'_> {
         }
         set.extend(
             Role::Companion,
-            self.strategy().created_with(self.kind, &object_ref, &now),
+            self.strategy.created_with(self.kind, &object_ref, now),
         );
-        match self.commit(set, hooks).await {
-            Ok(()) => Ok(self.respond(201, doc).with_warnings(&warnings)),
-            Err(err) => Err(self.create_error(&name, container.as_ref(), err)),
-        }
+        Ok(set)
     }
 
     /// What a refused create means, by the item that refused it.

@@ -80,54 +80,97 @@ impl Ops<'_> {
         dry_run: bool,
     ) -> Result<(), ApiError> {
         let store = &self.server.store;
-        let mut going_if_empty = Vec::new();
-        let mut owned_records = Vec::new();
-        if self.holds_children() {
-            let children = hierarchy_reads::children(store, object_ref, None).await?;
-            let fate = |c: &ObjectRef| {
-                strategy::for_group_kind(&c.group, &c.kind).when_container_deleted()
-            };
-            let (if_empty, others): (Vec<ObjectRef>, Vec<ObjectRef>) = children
-                .into_iter()
-                .partition(|c| fate(c) == ChildFate::GoesWithIfEmpty);
-            let (records, others): (Vec<ObjectRef>, Vec<ObjectRef>) = others
-                .into_iter()
-                .partition(|c| fate(c) == ChildFate::GoesWith);
-            let mut blocking: Vec<String> = others
-                .iter()
-                .take(20)
-                .map(|c| format!("{} \"{}\"", c.kind.to_lowercase(), c.name))
-                .collect();
-            for child in &if_empty {
-                if !hierarchy_reads::children(store, child, Some(1))
-                    .await?
-                    .is_empty()
-                {
-                    blocking.push(format!(
-                        "{} \"{}\" (not empty)",
-                        child.kind.to_lowercase(),
-                        child.name
-                    ));
-                }
-            }
-            if !blocking.is_empty() {
-                return Err(self.conflict(
-                    name,
-                    format!(
-                        "{} \"{name}\" still has children: {}; delete or move them first",
-                        self.kind.singular,
-                        blocking.join(", ")
-                    ),
-                ));
-            }
-            going_if_empty = if_empty;
-            owned_records = records;
-        }
+        let (going_if_empty, owned_records) = match self.holds_children() {
+            true => self.children_going_with(name, object_ref).await?,
+            false => (Vec::new(), Vec::new()),
+        };
         // After the children's count, whose refusal says more.
         let hooks = hooks::on_delete(&self.hooks(), old).await?;
         if dry_run {
             return Ok(());
         }
+        let mut set = self.delete_set(object_ref, stored, old).await?;
+        let owned: Vec<ObjectRef> = going_if_empty
+            .iter()
+            .chain(&owned_records)
+            .cloned()
+            .collect();
+        set.extend(
+            Role::Companion,
+            deleted_with(store, object_ref, &owned).await?,
+        );
+        self.commit(set, hooks).await.map_err(|err| match err {
+            CommitError::Store(StoreError::TooLarge(detail)) if !going_if_empty.is_empty() => {
+                self.conflict(
+                    name,
+                    format!(
+                        "{} \"{name}\" holds {}, too many to delete with it ({detail}); delete some of them first",
+                        self.kind.singular,
+                        self.counted(&going_if_empty)
+                    ),
+                )
+            }
+            err => self.commit_error(name, err),
+        })
+    }
+
+    /// A container's children, counted: those that go with it (empty
+    /// ones of a kind that goes if empty; records about it), or the 409
+    /// naming those that keep it.
+    async fn children_going_with(
+        &self,
+        name: &str,
+        object_ref: &ObjectRef,
+    ) -> Result<(Vec<ObjectRef>, Vec<ObjectRef>), ApiError> {
+        let store = &self.server.store;
+        let children = hierarchy_reads::children(store, object_ref, None).await?;
+        let fate =
+            |c: &ObjectRef| strategy::for_group_kind(&c.group, &c.kind).when_container_deleted();
+        let (if_empty, others): (Vec<ObjectRef>, Vec<ObjectRef>) = children
+            .into_iter()
+            .partition(|c| fate(c) == ChildFate::GoesWithIfEmpty);
+        let (records, others): (Vec<ObjectRef>, Vec<ObjectRef>) = others
+            .into_iter()
+            .partition(|c| fate(c) == ChildFate::GoesWith);
+        let mut blocking: Vec<String> = others
+            .iter()
+            .take(20)
+            .map(|c| format!("{} \"{}\"", c.kind.to_lowercase(), c.name))
+            .collect();
+        for child in &if_empty {
+            if !hierarchy_reads::children(store, child, Some(1))
+                .await?
+                .is_empty()
+            {
+                blocking.push(format!(
+                    "{} \"{}\" (not empty)",
+                    child.kind.to_lowercase(),
+                    child.name
+                ));
+            }
+        }
+        if !blocking.is_empty() {
+            return Err(self.conflict(
+                name,
+                format!(
+                    "{} \"{name}\" still has children: {}; delete or move them first",
+                    self.kind.singular,
+                    blocking.join(", ")
+                ),
+            ));
+        }
+        Ok((if_empty, records))
+    }
+
+    /// A delete's own items: the object under its version, its label index
+    /// items, its parent's and container's child index items, and its
+    /// container's item when that tracks it.
+    async fn delete_set(
+        &self,
+        object_ref: &ObjectRef,
+        stored: &Stored,
+        old: &Object,
+    ) -> Result<WriteSet, ApiError> {
         let mut set = WriteSet::new();
         set.put(
             Role::Object,
@@ -167,28 +210,7 @@ impl Ops<'_> {
                 },
             );
         }
-        let owned: Vec<ObjectRef> = going_if_empty
-            .iter()
-            .chain(&owned_records)
-            .cloned()
-            .collect();
-        set.extend(
-            Role::Companion,
-            deleted_with(store, object_ref, &owned).await?,
-        );
-        self.commit(set, hooks).await.map_err(|err| match err {
-            CommitError::Store(StoreError::TooLarge(detail)) if !going_if_empty.is_empty() => {
-                self.conflict(
-                    name,
-                    format!(
-                        "{} \"{name}\" holds {}, too many to delete with it ({detail}); delete some of them first",
-                        self.kind.singular,
-                        self.counted(&going_if_empty)
-                    ),
-                )
-            }
-            err => self.commit_error(name, err),
-        })
+        Ok(set)
     }
 
     /// How a message counts objects: `41 namespaces`.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use domain::admission::{AdmissionRequest, Operation, PolicySet, UserInfo};
 use domain::catalog::{Catalog, Miss};
+use domain::hierarchy::ParentRef;
 use domain::kinds::{self, ContextKind, KindInfo, Scope, ORGANIZATION_LABEL};
 use domain::lifecycle;
 use domain::metadata_rules::generated_name;
@@ -21,7 +22,7 @@ use store::{Context, Expect, ObjectRef, StoreError, Stored, Write};
 
 use crate::codec::{self, FieldValidation, PatchKind, Response};
 use crate::errors::from_store;
-use crate::hierarchy_reads;
+use crate::hierarchy_reads::{self, Link};
 use crate::hooks::{self, HookContext};
 use crate::placement::{self, object_ref, visible, Container};
 use crate::present::{at_version, present};

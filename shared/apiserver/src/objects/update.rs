@@ -81,10 +81,72 @@ impl Ops<'_> {
         true
     }
 
+    /// The object an update sends, made whole: decoded against the stored
+    /// one (its name and resourceVersion checked; only its status for a
+    /// `/status` write, its status kept otherwise), the server's fields
+    /// carried over, validated.
+    fn sent_update(
+        &self,
+        stored: &Stored,
+        old: &Object,
+        mut doc: Value,
+        status: bool,
+        duplicates: &[String],
+    ) -> Result<(Object, Vec<String>), ApiError> {
+        let name = &old.metadata.name;
+        let warnings = self.admit_body(&mut doc, duplicates)?;
+        let sent = Object::from_value(doc).map_err(decode_error)?;
+        if !sent.metadata.name.is_empty() && sent.metadata.name != *name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                sent.metadata.name
+            )));
+        }
+        match sent.metadata.resource_version.as_str() {
+            "" => {}
+            rv if rv.parse::<u64>().ok() == Some(stored.version) => {}
+            _ => return Err(self.stale(name)),
+        }
+        let mut new = if status {
+            lifecycle::status_only(old, &sent)
+        } else {
+            sent
+        };
+        if !status && self.kind.status_subresource {
+            lifecycle::keep_status_of(old, &mut new);
+        }
+        let mut causes = lifecycle::carry_over(old, &mut new, stored.version + 1);
+        causes.extend(self.validate(&new, Some(old)));
+        if !causes.is_empty() {
+            return Err(self.invalid(name, causes));
+        }
+        new.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
+        Ok((new, warnings))
+    }
+
+    /// An update that moves the object is placed again (the new parent
+    /// chain, read, to guard); one that does not keeps its placement.
+    async fn placed_again(
+        &self,
+        object_ref: &ObjectRef,
+        old: &Object,
+        new: &mut Object,
+    ) -> Result<Vec<Link>, ApiError> {
+        let old_parent = self.strategy.parent_of(self.kind, old);
+        if old_parent == self.strategy.parent_of(self.kind, new) {
+            self.strategy.keep_placement(old, new);
+            return Ok(Vec::new());
+        }
+        let cx = self.strategy_context();
+        self.strategy
+            .place(&cx, new, Some((object_ref, old_parent)))
+            .await
+    }
+
     pub(super) async fn update(
         &self,
         (object_ref, stored, old): (ObjectRef, Stored, Object),
-        mut doc: Value,
+        doc: Value,
         status: bool,
         duplicates: &[String],
     ) -> Result<Response, ApiError> {
@@ -94,44 +156,10 @@ impl Ops<'_> {
         // (the deletion issue adds it, and that exemption with it).
         strategy::refuse_if_context_suspended(&self.server.store, self.context, self.kind, &name)
             .await?;
-        let warnings = self.admit_body(&mut doc, duplicates)?;
-        let sent = Object::from_value(doc).map_err(decode_error)?;
-        if !sent.metadata.name.is_empty() && sent.metadata.name != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({}) does not match the name on the URL ({name})",
-                sent.metadata.name
-            )));
-        }
-        match sent.metadata.resource_version.as_str() {
-            "" => {}
-            rv if rv.parse::<u64>().ok() == Some(stored.version) => {}
-            _ => return Err(self.stale(&name)),
-        }
-        let mut new = if status {
-            lifecycle::status_only(&old, &sent)
-        } else {
-            sent
-        };
-        if !status && self.kind.status_subresource {
-            lifecycle::keep_status_of(&old, &mut new);
-        }
+        let (mut new, warnings) = self.sent_update(&stored, &old, doc, status, duplicates)?;
         let next_version = stored.version + 1;
-        let mut causes = lifecycle::carry_over(&old, &mut new, next_version);
-        causes.extend(self.validate(&new, Some(&old)));
-        if !causes.is_empty() {
-            return Err(self.invalid(&name, causes));
-        }
-        new.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
         let old_parent = self.strategy.parent_of(self.kind, &old);
-        let new_parent = self.strategy.parent_of(self.kind, &new);
-        let placement = if old_parent != new_parent {
-            let current = Some((&object_ref, old_parent.clone()));
-            let cx = self.strategy_context();
-            self.strategy.place(&cx, &mut new, current).await?
-        } else {
-            self.strategy.keep_placement(&old, &mut new);
-            Vec::new()
-        };
+        let placement = self.placed_again(&object_ref, &old, &mut new).await?;
         let mut admitting = self
             .admitting(Operation::Update, &name, Some(&new), Some(&old), status)
             .await?;
@@ -172,6 +200,33 @@ impl Ops<'_> {
             shown.metadata.resource_version = stored.version.to_string();
             return Ok(self.respond(200, shown.to_value()).with_warnings(&warnings));
         }
+        let set = self.update_set(
+            (&object_ref, &stored),
+            (&old, &new, &doc),
+            &placement,
+            old_parent.as_ref(),
+        );
+        match self.commit(set, hooks).await {
+            Ok(()) => Ok(self.respond(200, doc).with_warnings(&warnings)),
+            Err(err) if is_parent_refusal(&err) => Err(self.conflict(
+                &name,
+                "the new parent or one of its ancestors changed or is being deleted meanwhile; retry",
+            )),
+            Err(err) => Err(self.commit_error(&name, err)),
+        }
+    }
+
+    /// An update's items: the object under its version, its label index
+    /// changes and, for a move, its parent's child index items and the
+    /// whole new chain guarded as read.
+    fn update_set(
+        &self,
+        (object_ref, stored): (&ObjectRef, &Stored),
+        (old, new, doc): (&Object, &Object, &Value),
+        placement: &[Link],
+        old_parent: Option<&ParentRef>,
+    ) -> WriteSet {
+        let next_version = stored.version + 1;
         let mut set = WriteSet::new();
         set.put(
             Role::Object,
@@ -185,26 +240,23 @@ impl Ops<'_> {
         set.extend(
             Role::Index,
             index_changes(
-                &object_ref,
-                &label_pairs(self.kind, &old),
-                &label_pairs(self.kind, &new),
+                object_ref,
+                &label_pairs(self.kind, old),
+                &label_pairs(self.kind, new),
             ),
         );
         if let Some(new_parent) = placement.first() {
-            if let Some(old_parent) = &old_parent {
+            if let Some(old_parent) = old_parent {
                 let old_ref = placement::parent_ref(old_parent);
                 set.put(
                     Role::Index,
                     Write::Delete {
-                        key: old_ref.child_index_key(&object_ref),
+                        key: old_ref.child_index_key(object_ref),
                         expect: Expect::Anything,
                     },
                 );
             }
-            set.put(
-                Role::Index,
-                child_index(&new_parent.object_ref, &object_ref),
-            );
+            set.put(Role::Index, child_index(&new_parent.object_ref, object_ref));
             // Guard the whole chain as read, so a concurrent move cannot close
             // a cycle or slip the object out of its organization, and live, so
             // it cannot land under a parent whose children are being counted
@@ -217,14 +269,7 @@ impl Ops<'_> {
                 }),
             );
         }
-        match self.commit(set, hooks).await {
-            Ok(()) => Ok(self.respond(200, doc).with_warnings(&warnings)),
-            Err(err) if is_parent_refusal(&err) => Err(self.conflict(
-                &name,
-                "the new parent or one of its ancestors changed or is being deleted meanwhile; retry",
-            )),
-            Err(err) => Err(self.commit_error(&name, err)),
-        }
+        set
     }
 }
 
