@@ -199,14 +199,7 @@ fn start_of(
 }
 
 fn labels_of(doc: &Value) -> std::collections::BTreeMap<String, String> {
-    doc["metadata"]["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::label_index::of_document(doc).into_iter().collect()
 }
 
 struct Reader<'a> {
