@@ -30,6 +30,7 @@ use store::{Context, ObjectRef, TypeCursor};
 use crate::codec::{self, Response};
 use crate::errors::from_store;
 use crate::stamped::platform_documents;
+use crate::strategy;
 use crate::{admission as pipeline_admission, ApiServer, Call};
 
 const DEFAULT_PAGE: i32 = 500;
@@ -138,11 +139,13 @@ async fn audit(
             .map_err(from_store)?;
         scanned += page.items.len();
         let params = binding_params(server, catalog, &policy, &bindings, audited).await?;
+        let strategy = strategy::for_group_kind(&audited.group, &audited.kind);
         for stored in page.items {
             let Some(object_ref) = ObjectRef::from_key(&stored.key) else {
                 continue;
             };
-            let mut request = audit_request(audited, stored.object, None, &user);
+            let object = strategy.present_stored(&stored);
+            let mut request = audit_request(audited, object, None, &user);
             request.context_labels = context_labels(&object_ref.context, &request.object);
             let found = audit_object(&policy, &params, &request, server.admission.budget());
             if let Some(v) = found {

@@ -131,6 +131,7 @@ pub async fn list(
         collection: object_ref(context, kind, "", "").collection(),
         namespace: namespace.map(str::to_string),
         limit: call.query.limit,
+        strategy: crate::strategy::for_kind(kind),
     };
     let (objects, next) = reader.read(&plan, start, &matches).await?;
     let objects: Vec<Value> = objects
@@ -208,6 +209,8 @@ struct Reader<'a> {
     /// A namespaced list's namespace (None: all namespaces).
     namespace: Option<String>,
     limit: Option<i32>,
+    /// The kind's strategy: an object as reads serve it.
+    strategy: &'static dyn crate::strategy::Strategy,
 }
 
 type Next = Option<(usize, ItemKey)>;
@@ -235,7 +238,7 @@ impl Reader<'_> {
             };
             found.extend(
                 page.into_iter()
-                    .map(|s| s.object)
+                    .map(|s| self.strategy.present_stored(&s))
                     .filter(|doc| matches(doc)),
             );
             let more_steps = matches!(plan, Plan::Label { values, .. } if step + 1 < values.len());

@@ -17,11 +17,12 @@ use domain::quota::{self as q, BucketKey, BucketLevel, Node};
 use domain::ApiError;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::Value;
-use store::{BucketCheck, BucketWrite, Context, ItemKey, Store, Write};
+use store::{Context, ItemKey, Store, Stored, Write};
 
 use crate::errors::from_store;
+use crate::hooks::quota::bucket_items::{fold, BucketCheck, BucketWrite};
 use crate::hooks::quota::{bucket_document, bucket_ref, consumer_path, emit, node_ref};
-use crate::stamped::{context_documents, parsed, platform_documents, type_documents};
+use crate::stamped::{context_items, parsed, platform_documents, type_documents, type_items};
 
 /// What one audit found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,18 +92,21 @@ pub async fn audit(store: &Store, repair: bool) -> Result<AuditReport, ApiError>
         let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let have = drift.stored.unwrap_or_default();
         let want = drift.computed;
-        let write = Write::Bucket(BucketWrite {
-            key: bucket_ref(&org, &drift.key).key(),
-            document: bucket_document(&drift.key, &org, &now_text),
-            limit_delta: want.limit - have.limit,
-            allocated_delta: want.allocated - have.allocated,
-            claim_count_delta: want.claim_count - have.claim_count,
-            grant_count_delta: want.grant_count - have.grant_count,
-            check: BucketCheck::Unchanged(drift.stored.map(|l| (l.allocated, l.claim_count))),
-            expect_parent: None,
-            set_parent: None,
-            contributions: Vec::new(),
-        });
+        let write = Write::Counters(
+            BucketWrite {
+                key: bucket_ref(&org, &drift.key).key(),
+                document: bucket_document(&drift.key, &org, &now_text),
+                limit_delta: want.limit - have.limit,
+                allocated_delta: want.allocated - have.allocated,
+                claim_count_delta: want.claim_count - have.claim_count,
+                grant_count_delta: want.grant_count - have.grant_count,
+                check: BucketCheck::Unchanged(drift.stored.map(|l| (l.allocated, l.claim_count))),
+                expect_parent: None,
+                set_parent: None,
+                contributions: Vec::new(),
+            }
+            .counters(),
+        );
         match store.write(vec![write]).await {
             Ok(()) => report.repaired += 1,
             Err(e) => {
@@ -141,14 +145,14 @@ pub async fn survey(store: &Store, source: Source) -> Result<Survey, ApiError> {
         Source::TypeIndex => (
             type_documents(store, &q::RESOURCE_GRANT).await?,
             type_documents(store, &q::RESOURCE_CLAIM).await?,
-            type_documents(store, &q::ALLOWANCE_BUCKET).await?,
+            bucket_documents(type_items(store, &q::ALLOWANCE_BUCKET).await?),
         ),
         Source::EveryContext => {
             let contexts = every_context(store).await?;
             (
                 documents_in(store, &contexts, &q::RESOURCE_GRANT).await?,
                 documents_in(store, &contexts, &q::RESOURCE_CLAIM).await?,
-                documents_in(store, &contexts, &q::ALLOWANCE_BUCKET).await?,
+                bucket_documents(items_in(store, &contexts, &q::ALLOWANCE_BUCKET).await?),
             )
         }
     };
@@ -211,12 +215,27 @@ async fn documents_in(
     contexts: &[Context],
     kind: &kinds::KindId,
 ) -> Result<Vec<Value>, ApiError> {
-    let pages: Vec<Vec<Value>> = stream::iter(contexts)
-        .map(|context| context_documents(store, context, kind))
+    let items = items_in(store, contexts, kind).await?;
+    Ok(items.into_iter().map(|s| s.object).collect())
+}
+
+/// [`documents_in`] as stored items.
+async fn items_in(
+    store: &Store,
+    contexts: &[Context],
+    kind: &kinds::KindId,
+) -> Result<Vec<Stored>, ApiError> {
+    let pages: Vec<Vec<Stored>> = stream::iter(contexts)
+        .map(|context| context_items(store, context, kind))
         .buffer_unordered(CONTEXTS_AT_ONCE)
         .try_collect()
         .await?;
     Ok(pages.into_iter().flatten().collect())
+}
+
+/// Stored buckets as documents, their counters folded into their status.
+fn bucket_documents(items: Vec<Stored>) -> Vec<Value> {
+    items.iter().map(fold).collect()
 }
 
 /// The path each claim counts on, as the write that made it counted it

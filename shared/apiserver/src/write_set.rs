@@ -197,6 +197,7 @@ impl WriteSet {
     }
 
     /// The items with `role`.
+    #[cfg(test)]
     pub fn with_role(&self, role: Role) -> impl Iterator<Item = &Write> {
         self.items
             .iter()

@@ -318,3 +318,36 @@ fn a_functions_length_runs_to_its_closing_brace() {
         ]
     );
 }
+
+/// Quota's words: what the store must not name.
+const QUOTA_TERMS: [&str; 6] = ["quota", "bucket", "claim", "grant", "headroom", "allowance"];
+
+/// The quota terms `text` names, case-insensitive.
+fn quota_terms_named(text: &str) -> Vec<&'static str> {
+    let text = text.to_lowercase();
+    QUOTA_TERMS
+        .into_iter()
+        .filter(|term| text.contains(term))
+        .collect()
+}
+
+#[test]
+fn the_store_knows_nothing_of_quota() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/src");
+    let text = rust_files_text(&src);
+    assert!(text.contains("pub struct Store"), "store/src read");
+    let named = quota_terms_named(&text);
+    assert!(
+        named.is_empty(),
+        "shared/store/src names {named:?}: quota's meaning belongs in hooks/quota/ (the store keeps counter items)"
+    );
+}
+
+#[test]
+fn a_quota_term_is_found_in_any_case() {
+    assert_eq!(
+        quota_terms_named("pub use bucket::{BucketWrite}; // HeadRoom"),
+        vec!["bucket", "headroom"]
+    );
+    assert!(quota_terms_named("counters, conditions").is_empty());
+}

@@ -1545,17 +1545,13 @@ async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one(
     }
     .key();
     store
-        .write(vec![store::Write::Bucket(store::BucketWrite {
+        .write(vec![store::Write::Counters(store::CounterWrite {
             key: bucket_key,
-            document: json!({}),
-            limit_delta: 0,
-            allocated_delta: 3,
-            claim_count_delta: 0,
-            grant_count_delta: 0,
-            check: store::BucketCheck::None,
-            expect_parent: None,
-            set_parent: None,
-            contributions: Vec::new(),
+            document: None,
+            add: vec![("b_allocated".into(), 3), ("b_headroom".into(), -3)],
+            set: Vec::new(),
+            remove: Vec::new(),
+            condition: None,
         })])
         .await
         .unwrap();

@@ -2,20 +2,20 @@
 //! means is the domain's business. Every write is conditional; several items
 //! that change together go in one TransactWriteItems.
 
-pub mod bucket;
+pub mod counters;
 mod error;
 pub mod keys;
 pub mod table;
 mod write;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 
-pub use bucket::{BucketCheck, BucketWrite};
+pub use counters::{CounterCondition, CounterWrite};
 pub use error::StoreError;
 pub use keys::{Collection, Context, ItemKey, ObjectRef};
 use write::STAMP_TOKEN;
@@ -23,13 +23,30 @@ pub use write::{Expect, Write};
 
 type Item = HashMap<String, AttributeValue>;
 
-/// An object item as read back: its JSON document and its version counter.
+/// An object item as read back: its JSON document, its version counter,
+/// and the item's other attributes (a counter item's, see [`counters`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
     pub key: ItemKey,
     pub object: serde_json::Value,
     pub version: u64,
+    /// The numbers and strings the item holds beside its document (none
+    /// for most objects), by attribute name.
+    pub attributes: BTreeMap<String, Attribute>,
 }
+
+/// An attribute of an item beside its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attribute {
+    Number(i64),
+    Text(String),
+}
+
+/// The attributes every object item has, or an index points with: not
+/// returned in [`Stored::attributes`].
+const ITEM_ATTRIBUTES: [&str; 9] = [
+    "pk", "sk", "obj", "rv", "gsi1pk", "gsi1sk", "deleting", "opk", "osk",
+];
 
 /// One page of a Query: the items and where to start the next page.
 #[derive(Debug, Clone, PartialEq)]
@@ -361,17 +378,29 @@ fn item_key(item: &Item) -> Result<ItemKey, StoreError> {
 }
 
 fn stored(key: ItemKey, item: &Item) -> Result<Stored, StoreError> {
-    let mut object: serde_json::Value = serde_json::from_str(&text(item, "obj")?)
+    let object: serde_json::Value = serde_json::from_str(&text(item, "obj")?)
         .map_err(|e| StoreError::Corrupt(format!("{}/{}: {e}", key.pk, key.sk)))?;
     let version = match item.get("rv") {
         Some(AttributeValue::N(n)) => n.parse().map_err(|_| StoreError::Corrupt("rv".into()))?,
         _ => return Err(StoreError::Corrupt("rv missing".into())),
     };
-    bucket::fold_counters(item, &mut object, version);
+    let attributes = item
+        .iter()
+        .filter(|(name, _)| !ITEM_ATTRIBUTES.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            let value = match value {
+                AttributeValue::N(n) => Attribute::Number(n.parse().ok()?),
+                AttributeValue::S(text) => Attribute::Text(text.clone()),
+                _ => return None,
+            };
+            Some((name.clone(), value))
+        })
+        .collect();
     Ok(Stored {
         key,
         object,
         version,
+        attributes,
     })
 }
 

@@ -15,8 +15,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::{
-    backend, bucket, key_item, keys, s, BucketWrite, ItemKey, Store, StoreError, CONFLICT_ATTEMPTS,
-    MAX_OBJECT_BYTES, MAX_TRANSACTION_ITEMS,
+    backend, counters, key_item, keys, s, CounterWrite, ItemKey, Store, StoreError,
+    CONFLICT_ATTEMPTS, MAX_OBJECT_BYTES, MAX_TRANSACTION_ITEMS,
 };
 
 /// `$builder` (a Put, Delete, Update or ConditionCheck, in a transaction or
@@ -101,9 +101,9 @@ pub enum Write {
         version: u64,
         deleting: bool,
     },
-    /// A quota bucket's counters, added to under a condition on their
-    /// values (see [`bucket`]).
-    Bucket(BucketWrite),
+    /// A counter item's numbers added to under a condition on their
+    /// values (see [`counters`]).
+    Counters(CounterWrite),
 }
 
 /// The attribute of a stamp item that changes on every write.
@@ -125,8 +125,8 @@ impl Write {
             | Write::Delete { expect, .. }
             | Write::Check { expect, .. } => *expect,
             Write::MarkDeleting { version, .. } => Expect::Version(*version),
-            // A failed bucket condition: NotFound if it was missing, else Conflict.
-            Write::Bucket(_) => Expect::Present,
+            // A failed counter condition: NotFound if it was missing, else Conflict.
+            Write::Counters(_) => Expect::Present,
             Write::PutIndex { .. } | Write::PutItem { .. } => Expect::Anything,
         }
     }
@@ -144,12 +144,12 @@ impl Write {
 
 impl Store {
     /// Applies `writes` all-or-nothing: one conditional call for a single
-    /// write, one TransactWriteItems for several. Writes on one item go as
-    /// one ([`bucket::merged`]); a refused write is named by its position
-    /// in `writes`.
+    /// write, one TransactWriteItems for several. An index item put twice
+    /// is put once ([`distinct`]); a refused write is named by its
+    /// position in `writes`.
     pub async fn write(&self, writes: impl AsRef<[Write]>) -> Result<(), StoreError> {
         let writes = writes.as_ref();
-        match bucket::merged(writes) {
+        match distinct(writes) {
             None => self.write_distinct(writes).await,
             Some((sent, origin)) => self
                 .write_distinct(&sent)
@@ -225,6 +225,33 @@ impl Store {
             }
         }
     }
+}
+
+/// `writes` with an index item put twice put once (two parts of a
+/// request may index one item; DynamoDB takes one operation per item in a
+/// transaction); beside each write kept, the position in `writes` of the
+/// write it stands for (so a refusal names the caller's write). `None`
+/// when nothing is shared (the usual case: the caller's list is sent
+/// uncopied).
+fn distinct(writes: &[Write]) -> Option<(Vec<Write>, Vec<usize>)> {
+    let mut seen = std::collections::HashSet::new();
+    let shared = writes
+        .iter()
+        .any(|w| matches!(w, Write::PutIndex { key, .. } if !seen.insert(key)));
+    if !shared {
+        return None;
+    }
+    let mut seen = std::collections::HashSet::new();
+    let (out, origin) = writes
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| match w {
+            Write::PutIndex { key, .. } => seen.insert(key),
+            _ => true,
+        })
+        .map(|(position, w)| (w.clone(), position))
+        .unzip();
+    Some((out, origin))
 }
 
 fn jitter_millis() -> u64 {
@@ -370,8 +397,8 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             };
             op.update(update_item(table, key, update, expected)?)
         }
-        Write::Bucket(write) => {
-            let e = bucket::expressions(write);
+        Write::Counters(write) => {
+            let e = counters::expressions(write);
             let expected = Condition {
                 expression: e.condition,
                 names: (!e.names.is_empty()).then_some(e.names),
@@ -470,4 +497,29 @@ fn transaction_error<R: std::fmt::Debug>(
         }
     }
     backend(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_item_put_twice_is_put_once_and_positions_kept() {
+        let key = |pk: &str, sk: &str| ItemKey {
+            pk: pk.into(),
+            sk: sk.into(),
+        };
+        let index = |sk: &str| Write::PutIndex {
+            key: key("l#x", sk),
+            target: key("o#_#g#K", "b"),
+        };
+        let check = Write::Check {
+            key: key("o#_#g#K", "b"),
+            expect: Expect::Present,
+        };
+        assert!(distinct(&[check.clone(), index("1")]).is_none());
+        let (out, origin) = distinct(&[index("1"), check.clone(), index("1"), index("2")]).unwrap();
+        assert_eq!(out, vec![index("1"), check, index("2")]);
+        assert_eq!(origin, vec![0, 1, 3]);
+    }
 }

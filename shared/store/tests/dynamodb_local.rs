@@ -1,8 +1,13 @@
 //! The store against a real DynamoDB Local (`DYNAMODB_ENDPOINT`, started by
 //! `make test`). Each test works in a table of its own.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
-use store::{Context, Expect, ItemKey, ObjectRef, Store, StoreError, Write};
+use store::{
+    Attribute, Context, CounterCondition, CounterWrite, Expect, ItemKey, ObjectRef, Store,
+    StoreError, Stored, Write,
+};
 
 async fn fresh_store() -> Store {
     assert!(
@@ -272,4 +277,153 @@ async fn a_refusal_names_the_callers_write_when_items_were_merged() {
     let refused = store.write(writes).await;
     assert_eq!(refused, Err(StoreError::NotFound { index: 3 }));
     assert!(store.get(&p.key()).await.unwrap().is_none());
+}
+
+fn widget(name: &str) -> ObjectRef {
+    ObjectRef {
+        context: Context::Platform,
+        group: "example.com".into(),
+        kind: "Widget".into(),
+        namespace: "ns".into(),
+        name: name.into(),
+    }
+}
+
+fn number(n: i64) -> Attribute {
+    Attribute::Number(n)
+}
+
+/// A counter item's first write creates it from its document (indexed by
+/// type); later writes add, set and remove without touching the document.
+#[tokio::test]
+async fn a_counter_write_adds_sets_and_removes_and_creates_the_document_once() {
+    let store = fresh_store().await;
+    let w = widget("w1");
+    let first = CounterWrite {
+        key: w.key(),
+        document: Some(json!({"metadata": {"name": "w1"}, "v": 1})),
+        add: vec![("n".into(), 3), ("m".into(), 0)],
+        set: vec![("s".into(), "a".into()), ("x#1".into(), "gone".into())],
+        remove: Vec::new(),
+        condition: Some(CounterCondition::Missing),
+    };
+    store.write(vec![Write::Counters(first)]).await.unwrap();
+    let read = store.get(&w.key()).await.unwrap().unwrap();
+    assert_eq!(read.object, json!({"metadata": {"name": "w1"}, "v": 1}));
+    assert_eq!(read.version, 1);
+    assert_eq!(
+        read.attributes,
+        BTreeMap::from([
+            ("n".to_string(), number(3)),
+            ("m".to_string(), number(0)),
+            ("s".to_string(), Attribute::Text("a".into())),
+            ("x#1".to_string(), Attribute::Text("gone".into())),
+        ])
+    );
+    assert_eq!(
+        store.count_of_type("example.com", "Widget").await.unwrap(),
+        1
+    );
+
+    let second = CounterWrite {
+        key: w.key(),
+        document: Some(json!({"metadata": {"name": "w1"}, "v": 2})),
+        add: vec![("n".into(), -1), ("k".into(), 5)],
+        set: vec![("s".into(), "b".into())],
+        remove: vec!["x#1".into()],
+        condition: Some(CounterCondition::All(vec![
+            CounterCondition::Exists,
+            CounterCondition::AtLeast("n".into(), 3),
+            CounterCondition::Equals("m".into(), 0),
+            CounterCondition::TextOrMissing("s".into(), "a".into()),
+            CounterCondition::TextOrMissing("unset".into(), "z".into()),
+        ])),
+    };
+    store.write(vec![Write::Counters(second)]).await.unwrap();
+    let read = store.get(&w.key()).await.unwrap().unwrap();
+    assert_eq!(read.object["v"], 1, "the document is written only when new");
+    assert_eq!(read.version, 2);
+    assert_eq!(
+        read.attributes,
+        BTreeMap::from([
+            ("n".to_string(), number(2)),
+            ("m".to_string(), number(0)),
+            ("k".to_string(), number(5)),
+            ("s".to_string(), Attribute::Text("b".into())),
+        ])
+    );
+    // Listed as read alone.
+    let page = store
+        .query_objects(&w.collection().pk(), "", None, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![read]);
+}
+
+/// A counter condition that holds lets the transaction in; one that does
+/// not refuses it whole, named by its write's position: Conflict when the
+/// item is there, NotFound when it is missing.
+#[tokio::test]
+async fn a_failed_counter_condition_refuses_the_transaction_at_its_write() {
+    let store = fresh_store().await;
+    let w = widget("w1");
+    let add = |n: i64, condition: CounterCondition| {
+        Write::Counters(CounterWrite {
+            key: w.key(),
+            document: None,
+            add: vec![("n".into(), n)],
+            set: Vec::new(),
+            remove: Vec::new(),
+            condition: Some(condition),
+        })
+    };
+    // Missing, and the condition requires the item: NotFound.
+    let refused = store.write(vec![add(1, CounterCondition::Exists)]).await;
+    assert_eq!(refused, Err(StoreError::NotFound { index: 0 }));
+    assert!(store.get(&w.key()).await.unwrap().is_none());
+
+    let create = Write::Counters(CounterWrite {
+        key: w.key(),
+        document: Some(json!({"metadata": {"name": "w1"}})),
+        add: vec![("n".into(), 2)],
+        set: vec![("p".into(), "x".into())],
+        remove: Vec::new(),
+        condition: None,
+    });
+    store.write(vec![create]).await.unwrap();
+
+    // Holds: n >= 2, or p is "x".
+    let holds = CounterCondition::Any(vec![
+        CounterCondition::AtLeast("n".into(), 5),
+        CounterCondition::TextOrMissing("p".into(), "x".into()),
+    ]);
+    let p = project("p1");
+    store
+        .write(vec![put(&p, 1, Expect::Absent), add(-2, holds)])
+        .await
+        .unwrap();
+    let n = |stored: &Stored| stored.attributes.get("n").cloned();
+    let read = store.get(&w.key()).await.unwrap().unwrap();
+    assert_eq!(n(&read), Some(number(0)));
+
+    // Fails: n >= 1 no longer; the project's write is not applied either.
+    let q = project("p2");
+    let refused = store
+        .write(vec![
+            put(&q, 1, Expect::Absent),
+            add(-1, CounterCondition::AtLeast("n".into(), 1)),
+        ])
+        .await;
+    assert_eq!(refused, Err(StoreError::Conflict { index: 1 }));
+    assert!(store.get(&q.key()).await.unwrap().is_none());
+    // Alone too, and for a string set otherwise.
+    let refused = store
+        .write(vec![add(
+            1,
+            CounterCondition::TextOrMissing("p".into(), "y".into()),
+        )])
+        .await;
+    assert_eq!(refused, Err(StoreError::Conflict { index: 0 }));
+    let read = store.get(&w.key()).await.unwrap().unwrap();
+    assert_eq!((n(&read), read.version), (Some(number(0)), 2));
 }

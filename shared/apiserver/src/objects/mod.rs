@@ -242,9 +242,10 @@ impl Ops<'_> {
             .get(&object_ref.key())
             .await
             .map_err(from_store)?;
-        let stored = stored
+        let mut stored = stored
             .filter(|s| visible(self.context, self.kind, &s.object))
             .ok_or_else(|| self.not_found(name))?;
+        stored.object = self.strategy.present_stored(&stored);
         let object = Object::from_value(stored.object.clone())
             .map_err(|e| ApiError::internal(format!("stored object is corrupt: {e}")))?;
         Ok((object_ref, stored, object))

@@ -26,7 +26,7 @@ use domain::object::Object;
 use domain::{ApiError, Cause};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
-use store::{Context, ObjectRef, Write};
+use store::{Context, ObjectRef, Stored, Write};
 
 use crate::hierarchy_reads::Link;
 use crate::placement::{is_hierarchy_kind, Container};
@@ -76,6 +76,13 @@ pub trait Strategy: Sync {
     /// (`valid_so_far`: those found nothing). Pure; never reads.
     fn validate(&self, _kind: &KindInfo, _new: &Object, _valid_so_far: bool) -> Vec<Cause> {
         Vec::new()
+    }
+
+    /// An object as every read serves it, from its stored item: the
+    /// document, or (a kind whose item keeps numbers beside it) the
+    /// document with them folded in.
+    fn present_stored(&self, stored: &Stored) -> Value {
+        stored.object.clone()
     }
 
     /// Why users only read this kind (every write is a 405 saying so);

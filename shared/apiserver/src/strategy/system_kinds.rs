@@ -4,6 +4,10 @@
 use domain::kinds::KindInfo;
 use domain::object::Object;
 use domain::Cause;
+use serde_json::Value;
+use store::Stored;
+
+use crate::hooks::quota::bucket_items;
 
 use super::Strategy;
 
@@ -19,6 +23,12 @@ pub(super) struct AllowanceBuckets;
 impl Strategy for AllowanceBuckets {
     fn read_only(&self) -> Option<&'static str> {
         Some("the system keeps them from ResourceGrants and ResourceClaims")
+    }
+
+    /// A bucket's counters are attributes of its item, so that claims
+    /// add to them under conditions; its status is read from them.
+    fn present_stored(&self, stored: &Stored) -> Value {
+        bucket_items::fold(stored)
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use domain::quota::{self as q, BucketChange, BucketKey, BucketLevel, HeadroomCheck, Node};
 use domain::ApiError;
 use serde_json::{json, Value};
-use store::{BucketCheck, BucketWrite, Context, Expect, ObjectRef, Store, Stored, Write};
+use store::{Context, Expect, ObjectRef, Store, Stored, Write};
+
+use super::bucket_items::{folded, BucketCheck, BucketWrite, QuotaWrite};
 
 use crate::errors::from_store;
 use crate::label_index;
@@ -49,7 +51,7 @@ pub(super) async fn every_bucket(store: &Store) -> Result<Vec<Stored>, ApiError>
                 ObjectRef::from_key(&s.key).is_some_and(|r| r.context != Context::Platform)
             }),
     );
-    Ok(buckets)
+    Ok(folded(buckets))
 }
 
 /// The buckets of every node on `path` for `types`, as stored now.
@@ -85,12 +87,13 @@ pub(super) async fn read_bucket_keys(
     Ok(levels)
 }
 
-/// Adds stored buckets to `levels`; a bucket that does not parse is a 500.
+/// Adds stored buckets (their counters folded in here) to `levels`; a
+/// bucket that does not parse is a 500.
 pub(crate) fn add_levels(
     levels: &mut BTreeMap<BucketKey, BucketLevel>,
     stored: Vec<store::Stored>,
 ) -> Result<(), ApiError> {
-    for s in stored {
+    for s in folded(stored) {
         let (key, level) = q::parse_bucket(&s.object).map_err(|causes| {
             ApiError::internal(format!(
                 "stored AllowanceBucket {} is corrupt: {causes:?}",
@@ -126,14 +129,14 @@ pub(super) fn bucket_writes(
     path: &q::QuotaPath,
     levels: &BTreeMap<BucketKey, BucketLevel>,
     now: &str,
-) -> Vec<Write> {
+) -> Vec<QuotaWrite> {
     let org = path.organization();
     let mut writes = Vec::new();
     let mut indexes = Vec::new();
     for change in changes {
         let bucket = bucket_ref(org, &change.key);
         let parent = parent_text(change.parent.as_ref());
-        writes.push(Write::Bucket(BucketWrite {
+        writes.push(QuotaWrite::Bucket(BucketWrite {
             key: bucket.key(),
             document: bucket_document(&change.key, org, now),
             limit_delta: 0,
@@ -154,7 +157,7 @@ pub(super) fn bucket_writes(
             indexes.extend(bucket_indexes(&bucket, &change.key));
         }
     }
-    writes.extend(indexes);
+    writes.extend(indexes.into_iter().map(QuotaWrite::Item));
     writes
 }
 
@@ -191,7 +194,7 @@ pub(super) fn limit_writes(
     grant: &q::ResourceGrant,
     org: Option<&str>,
     now: &str,
-) -> Vec<Write> {
+) -> Vec<QuotaWrite> {
     let Some(org) = org else {
         return Vec::new();
     };
@@ -199,7 +202,7 @@ pub(super) fn limit_writes(
     let mut indexes = Vec::new();
     for change in changes {
         let bucket = bucket_ref(org, &change.key);
-        writes.push(Write::Bucket(BucketWrite {
+        writes.push(QuotaWrite::Bucket(BucketWrite {
             key: bucket.key(),
             document: bucket_document(&change.key, org, now),
             limit_delta: change.limit_delta,
@@ -218,6 +221,6 @@ pub(super) fn limit_writes(
             indexes.extend(bucket_indexes(&bucket, &change.key));
         }
     }
-    writes.extend(indexes);
+    writes.extend(indexes.into_iter().map(QuotaWrite::Item));
     writes
 }

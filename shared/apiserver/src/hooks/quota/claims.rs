@@ -11,6 +11,7 @@ use domain::{ApiError, Cause};
 use serde_json::{json, Value};
 use store::{Context, Expect, ObjectRef, Write};
 
+use super::bucket_items::QuotaWrite;
 use super::buckets::{bucket_writes, claim_types, read_buckets};
 use super::paths::{consumer_path, path_of};
 use super::pending::{emit, refused, Replan};
@@ -220,12 +221,12 @@ pub(super) async fn claims_for(
         // records it (CLAIMS_ANNOTATION), and it never keeps its
         // namespace from being deleted, as its object releases it.
         let claim_ref = claim_ref(cx, &claim_obj.metadata.namespace, &claim_obj.metadata.name);
-        claim_objects.push(Write::PutObject {
+        claim_objects.push(QuotaWrite::Item(Write::PutObject {
             key: claim_ref.key(),
             object: claim_obj.to_value(),
             version: 1,
             expect: Expect::Absent,
-        });
+        }));
     }
     Ok(Pending {
         writes: claim_objects,
@@ -353,6 +354,6 @@ pub(super) async fn release_claims_of(
     let changes = q::merge_changes(&changes);
     let levels = BTreeMap::new();
     let mut writes = bucket_writes(&changes, &path, &levels, now);
-    writes.extend(rest);
+    writes.extend(rest.into_iter().map(QuotaWrite::Item));
     Ok(Pending::of(writes))
 }

@@ -33,6 +33,7 @@ use crate::placement::is_hierarchy;
 use crate::quota_cache::{is_stamped_kind, Inputs};
 use crate::write_set::Role;
 
+pub(crate) mod bucket_items;
 mod buckets;
 mod claims;
 mod grants;

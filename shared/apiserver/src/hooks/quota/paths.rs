@@ -9,7 +9,9 @@ use domain::kinds::{self, ORGANIZATION_LABEL};
 use domain::object::Object;
 use domain::quota::{self as q, BucketKey, Node};
 use domain::{ApiError, Cause};
-use store::{BucketCheck, BucketWrite, Context, ObjectRef, Store, Write};
+use store::{Context, ObjectRef, Store};
+
+use super::bucket_items::{BucketCheck, BucketWrite, QuotaWrite};
 
 use super::buckets::{
     bucket_document, bucket_indexes, bucket_ref, bucket_writes, parent_text, read_bucket_keys,
@@ -91,11 +93,11 @@ pub(super) async fn admit_move(
 /// The writes re-parenting a moved subject's buckets, each under the
 /// condition that it still holds what was read (a bucket not read is new:
 /// its index items go along).
-fn reparent_writes(reparents: &[q::Reparent], org: &str, now: &str) -> Vec<Write> {
+fn reparent_writes(reparents: &[q::Reparent], org: &str, now: &str) -> Vec<QuotaWrite> {
     let mut writes = Vec::new();
     for reparent in reparents {
         let bucket = bucket_ref(org, &reparent.key);
-        writes.push(Write::Bucket(BucketWrite {
+        writes.push(QuotaWrite::Bucket(BucketWrite {
             key: bucket.key(),
             document: bucket_document(&reparent.key, org, now),
             limit_delta: 0,
@@ -108,7 +110,11 @@ fn reparent_writes(reparents: &[q::Reparent], org: &str, now: &str) -> Vec<Write
             contributions: Vec::new(),
         }));
         if reparent.expected.is_none() {
-            writes.extend(bucket_indexes(&bucket, &reparent.key));
+            writes.extend(
+                bucket_indexes(&bucket, &reparent.key)
+                    .into_iter()
+                    .map(QuotaWrite::Item),
+            );
         }
     }
     writes

@@ -9,6 +9,8 @@ use domain::ApiError;
 use serde_json::Value;
 use store::{ObjectRef, Store, StoreError, Write};
 
+use super::bucket_items::{merged, QuotaWrite};
+
 use super::buckets::{bucket_ref, bucket_writes, claim_types, path_keys, read_buckets};
 use super::{CLAIM_BUCKET, ITEM};
 use crate::errors::from_store;
@@ -24,10 +26,10 @@ const ATTEMPTS: usize = 12;
 pub(crate) struct Pending {
     /// The quota writes that stand as planned: claim objects, releases,
     /// grants and their limits.
-    pub(super) writes: Vec<Write>,
+    pub(super) writes: Vec<QuotaWrite>,
     /// The claims' bucket increments, decided again (`replan`) when one of
     /// their conditions fails.
-    pub(super) claim_buckets: Vec<Write>,
+    pub(super) claim_buckets: Vec<QuotaWrite>,
     pub(super) replan: Option<Replan>,
     /// Whether the write moves the quota stamp (a registration's or a
     /// creation policy's).
@@ -51,9 +53,9 @@ impl Pending {
         Pending::default()
     }
 
-    pub(super) fn of(writes: Vec<Write>) -> Pending {
+    pub(super) fn of<W: Into<QuotaWrite>>(writes: impl IntoIterator<Item = W>) -> Pending {
         Pending {
-            writes,
+            writes: writes.into_iter().map(Into::into).collect(),
             ..Pending::default()
         }
     }
@@ -67,17 +69,30 @@ impl Pending {
         self.moves_stamp |= other.moves_stamp;
     }
 
+    /// Quota's items with their roles, changes on one bucket merged (a
+    /// claim's and a grant's in one request; see [`merged`]).
+    fn items(&self) -> Vec<(crate::write_set::Role, Write)> {
+        let writes = self.writes.iter().map(|w| (ITEM, w.clone()));
+        let claims = self.claim_buckets.iter().map(|w| (CLAIM_BUCKET, w.clone()));
+        merged(writes.chain(claims).collect())
+    }
+
     /// Commits the request's write set with quota's items in it. A claim's
     /// bucket condition that fails is decided again against the buckets
     /// read now (a refusal is the 403 of their numbers); a transaction
     /// cancelled by a concurrent one is sent again. Refusals of the
     /// request's own items are returned for it to read.
-    pub async fn commit(self, server: &ApiServer, mut set: WriteSet) -> Result<(), CommitError> {
-        for transaction in self.earlier {
+    pub async fn commit(
+        mut self,
+        server: &ApiServer,
+        mut set: WriteSet,
+    ) -> Result<(), CommitError> {
+        for transaction in std::mem::take(&mut self.earlier) {
             set.before(transaction);
         }
-        set.extend(ITEM, self.writes);
-        set.extend(CLAIM_BUCKET, self.claim_buckets);
+        for (role, write) in self.items() {
+            set.put(role, write);
+        }
         if self.moves_stamp {
             set.stamp(Stamp::Quota, true);
         }
@@ -105,22 +120,21 @@ impl Pending {
                 // The request's own item: its caller reads it.
                 _ => return Err(err),
             };
-            let Write::Bucket(bucket) = &refused.write else {
+            let Write::Counters(_) = &refused.write else {
                 return Err(CommitError::Status(item_changed(refused)));
             };
-            // Writes on one bucket go as one: whether a claim's is among them.
-            let claim_bucket = set
-                .with_role(CLAIM_BUCKET)
-                .any(|w| matches!(w, Write::Bucket(c) if c.key == bucket.key));
+            // A bucket change merged with a claim's has the claim's role.
             match &self.replan {
-                Some(replan) if claim_bucket => {
-                    set.remove(|role| role == CLAIM_BUCKET);
-                    let fixed: Vec<Write> = set.with_role(ITEM).cloned().collect();
+                Some(replan) if refused.role == CLAIM_BUCKET => {
                     let again = replan
-                        .plan_again(&server.store, &fixed)
+                        .plan_again(&server.store, &self.writes)
                         .await
                         .map_err(CommitError::Status)?;
-                    set.extend(CLAIM_BUCKET, again);
+                    self.claim_buckets = again;
+                    set.remove(|role| matches!(role, ITEM | CLAIM_BUCKET));
+                    for (role, write) in self.items() {
+                        set.put(role, write);
+                    }
                 }
                 _ => {
                     // A release or limit change has no headroom check: only a
@@ -183,7 +197,11 @@ impl Replan {
     /// The claims' bucket writes, planned with the buckets as they are now
     /// and the limits `fixed` (the transaction's other quota writes: a
     /// grant written with the claim) moves on them.
-    async fn plan_again(&self, store: &Store, fixed: &[Write]) -> Result<Vec<Write>, ApiError> {
+    async fn plan_again(
+        &self,
+        store: &Store,
+        fixed: &[QuotaWrite],
+    ) -> Result<Vec<QuotaWrite>, ApiError> {
         let types = claim_types(&self.claims);
         let mut levels = read_buckets(store, &self.path, &types).await?;
         let org = self.path.organization();
@@ -192,7 +210,9 @@ impl Replan {
             .map(|key| (bucket_ref(org, &key).key(), key))
             .collect();
         for write in fixed {
-            let Write::Bucket(b) = write else { continue };
+            let QuotaWrite::Bucket(b) = write else {
+                continue;
+            };
             let Some(key) = on_path.get(&b.key) else {
                 continue;
             };

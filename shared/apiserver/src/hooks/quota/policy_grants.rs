@@ -12,6 +12,7 @@ use domain::ApiError;
 use serde_json::Value;
 use store::{Context, Expect, ObjectRef, Stored, Write};
 
+use super::bucket_items::QuotaWrite;
 use super::buckets::limit_writes;
 use super::paths::{consumer_not_found, consumer_organization};
 use super::rendered::{policy_invalid, rendered_object};
@@ -194,11 +195,11 @@ async fn grant_gone(
     cx: &HookContext<'_>,
     stored: &StoredGrant,
     now: &str,
-) -> Result<Vec<Write>, ApiError> {
+) -> Result<Vec<QuotaWrite>, ApiError> {
     let grant = q::parse_grant(&stored.stored.object)
         .map_err(|c| ApiError::internal(format!("stored grant is corrupt: {c:?}")))?;
     let org = consumer_organization(cx.store, &grant.consumer).await?;
-    let mut writes = grant_delete(stored);
+    let mut writes: Vec<QuotaWrite> = grant_delete(stored).into_iter().map(Into::into).collect();
     let changes = q::grant_limit_changes(Some(&grant), None);
     writes.extend(limit_writes(&changes, &grant, org.as_deref(), now));
     Ok(writes)
@@ -213,7 +214,7 @@ async fn grant_rendered(
     next: NextGrant,
     trigger: Option<&Object>,
     now: &str,
-) -> Result<Vec<Write>, ApiError> {
+) -> Result<Vec<QuotaWrite>, ApiError> {
     let NextGrant {
         grant_ref,
         mut object,
@@ -235,7 +236,7 @@ async fn grant_rendered(
         }
         Some(elsewhere) => {
             // Rendered elsewhere now: the old one goes.
-            writes.extend(grant_delete(elsewhere));
+            writes.extend(grant_delete(elsewhere).into_iter().map(QuotaWrite::Item));
             if let Ok(b) = q::parse_grant(&elsewhere.stored.object) {
                 let old_org = consumer_organization(cx.store, &b.consumer).await?;
                 let gone = q::grant_limit_changes(Some(&b), None);
@@ -253,13 +254,17 @@ async fn grant_rendered(
     };
     let doc = object.to_value();
     let new_labels = label_index::of_document(&doc);
-    writes.push(Write::PutObject {
+    writes.push(QuotaWrite::Item(Write::PutObject {
         key: grant_ref.key(),
         object: doc,
         version: version.map_or(1, |v| v + 1),
         expect: version.map_or(Expect::Absent, Expect::Version),
-    });
-    writes.extend(label_index::changes(&grant_ref, &old_labels, &new_labels));
+    }));
+    writes.extend(
+        label_index::changes(&grant_ref, &old_labels, &new_labels)
+            .into_iter()
+            .map(QuotaWrite::Item),
+    );
     let changes = q::grant_limit_changes(before.as_ref(), Some(&grant));
     writes.extend(limit_writes(&changes, &grant, Some(&org), now));
     Ok(writes)

@@ -132,7 +132,7 @@ pub(super) async fn retire_registration(
     // more go before it, each under the version read (still empty).
     let rest = retired.split_off(retired.len().saturating_sub(BUCKETS_RETIRED_AT_ONCE));
     Ok(Pending {
-        writes: rest.concat(),
+        writes: rest.concat().into_iter().map(Into::into).collect(),
         earlier: retired
             .chunks(BUCKETS_RETIRED_AT_ONCE)
             .map(<[Vec<Write>]>::concat)

@@ -8,8 +8,9 @@ use domain::kinds::ORGANIZATION_LABEL;
 use domain::object::Object;
 use domain::quota::{self as q, BucketKey, BucketLevel, Node};
 use domain::ApiError;
-use store::{ObjectRef, Write};
+use store::ObjectRef;
 
+use super::bucket_items::{folded, QuotaWrite};
 use super::buckets::{bucket_delete, bucket_ref};
 use super::{conflict, HookContext, Pending};
 use crate::errors::from_store;
@@ -115,12 +116,12 @@ pub(super) async fn retire_empty(
     }
     let item_keys: Vec<_> = keys.iter().map(|k| bucket_ref(org, k).key()).collect();
     let stored = cx.store.batch_get(&item_keys).await.map_err(from_store)?;
-    for bucket in stored {
+    for bucket in folded(stored) {
         let Ok((key, level)) = q::parse_bucket(&bucket.object) else {
             continue;
         };
         let changes = pending.writes.iter().filter_map(|w| match w {
-            Write::Bucket(b) if b.key == bucket.key => Some(BucketLevel {
+            QuotaWrite::Bucket(b) if b.key == bucket.key => Some(BucketLevel {
                 limit: b.limit_delta,
                 allocated: b.allocated_delta,
                 claim_count: b.claim_count_delta,
@@ -137,8 +138,12 @@ pub(super) async fn retire_empty(
         // for this delete's own changes to the bucket.
         pending
             .writes
-            .retain(|w| !matches!(w, Write::Bucket(b) if b.key == bucket.key));
-        pending.writes.extend(bucket_delete(&bucket, &key));
+            .retain(|w| !matches!(w, QuotaWrite::Bucket(b) if b.key == bucket.key));
+        pending.writes.extend(
+            bucket_delete(&bucket, &key)
+                .into_iter()
+                .map(QuotaWrite::Item),
+        );
     }
     Ok(kept)
 }
