@@ -140,12 +140,12 @@ async fn audit(
         scanned += page.items.len();
         let params = binding_params(server, catalog, &policy, &bindings, audited).await?;
         let strategy = strategy::for_group_kind(&audited.group, &audited.kind);
-        for stored in page.items {
+        for mut stored in page.items {
             let Some(object_ref) = ObjectRef::from_key(&stored.key) else {
                 continue;
             };
-            let object = strategy.present_stored(&stored);
-            let mut request = audit_request(audited, object, None, &user);
+            strategy.present_stored(&mut stored);
+            let mut request = audit_request(audited, stored.object, None, &user);
             request.context_labels = context_labels(&object_ref.context, &request.object);
             let found = audit_object(&policy, &params, &request, server.admission.budget());
             if let Some(v) = found {

@@ -238,7 +238,10 @@ impl Reader<'_> {
             };
             found.extend(
                 page.into_iter()
-                    .map(|s| self.strategy.present_stored(&s))
+                    .map(|mut s| {
+                        self.strategy.present_stored(&mut s);
+                        s.object
+                    })
                     .filter(|doc| matches(doc)),
             );
             let more_steps = matches!(plan, Plan::Label { values, .. } if step + 1 < values.len());

@@ -245,7 +245,7 @@ impl Ops<'_> {
         let mut stored = stored
             .filter(|s| visible(self.context, self.kind, &s.object))
             .ok_or_else(|| self.not_found(name))?;
-        stored.object = self.strategy.present_stored(&stored);
+        self.strategy.present_stored(&mut stored);
         let object = Object::from_value(stored.object.clone())
             .map_err(|e| ApiError::internal(format!("stored object is corrupt: {e}")))?;
         Ok((object_ref, stored, object))

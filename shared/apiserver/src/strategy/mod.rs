@@ -78,12 +78,10 @@ pub trait Strategy: Sync {
         Vec::new()
     }
 
-    /// An object as every read serves it, from its stored item: the
-    /// document, or (a kind whose item keeps numbers beside it) the
-    /// document with them folded in.
-    fn present_stored(&self, stored: &Stored) -> Value {
-        stored.object.clone()
-    }
+    /// Makes a stored item's document the object every read serves: as
+    /// stored, or (a kind whose item keeps numbers beside its document)
+    /// with them folded in. In place, so the common case copies nothing.
+    fn present_stored(&self, _stored: &mut Stored) {}
 
     /// Why users only read this kind (every write is a 405 saying so);
     /// `None`: users write it.

@@ -4,7 +4,6 @@
 use domain::kinds::KindInfo;
 use domain::object::Object;
 use domain::Cause;
-use serde_json::Value;
 use store::Stored;
 
 use crate::hooks::quota::bucket_items;
@@ -27,8 +26,8 @@ impl Strategy for AllowanceBuckets {
 
     /// A bucket's counters are attributes of its item, so that claims
     /// add to them under conditions; its status is read from them.
-    fn present_stored(&self, stored: &Stored) -> Value {
-        bucket_items::fold(stored)
+    fn present_stored(&self, stored: &mut Stored) {
+        stored.object = bucket_items::fold(stored);
     }
 }
 
