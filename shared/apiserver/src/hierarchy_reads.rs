@@ -1,11 +1,9 @@
-//! The reads the hierarchy rules need: a parent's chain of ancestors, the
-//! folder levels below a folder, and the labels a context carries. The rules themselves are in
+//! The reads the hierarchy rules need: a parent's chain of ancestors and
+//! the folder levels below a folder. The rules themselves are in
 //! `domain::hierarchy`.
 
-use std::collections::BTreeMap;
-
 use domain::hierarchy::{parent_of, Ancestor, ParentKind, ParentRef, MAX_FOLDER_DEPTH};
-use domain::kinds::{self, FOLDER, ORGANIZATION_LABEL};
+use domain::kinds::FOLDER;
 use domain::{ApiError, Cause};
 use store::{Context, ObjectRef, Store, Stored};
 
@@ -107,32 +105,4 @@ pub async fn subtree_height(store: &Store, folder: &ObjectRef) -> Result<usize, 
         height += 1;
         level = below;
     }
-}
-
-/// The labels a context gives admission's `namespaceSelector`: its
-/// organization's name, and a project's own name (its organization read
-/// from its label).
-pub async fn context_labels(
-    store: &Store,
-    context: &Context,
-) -> Result<BTreeMap<String, String>, ApiError> {
-    let mut labels = BTreeMap::new();
-    match context {
-        Context::Platform => {}
-        Context::Organization(org) => {
-            labels.insert(ORGANIZATION_LABEL.to_string(), org.clone());
-        }
-        Context::Project(project) => {
-            labels.insert(kinds::PROJECT_LABEL.to_string(), project.clone());
-            let key = builtin_ref(&Context::Platform, &kinds::PROJECT, "", project).key();
-            let stored = store.get(&key).await.map_err(from_store)?;
-            if let Some(org) = stored
-                .as_ref()
-                .and_then(|s| s.object["metadata"]["labels"][ORGANIZATION_LABEL].as_str())
-            {
-                labels.insert(ORGANIZATION_LABEL.to_string(), org.to_string());
-            }
-        }
-    }
-    Ok(labels)
 }

@@ -84,6 +84,10 @@ pub(crate) struct Call<'a> {
     pub body: &'a [u8],
     pub query: codec::Query,
     pub request: request::RequestInfo,
+    /// The organization or project the request's context is, as read when
+    /// the context was checked (none in the platform, and for the
+    /// admission function's paths): read once per request.
+    pub context_object: Option<store::Stored>,
 }
 
 impl Call<'_> {
@@ -219,9 +223,10 @@ impl ApiServer {
         // Discovery under a control plane's URL is answered from the URL
         // alone, as Milo's filter: a client reads it before (or without)
         // the organization or project existing. Everything else needs it.
-        if matches!(target, route::Target::Resource(_)) {
-            self.check_context(&context).await?;
-        }
+        let context_object = match target {
+            route::Target::Resource(_) => self.read_context(&context).await?,
+            _ => None,
+        };
         self.bootstrapped
             .get_or_try_init(|| bootstrap::run(&self.store))
             .await?;
@@ -257,6 +262,7 @@ impl ApiServer {
             body: request.body(),
             query,
             request: described,
+            context_object,
         };
         match target {
             route::Target::Resource(path) => {
@@ -307,6 +313,7 @@ impl ApiServer {
                 principal,
                 request_id,
             ),
+            context_object: None,
         };
         admission_api::serve(self, request.uri().path(), &call, &catalog).await
     }
@@ -325,16 +332,17 @@ impl ApiServer {
         self.admission.review(&self.store, &catalog, request).await
     }
 
-    /// A context exists when its organization or project does.
-    async fn check_context(&self, context: &Context) -> Result<(), ApiError> {
+    /// The organization or project a context is (none for the platform);
+    /// a context exists when it does.
+    async fn read_context(&self, context: &Context) -> Result<Option<store::Stored>, ApiError> {
         let (kind, name) = match context {
-            Context::Platform => return Ok(()),
+            Context::Platform => return Ok(None),
             Context::Organization(org) => (&domain::kinds::ORGANIZATION, org),
             Context::Project(project) => (&domain::kinds::PROJECT, project),
         };
         let key = placement::builtin_ref(&Context::Platform, kind, "", name).key();
         match self.store.get(&key).await.map_err(errors::from_store)? {
-            Some(_) => Ok(()),
+            Some(stored) => Ok(Some(stored)),
             None => Err(ApiError::not_found(kind.group, kind.plural, name)),
         }
     }

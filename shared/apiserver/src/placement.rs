@@ -4,11 +4,13 @@
 //! it was created in. A leaf: the verbs, the list, quota and the readers of
 //! the hierarchy all ask it, and it asks none of them.
 
+use std::collections::BTreeMap;
+
 use domain::hierarchy::{self, ParentRef};
 use domain::kinds::{self, KindId, KindInfo, ORGANIZATION_LABEL};
 use domain::ApiError;
 use serde_json::Value;
-use store::{Context, ObjectRef};
+use store::{Context, ObjectRef, Stored};
 
 /// Hierarchy objects live in the platform context whichever context serves
 /// them (an organization's context is a filtered view of them); every other
@@ -110,4 +112,29 @@ pub fn visible(context: &Context, kind: &KindInfo, doc: &Value) -> bool {
         }
         _ => true,
     }
+}
+
+/// The labels a context gives admission's `namespaceSelector`: its
+/// organization's name, and a project's own name and its organization
+/// (from `context_object`, the project as the request read it).
+pub fn context_labels(
+    context: &Context,
+    context_object: Option<&Stored>,
+) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    match context {
+        Context::Platform => {}
+        Context::Organization(org) => {
+            labels.insert(ORGANIZATION_LABEL.to_string(), org.clone());
+        }
+        Context::Project(project) => {
+            labels.insert(kinds::PROJECT_LABEL.to_string(), project.clone());
+            let org = context_object
+                .and_then(|s| s.object["metadata"]["labels"][ORGANIZATION_LABEL].as_str());
+            if let Some(org) = org {
+                labels.insert(ORGANIZATION_LABEL.to_string(), org.to_string());
+            }
+        }
+    }
+    labels
 }

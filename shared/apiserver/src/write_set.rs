@@ -10,7 +10,7 @@
 use domain::ApiError;
 use store::{StoreError, Write};
 
-use crate::errors::from_store;
+use crate::errors::{concurrent_change, from_store};
 use crate::{crds, policy_cache, quota_cache, ApiServer};
 
 /// What an item is to the request that writes it.
@@ -129,11 +129,7 @@ impl CommitError {
     /// The Status of an error no role-specific reading caught.
     pub fn into_api(self) -> ApiError {
         match self {
-            CommitError::Refused(refused) => from_store(match refused.failure {
-                Failure::Exists => StoreError::AlreadyExists { index: 0 },
-                Failure::Missing => StoreError::NotFound { index: 0 },
-                Failure::Changed => StoreError::Conflict { index: 0 },
-            }),
+            CommitError::Refused(_) => concurrent_change(),
             CommitError::Store(err) => from_store(err),
             CommitError::Status(err) => err,
         }
@@ -151,7 +147,9 @@ impl CommitError {
 /// The items of one request, in the order they are sent.
 #[derive(Debug, Default)]
 pub(crate) struct WriteSet {
-    items: Vec<(Role, Write)>,
+    /// The writes as the store takes them, and beside each its role.
+    writes: Vec<Write>,
+    roles: Vec<Role>,
     /// Stamps moved, each with whether the answer waits for every instance.
     stamps: Vec<(Stamp, bool)>,
     /// Transactions of their own, applied before this one: what does not
@@ -165,11 +163,14 @@ impl WriteSet {
     }
 
     pub fn put(&mut self, role: Role, write: Write) {
-        self.items.push((role, write));
+        self.writes.push(write);
+        self.roles.push(role);
     }
 
     pub fn extend(&mut self, role: Role, writes: impl IntoIterator<Item = Write>) {
-        self.items.extend(writes.into_iter().map(|w| (role, w)));
+        for write in writes {
+            self.put(role, write);
+        }
     }
 
     /// Moves `stamp` in this transaction; once it is in, this instance
@@ -193,16 +194,10 @@ impl WriteSet {
     /// Takes out the items `drop` says of, keeping the others in order
     /// (a hook planning its part again).
     pub fn remove(&mut self, drop: impl Fn(Role) -> bool) {
-        self.items.retain(|(role, _)| !drop(*role));
-    }
-
-    /// The items with `role`.
-    #[cfg(test)]
-    pub fn with_role(&self, role: Role) -> impl Iterator<Item = &Write> {
-        self.items
-            .iter()
-            .filter(move |(r, _)| *r == role)
-            .map(|(_, w)| w)
+        let items = std::mem::take(&mut self.writes)
+            .into_iter()
+            .zip(std::mem::take(&mut self.roles));
+        (self.writes, self.roles) = items.filter(|(_, role)| !drop(*role)).unzip();
     }
 
     /// Applies the set all-or-nothing, then the after-commit of its stamps.
@@ -211,9 +206,8 @@ impl WriteSet {
         for transaction in &self.earlier {
             store.write(transaction).await.map_err(CommitError::Store)?;
         }
-        let writes: Vec<Write> = self.items.iter().map(|(_, w)| w.clone()).collect();
         store
-            .write(&writes)
+            .write(&self.writes)
             .await
             .map_err(|err| self.refusal(err))?;
         for (stamp, wait) in &self.stamps {
@@ -233,7 +227,9 @@ impl WriteSet {
             StoreError::Conflict { .. } => Failure::Changed,
             other => return CommitError::Store(other),
         };
-        match err.refused_write().and_then(|i| self.items.get(i)) {
+        let refused = err.refused_write();
+        let item = refused.and_then(|i| Some((self.roles.get(i)?, self.writes.get(i)?)));
+        match item {
             Some((role, write)) => CommitError::Refused(Refused {
                 role: *role,
                 failure,
@@ -272,7 +268,8 @@ mod tests {
         assert_eq!(refused.failure, Failure::Missing);
         assert_eq!(refused.write, check("container"));
         // An item put before it moves its position, not its role.
-        set.items.insert(1, (Role::Stamp, check("stamp")));
+        set.writes.insert(1, check("stamp"));
+        set.roles.insert(1, Role::Stamp);
         let moved = set.refusal(StoreError::Conflict { index: 4 });
         assert_eq!(moved.refused().map(|r| r.role), Some(Role::Container));
     }
@@ -295,7 +292,7 @@ mod tests {
         let mut set = WriteSet::new();
         set.stamp(Stamp::Quota, false);
         set.stamp(Stamp::Quota, true);
-        assert_eq!(set.with_role(Role::Stamp).count(), 1);
+        assert_eq!(set.roles, vec![Role::Stamp]);
         assert_eq!(set.stamps, vec![(Stamp::Quota, true)]);
     }
 }

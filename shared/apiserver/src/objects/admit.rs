@@ -67,8 +67,7 @@ impl Ops<'_> {
             return Ok(());
         }
         let request = &mut admitting.request;
-        let store = &self.server.store;
-        let mut labels = hierarchy_reads::context_labels(store, self.context).await?;
+        let mut labels = placement::context_labels(self.context, self.call.context_object.as_ref());
         if *self.context == Context::Platform {
             let org = [&request.object, &request.old_object]
                 .into_iter()
@@ -204,15 +203,7 @@ impl Ops<'_> {
         status: bool,
         next_version: u64,
     ) -> Result<Object, ApiError> {
-        let mut mutated = if status {
-            lifecycle::status_only(old, &mutated)
-        } else {
-            mutated
-        };
-        if !status && self.kind.status_subresource {
-            lifecycle::keep_status_of(old, &mut mutated);
-        }
-        let causes = lifecycle::carry_over(old, &mut mutated, next_version);
+        let (mutated, causes) = self.as_update_of(old, mutated, status, next_version);
         if !causes.is_empty() {
             return Err(self.invalid(&old.metadata.name, causes));
         }

@@ -87,8 +87,12 @@ impl Ops<'_> {
     pub(super) async fn create(&self) -> Result<Response, ApiError> {
         let (mut obj, warnings) = self.sent_object().await?;
         let name = obj.metadata.name.clone();
-        strategy::refuse_if_context_suspended(&self.server.store, self.context, self.kind, &name)
-            .await?;
+        strategy::refuse_if_context_suspended(
+            self.context,
+            self.call.context_object.as_ref(),
+            self.kind,
+            &name,
+        )?;
         let causes = self.validate(&obj, None);
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
@@ -103,7 +107,7 @@ impl Ops<'_> {
         if let Some(mutated) = Box::pin(self.mutate(&mut admitting)).await? {
             obj = self.after_mutation_create(&obj, mutated)?;
         }
-        self.strategy()
+        self.strategy
             .admit_create(self.catalog, &mut obj, &self.call.timestamp())?;
         self.strategy
             .admit_with_reads(&self.strategy_context(), &mut obj, &Value::Null)
@@ -111,7 +115,7 @@ impl Ops<'_> {
         let now = self.call.timestamp();
         lifecycle::initialize(&mut obj, self.kind, uuid::Uuid::new_v4().to_string(), &now);
         obj.api_version = kinds::api_version(&self.kind.group, &self.kind.storage_version);
-        self.strategy().prepare_for_create(&mut obj, &now);
+        self.strategy.prepare_for_create(&mut obj, &now);
         let causes = lifecycle::index_entry_causes(&obj);
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));

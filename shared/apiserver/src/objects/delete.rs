@@ -39,7 +39,7 @@ impl Ops<'_> {
             .await?;
         admitting.request.dry_run = dry_run;
         let warnings = Box::pin(self.validate_policies(&mut admitting, None)).await?;
-        let flagged = self.holds_children() && !dry_run;
+        let flagged = self.strategy.holds_children() && !dry_run;
         if flagged {
             // Flag first, then count: a child created after the flag fails its
             // parent check, one created before is counted.
@@ -80,7 +80,7 @@ impl Ops<'_> {
         dry_run: bool,
     ) -> Result<(), ApiError> {
         let store = &self.server.store;
-        let (going_if_empty, owned_records) = match self.holds_children() {
+        let (going_if_empty, owned_records) = match self.strategy.holds_children() {
             true => self.children_going_with(name, object_ref).await?,
             false => (Vec::new(), Vec::new()),
         };

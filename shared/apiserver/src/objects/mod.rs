@@ -189,10 +189,6 @@ impl Ops<'_> {
         }
     }
 
-    fn strategy(&self) -> &'static dyn Strategy {
-        self.strategy
-    }
-
     /// What the strategy's reads go through.
     fn strategy_context(&self) -> StrategyContext<'_> {
         StrategyContext {
@@ -305,7 +301,7 @@ impl Ops<'_> {
         let mut unknown = unknown_metadata_fields(doc);
         unknown.extend(self.kind.schema.prune(doc));
         self.kind.schema.apply_defaults(doc);
-        self.strategy().prepare_body(self.kind, doc);
+        self.strategy.prepare_body(self.kind, doc);
         let listed = || {
             unknown
                 .iter()
@@ -333,7 +329,7 @@ impl Ops<'_> {
         let old_doc = old.map(Object::to_value);
         causes.extend(self.kind.schema.validate(&new.to_value(), old_doc.as_ref()));
         let valid_so_far = causes.is_empty();
-        causes.extend(self.strategy().validate(self.kind, new, valid_so_far));
+        causes.extend(self.strategy.validate(self.kind, new, valid_so_far));
         causes
     }
 
@@ -344,13 +340,6 @@ impl Ops<'_> {
             set.stamp(stamp, self.strategy.answers_when_every_instance_applies());
         }
         hooks.commit(self.server, set).await
-    }
-
-    /// Whether objects of this kind hold others that keep it from being
-    /// deleted: hierarchy children, a namespace's objects, a project's or
-    /// organization's own objects.
-    fn holds_children(&self) -> bool {
-        self.strategy().holds_children()
     }
 
     /// The error of a single write of the object's own item.

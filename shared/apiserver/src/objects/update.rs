@@ -81,6 +81,29 @@ impl Ops<'_> {
         true
     }
 
+    /// `sent` made an update of `old`: only its status for a `/status`
+    /// write, else the stored status kept (where status is a subresource);
+    /// the server's fields carried over. With the causes of fields it may
+    /// not change.
+    pub(super) fn as_update_of(
+        &self,
+        old: &Object,
+        sent: Object,
+        status: bool,
+        next_version: u64,
+    ) -> (Object, Vec<Cause>) {
+        let mut new = if status {
+            lifecycle::status_only(old, &sent)
+        } else {
+            sent
+        };
+        if !status && self.kind.status_subresource {
+            lifecycle::keep_status_of(old, &mut new);
+        }
+        let causes = lifecycle::carry_over(old, &mut new, next_version);
+        (new, causes)
+    }
+
     /// The object an update sends, made whole: decoded against the stored
     /// one (its name and resourceVersion checked; only its status for a
     /// `/status` write, its status kept otherwise), the server's fields
@@ -107,15 +130,7 @@ impl Ops<'_> {
             rv if rv.parse::<u64>().ok() == Some(stored.version) => {}
             _ => return Err(self.stale(name)),
         }
-        let mut new = if status {
-            lifecycle::status_only(old, &sent)
-        } else {
-            sent
-        };
-        if !status && self.kind.status_subresource {
-            lifecycle::keep_status_of(old, &mut new);
-        }
-        let mut causes = lifecycle::carry_over(old, &mut new, stored.version + 1);
+        let (mut new, mut causes) = self.as_update_of(old, sent, status, stored.version + 1);
         causes.extend(self.validate(&new, Some(old)));
         if !causes.is_empty() {
             return Err(self.invalid(name, causes));
@@ -154,8 +169,12 @@ impl Ops<'_> {
         // Milo lets an object being deleted be updated while suspended (its
         // finalizers removed); objects here have no graceful deletion yet
         // (the deletion issue adds it, and that exemption with it).
-        strategy::refuse_if_context_suspended(&self.server.store, self.context, self.kind, &name)
-            .await?;
+        strategy::refuse_if_context_suspended(
+            self.context,
+            self.call.context_object.as_ref(),
+            self.kind,
+            &name,
+        )?;
         let (mut new, warnings) = self.sent_update(&stored, &old, doc, status, duplicates)?;
         let next_version = stored.version + 1;
         let old_parent = self.strategy.parent_of(self.kind, &old);
@@ -167,7 +186,7 @@ impl Ops<'_> {
             new = self.after_mutation_update(&old, &new, mutated, status, next_version)?;
         }
         if !status {
-            self.strategy()
+            self.strategy
                 .admit_update(self.catalog, &old, &mut new, &self.call.timestamp())?;
             self.strategy
                 .admit_with_reads(&self.strategy_context(), &mut new, old.status())

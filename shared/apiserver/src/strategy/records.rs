@@ -5,10 +5,9 @@ use domain::kinds::{self, KindInfo};
 use domain::object::Object;
 use domain::ApiError;
 use serde_json::Value;
-use store::{Context, Store};
+use store::{Context, Stored};
 
 use super::{ChildFate, Strategy};
-use crate::errors::from_store;
 use crate::placement::Container;
 
 pub(super) struct ProjectSuspensions;
@@ -39,23 +38,19 @@ impl Strategy for ProjectSuspensions {
 }
 
 /// Refuses a create or update in the control plane of a suspended
-/// project (Milo's ProjectSuspensionEnforcement), whatever its kind. Read,
-/// not guarded in the write's transaction: Milo's plugin too reads a
-/// cached state.
-pub async fn refuse_if_context_suspended(
-    store: &Store,
+/// project (Milo's ProjectSuspensionEnforcement), whatever its kind.
+/// `context_object` is the project as the request read it, not guarded
+/// in the write's transaction: Milo's plugin too reads a cached state.
+pub fn refuse_if_context_suspended(
     context: &Context,
+    context_object: Option<&Stored>,
     kind: &KindInfo,
     name: &str,
 ) -> Result<(), ApiError> {
     let Context::Project(project) = context else {
         return Ok(());
     };
-    let key = Container::platform_object(&kinds::PROJECT, project)
-        .object_ref
-        .key();
-    let stored = store.get(&key).await.map_err(from_store)?;
-    if stored.is_some_and(|s| domain::suspension::is_suspended(&s.object)) {
+    if context_object.is_some_and(|s| domain::suspension::is_suspended(&s.object)) {
         return Err(ApiError::ProjectSuspended {
             group: kind.group.clone(),
             kind: kind.plural.clone(),

@@ -68,6 +68,23 @@ impl Reader {
     }
 
     /// The field as a string; `None` when absent or of another type.
+    /// A document's `apiVersion` and `kind`, when given, must be these
+    /// (a document of another type or version would be misread).
+    pub fn type_meta(&mut self, root: &Field, api_version: &str, kind: &str) {
+        for (key, expected) in [("apiVersion", api_version), ("kind", kind)] {
+            let field = root.get(key);
+            if let Some(value) = self.string(&field) {
+                if value != expected {
+                    self.push(unsupported(
+                        &field.path,
+                        value,
+                        &supported_values(&[expected]),
+                    ));
+                }
+            }
+        }
+    }
+
     pub fn string<'a>(&mut self, field: &Field<'a>) -> Option<&'a str> {
         match field.value? {
             Value::String(s) => Some(s),

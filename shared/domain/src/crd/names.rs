@@ -29,19 +29,7 @@ pub(super) struct Names {
 /// the v1beta1 shape (top-level `validation`, `version`) is gone since
 /// Kubernetes 1.22 and would be misread.
 pub(super) fn check_type_meta(r: &mut Reader, root: &Field) {
-    let api_version = format!("{GROUP}/{VERSION}");
-    for (key, expected) in [("apiVersion", api_version.as_str()), ("kind", KIND)] {
-        let field = root.get(key);
-        if let Some(value) = r.string(&field) {
-            if value != expected {
-                r.push(unsupported(
-                    &field.path,
-                    value,
-                    &supported_values(&[expected]),
-                ));
-            }
-        }
-    }
+    r.type_meta(root, &format!("{GROUP}/{VERSION}"), KIND);
 }
 
 /// `metadata.name` must be `{plural}.{group}`, as Kubernetes requires: the

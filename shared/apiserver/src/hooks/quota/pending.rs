@@ -10,10 +10,9 @@ use serde_json::Value;
 use store::{ObjectRef, Store, StoreError, Write};
 
 use super::bucket_items::{merged, QuotaWrite};
-
 use super::buckets::{bucket_ref, bucket_writes, claim_types, path_keys, read_buckets};
 use super::{CLAIM_BUCKET, ITEM};
-use crate::errors::from_store;
+use crate::errors::concurrent_change;
 use crate::write_set::{CommitError, Failure, Refused, Stamp, WriteSet};
 use crate::ApiServer;
 
@@ -189,7 +188,7 @@ fn item_changed(refused: &Refused) -> ApiError {
                 "quota this delete releases changed meanwhile; retry",
             )
         }
-        _ => from_store(StoreError::Conflict { index: 0 }),
+        _ => concurrent_change(),
     }
 }
 

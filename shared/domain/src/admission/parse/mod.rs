@@ -234,19 +234,7 @@ fn read_envelope<'a>(r: &mut Reader, doc: &'a Value, kind: &str) -> (String, Fie
     if !doc.is_object() {
         r.push(Cause::invalid("", format!("must be a {kind} object")));
     }
-    let api_version = format!("{GROUP}/{VERSION}");
-    for (key, expected) in [("apiVersion", api_version.as_str()), ("kind", kind)] {
-        let field = root.get(key);
-        if let Some(value) = r.string(&field) {
-            if value != expected {
-                r.push(unsupported(
-                    &field.path,
-                    value,
-                    &supported_values(&[expected]),
-                ));
-            }
-        }
-    }
+    r.type_meta(&root, &format!("{GROUP}/{VERSION}"), kind);
     let name_field = root.get("metadata").get("name");
     let name = r.string(&name_field).unwrap_or_default().to_string();
     if name.is_empty() {
