@@ -12,6 +12,7 @@ pub mod crd;
 pub mod error;
 pub mod field_selector;
 pub mod hierarchy;
+pub mod iam;
 pub mod ingest;
 pub mod jsonpath;
 pub mod kinds;
