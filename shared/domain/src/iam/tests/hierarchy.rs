@@ -114,17 +114,33 @@ fn a_resource_kind_binding_reaches_that_kind_only_in_its_context_and_below() {
             selector,
         ),
     );
-    let policy = Policy::new(vec![owner_role()], vec![binding], vec![]);
+    let grants = [
+        "compute.miloapis.com/workloads.get",
+        "compute.miloapis.com/instances.get",
+        "resourcemanager.miloapis.com/projects.get",
+    ];
+    let compute = role_def(
+        &Node::Platform,
+        milo_role("milo-system", "owner", &grants, &[]),
+    );
+    let policy = Policy::new(vec![compute], vec![binding], vec![]);
     let alice = policy.subject("alice", &[]);
+    let get = permission("compute.miloapis.com/workloads.get");
     assert!(
         policy
-            .decide(
-                &alice,
-                &permission("compute.miloapis.com/workloads.get"),
-                &workload_in(deep_chain())
-            )
+            .decide(&alice, &get, &workload_in(deep_chain()))
             .allowed
     );
+    // Another kind of the same group, which the role grants too.
+    let instance = target(
+        deep_chain(),
+        "compute.miloapis.com",
+        "Instance",
+        None,
+        Some("i"),
+    );
+    let get_instance = permission("compute.miloapis.com/instances.get");
+    assert!(!policy.decide(&alice, &get_instance, &instance).allowed);
     let a_project = project_object(deep_chain());
     assert!(
         !policy
