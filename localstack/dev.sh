@@ -83,7 +83,7 @@ HS256_SECRET="$(tr -d '[:space:]' < "$DIR/hs256-secret")"
 CONTINUE_SECRET="$(tr -d '[:space:]' < "$DIR/continue-secret")"
 
 TOKEN="$(cargo run -q -p devctl -- mint-token --secret-file "$DIR/hs256-secret" \
-  --issuer "$ISSUER" --audience "$AUDIENCE" --subject admin --ttl-hours 720)"
+  --issuer "$ISSUER" --audience "$AUDIENCE" --subject admin --group system:masters --ttl-hours 720)"
 [[ -n "$TOKEN" ]] || { log "error: devctl mint-token printed no token"; exit 1; }
 
 ensure_tls "$DIR/tls"
@@ -137,7 +137,8 @@ cat >&2 <<EOF
   nats-server (JetStream)     nats://$HOST:$NATS_PORT   (streams LIFECYCLE, LIFECYCLE_DEADLETTER)
   events consumer             durable milo-events-ingest on com.infratographer.events.*.*
                               (log: .local/dev/events.log; define RelationshipTypes first)
-  admin token (720 h)         in .local/kubeconfig; mint more with:
+  admin token (720 h)         in .local/kubeconfig (group system:masters: the bootstrap
+                              administrator); mint more with:
     cargo run -q -p devctl -- mint-token --secret-file .local/dev/hs256-secret \\
       --issuer $ISSUER --audience $AUDIENCE --subject <name> [--group <group>]
 

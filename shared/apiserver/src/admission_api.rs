@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::{Context, ObjectRef, TypeCursor};
 
+use crate::authorization::{self, Question};
 use crate::codec::{self, Response};
 use crate::errors::from_store;
 use crate::stamped::platform_documents;
@@ -54,6 +55,17 @@ pub async fn serve(
             message: format!("{endpoint} takes POST"),
         });
     }
+    // A review answers what the platform's policies say of any object; an
+    // audit reads every stored object of a type: both are the platform's.
+    let (group, resource) = match endpoint {
+        "/review" => ("admission.k8s.io", "admissionreviews"),
+        _ => (
+            "admissionregistration.k8s.io",
+            "validatingadmissionpolicies/audit",
+        ),
+    };
+    let question = Question::at_platform(group, resource, "create");
+    authorization::authorize(server, &call.request, question).await?;
     let body = codec::decode_object(call.header("content-type"), call.body)?.value;
     if endpoint == "/review" {
         review(server, &body).await

@@ -197,7 +197,9 @@ mod tests {
                 "graph.miloapis.com",
                 "admissionregistration.k8s.io",
                 "quota.miloapis.com",
-                "discovery.miloapis.com"
+                "discovery.miloapis.com",
+                "iam.miloapis.com",
+                "rbac.authorization.k8s.io",
             ]
         );
     }

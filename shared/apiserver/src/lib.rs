@@ -8,6 +8,7 @@
 
 pub mod admission;
 mod admission_api;
+mod authorization;
 mod bootstrap;
 mod catalog_cache;
 mod codec;
@@ -58,6 +59,12 @@ pub struct ApiServer {
     admission: admission::Admission,
     /// The parsed quota policies and registrations (quota_cache.rs).
     quota: std::sync::Arc<quota_cache::QuotaCache>,
+    /// The roles, bindings and memberships every decision reads
+    /// (authorization/iam_cache.rs).
+    iam: authorization::iam_cache::IamCache,
+    /// Whether requests are authorized (always, but in a benchmark's
+    /// baseline: [`ApiServer::without_authorization`]).
+    authorizes: bool,
     /// Set once this instance has run `bootstrap` (the platform's
     /// `default` namespace, the built-in CRDs as objects).
     bootstrapped: tokio::sync::OnceCell<()>,
@@ -118,6 +125,8 @@ impl ApiServer {
                 domain::admission::Budget::default(),
             ),
             quota: std::sync::Arc::new(quota_cache::QuotaCache::new(catalog_refresh)),
+            iam: authorization::iam_cache::IamCache::new(catalog_refresh),
+            authorizes: true,
             bootstrapped: tokio::sync::OnceCell::new(),
         })
     }
@@ -126,6 +135,14 @@ impl ApiServer {
     /// policies (the default: `Budget::default()`, 100 ms per policy).
     pub fn with_admission_budget(mut self, budget: domain::admission::Budget) -> Self {
         self.admission = admission::Admission::new(self.catalog.refresh(), budget);
+        self
+    }
+
+    /// The same server allowing every authenticated request: the baseline
+    /// the authorization benchmark measures against. No deployment builds
+    /// one (there is no setting for it).
+    pub fn without_authorization(mut self) -> Self {
+        self.authorizes = false;
         self
     }
 
@@ -220,11 +237,20 @@ impl ApiServer {
         let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
         route::check_names(&context, &target, writes)?;
         refuse_writes_to_documents(request, &target)?;
+        let query = codec::Query::parse(request.uri().query())?;
+        let described = request::RequestInfo::describe(
+            request.method(),
+            &context,
+            &target,
+            query.watch,
+            principal,
+            request_id,
+        );
         // Discovery under a control plane's URL is answered from the URL
         // alone, as Milo's filter: a client reads it before (or without)
         // the organization or project existing. Everything else needs it.
-        let context_object = match target {
-            route::Target::Resource(_) => self.read_context(&context).await?,
+        let context_object = match &target {
+            route::Target::Resource(path) => self.read_context(&context, path, &described).await?,
             _ => None,
         };
         self.bootstrapped
@@ -239,15 +265,6 @@ impl ApiServer {
         } else {
             self.catalog.current(&self.store).await?
         };
-        let query = codec::Query::parse(request.uri().query())?;
-        let described = request::RequestInfo::describe(
-            request.method(),
-            &context,
-            &target,
-            query.watch,
-            principal,
-            request_id,
-        );
         tracing::info!(
             principal = %described.principal,
             verb = described.verb.as_str(),
@@ -333,8 +350,15 @@ impl ApiServer {
     }
 
     /// The organization or project a context is (none for the platform);
-    /// a context exists when it does.
-    async fn read_context(&self, context: &Context) -> Result<Option<store::Stored>, ApiError> {
+    /// a context exists when it does. One the principal may not act in is
+    /// refused as an existing one is (403), so a refusal never tells
+    /// whether another tenant's organization or project exists.
+    async fn read_context(
+        &self,
+        context: &Context,
+        path: &route::ResourcePath,
+        request: &request::RequestInfo,
+    ) -> Result<Option<store::Stored>, ApiError> {
         let (kind, name) = match context {
             Context::Platform => return Ok(None),
             Context::Organization(org) => (&domain::kinds::ORGANIZATION, org),
@@ -343,7 +367,12 @@ impl ApiServer {
         let key = placement::builtin_ref(&Context::Platform, kind, "", name).key();
         match self.store.get(&key).await.map_err(errors::from_store)? {
             Some(stored) => Ok(Some(stored)),
-            None => Err(ApiError::not_found(kind.group, kind.plural, name)),
+            None => {
+                let question =
+                    authorization::Question::of(request, context, path, &path.plural, None);
+                authorization::authorize(self, request, question).await?;
+                Err(ApiError::not_found(kind.group, kind.plural, name))
+            }
         }
     }
 }

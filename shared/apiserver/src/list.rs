@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::{Collection, Context, ItemKey, Stored};
 
+use crate::authorization::Access;
 use crate::codec::{self, Response};
 use crate::errors::from_store;
 use crate::placement::{is_hierarchy, object_ref, visible};
@@ -95,6 +96,7 @@ pub async fn list(
     kind: &KindInfo,
     namespace: Option<&str>,
     call: &Call<'_>,
+    access: &Access,
 ) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(kind, call)?;
     let plan = match plan(context, kind, &labels, &fields) {
@@ -121,6 +123,10 @@ pub async fn list(
     let start = start_of(server, call, &list_id)?;
     let matches = |doc: &Value| {
         visible(context, kind, doc)
+            && match access {
+                Access::Whole => true,
+                Access::Only(visible) => visible.shows(doc),
+            }
             && namespace
                 .is_none_or(|ns| doc["metadata"]["namespace"].as_str().unwrap_or_default() == ns)
             && labels.matches(&labels_of(doc))

@@ -10,6 +10,7 @@
 use domain::ApiError;
 use store::{StoreError, Write};
 
+use crate::authorization::iam_cache;
 use crate::errors::{concurrent_change, from_store};
 use crate::{crds, policy_cache, quota_cache, ApiServer};
 
@@ -50,6 +51,8 @@ pub enum Stamp {
     Admission,
     /// Quota's registrations and creation policies (`s#quota`).
     Quota,
+    /// IAM's roles, bindings and group memberships (`s#iam`).
+    Iam,
 }
 
 impl Stamp {
@@ -59,6 +62,7 @@ impl Stamp {
             Stamp::Catalog => crds::stamp(),
             Stamp::Admission => policy_cache::stamp(),
             Stamp::Quota => quota_cache::stamp(),
+            Stamp::Iam => iam_cache::stamp(),
         }
     }
 
@@ -85,6 +89,12 @@ impl Stamp {
                 server.quota.reload_if_changed(store).await?;
                 if until_every_instance {
                     server.quota.until_every_instance_rechecks().await;
+                }
+            }
+            Stamp::Iam => {
+                server.iam.reload_if_changed(store).await?;
+                if until_every_instance {
+                    server.iam.until_every_instance_rechecks().await;
                 }
             }
         }

@@ -38,7 +38,15 @@ pub async fn api() -> Api {
 async fn server_over(client: aws_sdk_dynamodb::Client, table: String) -> Api {
     let verifier =
         auth::Verifier::new(auth::AuthConfig::hs256(ISSUER, AUDIENCE, SECRET)).expect("verifier");
-    let token = auth::mint_hs256(SECRET, ISSUER, AUDIENCE, "tester", &[], 3600).expect("token");
+    let token = auth::mint_hs256(
+        SECRET,
+        ISSUER,
+        AUDIENCE,
+        "tester",
+        &["system:masters".to_string()],
+        3600,
+    )
+    .expect("token");
     Api {
         table: table.clone(),
         server: ApiServer::new(
@@ -50,6 +58,12 @@ async fn server_over(client: aws_sdk_dynamodb::Client, table: String) -> Api {
         .expect("server"),
         token,
     }
+}
+
+/// A token for `user` in `groups` (no administrator unless a group says so).
+pub fn token_for(user: &str, groups: &[&str]) -> String {
+    let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    auth::mint_hs256(SECRET, ISSUER, AUDIENCE, user, &groups, 3600).expect("token")
 }
 
 impl Api {
@@ -121,6 +135,26 @@ impl Api {
             .map(|b| serde_json::to_vec(&b).unwrap())
             .unwrap_or_default();
         self.raw(method, uri, content_type, bytes, Some(&self.token))
+            .await
+    }
+
+    /// A request as another principal (a token from [`token_for`]).
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        uri: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let content_type = if method == "PATCH" {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        };
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap())
+            .unwrap_or_default();
+        self.raw(method, uri, content_type, bytes, Some(token))
             .await
     }
 

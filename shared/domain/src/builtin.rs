@@ -84,6 +84,34 @@ const SOURCES: &[(&str, &str)] = &[
         "discoverycontextpolicies",
         include_str!("../crds/discoverycontextpolicies.yaml"),
     ),
+    ("roles", include_str!("../crds/roles.yaml")),
+    (
+        "policybindings",
+        include_str!("../crds/policybindings.yaml"),
+    ),
+    ("users", include_str!("../crds/users.yaml")),
+    ("groups", include_str!("../crds/groups.yaml")),
+    (
+        "groupmemberships",
+        include_str!("../crds/groupmemberships.yaml"),
+    ),
+    (
+        "protectedresources",
+        include_str!("../crds/protectedresources.yaml"),
+    ),
+    ("rbac-roles", include_str!("../crds/rbac-roles.yaml")),
+    (
+        "rbac-clusterroles",
+        include_str!("../crds/rbac-clusterroles.yaml"),
+    ),
+    (
+        "rbac-rolebindings",
+        include_str!("../crds/rbac-rolebindings.yaml"),
+    ),
+    (
+        "rbac-clusterrolebindings",
+        include_str!("../crds/rbac-clusterrolebindings.yaml"),
+    ),
 ];
 
 /// Registered CRDs may not use the core (empty) group; the built-in
@@ -182,7 +210,17 @@ mod tests {
                 "GrantCreationPolicy",
                 "ProjectSuspension",
                 "OrganizationMembership",
-                "DiscoveryContextPolicy"
+                "DiscoveryContextPolicy",
+                "Role",
+                "PolicyBinding",
+                "User",
+                "Group",
+                "GroupMembership",
+                "ProtectedResource",
+                "Role",
+                "ClusterRole",
+                "RoleBinding",
+                "ClusterRoleBinding",
             ]
         );
         let namespace = &types[3];

@@ -348,7 +348,7 @@ mod tests {
             .served_in(ContextKind::User)
             .map(|k| k.plural.as_str())
             .collect();
-        assert_eq!(user, ["organizationmemberships"]);
+        assert_eq!(user, ["organizationmemberships", "users"]);
     }
 
     #[test]

@@ -125,6 +125,37 @@ pub const DISCOVERY_CONTEXT_POLICY: KindId = KindId {
     kind: "DiscoveryContextPolicy",
     plural: "discoverycontextpolicies",
 };
+pub const IAM_GROUP: &str = "iam.miloapis.com";
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+const fn iam(kind: &'static str, plural: &'static str) -> KindId {
+    KindId {
+        group: IAM_GROUP,
+        version: V1ALPHA1,
+        kind,
+        plural,
+    }
+}
+const fn rbac(kind: &'static str, plural: &'static str) -> KindId {
+    KindId {
+        group: RBAC_GROUP,
+        version: "v1",
+        kind,
+        plural,
+    }
+}
+/// Milo's IAM kinds (#20).
+pub const IAM_ROLE: KindId = iam("Role", "roles");
+pub const POLICY_BINDING: KindId = iam("PolicyBinding", "policybindings");
+pub const USER: KindId = iam("User", "users");
+pub const GROUP: KindId = iam("Group", "groups");
+pub const GROUP_MEMBERSHIP: KindId = iam("GroupMembership", "groupmemberships");
+pub const PROTECTED_RESOURCE: KindId = iam("ProtectedResource", "protectedresources");
+/// Kubernetes' RBAC kinds (#20), decided by the same engine.
+pub const RBAC_ROLE: KindId = rbac("Role", "roles");
+pub const RBAC_CLUSTER_ROLE: KindId = rbac("ClusterRole", "clusterroles");
+pub const RBAC_ROLE_BINDING: KindId = rbac("RoleBinding", "rolebindings");
+pub const RBAC_CLUSTER_ROLE_BINDING: KindId = rbac("ClusterRoleBinding", "clusterrolebindings");
+
 pub const NAMESPACE: KindId = KindId {
     group: "",
     version: "v1",

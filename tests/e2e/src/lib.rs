@@ -39,7 +39,7 @@ impl Stack {
             &env("E2E_ISSUER"),
             &env("E2E_AUDIENCE"),
             "e2e-admin",
-            &[],
+            &["system:masters".to_string()],
             3600,
         )
         .expect("mint token");

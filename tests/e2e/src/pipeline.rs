@@ -18,7 +18,14 @@ pub struct InProcess {
 impl InProcess {
     pub fn new(client: Client, table: &str) -> anyhow::Result<Self> {
         let verifier = auth::Verifier::new(auth::AuthConfig::hs256(ISSUER, AUDIENCE, SECRET))?;
-        let token = auth::mint_hs256(SECRET, ISSUER, AUDIENCE, "bench", &[], 24 * 3600)?;
+        let token = auth::mint_hs256(
+            SECRET,
+            ISSUER,
+            AUDIENCE,
+            "bench",
+            &["system:masters".to_string()],
+            24 * 3600,
+        )?;
         let server = ApiServer::new(
             store::Store::new(client, table),
             verifier,

@@ -1,6 +1,6 @@
 //! What applies to every kind, whatever its strategy: quota's claims,
-//! releases and grants, then the platform's relationship items (later:
-//! IAM, finalizers, revisions). The hooks run in that order, each planning
+//! releases and grants, then the platform's relationship items, then IAM's
+//! policy copies (later: finalizers, revisions). The hooks run in that order, each planning
 //! its writes as data; a verb commits the one [`Plan`] they make together
 //! with its own write set.
 //!
@@ -23,6 +23,7 @@ use crate::request::RequestInfo;
 use crate::write_set::{CommitError, Role, WriteSet};
 use crate::ApiServer;
 
+mod iam;
 pub(crate) mod quota;
 mod relationships;
 
@@ -57,6 +58,12 @@ impl Plan {
         }
     }
 
+    /// The plan with another hook's items after those already in it.
+    fn and(mut self, role: Role, writes: Vec<Write>) -> Plan {
+        self.items.extend(writes.into_iter().map(|w| (role, w)));
+        self
+    }
+
     /// Commits the verb's write set with the hooks' items in it (see
     /// `quota::Pending::commit` for what a refused bucket does).
     pub async fn commit(self, server: &ApiServer, mut set: WriteSet) -> Result<(), CommitError> {
@@ -76,7 +83,7 @@ pub(crate) async fn on_create(
 ) -> Result<Plan, ApiError> {
     let quota = Box::pin(quota::on_create(cx, obj, placement)).await?;
     let relationships = relationships::created(cx.kind, obj);
-    Ok(Plan::with(quota, Role::Index, relationships))
+    Ok(Plan::with(quota, Role::Index, relationships).and(iam::COPY, iam::written(cx, obj)))
 }
 
 /// The hooks of an update. `placement` is the new parent's chain of a
@@ -89,7 +96,7 @@ pub(crate) async fn on_update(
 ) -> Result<Plan, ApiError> {
     let quota = Box::pin(quota::on_update(cx, old, new, placement)).await?;
     let relationships = relationships::changed(cx.kind, old, new);
-    Ok(Plan::with(quota, Role::Index, relationships))
+    Ok(Plan::with(quota, Role::Index, relationships).and(iam::COPY, iam::written(cx, new)))
 }
 
 /// The hooks of a `/status` write.
@@ -100,11 +107,10 @@ pub(crate) fn on_status_update(
 ) -> Result<Plan, ApiError> {
     quota::on_status_update(cx, old, new)?;
     let relationships = relationships::changed(cx.kind, old, new);
-    Ok(Plan::with(
-        quota::Pending::none(),
-        Role::Index,
-        relationships,
-    ))
+    Ok(
+        Plan::with(quota::Pending::none(), Role::Index, relationships)
+            .and(iam::COPY, iam::written(cx, new)),
+    )
 }
 
 /// The hooks of a delete: what a background worker runs too once it
@@ -112,5 +118,5 @@ pub(crate) fn on_status_update(
 pub(crate) async fn on_delete(cx: &HookContext<'_>, old: &Object) -> Result<Plan, ApiError> {
     let quota = Box::pin(quota::on_delete(cx, old)).await?;
     let relationships = relationships::deleted(cx.kind, old);
-    Ok(Plan::with(quota, Role::Index, relationships))
+    Ok(Plan::with(quota, Role::Index, relationships).and(iam::COPY, iam::deleted(cx, old)))
 }

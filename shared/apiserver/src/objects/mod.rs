@@ -20,6 +20,7 @@ use http::Method;
 use serde_json::Value;
 use store::{Context, Expect, ObjectRef, StoreError, Stored, Write};
 
+use crate::authorization::Access;
 use crate::codec::{self, FieldValidation, PatchKind, Response};
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
@@ -94,6 +95,7 @@ pub async fn serve(
     context: &Context,
     path: &ResourcePath,
     call: &Call<'_>,
+    access: &Access,
 ) -> Result<Response, ApiError> {
     let (catalog, kind) = resolve(server, catalog, context_kind(context), path).await?;
     let namespaced = kind.scope == Scope::Namespaced;
@@ -143,7 +145,8 @@ pub async fn serve(
             message: "watch is not supported by this server yet; poll with list instead".into(),
         }),
         (&Method::GET, None) if !status => {
-            crate::list::list(server, context, &kind, path.namespace.as_deref(), call).await
+            let namespace = path.namespace.as_deref();
+            crate::list::list(server, context, &kind, namespace, call, access).await
         }
         // The writes are boxed: their futures are large (admission adds
         // two phases), and unboxed they overflow a 2 MB stack in debug

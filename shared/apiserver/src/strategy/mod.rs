@@ -14,6 +14,7 @@ mod admission_kinds;
 mod catalog_kinds;
 mod core_kinds;
 mod hierarchy;
+mod iam_kinds;
 mod records;
 mod system_kinds;
 
@@ -265,6 +266,8 @@ pub fn for_group_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         &system_kinds::ResourceClaims
     } else if is(&kinds::RELATIONSHIP_TYPE) {
         &system_kinds::RelationshipTypes
+    } else if crate::authorization::iam_cache::policy_kind(group, kind).is_some() {
+        &iam_kinds::IamKinds
     } else if is(&kinds::PROJECT_SUSPENSION) {
         &records::ProjectSuspensions
     } else {

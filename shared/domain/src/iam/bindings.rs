@@ -4,7 +4,7 @@
 //!
 //! A subject is matched by key: a user by name; a group by its key, which
 //! is its name for a token's groups and RBAC's Group subjects, and
-//! `{namespace}/{name}` for Milo's namespaced Group (a PolicyBinding's
+//! `{context}:{namespace}/{name}` for Milo's namespaced Group (a PolicyBinding's
 //! Group subject with a namespace, a GroupMembership's groupRef), so that
 //! memberships and PolicyBindings meet. A ServiceAccount is the user
 //! `system:serviceaccount:{namespace}:{name}`, as Kubernetes names it.
@@ -108,7 +108,11 @@ fn policy_binding(
     }
     let mut subjects = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {
-        subjects.push(milo_subject(entry, &format!("spec.subjects[{index}]"))?);
+        subjects.push(milo_subject(
+            context,
+            entry,
+            &format!("spec.subjects[{index}]"),
+        )?);
     }
     let (reach, resource_uid) = resource_selector(context, object)?;
     Ok(BindingDef {
@@ -120,7 +124,7 @@ fn policy_binding(
     })
 }
 
-fn milo_subject(entry: &Value, label: &str) -> Result<BoundSubject, String> {
+fn milo_subject(context: &Node, entry: &Value, label: &str) -> Result<BoundSubject, String> {
     let kind = fields::required(entry, "kind", &format!("{label}.kind"))?;
     let name = fields::required(entry, "name", &format!("{label}.name"))?.to_string();
     let namespace = fields::text(entry, "namespace", &format!("{label}.namespace"))?;
@@ -130,7 +134,7 @@ fn milo_subject(entry: &Value, label: &str) -> Result<BoundSubject, String> {
         ("Group", _) if name == MILO_AUTHENTICATED_GROUP => {
             SubjectKey::Group(AUTHENTICATED_GROUP.to_string())
         }
-        ("Group", Some(namespace)) => SubjectKey::Group(format!("{namespace}/{name}")),
+        ("Group", Some(namespace)) => SubjectKey::Group(milo_group_key(context, namespace, &name)),
         ("Group", None) => SubjectKey::Group(name),
         // The CRD allows ServiceAccount; without a namespace it is the
         // user of that name.
@@ -261,7 +265,19 @@ fn rbac_subject(entry: &Value, label: &str) -> Result<BoundSubject, String> {
     Ok(BoundSubject { key, uid: None })
 }
 
-pub(super) fn parse_membership(object: &Value) -> Result<Membership, String> {
+/// A Milo Group's key: its context, namespace and name, so that a group of
+/// one organization never stands for another's of the same name.
+pub(super) fn milo_group_key(context: &Node, namespace: &str, name: &str) -> String {
+    let context = match context {
+        Node::Platform => "_".to_string(),
+        Node::Organization(o) => format!("org:{o}"),
+        Node::Folder(f) => format!("folder:{f}"),
+        Node::Project(p) => format!("project:{p}"),
+    };
+    format!("{context}:{namespace}/{name}")
+}
+
+pub(super) fn parse_membership(context: &Node, object: &Value) -> Result<Membership, String> {
     let (kind, group) = kind_and_group(object);
     if !kind.is_empty() && (group, kind) != (IAM_GROUP, "GroupMembership") {
         return Err(format!(
@@ -273,6 +289,6 @@ pub(super) fn parse_membership(object: &Value) -> Result<Membership, String> {
     let namespace = fields::required(object, "spec.groupRef.namespace", "spec.groupRef.namespace")?;
     Ok(Membership {
         user: user.to_string(),
-        group: format!("{namespace}/{name}"),
+        group: milo_group_key(context, namespace, name),
     })
 }

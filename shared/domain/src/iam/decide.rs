@@ -51,6 +51,7 @@ pub(super) fn new(
             .push(membership.group);
     }
     Policy {
+        defs,
         roles,
         bindings,
         binding_roles,

@@ -7,7 +7,9 @@
 //! The adapter (shared/apiserver) reads the stored objects, builds a
 //! [`Policy`] from them, and asks [`Policy::decide`] once per request.
 
+pub mod access_review;
 mod bindings;
+mod builtin;
 mod decide;
 mod fields;
 mod permission;
@@ -15,6 +17,8 @@ mod resolve;
 mod review;
 mod roles;
 mod wording;
+
+pub use builtin::builtin;
 
 #[cfg(test)]
 mod tests;
@@ -218,8 +222,10 @@ pub struct Membership {
 }
 
 impl Membership {
-    pub fn parse(object: &Value) -> Result<Membership, String> {
-        bindings::parse_membership(object)
+    /// From a stored GroupMembership in `context` (its group is that
+    /// context's).
+    pub fn parse(context: &Node, object: &Value) -> Result<Membership, String> {
+        bindings::parse_membership(context, object)
     }
 }
 
@@ -276,6 +282,8 @@ impl Resolved {
 /// hierarchy's known protected kinds (from ProtectedResources).
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
+    /// Every role as stored, to resolve a role being written against.
+    defs: HashMap<ObjectRef, RoleDef>,
     /// Every role, resolved once.
     roles: HashMap<ObjectRef, Resolved>,
     bindings: Vec<BindingDef>,
@@ -317,6 +325,15 @@ impl Policy {
     pub fn role(&self, from: &Node, reference: &ObjectRef) -> Option<&Resolved> {
         let key = resolve::lookup(&self.roles, from, reference)?;
         self.roles.get(&key)
+    }
+    /// A role as it would resolve if written now (a create or update of
+    /// it), its inherited roles as stored.
+    pub fn resolve(&self, role: &RoleDef) -> Resolved {
+        let mut defs = self.defs.clone();
+        defs.insert(role.reference().clone(), role.clone());
+        resolve::resolve_all(&defs)
+            .remove(role.reference())
+            .unwrap_or_default()
     }
     /// The decision: administrators always; else any binding of the subject
     /// (user or one of its groups) whose role grants the permission and whose

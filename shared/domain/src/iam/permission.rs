@@ -48,12 +48,45 @@ pub(super) struct Rule {
     pub non_resource_urls: Vec<String>,
 }
 
+/// The writes a wildcard never grants: quota's limits (registrations,
+/// grants) and its creation policies. Without this a tenant bound to "all
+/// of my organization" could raise its own quota; a role that names them
+/// grants them (and only someone who holds them may bind such a role).
+const RESERVED: [(&str, &str); 4] = [
+    ("quota.miloapis.com", "resourceregistrations"),
+    ("quota.miloapis.com", "resourcegrants"),
+    ("quota.miloapis.com", "claimcreationpolicies"),
+    ("quota.miloapis.com", "grantcreationpolicies"),
+];
+
+/// Whether a permission is granted only by naming it.
+pub(super) fn is_reserved(permission: &Permission) -> bool {
+    let plural = permission.resource.split('/').next().unwrap_or_default();
+    let writes = !matches!(permission.verb.as_str(), "get" | "list" | "watch");
+    writes
+        && RESERVED
+            .iter()
+            .any(|(group, resource)| permission.group == *group && plural == *resource)
+}
+
 impl Rule {
     /// Kubernetes' matching: each of group, resource and verb is listed or
     /// `*`; resourceNames, when set, must name the object (so they never
-    /// grant a collection). Non-resource URL rules grant no permission.
+    /// grant a collection). Non-resource URL rules grant no permission. A
+    /// reserved permission ([`is_reserved`]) is granted only when group,
+    /// resource and verb are each named.
     pub fn grants(&self, permission: &Permission, name: Option<&str>) -> bool {
         let group = rbac_group(&permission.group);
+        if is_reserved(permission) {
+            let named = |list: &[String], item: &str| list.iter().any(|i| i == item);
+            let resource = permission.resource.as_str();
+            if !(named(&self.api_groups, group)
+                && named(&self.resources, resource)
+                && named(&self.verbs, &permission.verb))
+            {
+                return false;
+            }
+        }
         self.api_groups.iter().any(|g| g == "*" || g == group)
             && self
                 .resources

@@ -82,8 +82,15 @@ impl World {
             .expect("consumer");
         let verifier = auth::Verifier::new(auth::AuthConfig::hs256("ingest-test", "milo", SECRET))
             .expect("verifier");
-        let token =
-            auth::mint_hs256(SECRET, "ingest-test", "milo", "tester", &[], 3600).expect("token");
+        let token = auth::mint_hs256(
+            SECRET,
+            "ingest-test",
+            "milo",
+            "tester",
+            &["system:masters".to_string()],
+            3600,
+        )
+        .expect("token");
         let api = ApiServer::new(
             store,
             verifier,

@@ -187,7 +187,7 @@ fn functions(stack: &StackEnv, bin_dir: &Path) -> anyhow::Result<Vec<Function>> 
         &stack.issuer,
         &stack.audience,
         "cold-start-admin",
-        &[],
+        &["system:masters".to_string()],
         3600,
     )
     .map_err(|e| anyhow!("minting a token: {e}"))?;

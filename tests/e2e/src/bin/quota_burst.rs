@@ -39,7 +39,14 @@ async fn main() -> anyhow::Result<()> {
     let table = std::env::var("E2E_TABLE")?;
     let org = std::env::var("BURST_ORG")?;
     let verifier = auth::Verifier::new(auth::AuthConfig::hs256("burst", "milo", SECRET))?;
-    let token = auth::mint_hs256(SECRET, "burst", "milo", "burst", &[], 3600)?;
+    let token = auth::mint_hs256(
+        SECRET,
+        "burst",
+        "milo",
+        "burst",
+        &["system:masters".to_string()],
+        3600,
+    )?;
     let api = Api {
         server: ApiServer::new(
             store::Store::new(store::Store::client_from_env().await, table),

@@ -268,7 +268,7 @@ fn group_subjects_are_keyed_so_that_memberships_meet_them() {
     assert_eq!(
         keys,
         vec![
-            Group("team/admins".into()),
+            Group("org:o:team/admins".into()),
             Group("oidc-group".into()),
             Group(AUTHENTICATED_GROUP.into())
         ]
@@ -277,7 +277,7 @@ fn group_subjects_are_keyed_so_that_memberships_meet_them() {
         membership("alice", "team", "admins"),
         Membership {
             user: "alice".into(),
-            group: "team/admins".into()
+            group: "org:o:team/admins".into()
         }
     );
 }
@@ -291,7 +291,7 @@ fn a_membership_needs_its_user_and_its_group_with_namespace() {
         "spec": {"userRef": {"name": "alice"}, "groupRef": {"name": "admins"}},
     });
     assert_eq!(
-        Membership::parse(&object).expect_err("refused"),
+        Membership::parse(&Node::Platform, &object).expect_err("refused"),
         "spec.groupRef.namespace: must be set"
     );
 }

@@ -24,7 +24,10 @@ fn a_subject_has_its_token_groups_authenticated_and_its_memberships() {
     );
     let alice = policy.subject("alice", &["oidc".to_string()]);
     let groups: Vec<&str> = alice.groups.iter().map(String::as_str).collect();
-    assert_eq!(groups, vec!["oidc", AUTHENTICATED_GROUP, "team/admins"]);
+    assert_eq!(
+        groups,
+        vec!["oidc", "org:o:team/admins", AUTHENTICATED_GROUP]
+    );
     assert!(!alice.is_admin());
     assert!(policy
         .subject("root", &[ADMIN_GROUP.to_string()])

@@ -122,8 +122,10 @@ fn binding_def(context: &Node, object: Value) -> BindingDef {
     BindingDef::parse(context, &object).expect("binding parses")
 }
 
+/// A GroupMembership stored in organization `o`'s context, as the
+/// bindings of these tests are.
 fn membership(user: &str, group_namespace: &str, group: &str) -> Membership {
-    Membership::parse(&json!({
+    Membership::parse(&org("o"), &json!({
         "apiVersion": "iam.miloapis.com/v1alpha1",
         "kind": "GroupMembership",
         "metadata": {"name": format!("{user}-{group}"), "namespace": group_namespace},

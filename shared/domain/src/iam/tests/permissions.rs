@@ -106,3 +106,40 @@ fn a_non_resource_url_rule_grants_no_permission() {
     let rule = json!([{"nonResourceURLs": ["*"], "verbs": ["*"]}]);
     assert!(!rule_grants(rule, "core/pods.get", None));
 }
+
+#[test]
+fn a_wildcard_never_grants_a_write_of_quotas_limits_and_naming_it_does() {
+    let everything = json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]);
+    assert!(!rule_grants(
+        everything.clone(),
+        "quota.miloapis.com/resourcegrants.create",
+        None
+    ));
+    assert!(!rule_grants(
+        everything.clone(),
+        "quota.miloapis.com/resourceregistrations.update",
+        None
+    ));
+    assert!(rule_grants(
+        everything.clone(),
+        "quota.miloapis.com/resourcegrants.get",
+        None
+    ));
+    assert!(rule_grants(
+        everything,
+        "quota.miloapis.com/resourceclaims.create",
+        None
+    ));
+    let all_verbs = json!([{"apiGroups": ["quota.miloapis.com"], "resources": ["resourcegrants"], "verbs": ["*"]}]);
+    assert!(!rule_grants(
+        all_verbs,
+        "quota.miloapis.com/resourcegrants.create",
+        None
+    ));
+    let named = json!([{"apiGroups": ["quota.miloapis.com"], "resources": ["resourcegrants"], "verbs": ["create"]}]);
+    assert!(rule_grants(
+        named,
+        "quota.miloapis.com/resourcegrants.create",
+        None
+    ));
+}

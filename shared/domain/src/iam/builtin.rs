@@ -1,0 +1,89 @@
+//! The platform's built-in roles and bindings (builtin.yaml): part of
+//! every policy as if stored in the platform context.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{BindingDef, Node, RoleDef};
+
+const SOURCE: &str = include_str!("builtin.yaml");
+
+/// The built-in roles and bindings, parsed once.
+pub fn builtin() -> &'static (Vec<RoleDef>, Vec<BindingDef>) {
+    static BUILTIN: OnceLock<(Vec<RoleDef>, Vec<BindingDef>)> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        let (mut roles, mut bindings) = (Vec::new(), Vec::new());
+        for document in serde_yaml::Deserializer::from_str(SOURCE) {
+            // The file ships with the server and a test parses it whole.
+            let Ok(doc) = Value::deserialize(document) else {
+                continue;
+            };
+            if let Ok(role) = RoleDef::parse(&Node::Platform, &doc) {
+                roles.push(role);
+            } else if let Ok(binding) = BindingDef::parse(&Node::Platform, &doc) {
+                bindings.push(binding);
+            }
+        }
+        (roles, bindings)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iam::{Permission, Policy, Target};
+
+    #[test]
+    fn every_built_in_document_parses() {
+        let (roles, bindings) = builtin();
+        assert_eq!(roles.len(), 2);
+        assert_eq!(bindings.len(), 1);
+    }
+
+    #[test]
+    fn every_user_may_ask_what_it_may_do_and_create_an_organization_and_nothing_else() {
+        let (roles, bindings) = builtin().clone();
+        let policy = Policy::new(roles, bindings, Vec::new());
+        let anyone = policy.subject("anyone", &[]);
+        let at = |group: &str, kind: &str| Target {
+            chain: vec![Node::Platform, Node::Organization("o".into())],
+            context: Node::Organization("o".into()),
+            group: group.into(),
+            kind: kind.into(),
+            namespace: None,
+            name: None,
+        };
+        let ssar = Permission::new("authorization.k8s.io", "selfsubjectaccessreviews", "create");
+        assert!(
+            policy
+                .decide(
+                    &anyone,
+                    &ssar,
+                    &at("authorization.k8s.io", "selfsubjectaccessreviews")
+                )
+                .allowed
+        );
+        let create_org = Permission::new("resourcemanager.miloapis.com", "organizations", "create");
+        assert!(
+            policy
+                .decide(
+                    &anyone,
+                    &create_org,
+                    &at("resourcemanager.miloapis.com", "Organization")
+                )
+                .allowed
+        );
+        let get_org = Permission::new("resourcemanager.miloapis.com", "organizations", "get");
+        assert!(
+            !policy
+                .decide(
+                    &anyone,
+                    &get_org,
+                    &at("resourcemanager.miloapis.com", "Organization")
+                )
+                .allowed
+        );
+    }
+}
