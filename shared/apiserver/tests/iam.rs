@@ -653,3 +653,60 @@ async fn a_role_binding_grants_in_its_namespace_only() {
     let default = format!("{plane}/api/v1/namespaces/default/configmaps");
     assert_eq!(api.call_as(&gus, "GET", &default, None).await.status, 403);
 }
+
+/// A role is stored with what it grants (Milo's effectivePermissions) and
+/// says what in it grants nothing, as Milo accepts such roles.
+#[tokio::test]
+async fn a_role_says_what_it_grants_and_what_grants_nothing() {
+    let api = api().await;
+    let ns = api
+        .post(
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "milo-system"}}),
+        )
+        .await;
+    assert!(ns.status == 201 || ns.status == 409, "{}", ns.body);
+    let r = api
+        .post(
+            &format!("{IAM}/namespaces/milo-system/roles"),
+            json!({"apiVersion": "iam.miloapis.com/v1alpha1", "kind": "Role",
+                   "metadata": {"name": "mixed", "namespace": "milo-system"},
+                   "spec": {"launchStage": "Beta",
+                            "includedPermissions": ["resourcemanager.miloapis.com/projects.get", "not-a-permission", "billing.miloapis.com/invoices.get"],
+                            "inheritedRoles": [{"name": "mixed"}]}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let status = &r.body["status"];
+    assert_eq!(
+        status["effectivePermissions"],
+        json!([
+            "billing.miloapis.com/invoices.get",
+            "resourcemanager.miloapis.com/projects.get"
+        ])
+    );
+    let ready = &status["conditions"][0];
+    assert_eq!(ready["reason"], "ReadyWithProblems", "{status}");
+    let message = ready["message"].as_str().unwrap();
+    assert!(message.contains("not-a-permission"), "{message}");
+    assert!(
+        message.contains("billing.miloapis.com/invoices.get: no resource"),
+        "{message}"
+    );
+    assert!(message.contains("cycle"), "{message}");
+    let bad_stage = api
+        .post(
+            &format!("{IAM}/namespaces/milo-system/roles"),
+            json!({"apiVersion": "iam.miloapis.com/v1alpha1", "kind": "Role",
+                   "metadata": {"name": "staged", "namespace": "milo-system"},
+                   "spec": {"launchStage": "Someday", "includedPermissions": []}}),
+        )
+        .await;
+    assert_eq!(bad_stage.status, 422, "{}", bad_stage.body);
+    assert_eq!(
+        api.get(&format!("{IAM}/namespaces/milo-system/roles/staged"))
+            .await
+            .status,
+        404
+    );
+}

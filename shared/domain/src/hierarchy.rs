@@ -161,14 +161,15 @@ pub fn check_same_organization(kind: &str, current: &str, chain: &[Ancestor]) ->
     }
 }
 
-/// The Ready condition a hierarchy object reports once its create returns.
-pub fn ready_status(now: &str, generation: i64) -> Value {
+/// The Ready condition an object of `kind` reports once its create
+/// returns, worded as Milo's controllers word it ("Project is ready").
+pub fn ready_status(kind: &str, now: &str, generation: i64) -> Value {
     json!({
         "conditions": [{
             "type": "Ready",
             "status": "True",
             "reason": "Ready",
-            "message": "The resource is ready for use",
+            "message": format!("{kind} is ready"),
             "lastTransitionTime": now,
             "observedGeneration": generation,
         }]

@@ -24,6 +24,7 @@ use crate::write_set::{CommitError, Role, WriteSet};
 use crate::ApiServer;
 
 mod iam;
+mod memberships;
 pub(crate) mod quota;
 mod relationships;
 
@@ -83,7 +84,10 @@ pub(crate) async fn on_create(
 ) -> Result<Plan, ApiError> {
     let quota = Box::pin(quota::on_create(cx, obj, placement)).await?;
     let relationships = relationships::created(cx.kind, obj);
-    Ok(Plan::with(quota, Role::Index, relationships).and(iam::COPY, iam::written(cx, obj)))
+    let bindings = memberships::created(cx, obj).await?;
+    Ok(Plan::with(quota, Role::Index, relationships)
+        .and(iam::COPY, iam::written(cx, obj))
+        .and(memberships::BINDING, bindings))
 }
 
 /// The hooks of an update. `placement` is the new parent's chain of a
@@ -96,7 +100,10 @@ pub(crate) async fn on_update(
 ) -> Result<Plan, ApiError> {
     let quota = Box::pin(quota::on_update(cx, old, new, placement)).await?;
     let relationships = relationships::changed(cx.kind, old, new);
-    Ok(Plan::with(quota, Role::Index, relationships).and(iam::COPY, iam::written(cx, new)))
+    let bindings = memberships::changed(cx, old, new).await?;
+    Ok(Plan::with(quota, Role::Index, relationships)
+        .and(iam::COPY, iam::written(cx, new))
+        .and(memberships::BINDING, bindings))
 }
 
 /// The hooks of a `/status` write.
@@ -118,5 +125,7 @@ pub(crate) fn on_status_update(
 pub(crate) async fn on_delete(cx: &HookContext<'_>, old: &Object) -> Result<Plan, ApiError> {
     let quota = Box::pin(quota::on_delete(cx, old)).await?;
     let relationships = relationships::deleted(cx.kind, old);
-    Ok(Plan::with(quota, Role::Index, relationships).and(iam::COPY, iam::deleted(cx, old)))
+    Ok(Plan::with(quota, Role::Index, relationships)
+        .and(iam::COPY, iam::deleted(cx, old))
+        .and(memberships::BINDING, memberships::deleted(cx, old)))
 }

@@ -82,7 +82,7 @@ impl Strategy for Hierarchy {
     }
 
     fn prepare_for_create(&self, obj: &mut Object, now: &str) {
-        obj.set_status(hierarchy::ready_status(now, 1));
+        obj.set_status(hierarchy::ready_status(&obj.kind, now, 1));
     }
 
     fn created_with(&self, kind: &KindInfo, object: &ObjectRef, now: &str) -> Vec<Write> {

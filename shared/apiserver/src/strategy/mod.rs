@@ -15,8 +15,10 @@ mod catalog_kinds;
 mod core_kinds;
 mod hierarchy;
 mod iam_kinds;
+mod memberships;
 mod records;
 mod system_kinds;
+mod users;
 
 pub use records::refuse_if_context_suspended;
 
@@ -268,6 +270,10 @@ pub fn for_group_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         &system_kinds::RelationshipTypes
     } else if crate::authorization::iam_cache::policy_kind(group, kind).is_some() {
         &iam_kinds::IamKinds
+    } else if is(&kinds::USER) {
+        &users::Users
+    } else if is(&kinds::ORGANIZATION_MEMBERSHIP) {
+        &memberships::Memberships
     } else if is(&kinds::PROJECT_SUSPENSION) {
         &records::ProjectSuspensions
     } else {
@@ -322,10 +328,26 @@ mod tests {
                 id.kind
             );
         }
+        // What decides who may do what answers once every instance
+        // decides with it (#20).
+        for id in [
+            kinds::IAM_ROLE,
+            kinds::POLICY_BINDING,
+            kinds::GROUP_MEMBERSHIP,
+            kinds::RBAC_ROLE,
+            kinds::RBAC_CLUSTER_ROLE,
+            kinds::RBAC_ROLE_BINDING,
+            kinds::RBAC_CLUSTER_ROLE_BINDING,
+            kinds::ORGANIZATION_MEMBERSHIP,
+        ] {
+            assert_eq!(answers(&id), (false, Some(Stamp::Iam), true), "{}", id.kind);
+        }
         for id in [
             kinds::SECRET,
             kinds::RELATIONSHIP_TYPE,
             kinds::PROJECT_SUSPENSION,
+            kinds::USER,
+            kinds::GROUP,
         ] {
             assert_eq!(answers(&id), (false, None, false), "{}", id.kind);
         }

@@ -12,6 +12,7 @@ mod bindings;
 mod builtin;
 mod decide;
 mod fields;
+pub mod organization_membership;
 mod permission;
 mod resolve;
 mod review;

@@ -6,7 +6,7 @@
 //! its effective permissions. A write moves `s#iam` and answers once
 //! every instance will decide with it.
 
-use domain::iam::{BindingDef, Node, Reach, RoleDef, Target};
+use domain::iam::{BindingDef, Node, Permission, Reach, Resolved, RoleDef, Target};
 use domain::kinds::KindInfo;
 use domain::object::Object;
 use domain::{ApiError, Cause};
@@ -93,9 +93,43 @@ async fn admit_role(cx: &StrategyContext<'_>, obj: &mut Object) -> Result<(), Ap
             status = json!({});
         }
         status["effectivePermissions"] = json!(resolved.effective_permissions());
+        status["conditions"] = json!([role_ready(cx, obj, &resolved)]);
         obj.set_status(status);
     }
     Ok(())
+}
+
+/// A role is Ready once stored; its message says what it grants and what
+/// in it grants nothing (a malformed name, a missing or cyclic inherited
+/// role, a permission no served resource has: Milo accepts them all).
+fn role_ready(cx: &StrategyContext<'_>, obj: &Object, resolved: &Resolved) -> Value {
+    let served = |p: &Permission| {
+        let plural = p.resource.split('/').next().unwrap_or_default();
+        cx.catalog
+            .types()
+            .iter()
+            .any(|t| authorization::permission_group(&t.group) == p.group && t.plural == plural)
+    };
+    let mut problems: Vec<String> = resolved.problems().to_vec();
+    problems.extend(
+        resolved
+            .unknown_permissions(&served)
+            .into_iter()
+            .map(|p| format!("{p}: no resource served here has this permission (yet)")),
+    );
+    let granted = resolved.effective_permissions().len();
+    let message = match problems.is_empty() {
+        true => format!("grants {granted} permissions"),
+        false => format!("grants {granted} permissions; {}", problems.join("; ")),
+    };
+    json!({
+        "type": "Ready",
+        "status": "True",
+        "reason": if problems.is_empty() { "Ready" } else { "ReadyWithProblems" },
+        "message": message,
+        "lastTransitionTime": cx.request.timestamp(),
+        "observedGeneration": obj.metadata.generation,
+    })
 }
 
 /// A binding grants only a role whose permissions its writer holds where

@@ -1,0 +1,227 @@
+//! Milo's OrganizationMembership: a user in an organization, with roles
+//! there. Its write checks what it names (the organization and each role:
+//! 422 when missing, as Milo's webhook; a user may come later), copies the user's and the
+//! organization's names into its status, and says which roles it applied;
+//! the PolicyBindings that grant those roles are written in the same
+//! transaction (hooks/memberships.rs), so the grant is in force when the
+//! write answers. The last owner of an organization cannot be removed.
+
+use std::collections::BTreeSet;
+
+use domain::iam::organization_membership::{binding_name, is_owner, roles_of, OWNER_ROLE};
+use domain::kinds::{self, KindInfo};
+use domain::object::Object;
+use domain::{ApiError, Cause};
+use serde_json::{json, Value};
+use store::Context;
+
+use super::{Reads, Strategy, StrategyContext};
+use crate::errors::from_store;
+use crate::placement::builtin_ref;
+use crate::request::Verb;
+use crate::write_set::Stamp;
+
+pub(super) struct Memberships;
+impl Strategy for Memberships {
+    fn validate(&self, _kind: &KindInfo, new: &Object, _valid_so_far: bool) -> Vec<Cause> {
+        let mut seen = BTreeSet::new();
+        roles_of(new)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, role)| !seen.insert(role.clone()))
+            .map(|(index, (name, namespace))| Cause {
+                reason: "FieldValueDuplicate".into(),
+                field: format!("spec.roles[{index}]"),
+                message: format!("Duplicate value: role {namespace}/{name} is listed twice"),
+            })
+            .collect()
+    }
+
+    fn admit_with_reads<'a>(
+        &'a self,
+        cx: &'a StrategyContext<'a>,
+        obj: &'a mut Object,
+        _previous: &'a Value,
+    ) -> Reads<'a, ()> {
+        Box::pin(async move {
+            if matches!(cx.request.verb, Verb::Update | Verb::Patch) && !is_owner(obj) {
+                refuse_if_last_owner(cx, &obj.metadata.name, &obj.metadata.namespace).await?;
+            }
+            let status = status(cx, obj).await?;
+            obj.set_status(status);
+            Ok(())
+        })
+    }
+
+    fn check_delete<'a>(&'a self, cx: &'a StrategyContext<'a>, old: &'a Object) -> Reads<'a, ()> {
+        Box::pin(async move {
+            if is_owner(old) {
+                refuse_if_last_owner(cx, &old.metadata.name, &old.metadata.namespace).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn stamp(&self) -> Option<Stamp> {
+        Some(Stamp::Iam)
+    }
+
+    fn answers_when_every_instance_applies(&self) -> bool {
+        true
+    }
+}
+
+/// The status a membership's write gives it: the user and organization it
+/// names, and each role applied (every role was found: a missing one is a
+/// 422 before this).
+async fn status(cx: &StrategyContext<'_>, obj: &Object) -> Result<Value, ApiError> {
+    let user_name = obj.spec()["userRef"]["name"].as_str().unwrap_or_default();
+    let org_name = obj.spec()["organizationRef"]["name"]
+        .as_str()
+        .unwrap_or_default();
+    let invalid = |field: &str, message: String| not_found(cx, obj, field, message);
+    let user = read(cx, &Context::Platform, &kinds::USER, "", user_name)
+        .await?
+        .unwrap_or(Value::Null);
+    let org = read(cx, &Context::Platform, &kinds::ORGANIZATION, "", org_name)
+        .await?
+        .ok_or_else(|| {
+            invalid(
+                "spec.organizationRef.name",
+                format!("Organization \"{org_name}\" not found"),
+            )
+        })?;
+    let applied = applied_roles(cx, obj).await?;
+    let now = cx.request.timestamp();
+    let generation = obj.metadata.generation;
+    let condition = |kind: &str, reason: &str, message: &str| {
+        json!({"type": kind, "status": "True", "reason": reason, "message": message,
+               "lastTransitionTime": now, "observedGeneration": generation})
+    };
+    let roles_applied = if applied.is_empty() {
+        condition(
+            "RolesApplied",
+            "NoRolesSpecified",
+            "The membership names no roles",
+        )
+    } else {
+        condition(
+            "RolesApplied",
+            "AllRolesApplied",
+            "Every role is granted by its PolicyBinding",
+        )
+    };
+    Ok(json!({
+        "observedGeneration": generation,
+        "conditions": [
+            condition("Ready", "Ready", "The user is a member of the organization"),
+            roles_applied,
+        ],
+        "user": {
+            "email": user["spec"]["email"],
+            "givenName": user["spec"]["givenName"],
+            "familyName": user["spec"]["familyName"],
+        },
+        "organization": {
+            "displayName": org["metadata"]["annotations"]["kubernetes.io/display-name"],
+            "type": org["spec"]["type"],
+        },
+        "appliedRoles": applied,
+    }))
+}
+
+/// Each role of the membership, found (else a 422), as its status lists it.
+async fn applied_roles(cx: &StrategyContext<'_>, obj: &Object) -> Result<Vec<Value>, ApiError> {
+    let mut applied = Vec::new();
+    for (index, (name, namespace)) in roles_of(obj).into_iter().enumerate() {
+        let here = read(cx, cx.context, &kinds::IAM_ROLE, &namespace, &name).await?;
+        let found = match here {
+            Some(role) => Some(role),
+            None => read(cx, &Context::Platform, &kinds::IAM_ROLE, &namespace, &name).await?,
+        };
+        if found.is_none() {
+            return Err(not_found(
+                cx,
+                obj,
+                &format!("spec.roles[{index}]"),
+                format!("role '{name}' not found in namespace '{namespace}'"),
+            ));
+        }
+        applied.push(json!({
+            "name": name,
+            "namespace": namespace,
+            "status": "Applied",
+            "appliedAt": cx.request.timestamp(),
+            "policyBindingRef": {"name": binding_name(&obj.metadata.name, &name), "namespace": obj.metadata.namespace},
+        }));
+    }
+    Ok(applied)
+}
+
+fn not_found(cx: &StrategyContext<'_>, obj: &Object, field: &str, message: String) -> ApiError {
+    ApiError::invalid(
+        &cx.kind.group,
+        &cx.kind.plural,
+        &obj.metadata.name,
+        vec![Cause {
+            reason: "FieldValueNotFound".into(),
+            field: field.into(),
+            message,
+        }],
+    )
+}
+
+async fn read(
+    cx: &StrategyContext<'_>,
+    context: &Context,
+    kind: &kinds::KindId,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Value>, ApiError> {
+    let key = builtin_ref(context, kind, namespace, name).key();
+    let stored = cx.server.store.get(&key).await.map_err(from_store)?;
+    Ok(stored.map(|s| s.object))
+}
+
+/// Refuses to take the owner role from `name` when no other membership of
+/// its namespace (the organization's) holds it.
+async fn refuse_if_last_owner(
+    cx: &StrategyContext<'_>,
+    name: &str,
+    namespace: &str,
+) -> Result<(), ApiError> {
+    let key = builtin_ref(cx.context, &kinds::ORGANIZATION_MEMBERSHIP, namespace, name).key();
+    let Some(stored) = cx.server.store.get(&key).await.map_err(from_store)? else {
+        return Ok(());
+    };
+    let Ok(current) = Object::from_value(stored.object) else {
+        return Ok(());
+    };
+    if !is_owner(&current) {
+        return Ok(());
+    }
+    let members = crate::stamped::context_documents(
+        &cx.server.store,
+        cx.context,
+        &kinds::ORGANIZATION_MEMBERSHIP,
+    )
+    .await?;
+    let other_owner = members
+        .into_iter()
+        .filter(|m| m["metadata"]["namespace"] == namespace && m["metadata"]["name"] != name)
+        .filter_map(|m| Object::from_value(m).ok())
+        .any(|m| is_owner(&m));
+    if other_owner {
+        return Ok(());
+    }
+    let org = current.spec()["organizationRef"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Err(ApiError::Forbidden {
+        message: format!(
+            "organizationmemberships \"{name}\" is the last owner of organization \"{org}\": an organization keeps at least one owner. Give another member the role {}/{} first, then remove this one",
+            OWNER_ROLE.1, OWNER_ROLE.0
+        ),
+    })
+}

@@ -1,0 +1,260 @@
+//! Milo's OrganizationMembership (#20) against DynamoDB Local: its roles
+//! become PolicyBindings in its own transaction (granted on the next
+//! request), follow its updates and go with it; what it names must exist;
+//! the last owner of an organization stays.
+
+mod common;
+
+use common::{api, token_for, Api, G};
+use serde_json::{json, Value};
+
+const IAM: &str = "/apis/iam.miloapis.com/v1alpha1";
+const RM: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
+const OWNER: &str = "resourcemanager.miloapis.com-organizationowner";
+
+fn ns(org: &str) -> String {
+    format!("organization-{org}")
+}
+
+async fn setup(api: &Api, org: &str, users: &[&str]) {
+    api.org(org).await;
+    for user in users {
+        let r = api
+            .post(
+                &format!("{IAM}/users"),
+                json!({"apiVersion": "iam.miloapis.com/v1alpha1", "kind": "User",
+                       "metadata": {"name": user}, "spec": {"email": format!("{user}@example.com"), "givenName": user}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let system = api
+        .post(
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "milo-system"}}),
+        )
+        .await;
+    assert!(
+        system.status == 201 || system.status == 409,
+        "{}",
+        system.body
+    );
+    for (name, namespace, permissions) in [
+        (
+            "viewer",
+            ns(org),
+            vec!["resourcemanager.miloapis.com/organizations.get"],
+        ),
+        (
+            "editor",
+            ns(org),
+            vec![
+                "resourcemanager.miloapis.com/organizations.update",
+                "resourcemanager.miloapis.com/organizations.patch",
+            ],
+        ),
+        (
+            OWNER,
+            "milo-system".to_string(),
+            vec!["resourcemanager.miloapis.com/organizations.delete"],
+        ),
+    ] {
+        let r = api
+            .post(
+                &format!("{IAM}/namespaces/{namespace}/roles"),
+                json!({"apiVersion": "iam.miloapis.com/v1alpha1", "kind": "Role",
+                       "metadata": {"name": name, "namespace": namespace},
+                       "spec": {"launchStage": "Beta", "includedPermissions": permissions}}),
+            )
+            .await;
+        assert!(r.status == 201 || r.status == 409, "{}", r.body);
+    }
+}
+
+fn membership(org: &str, name: &str, user: &str, roles: Value) -> Value {
+    json!({"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "OrganizationMembership",
+           "metadata": {"name": name, "namespace": ns(org)},
+           "spec": {"organizationRef": {"name": org}, "userRef": {"name": user}, "roles": roles}})
+}
+
+fn memberships(org: &str) -> String {
+    format!("{RM}/namespaces/{}/organizationmemberships", ns(org))
+}
+
+fn bindings(org: &str) -> String {
+    format!("{IAM}/namespaces/{}/policybindings", ns(org))
+}
+
+#[tokio::test]
+async fn a_memberships_roles_are_granted_by_bindings_written_with_it() {
+    let api = api().await;
+    setup(&api, "acme", &["alice"]).await;
+    let alice = token_for("alice", &[]);
+    let org = format!("{G}/organizations/acme");
+    assert_eq!(api.call_as(&alice, "GET", &org, None).await.status, 403);
+
+    let r = api
+        .post(
+            &memberships("acme"),
+            membership("acme", "alice", "alice", json!([{"name": "viewer"}])),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let status = &r.body["status"];
+    assert_eq!(status["conditions"][0]["type"], "Ready");
+    assert_eq!(status["conditions"][1]["reason"], "AllRolesApplied");
+    assert_eq!(status["appliedRoles"][0]["status"], "Applied");
+    assert_eq!(status["user"]["email"], "alice@example.com");
+    let binding = api.get(&format!("{}/alice-viewer", bindings("acme"))).await;
+    assert_eq!(binding.status, 200, "{}", binding.body);
+    assert_eq!(
+        binding.body["metadata"]["labels"]["resourcemanager.miloapis.com/membership"],
+        "alice"
+    );
+    assert_eq!(
+        binding.body["metadata"]["ownerReferences"][0]["uid"],
+        r.body["metadata"]["uid"]
+    );
+    let listed = api
+        .get(&format!(
+            "{}?labelSelector=resourcemanager.miloapis.com%2Fmembership%3Dalice",
+            bindings("acme")
+        ))
+        .await;
+    assert_eq!(common::names(&listed.body), ["alice-viewer"]);
+    // In force on the next request.
+    assert_eq!(api.call_as(&alice, "GET", &org, None).await.status, 200);
+
+    // A role swapped: the old binding goes, the new one grants.
+    let swapped = api
+        .call(
+            "PATCH",
+            &format!("{}/alice", memberships("acme")),
+            Some(json!({"spec": {"roles": [{"name": "editor"}]}})),
+        )
+        .await;
+    assert_eq!(swapped.status, 200, "{}", swapped.body);
+    assert_eq!(
+        api.get(&format!("{}/alice-viewer", bindings("acme")))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.get(&format!("{}/alice-editor", bindings("acme")))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(api.call_as(&alice, "GET", &org, None).await.status, 403);
+    let update = api
+        .call_as(
+            &alice,
+            "PATCH",
+            &org,
+            Some(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await;
+    assert_eq!(update.status, 200, "{}", update.body);
+
+    // Deleted with its membership.
+    let deleted = api
+        .call("DELETE", &format!("{}/alice", memberships("acme")), None)
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_eq!(
+        api.get(&format!("{}/alice-editor", bindings("acme")))
+            .await
+            .status,
+        404
+    );
+    let update = api
+        .call_as(
+            &alice,
+            "PATCH",
+            &org,
+            Some(json!({"metadata": {"labels": {"x": "z"}}})),
+        )
+        .await;
+    assert_eq!(update.status, 403, "{}", update.body);
+}
+
+#[tokio::test]
+async fn what_a_membership_names_must_exist_and_a_role_is_listed_once() {
+    let api = api().await;
+    setup(&api, "strict", &["bob"]).await;
+    for (body, field) in [
+        (
+            membership("strict", "m1", "bob", json!([{"name": "no-such-role"}])),
+            "spec.roles[0]",
+        ),
+        (
+            {
+                let mut m = membership("strict", "m2", "bob", json!([]));
+                m["spec"]["organizationRef"]["name"] = json!("nowhere");
+                m
+            },
+            "spec.organizationRef.name",
+        ),
+        (
+            membership(
+                "strict",
+                "m3",
+                "bob",
+                json!([{"name": "viewer"}, {"name": "viewer"}]),
+            ),
+            "spec.roles[1]",
+        ),
+    ] {
+        let r = api.post(&memberships("strict"), body).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(
+            common::causes(&r.body).iter().any(|c| c.contains(field)),
+            "{field}: {}",
+            r.body
+        );
+    }
+    let listed = api.get(&bindings("strict")).await;
+    assert_eq!(common::names(&listed.body), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_last_owner_of_an_organization_stays() {
+    let api = api().await;
+    setup(&api, "owned", &["ann", "ben"]).await;
+    let owner = json!([{"name": OWNER, "namespace": "milo-system"}]);
+    for user in ["ann", "ben"] {
+        let r = api
+            .post(
+                &memberships("owned"),
+                membership("owned", user, user, owner.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    // With another owner left, one may go.
+    let r = api
+        .call("DELETE", &format!("{}/ann", memberships("owned")), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The last one may neither go nor lose the role.
+    let r = api
+        .call("DELETE", &format!("{}/ben", memberships("owned")), None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("last owner"),
+        "{}",
+        r.body
+    );
+    let r = api
+        .call(
+            "PATCH",
+            &format!("{}/ben", memberships("owned")),
+            Some(json!({"spec": {"roles": [{"name": "viewer"}]}})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let still = api.get(&format!("{}/ben", memberships("owned"))).await;
+    assert_eq!(still.body["spec"]["roles"][0]["name"], OWNER);
+}
