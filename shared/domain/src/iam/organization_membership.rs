@@ -57,7 +57,8 @@ mod tests {
 
     #[test]
     fn a_role_without_namespace_is_in_the_memberships() {
-        let m = membership(json!([{"name": "viewer"}, {"name": "dev", "namespace": "milo-system"}]));
+        let m =
+            membership(json!([{"name": "viewer"}, {"name": "dev", "namespace": "milo-system"}]));
         assert_eq!(
             roles_of(&m),
             [
