@@ -16,6 +16,14 @@ pub const ENV_JWKS: &str = "AUTH_JWKS";
 pub const ENV_JWKS_FILE: &str = "AUTH_JWKS_FILE";
 /// Environment variable holding the clock-skew leeway in seconds (optional).
 pub const ENV_LEEWAY_SECONDS: &str = "AUTH_LEEWAY_SECONDS";
+/// Environment variable naming the claim that identifies the user (optional).
+pub const ENV_USER_CLAIM: &str = "AUTH_USER_CLAIM";
+/// Environment variable naming the claim that lists the user's groups (optional).
+pub const ENV_GROUPS_CLAIM: &str = "AUTH_GROUPS_CLAIM";
+/// The user is the token's subject unless configured otherwise.
+pub const DEFAULT_USER_CLAIM: &str = "sub";
+/// The groups are the token's `groups` claim unless configured otherwise.
+pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
 
 /// Clock-skew leeway applied to `exp` and `nbf` unless configured otherwise.
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
@@ -39,6 +47,11 @@ pub struct AuthConfig {
     pub jwks: Option<JwkSet>,
     /// Clock-skew allowance for `exp` and `nbf`, in seconds.
     pub leeway_seconds: u64,
+    /// The claim whose value is the user (IAM's User name; `sub` by
+    /// default, e.g. `email` or `preferred_username` for some providers).
+    pub user_claim: String,
+    /// The claim listing the user's groups (a string or an array).
+    pub groups_claim: String,
 }
 
 /// Why the authentication settings cannot be used. Messages name the variable to fix.
@@ -87,12 +100,16 @@ impl AuthConfig {
             hs256_secret: Some(secret.to_owned()),
             jwks: None,
             leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+            user_claim: DEFAULT_USER_CLAIM.to_owned(),
+            groups_claim: DEFAULT_GROUPS_CLAIM.to_owned(),
         }
     }
 
     /// Reads `AUTH_ISSUER`, `AUTH_AUDIENCE` (required), `AUTH_HS256_SECRET`,
     /// `AUTH_JWKS` or `AUTH_JWKS_FILE` (at least one key source) and
-    /// `AUTH_LEEWAY_SECONDS` (optional, default 30). Empty values count as unset.
+    /// `AUTH_LEEWAY_SECONDS` (optional, default 30), `AUTH_USER_CLAIM`
+    /// (default `sub`) and `AUTH_GROUPS_CLAIM` (default `groups`). Empty
+    /// values count as unset.
     pub fn from_env() -> Result<Self, AuthConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -144,6 +161,14 @@ impl AuthConfig {
             hs256_secret,
             jwks,
             leeway_seconds,
+            user_claim: get(ENV_USER_CLAIM).map_or_else(
+                || DEFAULT_USER_CLAIM.to_owned(),
+                |claim| claim.trim().to_owned(),
+            ),
+            groups_claim: get(ENV_GROUPS_CLAIM).map_or_else(
+                || DEFAULT_GROUPS_CLAIM.to_owned(),
+                |claim| claim.trim().to_owned(),
+            ),
         })
     }
 }
@@ -172,6 +197,8 @@ impl fmt::Debug for AuthConfig {
             )
             .field("jwks_key_ids", &key_ids)
             .field("leeway_seconds", &self.leeway_seconds)
+            .field("user_claim", &self.user_claim)
+            .field("groups_claim", &self.groups_claim)
             .finish()
     }
 }

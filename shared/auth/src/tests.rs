@@ -150,6 +150,8 @@ fn jwks_config(keys: &[&TestKey], secret: Option<&str>) -> AuthConfig {
             keys: keys.iter().map(|key| key.jwk.clone()).collect(),
         }),
         leeway_seconds: 30,
+        user_claim: crate::config::DEFAULT_USER_CLAIM.into(),
+        groups_claim: crate::config::DEFAULT_GROUPS_CLAIM.into(),
     }
 }
 
@@ -623,4 +625,52 @@ fn unusable_configurations_are_refused() {
     });
     let err = Verifier::new(config).unwrap_err();
     assert!(matches!(err, AuthConfigError::InvalidKey { .. }), "{err}");
+}
+
+fn verifier_with_claims(user_claim: &str, groups_claim: &str) -> Verifier {
+    let mut config = AuthConfig::hs256(ISSUER, AUDIENCE, SECRET);
+    config.user_claim = user_claim.into();
+    config.groups_claim = groups_claim.into();
+    Verifier::new(config).unwrap()
+}
+
+#[test]
+fn the_user_and_groups_come_from_the_configured_claims() {
+    let verifier = verifier_with_claims("preferred_username", "roles");
+    let token = sign_hs(&with(
+        with(claims(), "preferred_username", json!("alice.smith")),
+        "roles",
+        json!("platform-admins"),
+    ));
+    let principal = verifier.verify_token(&token).unwrap();
+    assert_eq!(principal.subject, "alice.smith");
+    assert_eq!(principal.groups, ["platform-admins"]);
+}
+
+#[test]
+fn a_token_without_the_configured_user_claim_is_refused_naming_it() {
+    let verifier = verifier_with_claims("preferred_username", "groups");
+    let err = verifier.verify_token(&sign_hs(&claims())).unwrap_err();
+    assert!(
+        err.to_string().contains("`preferred_username`")
+            && err.to_string().contains("AUTH_USER_CLAIM"),
+        "{err}"
+    );
+    let bad_groups = sign_hs(&with(claims(), "groups", json!({"not": "a list"})));
+    let err = hs_verifier().verify_token(&bad_groups).unwrap_err();
+    assert!(err.to_string().contains("`groups`"), "{err}");
+}
+
+#[test]
+fn the_claims_are_read_from_the_environment() {
+    let env = |name: &str| match name {
+        "AUTH_ISSUER" => Some(ISSUER.to_string()),
+        "AUTH_AUDIENCE" => Some(AUDIENCE.to_string()),
+        "AUTH_HS256_SECRET" => Some(SECRET.to_string()),
+        "AUTH_USER_CLAIM" => Some("email".to_string()),
+        _ => None,
+    };
+    let config = AuthConfig::from_lookup(env).unwrap();
+    assert_eq!(config.user_claim, "email");
+    assert_eq!(config.groups_claim, "groups");
 }

@@ -81,6 +81,8 @@ pub struct Verifier {
     issuer: String,
     audience: String,
     leeway_seconds: u64,
+    user_claim: String,
+    groups_claim: String,
     hs256: Option<DecodingKey>,
     jwks: Vec<TrustedKey>,
 }
@@ -131,14 +133,15 @@ impl OneOrMany {
     }
 }
 
-/// Claims read from a token whose signature, `exp` and `nbf` have been checked.
+/// Claims read from a token whose signature, `exp` and `nbf` have been
+/// checked; the user and groups are read from the configured claims.
 #[derive(Deserialize)]
 struct Claims {
-    sub: Option<String>,
     iss: Option<String>,
     aud: Option<OneOrMany>,
-    groups: Option<OneOrMany>,
     email: Option<String>,
+    #[serde(flatten)]
+    others: std::collections::HashMap<String, serde_json::Value>,
 }
 
 impl Verifier {
@@ -201,6 +204,8 @@ impl Verifier {
             issuer: config.issuer.trim().to_owned(),
             audience: config.audience.trim().to_owned(),
             leeway_seconds: config.leeway_seconds,
+            user_claim: config.user_claim.clone(),
+            groups_claim: config.groups_claim.clone(),
             hs256,
             jwks,
         })
@@ -295,13 +300,42 @@ impl Verifier {
             ));
         }
         let subject = claims
-            .sub
-            .filter(|sub| !sub.trim().is_empty())
-            .ok_or_else(|| AuthError::InvalidToken("token has no subject (`sub`) claim".into()))?;
+            .others
+            .get(&self.user_claim)
+            .and_then(|v| v.as_str())
+            .filter(|user| !user.trim().is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                AuthError::InvalidToken(format!(
+                    "token has no `{}` claim, which names the user here ({} sets which claim does)",
+                    self.user_claim,
+                    crate::config::ENV_USER_CLAIM
+                ))
+            })?;
+        let groups = match claims.others.get(&self.groups_claim) {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::String(group)) => vec![group.clone()],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|g| g.as_str().map(str::to_owned))
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| {
+                    AuthError::InvalidToken(format!(
+                        "token's `{}` claim lists something that is not a group name",
+                        self.groups_claim
+                    ))
+                })?,
+            Some(_) => {
+                return Err(AuthError::InvalidToken(format!(
+                    "token's `{}` claim is neither a group name nor a list of them",
+                    self.groups_claim
+                )))
+            }
+        };
         Ok(Principal {
             subject,
             issuer,
-            groups: claims.groups.map(OneOrMany::into_vec).unwrap_or_default(),
+            groups,
             email: claims.email,
         })
     }
