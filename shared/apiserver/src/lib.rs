@@ -37,6 +37,7 @@ mod resources;
 mod route;
 mod stamped;
 mod strategy;
+mod user_plane;
 mod write_set;
 
 use bytes::Bytes;
@@ -231,7 +232,7 @@ impl ApiServer {
         tracing::debug!(principal = %principal, "authenticated");
         if let Some(user_plane) = route::parse_user_plane(request.uri().path()) {
             let (user, target) = user_plane?;
-            return self.serve_user_plane(request, &user, target).await;
+            return user_plane::serve(self, request, principal, request_id, &user, target).await;
         }
         let (context, target) = route::parse(request.uri().path())?;
         let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
@@ -287,30 +288,6 @@ impl ApiServer {
             }
             target => documents(&catalog, route::context_kind(&context), target),
         }
-    }
-
-    /// A user's control plane (`/apis/iam.miloapis.com/v1alpha1/users/{user}
-    /// /control-plane`): its discovery, filtered by the URL alone as the
-    /// other contexts'; its resources wait for IAM (#20), which brings users.
-    async fn serve_user_plane(
-        &self,
-        request: &http::Request<Bytes>,
-        user: &str,
-        target: route::Target,
-    ) -> Result<Response, ApiError> {
-        refuse_writes_to_documents(request, &target)?;
-        if let route::Target::Resource(path) = &target {
-            return Err(ApiError::path_not_found(format!(
-                "{} in the control plane of user \"{user}\" are not served: a user's control plane serves only discovery until IAM (#20) serves users",
-                if path.group.is_empty() {
-                    path.plural.clone()
-                } else {
-                    format!("{}.{}", path.plural, path.group)
-                }
-            )));
-        }
-        let catalog = self.catalog.reload_if_changed(&self.store).await?;
-        documents(&catalog, domain::kinds::ContextKind::User, target)
     }
 
     async fn dispatch_admission(
@@ -378,7 +355,7 @@ impl ApiServer {
 }
 
 /// Discovery and OpenAPI documents take GET alone (405 otherwise).
-fn refuse_writes_to_documents(
+pub(crate) fn refuse_writes_to_documents(
     request: &http::Request<Bytes>,
     target: &route::Target,
 ) -> Result<(), ApiError> {
@@ -395,7 +372,7 @@ fn refuse_writes_to_documents(
 }
 
 /// The version, discovery and OpenAPI documents of a context.
-fn documents(
+pub(crate) fn documents(
     catalog: &domain::catalog::Catalog,
     kind: domain::kinds::ContextKind,
     target: route::Target,

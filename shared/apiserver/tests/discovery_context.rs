@@ -168,7 +168,7 @@ async fn discovery_under_a_control_plane_is_answered_from_its_url_alone() {
 }
 
 #[tokio::test]
-async fn a_user_control_plane_answers_discovery_alone() {
+async fn a_user_control_plane_answers_discovery_and_nothing_but_memberships() {
     let api = api().await;
     setup(&api).await;
     let user = user_ctx("alice");
@@ -179,20 +179,24 @@ async fn a_user_control_plane_answers_discovery_alone() {
     assert!(listed(&api, &format!("{user}{WIDGETS}")).await.is_empty());
     let r = api.get(&format!("{user}/apis")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    // Its resources wait for IAM.
-    for (method, path) in [
-        ("GET", format!("{user}{G}/organizationmemberships")),
-        ("POST", format!("{user}{WIDGETS}/widgets")),
-    ] {
-        let r = api.call(method, &path, Some(widget("w"))).await;
-        assert_eq!(r.status, 404, "{method} {path}: {}", r.body);
-        assert_eq!(r.body["kind"], "Status");
-        assert!(
-            r.body["message"].as_str().unwrap().contains("IAM (#20)"),
-            "{}",
-            r.body
-        );
-    }
+    // It serves the user's memberships (tests/memberships.rs), nothing else.
+    let r = api
+        .call(
+            "POST",
+            &format!("{user}{WIDGETS}/widgets"),
+            Some(widget("w")),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.body["kind"], "Status");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("organizationmemberships"),
+        "{}",
+        r.body
+    );
     let r = api.call("POST", &format!("{user}/apis"), None).await;
     assert_eq!(r.status, 405, "{}", r.body);
 }

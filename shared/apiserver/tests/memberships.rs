@@ -258,3 +258,52 @@ async fn the_last_owner_of_an_organization_stays() {
     let still = api.get(&format!("{}/ben", memberships("owned"))).await;
     assert_eq!(still.body["spec"]["roles"][0]["name"], OWNER);
 }
+
+/// A user's control plane lists their own memberships, across
+/// organizations, and nobody else's; another user is refused.
+#[tokio::test]
+async fn a_user_sees_their_memberships_in_their_own_control_plane() {
+    let api = api().await;
+    setup(&api, "one", &["cleo", "dora"]).await;
+    setup(&api, "two", &[]).await;
+    for (org, name, user) in [
+        ("one", "cleo", "cleo"),
+        ("two", "cleo", "cleo"),
+        ("one", "dora", "dora"),
+    ] {
+        let r = api
+            .post(
+                &memberships(org),
+                membership(org, name, user, json!([{"name": "viewer"}])),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let plane = |user: &str| {
+        format!("/apis/iam.miloapis.com/v1alpha1/users/{user}/control-plane{RM}/organizationmemberships")
+    };
+    let cleo = token_for("cleo", &[]);
+    let mine = api.call_as(&cleo, "GET", &plane("cleo"), None).await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    let orgs: Vec<&str> = mine.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["spec"]["organizationRef"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(orgs, ["one", "two"]);
+    let theirs = api.call_as(&cleo, "GET", &plane("dora"), None).await;
+    assert_eq!(theirs.status, 403, "{}", theirs.body);
+    // An administrator reads anyone's.
+    let admin = api.get(&plane("dora")).await;
+    assert_eq!(common::names(&admin.body), ["dora"]);
+    let write = api
+        .call_as(
+            &cleo,
+            "POST",
+            &plane("cleo"),
+            Some(membership("one", "x", "cleo", json!([]))),
+        )
+        .await;
+    assert_eq!(write.status, 405, "{}", write.body);
+}
