@@ -710,3 +710,50 @@ async fn a_role_says_what_it_grants_and_what_grants_nothing() {
         404
     );
 }
+
+/// A tenant granted everything in its organization still cannot raise its
+/// own quota: a wildcard never grants quota's limits; the platform's
+/// administrators do, and whoever a role naming them is bound to.
+#[tokio::test]
+async fn a_tenant_cannot_raise_its_own_quota() {
+    let api = api().await;
+    everything_role(&api).await;
+    api.org("greedy").await;
+    assert_eq!(
+        api.project("greedy-p", "Organization", "greedy")
+            .await
+            .status,
+        201
+    );
+    tenant_admin(&api, "greedy", "gina").await;
+    let gina = token_for("gina", &[]);
+    let grant = json!({"apiVersion": "quota.miloapis.com/v1alpha1", "kind": "ResourceGrant",
+                       "metadata": {"name": "more", "namespace": "default"},
+                       "spec": {"consumerRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "greedy-p"},
+                                "allowances": [{"resourceType": "example.com/widgets", "buckets": [{"amount": 1000}]}]}});
+    let grants = format!(
+        "{}/apis/quota.miloapis.com/v1alpha1/namespaces/default/resourcegrants",
+        project_plane("greedy-p")
+    );
+    let r = api
+        .call_as(&gina, "POST", &grants, Some(grant.clone()))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("resourcegrants.create"),
+        "{}",
+        r.body
+    );
+    // Reading them is hers; so is everything else in her project.
+    assert_eq!(api.call_as(&gina, "GET", &grants, None).await.status, 200);
+    let registrations = "/apis/quota.miloapis.com/v1alpha1/resourceregistrations";
+    let r = api.call_as(&gina, "GET", registrations, None).await;
+    assert_eq!(
+        r.status, 403,
+        "the platform's registrations are not hers: {}",
+        r.body
+    );
+}

@@ -34,7 +34,8 @@ pub enum Context {
 }
 
 impl Context {
-    fn from_key_part(part: &str) -> Option<Self> {
+    /// The context a key part names (`_`, `org:{name}`, `project:{name}`).
+    pub fn from_key_part(part: &str) -> Option<Self> {
         match part {
             "_" => Some(Context::Platform),
             _ => match part.split_once(':')? {
@@ -45,7 +46,8 @@ impl Context {
         }
     }
 
-    fn key_part(&self) -> String {
+    /// How keys spell the context.
+    pub fn key_part(&self) -> String {
         match self {
             Context::Platform => "_".to_string(),
             Context::Organization(org) => format!("org:{org}"),

@@ -88,25 +88,6 @@ pub(crate) fn node_of(context: &Context) -> Node {
     }
 }
 
-fn context_of(node: &str) -> Option<Context> {
-    match node {
-        "_" => Some(Context::Platform),
-        _ => match node.split_once(':')? {
-            ("org", name) => Some(Context::Organization(name.into())),
-            ("project", name) => Some(Context::Project(name.into())),
-            _ => None,
-        },
-    }
-}
-
-fn context_part(context: &Context) -> String {
-    match context {
-        Context::Platform => "_".into(),
-        Context::Organization(org) => format!("org:{org}"),
-        Context::Project(project) => format!("project:{project}"),
-    }
-}
-
 /// The key of an object's copy in the policy partition.
 pub(crate) fn copy_key(
     context: &Context,
@@ -117,10 +98,7 @@ pub(crate) fn copy_key(
 ) -> ItemKey {
     ItemKey {
         pk: POLICY_PK.into(),
-        sk: format!(
-            "{}#{group}#{kind}#{namespace}#{name}",
-            context_part(context)
-        ),
+        sk: format!("{}#{group}#{kind}#{namespace}#{name}", context.key_part()),
     }
 }
 
@@ -187,7 +165,12 @@ async fn load(store: &Store) -> Result<Policy, ApiError> {
             .await
             .map_err(from_store)?;
         for item in page.items {
-            let context = item.key.sk.split('#').next().and_then(context_of);
+            let context = item
+                .key
+                .sk
+                .split('#')
+                .next()
+                .and_then(Context::from_key_part);
             if let Some(context) = context {
                 copies.push((context, item.object));
             }
