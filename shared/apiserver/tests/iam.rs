@@ -757,3 +757,47 @@ async fn a_tenant_cannot_raise_its_own_quota() {
         r.body
     );
 }
+
+/// The routes that are not a stored kind's verbs are authorized too: the
+/// graph reads, the quota tree, a `/status` write, the admission function's
+/// review and audit; each refused without a grant, answered with one.
+#[tokio::test]
+async fn every_route_is_authorized() {
+    let api = api().await;
+    api.org("routes").await;
+    let nobody = token_for("nobody", &[]);
+    let admin = &api.token;
+    for uri in [
+        "/apis/graph.miloapis.com/v1alpha1/relationships?urn=urn:milo:Organization:x".to_string(),
+        "/apis/graph.miloapis.com/v1alpha1/traversals?urn=urn:milo:Organization:x".to_string(),
+        "/apis/quota.miloapis.com/v1alpha1/quotatrees/routes".to_string(),
+    ] {
+        let r = api.call_as(&nobody, "GET", &uri, None).await;
+        assert_eq!(r.status, 403, "{uri}: {}", r.body);
+        let r = api.call_as(admin, "GET", &uri, None).await;
+        assert_ne!(r.status, 403, "{uri}: {}", r.body);
+    }
+    let status = api
+        .call_as(
+            &nobody,
+            "PATCH",
+            &format!("{G}/organizations/routes/status"),
+            Some(json!({"status": {"conditions": []}})),
+        )
+        .await;
+    assert_eq!(status.status, 403, "{}", status.body);
+    assert!(
+        status.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("organizations/status"),
+        "{}",
+        status.body
+    );
+    for path in ["/review", "/audit"] {
+        let r = api.admission(path, &json!({}), Some(&nobody)).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        let r = api.admission(path, &json!({}), Some(admin)).await;
+        assert_ne!(r.status, 403, "{path}: {}", r.body);
+    }
+}
