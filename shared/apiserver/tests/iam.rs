@@ -801,3 +801,51 @@ async fn every_route_is_authorized() {
         assert_ne!(r.status, 403, "{path}: {}", r.body);
     }
 }
+
+/// With each User comes its self-manage binding (as Milo's webhook): the
+/// user reads and changes their own User, nobody else's; it goes with them.
+#[tokio::test]
+async fn a_user_manages_their_own_user_and_no_other() {
+    let api = api().await;
+    make_user(&api, "hana").await;
+    make_user(&api, "ivan").await;
+    let hana = token_for("hana", &[]);
+    let binding = format!("{IAM}/namespaces/milo-system/policybindings/user-self-manage-hana");
+    let r = api.get(&binding).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["ownerReferences"][0]["name"], "hana");
+    assert_eq!(
+        api.call_as(&hana, "GET", &format!("{IAM}/users/hana"), None)
+            .await
+            .status,
+        200
+    );
+    let renamed = api
+        .call_as(
+            &hana,
+            "PATCH",
+            &format!("{IAM}/users/hana"),
+            Some(json!({"spec": {"givenName": "Hana"}})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    assert_eq!(
+        api.call_as(&hana, "GET", &format!("{IAM}/users/ivan"), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        api.call_as(&hana, "DELETE", &format!("{IAM}/users/hana"), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        api.call("DELETE", &format!("{IAM}/users/hana"), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(api.get(&binding).await.status, 404);
+}

@@ -20,13 +20,15 @@ use store::{Context, Store, Write};
 use crate::hierarchy_reads::Link;
 use crate::quota_cache::QuotaCache;
 use crate::request::RequestInfo;
-use crate::write_set::{CommitError, Role, WriteSet};
+use crate::write_set::{CommitError, Role, Stamp, WriteSet};
 use crate::ApiServer;
 
 mod iam;
+mod managed_bindings;
 mod memberships;
 pub(crate) mod quota;
 mod relationships;
+mod users;
 
 /// What a hook reads of the write it plans for.
 pub(crate) struct HookContext<'a> {
@@ -49,6 +51,9 @@ pub(crate) struct Plan {
     quota: quota::Pending,
     /// The other hooks' items, each with its role.
     items: Vec<(Role, Write)>,
+    /// Whether those items change what IAM decides with (a policy copy):
+    /// the write then moves `s#iam` and answers once every instance knows.
+    changes_policy: bool,
 }
 
 impl Plan {
@@ -56,7 +61,14 @@ impl Plan {
         Plan {
             quota,
             items: writes.into_iter().map(|w| (role, w)).collect(),
+            changes_policy: false,
         }
+    }
+
+    /// [`Plan::and`] for items that change IAM's policy.
+    fn and_policy(mut self, role: Role, writes: Vec<Write>) -> Plan {
+        self.changes_policy |= !writes.is_empty();
+        self.and(role, writes)
     }
 
     /// The plan with another hook's items after those already in it.
@@ -70,6 +82,9 @@ impl Plan {
     pub async fn commit(self, server: &ApiServer, mut set: WriteSet) -> Result<(), CommitError> {
         for (role, write) in self.items {
             set.put(role, write);
+        }
+        if self.changes_policy {
+            set.stamp(Stamp::Iam, true);
         }
         self.quota.commit(server, set).await
     }
@@ -86,8 +101,9 @@ pub(crate) async fn on_create(
     let relationships = relationships::created(cx.kind, obj);
     let bindings = memberships::created(cx, obj).await?;
     Ok(Plan::with(quota, Role::Index, relationships)
-        .and(iam::COPY, iam::written(cx, obj))
-        .and(memberships::BINDING, bindings))
+        .and_policy(iam::COPY, iam::written(cx, obj))
+        .and_policy(memberships::BINDING, bindings)
+        .and_policy(users::SELF_MANAGE, users::created(cx, obj)))
 }
 
 /// The hooks of an update. `placement` is the new parent's chain of a
@@ -102,8 +118,8 @@ pub(crate) async fn on_update(
     let relationships = relationships::changed(cx.kind, old, new);
     let bindings = memberships::changed(cx, old, new).await?;
     Ok(Plan::with(quota, Role::Index, relationships)
-        .and(iam::COPY, iam::written(cx, new))
-        .and(memberships::BINDING, bindings))
+        .and_policy(iam::COPY, iam::written(cx, new))
+        .and_policy(memberships::BINDING, bindings))
 }
 
 /// The hooks of a `/status` write.
@@ -116,7 +132,7 @@ pub(crate) fn on_status_update(
     let relationships = relationships::changed(cx.kind, old, new);
     Ok(
         Plan::with(quota::Pending::none(), Role::Index, relationships)
-            .and(iam::COPY, iam::written(cx, new)),
+            .and_policy(iam::COPY, iam::written(cx, new)),
     )
 }
 
@@ -126,6 +142,7 @@ pub(crate) async fn on_delete(cx: &HookContext<'_>, old: &Object) -> Result<Plan
     let quota = Box::pin(quota::on_delete(cx, old)).await?;
     let relationships = relationships::deleted(cx.kind, old);
     Ok(Plan::with(quota, Role::Index, relationships)
-        .and(iam::COPY, iam::deleted(cx, old))
-        .and(memberships::BINDING, memberships::deleted(cx, old)))
+        .and_policy(iam::COPY, iam::deleted(cx, old))
+        .and_policy(memberships::BINDING, memberships::deleted(cx, old))
+        .and_policy(users::SELF_MANAGE, users::deleted(cx, old)))
 }

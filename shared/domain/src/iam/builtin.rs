@@ -1,6 +1,10 @@
 //! The platform's built-in roles and bindings (builtin.yaml): part of
 //! every policy as if stored in the platform context.
 
+/// The built-in role a user's self-manage binding names: `(name, namespace)`.
+pub const USER_SELF_MANAGE_ROLE: (&str, &str) =
+    ("iam.miloapis.com-user-self-manage", "milo-system");
+
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -38,7 +42,7 @@ mod tests {
     #[test]
     fn every_built_in_document_parses() {
         let (roles, bindings) = builtin();
-        assert_eq!(roles.len(), 2);
+        assert_eq!(roles.len(), 3);
         assert_eq!(bindings.len(), 1);
     }
 

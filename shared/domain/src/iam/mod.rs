@@ -19,7 +19,7 @@ mod review;
 mod roles;
 mod wording;
 
-pub use builtin::builtin;
+pub use builtin::{builtin, USER_SELF_MANAGE_ROLE};
 
 #[cfg(test)]
 mod tests;
