@@ -1,6 +1,6 @@
 //! End-to-end helpers: the running stack's address and credentials (set by
 //! `make test`), kubeconfigs and a kubectl runner. The tests are in tests/,
-//! the benchmarks in src/bin/bench.rs, types_bench.rs and ingest_bench.rs, with their
+//! the benchmarks in src/bin/ (bench.rs, types_bench.rs, iam_bench.rs, …), with their
 //! shared measuring in [`measure`] and raw DynamoDB calls in [`raw`].
 
 pub mod measure;
@@ -34,21 +34,28 @@ fn env(name: &str) -> String {
 
 impl Stack {
     pub fn from_env() -> Self {
-        let token = auth::mint_hs256(
-            &env("E2E_HS256_SECRET"),
-            &env("E2E_ISSUER"),
-            &env("E2E_AUDIENCE"),
-            "e2e-admin",
-            &["system:masters".to_string()],
-            3600,
-        )
-        .expect("mint token");
+        let token = Self::token_for("e2e-admin", &["system:masters"]);
         Self {
             base_url: env("E2E_BASE_URL"),
             kube_server: env("E2E_KUBE_SERVER"),
             kube_ca_file: env("E2E_KUBE_CA_FILE"),
             token,
         }
+    }
+
+    /// A token the stack accepts for `subject`, a member of `groups` (the
+    /// platform's administrators are `system:masters`).
+    pub fn token_for(subject: &str, groups: &[&str]) -> String {
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        auth::mint_hs256(
+            &env("E2E_HS256_SECRET"),
+            &env("E2E_ISSUER"),
+            &env("E2E_AUDIENCE"),
+            subject,
+            &groups,
+            3600,
+        )
+        .expect("mint token")
     }
 
     /// A kubeconfig pointing at `server` (the platform's [`Self::kube_server`]
@@ -94,6 +101,8 @@ pub struct Kubeconfig {
 #[derive(Debug)]
 pub struct Output {
     pub ok: bool,
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -137,6 +146,7 @@ impl Kubeconfig {
         let out = child.wait_with_output().expect("kubectl ran");
         Output {
             ok: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }

@@ -15,17 +15,38 @@ pub struct InProcess {
     bearer: String,
 }
 
+/// Whether the server decides who may do what (the deployed server always
+/// does; the authorization benchmark's baseline does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authorization {
+    On,
+    Off,
+}
+
 impl InProcess {
+    /// An authorizing server; the requests are a platform administrator's
+    /// (`system:masters`).
     pub fn new(client: Client, table: &str) -> anyhow::Result<Self> {
-        let verifier = auth::Verifier::new(auth::AuthConfig::hs256(ISSUER, AUDIENCE, SECRET))?;
-        let token = auth::mint_hs256(
-            SECRET,
-            ISSUER,
-            AUDIENCE,
+        Self::as_principal(
+            client,
+            table,
             "bench",
-            &["system:masters".to_string()],
-            24 * 3600,
-        )?;
+            &["system:masters"],
+            Authorization::On,
+        )
+    }
+
+    /// A server whose requests are `subject`'s, a member of `groups`.
+    pub fn as_principal(
+        client: Client,
+        table: &str,
+        subject: &str,
+        groups: &[&str],
+        authorization: Authorization,
+    ) -> anyhow::Result<Self> {
+        let verifier = auth::Verifier::new(auth::AuthConfig::hs256(ISSUER, AUDIENCE, SECRET))?;
+        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+        let token = auth::mint_hs256(SECRET, ISSUER, AUDIENCE, subject, &groups, 24 * 3600)?;
         let server = ApiServer::new(
             store::Store::new(client, table),
             verifier,
@@ -33,6 +54,10 @@ impl InProcess {
             apiserver::DEFAULT_CATALOG_REFRESH,
         )
         .map_err(anyhow::Error::msg)?;
+        let server = match authorization {
+            Authorization::On => server,
+            Authorization::Off => server.without_authorization(),
+        };
         Ok(Self {
             server,
             bearer: format!("Bearer {token}"),
