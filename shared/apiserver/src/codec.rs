@@ -83,6 +83,15 @@ pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> Result<Decoded,
     match media_type(content_type).as_str() {
         "application/json" | "" | "*/*" => decode_json(body),
         "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body),
+        // kubectl ≥ 1.32 sends its access reviews so; nothing else is.
+        "application/vnd.kubernetes.protobuf" => domain::iam::review_protobuf::decode(body)
+            .map(|value| Decoded {
+                value,
+                duplicates: Vec::new(),
+            })
+            .map_err(|message| ApiError::UnsupportedMediaType {
+                message: format!("the protobuf body cannot be read: {message}"),
+            }),
         other => Err(ApiError::UnsupportedMediaType {
             message: format!("the body's content type {other:?} is not supported; use application/json or application/yaml"),
         }),

@@ -849,3 +849,57 @@ async fn a_user_manages_their_own_user_and_no_other() {
     );
     assert_eq!(api.get(&binding).await.status, 404);
 }
+
+/// A SelfSubjectAccessReview is decided as the request it describes, and
+/// says why; sent as protobuf (kubectl ≥ 1.32) or JSON alike.
+#[tokio::test]
+async fn an_access_review_is_decided_as_its_request_and_says_why() {
+    let api = api().await;
+    api.org("asked").await;
+    milo_role(
+        &api,
+        "org-viewer",
+        &["resourcemanager.miloapis.com/organizations.get"],
+    )
+    .await;
+    make_user(&api, "kim").await;
+    bind(
+        &api,
+        policy_binding(
+            "kim-view",
+            "org-viewer",
+            user("kim"),
+            on("Organization", "asked"),
+        ),
+    )
+    .await;
+    let kim = token_for("kim", &[]);
+    let review = |verb: &str| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+               "spec": {"resourceAttributes": {"namespace": "default", "verb": verb,
+                        "group": "resourcemanager.miloapis.com", "resource": "organizations", "name": "asked"}}})
+    };
+    let uri = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    let yes = api.call_as(&kim, "POST", uri, Some(review("get"))).await;
+    assert_eq!(yes.status, 201, "{}", yes.body);
+    assert_eq!(yes.body["status"]["allowed"], true, "{}", yes.body);
+    let reason = yes.body["status"]["reason"].as_str().unwrap();
+    assert!(reason.contains("kim-view"), "{reason}");
+    // A cluster-scoped kind has no namespace, whatever kubectl sends.
+    assert!(!reason.contains("default/asked"), "{reason}");
+    let no = api.call_as(&kim, "POST", uri, Some(review("delete"))).await;
+    assert_eq!(no.body["status"]["allowed"], false, "{}", no.body);
+    let whoami = api
+        .call_as(
+            &kim,
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            Some(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})),
+        )
+        .await;
+    assert_eq!(
+        whoami.body["status"]["userInfo"]["username"], "kim",
+        "{}",
+        whoami.body
+    );
+}

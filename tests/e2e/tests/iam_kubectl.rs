@@ -4,10 +4,9 @@
 //! SubjectAccessReview over HTTP, and `kubectl get` of another tenant's
 //! organization refused.
 //!
-//! The `auth` commands run kubectl 1.29 (localstack/install.sh installs it):
-//! kubectl 1.32 and later send the review kinds as protobuf
-//! (`application/vnd.kubernetes.protobuf`), which the server does not
-//! decode yet (it answers 415); `kubectl get` runs the one on PATH.
+//! The kubectl on PATH (1.33) sends the review kinds as protobuf
+//! (`application/vnd.kubernetes.protobuf`), which the server reads for
+//! them (domain::iam::review_protobuf); older ones send JSON.
 
 use e2e::{unique, Kubeconfig, Output, Stack};
 use serde_json::{json, Value};
@@ -15,23 +14,11 @@ use serde_json::{json, Value};
 const IAM_VERSION: &str = "iam.miloapis.com/v1alpha1";
 const RM: &str = "resourcemanager.miloapis.com";
 
-fn kubectl_129() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../.local/kubectl/1.29/kubectl"
-    );
-    assert!(
-        std::path::Path::new(path).exists(),
-        "{path} is missing: localstack/install.sh installs it (x86-64 machines)"
-    );
-    path.to_owned()
-}
-
-/// A kubectl `auth` command (kubectl 1.29, which sends JSON).
+/// A kubectl `auth` command.
 fn auth(kube: &Kubeconfig, args: &[&str]) -> Output {
     let mut all = vec!["auth"];
     all.extend_from_slice(args);
-    kube.kubectl_binary(&kubectl_129(), &all)
+    kube.kubectl(&all, None)
 }
 
 fn auth_ok(kube: &Kubeconfig, args: &[&str]) -> String {

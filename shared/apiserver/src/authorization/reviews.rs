@@ -109,15 +109,17 @@ async fn question(
 ) -> Result<Question, ApiError> {
     let context = &call.request.context;
     let catalog = server.catalog.current(&server.store).await?;
-    let kind = catalog
+    let served = catalog
         .served_in(route::context_kind(context))
-        .find(|k| k.group == attributes.group && k.plural == attributes.resource)
-        .map_or_else(|| attributes.resource.clone(), |k| k.kind.clone());
+        .find(|k| k.group == attributes.group && k.plural == attributes.resource);
+    let kind = served.map_or_else(|| attributes.resource.clone(), |k| k.kind.clone());
+    // kubectl names the namespace `default` even for a cluster-scoped kind.
+    let cluster_scoped = served.is_some_and(|k| k.scope == domain::kinds::Scope::Cluster);
     let path = ResourcePath {
         group: attributes.group.clone(),
         version: String::new(),
         plural: attributes.resource.clone(),
-        namespace: attributes.namespace.clone(),
+        namespace: attributes.namespace.clone().filter(|_| !cluster_scoped),
         name: attributes.name.clone(),
         subresource: attributes.subresource.clone(),
     };
