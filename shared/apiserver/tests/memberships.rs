@@ -307,3 +307,93 @@ async fn a_user_sees_their_memberships_in_their_own_control_plane() {
         .await;
     assert_eq!(write.status, 405, "{}", write.body);
 }
+
+/// Whoever writes a membership must hold what its roles grant in the
+/// organization: a membership is no way around the escalation check.
+#[tokio::test]
+async fn a_membership_grants_only_what_its_writer_holds() {
+    let api = api().await;
+    setup(&api, "esc", &["mia"]).await;
+    let writer = api
+        .post(
+            &format!("{IAM}/namespaces/milo-system/roles"),
+            json!({"apiVersion": "iam.miloapis.com/v1alpha1", "kind": "Role",
+                   "metadata": {"name": "membership-writer", "namespace": "milo-system"},
+                   "spec": {"launchStage": "Beta", "includedPermissions": ["resourcemanager.miloapis.com/organizationmemberships.create"]}}),
+        )
+        .await;
+    assert_eq!(writer.status, 201, "{}", writer.body);
+    let org_uid = api.get(&format!("{G}/organizations/esc")).await.body["metadata"]["uid"].clone();
+    for (name, role, selector) in [
+        (
+            "mia-writes",
+            "membership-writer",
+            json!({"resourceKind": {"apiGroup": "resourcemanager.miloapis.com", "kind": "OrganizationMembership"}}),
+        ),
+        (
+            "mia-views",
+            "viewer",
+            json!({"resourceRef": {"apiGroup": "resourcemanager.miloapis.com", "kind": "Organization", "name": "esc", "uid": org_uid}}),
+        ),
+    ] {
+        let namespace = if role == "viewer" {
+            ns("esc")
+        } else {
+            "milo-system".to_string()
+        };
+        let r = api
+            .post(
+                &format!("{IAM}/namespaces/milo-system/policybindings"),
+                json!({"apiVersion": "iam.miloapis.com/v1alpha1", "kind": "PolicyBinding",
+                       "metadata": {"name": name, "namespace": "milo-system"},
+                       "spec": {"roleRef": {"name": role, "namespace": namespace},
+                                "subjects": [{"kind": "User", "name": "mia"}],
+                                "resourceSelector": selector}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let mia = token_for("mia", &[]);
+    let owner = api
+        .call_as(
+            &mia,
+            "POST",
+            &memberships("esc"),
+            Some(membership(
+                "esc",
+                "mia-owner",
+                "mia",
+                json!([{"name": OWNER, "namespace": "milo-system"}]),
+            )),
+        )
+        .await;
+    assert_eq!(owner.status, 403, "{}", owner.body);
+    assert!(
+        owner.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("organizations.delete"),
+        "{}",
+        owner.body
+    );
+    assert_eq!(
+        api.get(&format!("{}/mia-owner", memberships("esc")))
+            .await
+            .status,
+        404
+    );
+    let viewer = api
+        .call_as(
+            &mia,
+            "POST",
+            &memberships("esc"),
+            Some(membership(
+                "esc",
+                "mia-viewer",
+                "mia",
+                json!([{"name": "viewer"}]),
+            )),
+        )
+        .await;
+    assert_eq!(viewer.status, 201, "{}", viewer.body);
+}

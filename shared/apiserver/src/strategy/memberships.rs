@@ -16,10 +16,12 @@ use serde_json::{json, Value};
 use store::Context;
 
 use super::{Reads, Strategy, StrategyContext};
+use crate::authorization;
 use crate::errors::from_store;
 use crate::placement::builtin_ref;
 use crate::request::Verb;
 use crate::write_set::Stamp;
+use domain::iam::{Node, ObjectRef as IamRef};
 
 pub(super) struct Memberships;
 impl Strategy for Memberships {
@@ -48,6 +50,7 @@ impl Strategy for Memberships {
                 refuse_if_last_owner(cx, &obj.metadata.name, &obj.metadata.namespace).await?;
             }
             let status = status(cx, obj).await?;
+            refuse_escalation(cx, obj).await?;
             obj.set_status(status);
             Ok(())
         })
@@ -169,6 +172,47 @@ fn not_found(cx: &StrategyContext<'_>, obj: &Object, field: &str, message: Strin
             message,
         }],
     )
+}
+
+/// A membership grants its roles in its organization through bindings
+/// the platform writes; its writer must hold what those roles grant there,
+/// as the writer of a binding must (no escalation through a membership).
+async fn refuse_escalation(cx: &StrategyContext<'_>, obj: &Object) -> Result<(), ApiError> {
+    let server = cx.server;
+    let policy = server.iam.reload_if_changed(&server.store).await?;
+    let writer = authorization::subject_of(&policy, cx.request);
+    if writer.is_admin() {
+        return Ok(());
+    }
+    let org = obj.spec()["organizationRef"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let at = authorization::node_target(server, &Node::Organization(org)).await?;
+    let from = authorization::node_of(cx.context);
+    let mut missing = Vec::new();
+    for (name, namespace) in roles_of(obj) {
+        let reference = IamRef {
+            context: from.clone(),
+            kind: domain::iam::ROLE_KIND.to_string(),
+            namespace,
+            name,
+        };
+        if let Some(role) = policy.role(&from, &reference) {
+            missing.extend(policy.escalation(&writer, role, &at));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden {
+        message: format!(
+            "organizationmemberships \"{}\" is forbidden: its roles would grant permissions User \"{}\" does not hold in the organization (no escalation): {}",
+            obj.metadata.name,
+            cx.request.principal.subject,
+            missing.join(", ")
+        ),
+    })
 }
 
 async fn read(
