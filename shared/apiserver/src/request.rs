@@ -41,6 +41,24 @@ impl Verb {
         }
     }
 
+    /// The verb Kubernetes spells `name` (an access review's); a verb no
+    /// HTTP method maps to (`use`, `bind`) is `Unsupported`.
+    pub fn named(name: &str) -> Verb {
+        [
+            Verb::Get,
+            Verb::List,
+            Verb::Watch,
+            Verb::Create,
+            Verb::Update,
+            Verb::Patch,
+            Verb::Delete,
+            Verb::DeleteCollection,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == name)
+        .unwrap_or(Verb::Unsupported)
+    }
+
     /// The verb as Kubernetes (and Milo's permission names) spell it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -133,12 +133,34 @@ pub async fn context_items(
     context: &Context,
     kind: &KindId,
 ) -> Result<Vec<Stored>, ApiError> {
+    items_from(store, context, kind, "").await
+}
+
+/// Every stored object of a kind in one namespace of one context.
+pub async fn namespace_documents(
+    store: &Store,
+    context: &Context,
+    kind: &KindId,
+    namespace: &str,
+) -> Result<Vec<Value>, ApiError> {
+    let prefix = store::keys::Collection::namespace_prefix(namespace);
+    let items = items_from(store, context, kind, &prefix).await?;
+    Ok(items.into_iter().map(|s| s.object).collect())
+}
+
+/// The items of a context's collection whose sort key starts with `prefix`.
+async fn items_from(
+    store: &Store,
+    context: &Context,
+    kind: &KindId,
+    prefix: &str,
+) -> Result<Vec<Stored>, ApiError> {
     let pk = builtin_ref(context, kind, "", "").collection().pk();
     let mut items = Vec::new();
     let mut start = None;
     loop {
         let page = store
-            .query_objects(&pk, "", None, start)
+            .query_objects(&pk, prefix, None, start)
             .await
             .map_err(from_store)?;
         items.extend(page.items);

@@ -903,3 +903,44 @@ async fn an_access_review_is_decided_as_its_request_and_says_why() {
         whoami.body
     );
 }
+
+/// A binding whose uids name nothing grants nothing, whatever status a
+/// client writes on it afterwards (Milo's suites mark bindings Ready).
+#[tokio::test]
+async fn a_status_written_on_a_binding_grants_nothing() {
+    let api = api().await;
+    api.org("marked").await;
+    milo_role(
+        &api,
+        "org-viewer",
+        &["resourcemanager.miloapis.com/organizations.get"],
+    )
+    .await;
+    make_user(&api, "lea").await;
+    let mut binding = policy_binding(
+        "lea-view",
+        "org-viewer",
+        user("lea"),
+        on("Organization", "marked"),
+    );
+    binding["spec"]["resourceSelector"]["resourceRef"]["uid"] = json!("not-the-organizations-uid");
+    let created = bind(&api, binding).await;
+    assert_eq!(
+        created["status"]["conditions"][0]["reason"],
+        "ReferenceNotFound"
+    );
+    let marked = api
+        .call(
+            "PATCH",
+            &format!("{IAM}/namespaces/default/policybindings/lea-view/status"),
+            Some(json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "TestReady",
+                "message": "marked", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})),
+        )
+        .await;
+    assert_eq!(marked.status, 200, "{}", marked.body);
+    let lea = token_for("lea", &[]);
+    let r = api
+        .call_as(&lea, "GET", &format!("{G}/organizations/marked"), None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}

@@ -181,12 +181,3 @@ async fn load(store: &Store) -> Result<Policy, ApiError> {
         }
     }
 }
-
-/// The group a permission names a kind's group by (`core` for "").
-pub(crate) fn permission_group(group: &str) -> &str {
-    if group.is_empty() {
-        "core"
-    } else {
-        group
-    }
-}

@@ -30,7 +30,8 @@ use crate::request::RequestInfo;
 use crate::route::ResourcePath;
 use crate::ApiServer;
 
-pub(crate) use iam_cache::{node_of, permission_group};
+use domain::iam::permission_group;
+pub(crate) use iam_cache::node_of;
 
 /// What a request needs: the permission and the target as placed so far.
 pub(crate) struct Question {

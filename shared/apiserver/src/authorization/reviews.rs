@@ -124,28 +124,13 @@ async fn question(
         subresource: attributes.subresource.clone(),
     };
     let mut request = call.request.clone();
-    request.verb = verb_named(&attributes.verb);
+    request.verb = crate::request::Verb::named(&attributes.verb);
     let context_object = call.context_object.as_ref().map(|c| &c.object);
     let mut question = Question::of(&request, context, &path, &kind, context_object);
     // Kubernetes' verbs beyond the HTTP ones (`use`, `bind`, `escalate`)
     // are asked as written.
     question.permission.verb = attributes.verb.clone();
     Ok(question)
-}
-
-fn verb_named(verb: &str) -> crate::request::Verb {
-    use crate::request::Verb;
-    match verb {
-        "get" => Verb::Get,
-        "list" => Verb::List,
-        "watch" => Verb::Watch,
-        "create" => Verb::Create,
-        "update" => Verb::Update,
-        "patch" => Verb::Patch,
-        "delete" => Verb::Delete,
-        "deletecollection" => Verb::DeleteCollection,
-        _ => Verb::Unsupported,
-    }
 }
 
 /// Where a rules review asks: the review's own context.

@@ -122,7 +122,10 @@ pub(crate) async fn on_update(
         .and_policy(memberships::BINDING, bindings))
 }
 
-/// The hooks of a `/status` write.
+/// The hooks of a `/status` write. It leaves IAM's policy copy alone: what
+/// a binding grants is decided from its spec when the spec is written, and
+/// a status a client writes (Milo's suites mark bindings Ready) must not
+/// make a binding whose uids name nothing grant.
 pub(crate) fn on_status_update(
     cx: &HookContext<'_>,
     old: &Object,
@@ -130,10 +133,11 @@ pub(crate) fn on_status_update(
 ) -> Result<Plan, ApiError> {
     quota::on_status_update(cx, old, new)?;
     let relationships = relationships::changed(cx.kind, old, new);
-    Ok(
-        Plan::with(quota::Pending::none(), Role::Index, relationships)
-            .and_policy(iam::COPY, iam::written(cx, new)),
-    )
+    Ok(Plan::with(
+        quota::Pending::none(),
+        Role::Index,
+        relationships,
+    ))
 }
 
 /// The hooks of a delete: what a background worker runs too once it

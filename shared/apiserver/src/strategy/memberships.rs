@@ -244,15 +244,16 @@ async fn refuse_if_last_owner(
     if !is_owner(&current) {
         return Ok(());
     }
-    let members = crate::stamped::context_documents(
+    let members = crate::stamped::namespace_documents(
         &cx.server.store,
         cx.context,
         &kinds::ORGANIZATION_MEMBERSHIP,
+        namespace,
     )
     .await?;
     let other_owner = members
         .into_iter()
-        .filter(|m| m["metadata"]["namespace"] == namespace && m["metadata"]["name"] != name)
+        .filter(|m| m["metadata"]["name"] != name)
         .filter_map(|m| Object::from_value(m).ok())
         .any(|m| is_owner(&m));
     if other_owner {

@@ -21,6 +21,7 @@ mod roles;
 mod wording;
 
 pub use builtin::{builtin, USER_SELF_MANAGE_ROLE};
+pub use permission::permission_group;
 
 #[cfg(test)]
 mod tests;

@@ -30,7 +30,7 @@ pub(super) fn rbac_group(group: &str) -> &str {
 }
 
 /// The group as a permission spells it: `core` for the core group.
-pub(super) fn permission_group(group: &str) -> &str {
+pub fn permission_group(group: &str) -> &str {
     if group.is_empty() {
         CORE
     } else {

@@ -34,19 +34,7 @@ impl Strategy for IamKinds {
             }
             None => None,
         };
-        parsed
-            .map(|message| Cause {
-                reason: "FieldValueInvalid".into(),
-                field: message
-                    .split(':')
-                    .next()
-                    .unwrap_or("spec")
-                    .trim()
-                    .to_string(),
-                message,
-            })
-            .into_iter()
-            .collect()
+        parsed.map(parse_cause).into_iter().collect()
     }
 
     fn admit_with_reads<'a>(
@@ -108,7 +96,7 @@ fn role_ready(cx: &StrategyContext<'_>, obj: &Object, resolved: &Resolved) -> Va
         cx.catalog
             .types()
             .iter()
-            .any(|t| authorization::permission_group(&t.group) == p.group && t.plural == plural)
+            .any(|t| domain::iam::permission_group(&t.group) == p.group && t.plural == plural)
     };
     let mut problems: Vec<String> = resolved.problems().to_vec();
     problems.extend(
@@ -220,21 +208,26 @@ fn refuse_escalation(
     })
 }
 
-fn invalid(cx: &StrategyContext<'_>, obj: &Object, message: String) -> ApiError {
+/// domain::iam's parse messages start with the field they are about.
+fn parse_cause(message: String) -> Cause {
     let field = message
         .split(':')
         .next()
         .unwrap_or("spec")
         .trim()
         .to_string();
+    Cause {
+        reason: "FieldValueInvalid".into(),
+        field,
+        message,
+    }
+}
+
+fn invalid(cx: &StrategyContext<'_>, obj: &Object, message: String) -> ApiError {
     ApiError::invalid(
         &cx.kind.group,
         &cx.kind.plural,
         &obj.metadata.name,
-        vec![Cause {
-            reason: "FieldValueInvalid".into(),
-            field,
-            message,
-        }],
+        vec![parse_cause(message)],
     )
 }

@@ -105,18 +105,17 @@ async fn referenced(
 ) -> Result<Option<Value>, ApiError> {
     let group = reference["apiGroup"].as_str().unwrap_or_default();
     let kind = reference["kind"].as_str().unwrap_or_default();
+    // The platform serves every type.
     let Some(info) = cx
         .catalog
-        .served_in(crate::route::context_kind(cx.context))
-        .chain(cx.catalog.served_in(domain::kinds::ContextKind::Platform))
+        .served_in(domain::kinds::ContextKind::Platform)
         .find(|k| k.group == group && k.kind == kind)
-        .cloned()
     else {
         return Ok(None);
     };
     let namespace = reference["namespace"].as_str().unwrap_or_default();
     let name = reference["name"].as_str().unwrap_or_default();
-    let key = object_ref(cx.context, &info, namespace, name).key();
+    let key = object_ref(cx.context, info, namespace, name).key();
     let stored = cx.server.store.get(&key).await.map_err(from_store)?;
     Ok(stored.map(|s| s.object))
 }
