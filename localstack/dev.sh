@@ -55,11 +55,13 @@ cleanup() {
   # stderr (a pager or `| tee` that died with the Ctrl-C), nor a failing command.
   trap '' INT TERM PIPE
   set +e
-  if [[ -s "$DIR/events.pid" ]]; then
-    log "stopping the events consumer"
-    kill "$(cat "$DIR/events.pid")" 2>/dev/null
-    rm -f "$DIR/events.pid"
-  fi
+  for worker in events gc; do
+    if [[ -s "$DIR/$worker.pid" ]]; then
+      log "stopping the $worker worker"
+      kill "$(cat "$DIR/$worker.pid")" 2>/dev/null
+      rm -f "$DIR/$worker.pid"
+    fi
+  done
   log "stopping the local stack"
   bash "$ROOT/localstack/stop.sh" "$DIR"
   exit "$rc"
@@ -119,7 +121,7 @@ write_lambda_env "$DIR/lambda.env" "$TABLE" "$DYNAMO_PORT" "$NATS_PORT" \
 
 # Build before serving: compile errors show here, and the first request is quick.
 log "building the functions and the emulator"
-cargo build --bin resources --bin admission --bin events --bin lambda-local
+cargo build --bin resources --bin admission --bin events --bin gc --bin lambda-local
 
 # The long-running events consumer (the same code as the scheduled Lambda),
 # with the functions' environment; it is not restarted on code changes.
@@ -127,6 +129,13 @@ log "starting the events consumer (log: $DIR/events.log)"
 (set -a; source "$DIR/lambda.env"; set +a; exec "${CARGO_TARGET_DIR:-$ROOT/target}/debug/events" --consume) \
   </dev/null >"$DIR/events.log" 2>&1 &
 echo $! > "$DIR/events.pid"
+
+# The gc worker (the same code as the scheduled Lambda): drives deletes
+# that wait (cascades, finalizers), a pass a second.
+log "starting the gc worker (log: $DIR/gc.log)"
+(set -a; source "$DIR/lambda.env"; set +a; exec "${CARGO_TARGET_DIR:-$ROOT/target}/debug/gc" --watch) \
+  </dev/null >"$DIR/gc.log" 2>&1 &
+echo $! > "$DIR/gc.pid"
 
 ORG_PREFIX="/apis/resourcemanager.miloapis.com/v1alpha1/organizations"
 cat >&2 <<EOF
@@ -137,6 +146,8 @@ cat >&2 <<EOF
   nats-server (JetStream)     nats://$HOST:$NATS_PORT   (streams LIFECYCLE, LIFECYCLE_DEADLETTER)
   events consumer             durable milo-events-ingest on com.infratographer.events.*.*
                               (log: .local/dev/events.log; define RelationshipTypes first)
+  gc worker                   Terminating objects: cascades, cleanup conditions
+                              (log: .local/dev/gc.log)
   admin token (720 h)         in .local/kubeconfig (group system:masters: the bootstrap
                               administrator); mint more with:
     cargo run -q -p devctl -- mint-token --secret-file .local/dev/hs256-secret \\

@@ -14,7 +14,8 @@
 #                                     sends tokens over TLS only
 #        http://127.0.0.1:N+1/        the same over plain HTTP for HTTP clients
 #        .../lambda-url/<function>/   any served function (admission, or resources again)
-#      and waits until /version answers
+#      and waits until /version answers; and starts the gc worker (gc --watch,
+#      log: <dir>/gc.log)
 #   5. runs COMMAND with the stack in its environment:
 #        DYNAMODB_ENDPOINT, NATS_URL, E2E_TABLE, E2E_HS256_SECRET, E2E_ISSUER,
 #        E2E_AUDIENCE, AWS_REGION and dummy keys, STACK_DIR (<dir>, whose
@@ -137,7 +138,7 @@ if [[ -n "$LAMBDA_PORT" ]]; then
 
   # Built first, so compile errors show here and the first request is quick.
   log "building the functions and the emulator${profile_flag[*]:+ (${profile_flag[*]})}"
-  cargo build "${profile_flag[@]}" --bin resources --bin admission --bin lambda-local
+  cargo build "${profile_flag[@]}" --bin resources --bin admission --bin gc --bin lambda-local
 
   log "serving the functions on https://$HOST:$LAMBDA_PORT and http://$HOST:$HTTP_PORT (log: $DIR/lambda.log)"
   # setsid: a process group of its own, which stop.sh signals as a whole.
@@ -148,6 +149,13 @@ if [[ -n "$LAMBDA_PORT" ]]; then
     --concurrency "$CONCURRENCY" --env-file "$DIR/lambda.env" \
     </dev/null >"$DIR/lambda.log" 2>&1) &
   echo $! > "$DIR/lambda.pid"
+
+  # The gc worker, as make dev runs it: deletes that wait (cascades).
+  log "starting the gc worker (log: $DIR/gc.log)"
+  (set -a; source "$DIR/lambda.env"; set +a
+   exec setsid "${CARGO_TARGET_DIR:-$ROOT/target}/$profile_dir/gc" --watch) \
+    </dev/null >"$DIR/gc.log" 2>&1 &
+  echo $! > "$DIR/gc.pid"
 
   export E2E_BASE_URL="http://$HOST:$HTTP_PORT"
   export E2E_KUBE_SERVER="https://$HOST:$LAMBDA_PORT"

@@ -15,6 +15,11 @@ pub fn active_status() -> Value {
     json!({"phase": "Active"})
 }
 
+/// A namespace whose delete waits for its contents to go.
+pub fn terminating_status() -> Value {
+    json!({"phase": "Terminating"})
+}
+
 fn namespace_document(name: &str, now: &str) -> Value {
     json!({
         "apiVersion": "v1",
@@ -66,6 +71,15 @@ pub fn create_namespace(
 /// deleted: `default`, and `milo-system`, where Milo's manifests put the
 /// platform's ResourceGrants and ResourceClaims.
 pub const PLATFORM_NAMESPACES: [&str; 2] = ["default", "milo-system"];
+
+/// The organization whose own namespace `name` is in `context` (the
+/// platform's `organization-{org}`), if it is one.
+pub fn organization_of<'a>(context: &Context, name: &'a str) -> Option<&'a str> {
+    match context {
+        Context::Platform => name.strip_prefix("organization-"),
+        _ => None,
+    }
+}
 
 /// The namespaces created in the same transaction as an object: a project's
 /// `default`, an organization's `organization-{org}`.

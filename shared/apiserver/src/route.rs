@@ -227,6 +227,40 @@ fn prepend<'a>(first: &'a str, tail: &[&'a str]) -> Vec<&'a str> {
     all
 }
 
+/// The path of one object (`subresource`: `status`, or none) as a
+/// client addresses it in `context`: what the gc function asks the API
+/// for (the inverse of [`parse`]).
+pub fn object_path(
+    context: &Context,
+    kind: &domain::kinds::KindInfo,
+    namespace: &str,
+    name: &str,
+    subresource: Option<&str>,
+) -> String {
+    let prefix = match context {
+        Context::Platform => String::new(),
+        Context::Organization(org) => {
+            format!("/apis/{RESOURCEMANAGER_GROUP}/{V1ALPHA1}/organizations/{org}/control-plane")
+        }
+        Context::Project(project) => {
+            format!("/apis/{RESOURCEMANAGER_GROUP}/{V1ALPHA1}/projects/{project}/control-plane")
+        }
+    };
+    let group_version = match kind.group.as_str() {
+        "" => format!("/api/{}", kind.version),
+        group => format!("/apis/{group}/{}", kind.version),
+    };
+    let namespace = match namespace {
+        "" => String::new(),
+        ns => format!("/namespaces/{ns}"),
+    };
+    let sub = subresource.map(|s| format!("/{s}")).unwrap_or_default();
+    format!(
+        "{prefix}{group_version}{namespace}/{}/{name}{sub}",
+        kind.plural
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,5 +402,43 @@ mod tests {
         let err = parse("/healthz/extra").unwrap_err();
         assert_eq!(err.code_and_reason().0, 404);
         assert!(parse("/apis/g/v/a/b/c/d").is_err());
+    }
+
+    #[test]
+    fn an_objects_path_parses_back_to_it() {
+        let catalog = domain::catalog::Catalog::builtin().unwrap();
+        let configmap = catalog.preferred("", "ConfigMap").unwrap();
+        let project = catalog.preferred(RESOURCEMANAGER_GROUP, "Project").unwrap();
+        let cases = [
+            (
+                Context::Project("p1".into()),
+                configmap,
+                "default",
+                "held",
+                Some("status"),
+            ),
+            (
+                Context::Organization("o".into()),
+                configmap,
+                "ns",
+                "c",
+                None,
+            ),
+            (Context::Platform, project, "", "p1", None),
+        ];
+        for (context, kind, namespace, name, sub) in cases {
+            let path = object_path(&context, kind, namespace, name, sub);
+            let (parsed, Target::Resource(resource)) = parse(&path).unwrap() else {
+                panic!("{path} is not a resource");
+            };
+            assert_eq!(parsed, context, "{path}");
+            assert_eq!(resource.plural, kind.plural, "{path}");
+            assert_eq!(
+                resource.namespace.as_deref(),
+                Some(namespace).filter(|n| !n.is_empty())
+            );
+            assert_eq!(resource.name.as_deref(), Some(name));
+            assert_eq!(resource.subresource.as_deref(), sub);
+        }
     }
 }

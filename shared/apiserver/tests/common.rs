@@ -231,3 +231,34 @@ pub fn causes(status: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Every item key of the table (a consistent scan): what a test that
+/// deletes checks is left.
+pub async fn scan_keys(api: &Api) -> std::collections::BTreeSet<(String, String)> {
+    let client = store::Store::client_from_env().await;
+    let mut keys = std::collections::BTreeSet::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(&api.table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        for item in page.items.unwrap_or_default() {
+            let text = |name: &str| {
+                item.get(name)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            keys.insert((text("pk"), text("sk")));
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return keys;
+        }
+    }
+}

@@ -121,14 +121,13 @@ async fn moves_stay_in_the_organization_and_make_no_cycles() {
     );
     assert_eq!(r.body["metadata"]["generation"], 2);
 
-    // The new parent counts the project as a child...
-    let r = api.call("DELETE", &format!("{G}/folders/b"), None).await;
-    assert_eq!(r.status, 409);
+    // The new parent counts the project as a child (a delete would wait
+    // for it: Terminating)...
+    let dry_run = format!("{G}/folders/b?dryRun=All");
+    let r = api.call("DELETE", &dry_run, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("project \"p\""),
+        r.body["metadata"]["deletionTimestamp"].is_string(),
         "{}",
         r.body
     );
@@ -143,6 +142,12 @@ async fn moves_stay_in_the_organization_and_make_no_cycles() {
     assert_eq!(r.status, 200, "{}", r.body);
     let r = api.call("DELETE", &format!("{G}/folders/b"), None).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["metadata"]["deletionTimestamp"].is_null(),
+        "{}",
+        r.body
+    );
+    assert_eq!(api.get(&format!("{G}/folders/b")).await.status, 404);
 }
 
 #[tokio::test]
@@ -173,53 +178,48 @@ async fn a_move_that_would_exceed_the_depth_is_refused() {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
+/// A parent with children is not refused: it stays Terminating, takes
+/// no new child, and goes once the gc function has deleted what it holds.
 #[tokio::test]
-async fn a_parent_with_children_cannot_be_deleted() {
+async fn a_parent_with_children_is_terminating_until_the_gc_empties_it() {
     let api = api().await;
     api.org("acme").await;
     api.folder("team", "Organization", "acme").await;
     api.project("p1", "Folder", "team").await;
-    let r = api
-        .call("DELETE", &format!("{G}/organizations/acme"), None)
-        .await;
-    assert_eq!(r.status, 409, "{}", r.body);
+    let r = api.call("DELETE", &format!("{G}/folders/team"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        r.body
+    );
+    assert_eq!(api.get(&format!("{G}/projects/p1")).await.status, 200);
+    let r = api.project("p2", "Folder", "team").await;
+    assert_eq!(r.status, 403, "{}", r.body);
     assert!(
         r.body["message"]
             .as_str()
             .unwrap()
-            .contains("folder \"team\""),
+            .contains("folder \"team\" because it is being deleted"),
         "{}",
         r.body
     );
-    let r = api.call("DELETE", &format!("{G}/folders/team"), None).await;
-    assert_eq!(r.status, 409);
-    assert!(r.body["message"]
-        .as_str()
-        .unwrap()
-        .contains("project \"p1\""));
-    // The refused delete left the parent usable.
-    assert_eq!(api.project("p2", "Folder", "team").await.status, 201);
 
-    for path in [
-        "projects/p1",
-        "projects/p2",
-        "folders/team",
-        "organizations/acme",
-    ] {
-        let r = api.call("DELETE", &format!("{G}/{path}"), None).await;
-        assert_eq!(r.status, 200, "{path}: {}", r.body);
+    while apiserver::gc::sweep(&api.server).await.unwrap().deletes > 0 {}
+    for path in ["projects/p1", "folders/team"] {
+        assert_eq!(api.get(&format!("{G}/{path}")).await.status, 404, "{path}");
     }
     assert_eq!(
         api.get(&format!("{G}/organizations/acme")).await.status,
-        404
+        200
     );
 }
 
 /// A project's empty namespaces go with it in its delete's one
-/// transaction; more than that holds is a clear refusal that leaves the
-/// project usable, not a 500 that leaves it flagged as being deleted.
+/// transaction; more than that holds leave the project Terminating while
+/// the gc function deletes them one by one, then it goes.
 #[tokio::test]
-async fn a_project_with_more_namespaces_than_one_delete_holds_is_refused_and_stays_usable() {
+async fn a_project_with_more_namespaces_than_one_delete_holds_goes_through_the_gc() {
     let api = api().await;
     api.org("acme").await;
     assert_eq!(api.project("p1", "Organization", "acme").await.status, 201);
@@ -231,24 +231,19 @@ async fn a_project_with_more_namespaces_than_one_delete_holds_is_refused_and_sta
         assert_eq!(r.status, 201, "{}", r.body);
     }
     let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
-    assert_eq!(r.status, 409, "{}", r.body);
-    let message = r.body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("41 namespaces") && message.contains("delete some of them first"),
-        "{message}"
-    );
-    // Not left flagged: it still takes namespaces.
-    let r = api.post(&namespaces, namespace("late".into())).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-
-    for i in 0..40 {
-        let r = api
-            .call("DELETE", &format!("{namespaces}/ns-{i}"), None)
-            .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-    }
-    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        r.body
+    );
+    let r = api.post(&namespaces, namespace("late".into())).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    while apiserver::gc::sweep(&api.server).await.unwrap().deletes > 0 {}
+    assert_eq!(api.get(&format!("{G}/projects/p1")).await.status, 404);
+    let r = api.get(&format!("{namespaces}/ns-0")).await;
+    assert_eq!(r.status, 404, "{}", r.body);
 }
 
 #[tokio::test]

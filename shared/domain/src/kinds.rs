@@ -243,6 +243,11 @@ pub const ADMISSION_KINDS: [KindId; 4] = [
 /// [`ORGANIZATION_LABEL`], what admission's `namespaceSelector` sees).
 pub const PROJECT_LABEL: &str = "resourcemanager.miloapis.com/project-name";
 
+/// `group/version` → (group, version); a bare `version` is the core group.
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
 pub fn api_version(group: &str, version: &str) -> String {
     if group.is_empty() {
         version.to_string()

@@ -9,6 +9,7 @@ pub mod context_policy;
 pub mod continue_token;
 pub mod core_kinds;
 pub mod crd;
+pub mod deletion;
 pub mod error;
 pub mod field_selector;
 pub mod hierarchy;

@@ -9,12 +9,17 @@ use crate::metadata_rules::{
 use crate::object::Object;
 use crate::Cause;
 
-/// Owner references per object: each is a relationship (two items) written in
-/// the object's own transaction, which DynamoDB caps at 100 items.
-pub const MAX_OWNER_REFERENCES: usize = 20;
+/// Owner references per object: each is a relationship (two items) and an
+/// owner-index item (#21) written in the object's own transaction, which
+/// DynamoDB caps at 100 items.
+pub const MAX_OWNER_REFERENCES: usize = 13;
 
-/// Index entries per object: one per label (its label-index item), two per
-/// owner reference (its graph edge and the edge's inverse). They are written,
+/// Index entries an owner reference takes: its graph edge, the edge's
+/// inverse, and its item in the owner's index.
+pub const ENTRIES_PER_OWNER_REFERENCE: usize = 3;
+
+/// Index entries per object: one per label (its label-index item), three per
+/// owner reference ([`ENTRIES_PER_OWNER_REFERENCE`]). They are written,
 /// changed and deleted with the object in one transaction, which DynamoDB
 /// caps at 100 items: an update that replaces every one of them writes twice
 /// this many, and a delete also takes along the object's namespaces, its
@@ -27,14 +32,14 @@ pub const MAX_INDEX_ENTRIES: usize = 40;
 /// after the server's own labels and owner references are added.
 pub fn index_entry_causes(obj: &Object) -> Vec<Cause> {
     let meta = &obj.metadata;
-    let entries = meta.labels.len() + 2 * meta.owner_references.len();
+    let entries = meta.labels.len() + ENTRIES_PER_OWNER_REFERENCE * meta.owner_references.len();
     if entries <= MAX_INDEX_ENTRIES {
         return Vec::new();
     }
     vec![Cause::invalid(
         "metadata.labels",
         format!(
-            "an object may have at most {MAX_INDEX_ENTRIES} labels, two fewer for each owner reference \
+            "an object may have at most {MAX_INDEX_ENTRIES} labels, three fewer for each owner reference \
              (this one has {} labels and {} owner references); remove some",
             meta.labels.len(),
             meta.owner_references.len()
@@ -126,6 +131,7 @@ pub fn initialize(obj: &mut Object, kind: &KindInfo, uid: String, now: &str) {
     meta.generation = Some(1);
     meta.creation_timestamp = Some(now.to_string());
     meta.deletion_timestamp = None;
+    meta.deletion_grace_period_seconds = None;
 }
 
 /// Carries the system fields of `old` over to `new` (an update) and bumps the
@@ -144,6 +150,7 @@ pub fn carry_over(old: &Object, new: &mut Object, next_version: u64) -> Vec<Caus
     meta.uid = old.metadata.uid.clone();
     meta.creation_timestamp = old.metadata.creation_timestamp.clone();
     meta.deletion_timestamp = old.metadata.deletion_timestamp.clone();
+    meta.deletion_grace_period_seconds = old.metadata.deletion_grace_period_seconds;
     meta.resource_version = next_version.to_string();
     for key in SERVER_ANNOTATIONS {
         match old.metadata.annotations.get(key) {
@@ -203,8 +210,8 @@ mod tests {
         };
         assert!(with(MAX_INDEX_ENTRIES, 0).is_empty());
         assert!(with(0, MAX_OWNER_REFERENCES).is_empty());
-        assert!(with(MAX_INDEX_ENTRIES - 2, 1).is_empty());
-        let refused = with(MAX_INDEX_ENTRIES - 1, 1);
+        assert!(with(MAX_INDEX_ENTRIES - 3, 1).is_empty());
+        let refused = with(MAX_INDEX_ENTRIES - 2, 1);
         assert_eq!(refused.len(), 1);
         assert!(
             refused[0].message.contains("at most 40 labels"),

@@ -247,10 +247,8 @@ pub fn validate_annotations(field: &str, annotations: &BTreeMap<String, String>)
     causes
 }
 
-/// The finalizers Kubernetes' garbage collector reads, which contradict
-/// each other.
-const ORPHAN_FINALIZER: &str = "orphan";
-const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+/// The finalizers Kubernetes' garbage collector reads contradict each other.
+use crate::deletion::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 
 /// `metadata.finalizers`: each a qualified name (`example.com/cleanup`), and
 /// not both `orphan` and `foregroundDeletion`. Causes carry `field` (the

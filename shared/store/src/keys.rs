@@ -180,6 +180,28 @@ pub fn relation_prefix(relation: &str) -> String {
     format!("{relation}#")
 }
 
+/// The partition of the Terminating objects the gc function drives
+/// (#21): containers emptying, owners waiting on their dependents.
+pub const TERMINATING_PK: &str = "gc#terminating";
+
+/// The partition of the owners deleted while dependents named them: each
+/// item's sort key is the owner's uid, swept by the gc function (#21).
+pub const ORPHANED_PK: &str = "gc#orphaned";
+
+/// The partition of the objects that name the owner `uid` in their
+/// ownerReferences (the owner index, #21).
+pub fn owner_index_pk(uid: &str) -> String {
+    format!("own#{uid}")
+}
+
+/// The item of [`ORPHANED_PK`] for the owner `uid`.
+pub fn orphaned_key(uid: &str) -> ItemKey {
+    ItemKey {
+        pk: ORPHANED_PK.into(),
+        sk: uid.into(),
+    }
+}
+
 impl ObjectRef {
     /// The object an object item's key addresses (None for other items).
     pub fn from_key(key: &ItemKey) -> Option<Self> {
@@ -216,6 +238,25 @@ impl ObjectRef {
         ItemKey {
             pk: self.collection().label_pk(label_key),
             sk: format!("{value}#{}#{}", self.namespace, self.name),
+        }
+    }
+
+    /// The index item that queues this object, Terminating, for the gc
+    /// function (partition [`TERMINATING_PK`]).
+    pub fn terminating_key(&self) -> ItemKey {
+        let key = self.key();
+        ItemKey {
+            pk: TERMINATING_PK.into(),
+            sk: format!("{}#{}", key.pk, key.sk),
+        }
+    }
+
+    /// This object's item in the owner index of the owner `uid`.
+    pub fn owner_index_key(&self, uid: &str) -> ItemKey {
+        let key = self.key();
+        ItemKey {
+            pk: owner_index_pk(uid),
+            sk: format!("{}#{}", key.pk, key.sk),
         }
     }
 

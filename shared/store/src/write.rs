@@ -335,6 +335,11 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             }
             item.insert("obj".into(), AttributeValue::S(body));
             item.insert("rv".into(), AttributeValue::N(version.to_string()));
+            // A Terminating object (its delete started and waits) takes
+            // no new child: the flag the children's `Live` checks read.
+            if object.pointer("/metadata/deletionTimestamp").is_some() {
+                item.insert("deleting".into(), AttributeValue::Bool(true));
+            }
             let put = Put::builder().set_item(Some(item));
             op.put(
                 conditional!(put, table, condition(*expect))

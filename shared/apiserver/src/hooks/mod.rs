@@ -1,6 +1,6 @@
 //! What applies to every kind, whatever its strategy: quota's claims,
-//! releases and grants, then the platform's relationship items, then IAM's
-//! policy copies (later: finalizers, revisions). The hooks run in that order, each planning
+//! releases and grants, then the platform's relationship items and the
+//! owner index (owners.rs), then IAM's policy copies. The hooks run in that order, each planning
 //! its writes as data; a verb commits the one [`Plan`] they make together
 //! with its own write set.
 //!
@@ -26,6 +26,7 @@ use crate::ApiServer;
 mod iam;
 mod managed_bindings;
 mod memberships;
+mod owners;
 pub(crate) mod quota;
 mod relationships;
 mod users;
@@ -101,6 +102,7 @@ pub(crate) async fn on_create(
     let relationships = relationships::created(cx.kind, obj);
     let bindings = memberships::created(cx, obj).await?;
     Ok(Plan::with(quota, Role::Index, relationships)
+        .and(Role::Index, owners::created(cx, obj))
         .and_policy(iam::COPY, iam::written(cx, obj))
         .and_policy(memberships::BINDING, bindings)
         .and_policy(users::SELF_MANAGE, users::created(cx, obj)))
@@ -118,6 +120,7 @@ pub(crate) async fn on_update(
     let relationships = relationships::changed(cx.kind, old, new);
     let bindings = memberships::changed(cx, old, new).await?;
     Ok(Plan::with(quota, Role::Index, relationships)
+        .and(Role::Index, owners::changed(cx, old, new))
         .and_policy(iam::COPY, iam::written(cx, new))
         .and_policy(memberships::BINDING, bindings))
 }
@@ -145,7 +148,9 @@ pub(crate) fn on_status_update(
 pub(crate) async fn on_delete(cx: &HookContext<'_>, old: &Object) -> Result<Plan, ApiError> {
     let quota = Box::pin(quota::on_delete(cx, old)).await?;
     let relationships = relationships::deleted(cx.kind, old);
+    let owners = owners::deleted(cx, old).await?;
     Ok(Plan::with(quota, Role::Index, relationships)
+        .and(Role::Index, owners)
         .and_policy(iam::COPY, iam::deleted(cx, old))
         .and_policy(memberships::BINDING, memberships::deleted(cx, old))
         .and_policy(users::SELF_MANAGE, users::deleted(cx, old)))

@@ -101,6 +101,18 @@ impl Ops<'_> {
             .strategy
             .place(&self.strategy_context(), &mut obj, None)
             .await?;
+        // Under an ancestor being deleted, or in a context that is: refused
+        // now (a create that slips past this is still reached by the
+        // cascade, which lists what it deletes last).
+        let terminating = placement
+            .iter()
+            .map(|l| &l.stored)
+            .chain(self.call.context_object.as_ref())
+            .find(|s| s.object.pointer("/metadata/deletionTimestamp").is_some());
+        if let Some(holder) = terminating.and_then(|s| ObjectRef::from_key(&s.key)) {
+            let holder = format!("{} \"{}\"", holder.kind.to_lowercase(), holder.name);
+            return Err(being_deleted(self.kind, &name, &holder));
+        }
         let mut admitting = self
             .admitting(Operation::Create, &name, Some(&obj), None, false)
             .await?;
@@ -207,13 +219,9 @@ impl Ops<'_> {
                 name: name.to_string(),
             },
             (Role::Container, Failure::Missing, Some(container)) => container.missing(),
-            (Role::Container, Failure::Changed, Some(container)) => self.conflict(
-                name,
-                format!(
-                    "{} is being deleted; nothing new can be created in it",
-                    container.describe()
-                ),
-            ),
+            (Role::Container, Failure::Changed, Some(container)) => {
+                being_deleted(self.kind, name, &container.describe())
+            }
             (Role::Parent, Failure::Missing, _) => self.conflict(
                 name,
                 "the parent was deleted meanwhile; create under another parent",
@@ -224,5 +232,16 @@ impl Ops<'_> {
             ),
             _ => err.into_api(),
         }
+    }
+}
+
+/// Kubernetes' answer to a create in a namespace being terminated (403),
+/// for any container or ancestor being deleted.
+fn being_deleted(kind: &KindInfo, name: &str, holder: &str) -> ApiError {
+    ApiError::Forbidden {
+        message: format!(
+            "{}.{} \"{name}\" is forbidden: unable to create new content in {holder} because it is being deleted",
+            kind.plural, kind.group
+        ),
     }
 }

@@ -1,9 +1,33 @@
-//! DELETE: containers are marked, their children counted, then the object,
-//! its index items and what goes with it are deleted in one transaction.
+//! DELETE: an object goes at once, in one transaction with its index
+//! items and what goes with it, unless something holds it: its finalizers,
+//! the finalizer its propagation policy adds, or, for a container, its
+//! children. Then it stays Terminating (`deletionTimestamp` set) and goes
+//! when the last of them does: the update that removes its last finalizer
+//! (update.rs), or the gc function's delete once a container is empty
+//! (gc/, #21).
 
-use std::collections::BTreeMap;
+use domain::deletion;
+use domain::request_options::PropagationPolicy;
 
 use super::*;
+
+/// What a delete that found nothing keeping the object did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gone {
+    /// It is gone (or, in a dry run, would be).
+    Deleted,
+    /// Children keep it (or are too many to go in its transaction).
+    Waits,
+}
+
+/// A container's children, by what becomes of them on its delete.
+#[derive(Default)]
+struct Children {
+    /// What goes in its transaction: empty namespaces, records about it.
+    going: Vec<ObjectRef>,
+    /// What keeps it until the gc function has deleted them.
+    keeping: Vec<ObjectRef>,
+}
 
 impl Ops<'_> {
     pub(super) async fn delete(&self, name: &str) -> Result<Response, ApiError> {
@@ -31,6 +55,9 @@ impl Ops<'_> {
                 ),
             ));
         }
+        if deletion::is_terminating(&old) {
+            return self.delete_again(&object_ref, &stored, &old, dry_run).await;
+        }
         self.strategy
             .check_delete(&self.strategy_context(), &old)
             .await?;
@@ -39,6 +66,13 @@ impl Ops<'_> {
             .await?;
         admitting.request.dry_run = dry_run;
         let warnings = Box::pin(self.validate_policies(&mut admitting, None)).await?;
+        let policy = deletion::propagation(&options);
+        if !old.metadata.finalizers.is_empty() || deletion::finalizer_for(policy).is_some() {
+            let response = self
+                .terminate(&object_ref, &stored, &old, policy, dry_run)
+                .await?;
+            return Ok(response.with_warnings(&warnings));
+        }
         let flagged = self.strategy.holds_children() && !dry_run;
         if flagged {
             // Flag first, then count: a child created after the flag fails its
@@ -54,112 +88,153 @@ impl Ops<'_> {
                 .await
                 .map_err(|e| self.write_error(name, e))?;
         }
-        let outcome = self
-            .delete_counted(name, &object_ref, &stored, &old, dry_run)
-            .await;
+        let outcome = match self
+            .delete_counted(&object_ref, &stored, &old, dry_run)
+            .await
+        {
+            Ok(Gone::Deleted) => Ok(self.respond(200, stored.object.clone())),
+            // Its children keep it: Terminating (flagged for good, so
+            // nothing new lands in it) while the gc function empties it.
+            Ok(Gone::Waits) => {
+                self.terminate(&object_ref, &stored, &old, policy, dry_run)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
         if outcome.is_err() && flagged {
             // Whatever stopped it, the object stays and takes children again.
             if let Err(unmark) = self.unmark_deleting(&object_ref, &stored).await {
                 tracing::warn!(error = %unmark, "a failed delete left its deleting flag");
             }
         }
-        outcome?;
-        Ok(self.respond(200, stored.object).with_warnings(&warnings))
+        Ok(outcome?.with_warnings(&warnings))
     }
 
-    /// The rest of a delete, once a container is flagged: its children
-    /// counted (a container holding any but empty namespaces is refused),
-    /// quota's part admitted, then (unless a dry run) the object, its index
-    /// items and its empty namespaces deleted in one transaction.
-    pub(super) async fn delete_counted(
+    /// A delete of an object already Terminating changes nothing but
+    /// lets it go when nothing holds it any more (the gc function's last
+    /// step for a container it emptied). Either way the answer is the
+    /// object, as Kubernetes answers.
+    async fn delete_again(
         &self,
-        name: &str,
         object_ref: &ObjectRef,
         stored: &Stored,
         old: &Object,
         dry_run: bool,
-    ) -> Result<(), ApiError> {
-        let store = &self.server.store;
-        let (going_if_empty, owned_records) = match self.strategy.holds_children() {
-            true => self.children_going_with(name, object_ref).await?,
-            false => (Vec::new(), Vec::new()),
-        };
-        // After the children's count, whose refusal says more.
-        let hooks = hooks::on_delete(&self.hooks(), old).await?;
-        if dry_run {
-            return Ok(());
+    ) -> Result<Response, ApiError> {
+        if old.metadata.finalizers.is_empty() && !dry_run {
+            self.delete_counted(object_ref, stored, old, false).await?;
         }
-        let mut set = self.delete_set(object_ref, stored, old).await?;
-        let owned: Vec<ObjectRef> = going_if_empty
-            .iter()
-            .chain(&owned_records)
-            .cloned()
-            .collect();
-        set.extend(
-            Role::Companion,
-            deleted_with(store, object_ref, &owned).await?,
-        );
-        self.commit(set, hooks).await.map_err(|err| match err {
-            CommitError::Store(StoreError::TooLarge(detail)) if !going_if_empty.is_empty() => {
-                self.conflict(
-                    name,
-                    format!(
-                        "{} \"{name}\" holds {}, too many to delete with it ({detail}); delete some of them first",
-                        self.kind.singular,
-                        self.counted(&going_if_empty)
-                    ),
-                )
-            }
-            err => self.commit_error(name, err),
-        })
+        Ok(self.respond(200, stored.object.clone()))
     }
 
-    /// A container's children, counted: those that go with it (empty
-    /// ones of a kind that goes if empty; records about it), or the 409
-    /// naming those that keep it.
-    async fn children_going_with(
+    /// `old` made Terminating: its `deletionTimestamp` set, the
+    /// propagation's finalizer added, its strategy's terminating status
+    /// (a namespace's phase); a container, or an owner the gc function
+    /// must act for, queued for it in the same transaction.
+    async fn terminate(
         &self,
-        name: &str,
         object_ref: &ObjectRef,
-    ) -> Result<(Vec<ObjectRef>, Vec<ObjectRef>), ApiError> {
+        stored: &Stored,
+        old: &Object,
+        policy: PropagationPolicy,
+        dry_run: bool,
+    ) -> Result<Response, ApiError> {
+        let name = &old.metadata.name;
+        let mut new = deletion::terminating(old, policy, &self.call.timestamp());
+        new.metadata.resource_version = (stored.version + 1).to_string();
+        self.strategy.terminating(&mut new);
+        if dry_run {
+            new.metadata.resource_version = stored.version.to_string();
+            return Ok(self.respond(200, new.to_value()));
+        }
+        let hooks = hooks::on_update(&self.hooks(), old, &mut new, &[]).await?;
+        let doc = new.to_value();
+        let mut set = WriteSet::new();
+        set.put(
+            Role::Object,
+            Write::PutObject {
+                key: object_ref.key(),
+                object: doc.clone(),
+                version: stored.version + 1,
+                expect: Expect::Version(stored.version),
+            },
+        );
+        if self.strategy.holds_children() || deletion::finalizer_for(policy).is_some() {
+            set.put(
+                Role::Index,
+                Write::PutIndex {
+                    key: object_ref.terminating_key(),
+                    target: object_ref.key(),
+                },
+            );
+        }
+        self.commit(set, hooks)
+            .await
+            .map_err(|err| self.commit_error(name, err))?;
+        Ok(self.respond(200, doc))
+    }
+
+    /// The rest of a delete, once a container is flagged: its children
+    /// counted (any that must be deleted first keep it: `Waits`), quota's
+    /// part admitted, then (unless a dry run) the object, its index items
+    /// and what goes with it deleted in one transaction.
+    pub(super) async fn delete_counted(
+        &self,
+        object_ref: &ObjectRef,
+        stored: &Stored,
+        old: &Object,
+        dry_run: bool,
+    ) -> Result<Gone, ApiError> {
         let store = &self.server.store;
-        let children = hierarchy_reads::children(store, object_ref, None).await?;
-        let fate =
-            |c: &ObjectRef| strategy::for_group_kind(&c.group, &c.kind).when_container_deleted();
-        let (if_empty, others): (Vec<ObjectRef>, Vec<ObjectRef>) = children
-            .into_iter()
-            .partition(|c| fate(c) == ChildFate::GoesWithIfEmpty);
-        let (records, others): (Vec<ObjectRef>, Vec<ObjectRef>) = others
-            .into_iter()
-            .partition(|c| fate(c) == ChildFate::GoesWith);
-        let mut blocking: Vec<String> = others
-            .iter()
-            .take(20)
-            .map(|c| format!("{} \"{}\"", c.kind.to_lowercase(), c.name))
-            .collect();
-        for child in &if_empty {
-            if !hierarchy_reads::children(store, child, Some(1))
-                .await?
-                .is_empty()
+        let children = match self.strategy.holds_children() {
+            true => self.children_of(object_ref).await?,
+            false => Children::default(),
+        };
+        if !children.keeping.is_empty() {
+            return Ok(Gone::Waits);
+        }
+        let hooks = hooks::on_delete(&self.hooks(), old).await?;
+        if dry_run {
+            return Ok(Gone::Deleted);
+        }
+        let mut set = self.delete_set(object_ref, stored, old).await?;
+        set.extend(
+            Role::Companion,
+            deleted_with(store, object_ref, &children.going).await?,
+        );
+        match self.commit(set, hooks).await {
+            Ok(()) => Ok(Gone::Deleted),
+            // More empty namespaces than one transaction holds: the gc
+            // function deletes them one by one first.
+            Err(CommitError::Store(StoreError::TooLarge(detail))) if !children.going.is_empty() => {
+                tracing::info!(%detail, "too much goes with it for one transaction; it waits");
+                Ok(Gone::Waits)
+            }
+            Err(err) => Err(self.commit_error(&old.metadata.name, err)),
+        }
+    }
+
+    /// A container's children: those that go with it (empty ones of a
+    /// kind that goes if empty; records about it), and those that keep it.
+    async fn children_of(&self, object_ref: &ObjectRef) -> Result<Children, ApiError> {
+        let store = &self.server.store;
+        let mut children = Children::default();
+        for child in hierarchy_reads::children(store, object_ref, None).await? {
+            let goes = match strategy::for_group_kind(&child.group, &child.kind)
+                .when_container_deleted()
             {
-                blocking.push(format!(
-                    "{} \"{}\" (not empty)",
-                    child.kind.to_lowercase(),
-                    child.name
-                ));
+                ChildFate::GoesWith => true,
+                ChildFate::GoesWithIfEmpty => hierarchy_reads::children(store, &child, Some(1))
+                    .await?
+                    .is_empty(),
+                ChildFate::Blocks => false,
+            };
+            match goes {
+                true => children.going.push(child),
+                false => children.keeping.push(child),
             }
         }
-        if !blocking.is_empty() {
-            return Err(self.conflict(
-                name,
-                format!(
-                    "{} \"{name}\" still has children: {}; delete or move them first",
-                    self.kind.singular,
-                    blocking.join(", ")
-                ),
-            ));
-        }
-        Ok((if_empty, records))
+        Ok(children)
     }
 
     /// A delete's own items: the object under its version, its label index
@@ -188,6 +263,15 @@ impl Ops<'_> {
                     expect: Expect::Anything,
                 }),
         );
+        if deletion::is_terminating(old) {
+            set.put(
+                Role::Index,
+                Write::Delete {
+                    key: object_ref.terminating_key(),
+                    expect: Expect::Anything,
+                },
+            );
+        }
         if let Some(parent) = self.strategy.parent_of(self.kind, old) {
             set.put(
                 Role::Index,
@@ -211,25 +295,6 @@ impl Ops<'_> {
             );
         }
         Ok(set)
-    }
-
-    /// How a message counts objects: `41 namespaces`.
-    fn counted(&self, objects: &[ObjectRef]) -> String {
-        let mut by_kind: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for o in objects {
-            *by_kind.entry((&o.group, &o.kind)).or_default() += 1;
-        }
-        let counts: Vec<String> = by_kind
-            .into_iter()
-            .map(|((group, kind), n)| {
-                let plural = self
-                    .catalog
-                    .preferred(group, kind)
-                    .map(|k| k.plural.clone());
-                format!("{n} {}", plural.unwrap_or_else(|| kind.to_lowercase()))
-            })
-            .collect();
-        counts.join(", ")
     }
 
     /// Takes back the deleting flag of a delete that was refused.

@@ -331,6 +331,15 @@ impl Ops<'_> {
         let mut causes = lifecycle::validate_metadata(self.kind, new);
         let old_doc = old.map(Object::to_value);
         causes.extend(self.kind.schema.validate(&new.to_value(), old_doc.as_ref()));
+        if let Some(old) = old {
+            causes.extend(domain::deletion::update_causes(old, new));
+        }
+        let namespaced = self.kind.scope == Scope::Namespaced;
+        causes.extend(domain::deletion::owner_reference_causes(
+            new,
+            namespaced,
+            |group, kind| self.catalog.preferred(group, kind).map(|k| k.scope),
+        ));
         let valid_so_far = causes.is_empty();
         causes.extend(self.strategy.validate(self.kind, new, valid_so_far));
         causes

@@ -166,15 +166,16 @@ impl Ops<'_> {
         duplicates: &[String],
     ) -> Result<Response, ApiError> {
         let name = old.metadata.name.clone();
-        // Milo lets an object being deleted be updated while suspended (its
-        // finalizers removed); objects here have no graceful deletion yet
-        // (the deletion issue adds it, and that exemption with it).
-        strategy::refuse_if_context_suspended(
-            self.context,
-            self.call.context_object.as_ref(),
-            self.kind,
-            &name,
-        )?;
+        // As Milo, an object being deleted may still be updated while its
+        // project is suspended: removing its finalizers lets it go.
+        if !domain::deletion::is_terminating(&old) {
+            strategy::refuse_if_context_suspended(
+                self.context,
+                self.call.context_object.as_ref(),
+                self.kind,
+                &name,
+            )?;
+        }
         let (mut new, warnings) = self.sent_update(&stored, &old, doc, status, duplicates)?;
         let next_version = stored.version + 1;
         let old_parent = self.strategy.parent_of(self.kind, &old);
@@ -207,6 +208,12 @@ impl Ops<'_> {
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
         }
+        if self
+            .last_finalizer_removed(&object_ref, &stored, &old, &new)
+            .await?
+        {
+            return Ok(self.respond(200, doc).with_warnings(&warnings));
+        }
         let hooks = match status {
             true => hooks::on_status_update(&self.hooks(), &old, &new)?,
             false => hooks::on_update(&self.hooks(), &old, &mut new, &placement).await?,
@@ -233,6 +240,27 @@ impl Ops<'_> {
             )),
             Err(err) => Err(self.commit_error(&name, err)),
         }
+    }
+
+    /// Whether the update removed a Terminating object's last finalizer
+    /// and the object therefore went (a container only once nothing is
+    /// left in it; until then the update is stored and the gc function
+    /// empties it).
+    async fn last_finalizer_removed(
+        &self,
+        object_ref: &ObjectRef,
+        stored: &Stored,
+        old: &Object,
+        new: &Object,
+    ) -> Result<bool, ApiError> {
+        if !domain::deletion::finalizers_done(new)
+            || old.metadata.finalizers.is_empty()
+            || self.call.query.dry_run
+        {
+            return Ok(false);
+        }
+        let gone = self.delete_counted(object_ref, stored, old, false).await?;
+        Ok(gone == super::delete::Gone::Deleted)
     }
 
     /// An update's items: the object under its version, its label index

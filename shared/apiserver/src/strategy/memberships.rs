@@ -58,7 +58,8 @@ impl Strategy for Memberships {
 
     fn check_delete<'a>(&'a self, cx: &'a StrategyContext<'a>, old: &'a Object) -> Reads<'a, ()> {
         Box::pin(async move {
-            if is_owner(old) {
+            // The last owner goes with its organization.
+            if is_owner(old) && !organization_terminating(cx, old).await? {
                 refuse_if_last_owner(cx, &old.metadata.name, &old.metadata.namespace).await?;
             }
             Ok(())
@@ -225,6 +226,19 @@ async fn read(
     let key = builtin_ref(context, kind, namespace, name).key();
     let stored = cx.server.store.get(&key).await.map_err(from_store)?;
     Ok(stored.map(|s| s.object))
+}
+
+/// Whether the organization a membership names is being deleted.
+async fn organization_terminating(
+    cx: &StrategyContext<'_>,
+    membership: &Object,
+) -> Result<bool, ApiError> {
+    let org = membership.spec()["organizationRef"]["name"]
+        .as_str()
+        .unwrap_or_default();
+    let key = builtin_ref(&Context::Platform, &kinds::ORGANIZATION, "", org).key();
+    let stored = cx.server.store.get(&key).await.map_err(from_store)?;
+    Ok(stored.is_some_and(|s| s.object.pointer("/metadata/deletionTimestamp").is_some()))
 }
 
 /// Refuses to take the owner role from `name` when no other membership of

@@ -211,8 +211,13 @@ pub trait Strategy: Sync {
         Box::pin(async { Ok(()) })
     }
 
+    /// What a delete that leaves an object Terminating sets besides its
+    /// metadata (a namespace's phase). Pure.
+    fn terminating(&self, _obj: &mut Object) {}
+
     /// Whether its objects hold others that keep it from being deleted;
-    /// such a delete marks, counts its children, then deletes.
+    /// such a delete marks, counts its children, then deletes, or leaves
+    /// it Terminating while the gc function deletes them.
     fn holds_children(&self) -> bool {
         false
     }

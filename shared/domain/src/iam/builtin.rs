@@ -5,6 +5,10 @@
 pub const USER_SELF_MANAGE_ROLE: (&str, &str) =
     ("iam.miloapis.com-user-self-manage", "milo-system");
 
+/// The gc function's principal (#21), bound to the built-in role
+/// `system:gc`: it deletes what a cascade reaches, nothing else.
+pub const GC_PRINCIPAL: &str = "system:gc";
+
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -42,8 +46,8 @@ mod tests {
     #[test]
     fn every_built_in_document_parses() {
         let (roles, bindings) = builtin();
-        assert_eq!(roles.len(), 3);
-        assert_eq!(bindings.len(), 1);
+        assert_eq!(roles.len(), 4);
+        assert_eq!(bindings.len(), 2);
     }
 
     #[test]
@@ -89,5 +93,49 @@ mod tests {
                 )
                 .allowed
         );
+    }
+
+    #[test]
+    fn the_gc_principal_deletes_everything_a_cascade_reaches_but_creates_nothing() {
+        let (roles, bindings) = builtin().clone();
+        let policy = Policy::new(roles, bindings, Vec::new());
+        let gc = policy.subject(GC_PRINCIPAL, &[]);
+        let in_project = |group: &str, kind: &str| Target {
+            chain: vec![
+                Node::Platform,
+                Node::Organization("o".into()),
+                Node::Project("p".into()),
+            ],
+            context: Node::Project("p".into()),
+            group: group.into(),
+            kind: kind.into(),
+            namespace: Some("default".into()),
+            name: Some("x".into()),
+        };
+        let allowed = |group: &str, plural: &str, kind: &str, verb: &str| {
+            policy
+                .decide(
+                    &gc,
+                    &Permission::new(group, plural, verb),
+                    &in_project(group, kind),
+                )
+                .allowed
+        };
+        assert!(allowed("core", "configmaps", "ConfigMap", "delete"));
+        assert!(allowed("core", "namespaces/status", "Namespace", "update"));
+        // A cascade deletes quota's grants too, which no wildcard grants.
+        assert!(allowed(
+            "quota.miloapis.com",
+            "resourcegrants",
+            "ResourceGrant",
+            "delete"
+        ));
+        assert!(!allowed("core", "configmaps", "ConfigMap", "create"));
+        assert!(!allowed(
+            "quota.miloapis.com",
+            "resourcegrants",
+            "ResourceGrant",
+            "create"
+        ));
     }
 }

@@ -144,10 +144,7 @@ impl Trigger {
     }
 }
 
-/// `group/version` → (group, version); a bare `version` is the core group.
-pub(crate) fn split_api_version(api_version: &str) -> (&str, &str) {
-    api_version.rsplit_once('/').unwrap_or(("", api_version))
-}
+pub(crate) use crate::kinds::split_api_version;
 
 /// What a policy is evaluated with. `user` and `request_info` are for claim
 /// policies (Milo's `user`: name, uid, groups, extra; `requestInfo`: verb,

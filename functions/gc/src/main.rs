@@ -1,0 +1,63 @@
+//! The `gc` function (#21): passes over the Terminating objects
+//! (`apiserver::gc::sweep`) until one changes nothing or the time budget is
+//! spent. As a Lambda it runs on a schedule and on the table's stream (any
+//! payload: the queue, not the event, says what to do); with `--watch` it
+//! is the long-running worker of `make dev` and the test stack, one pass
+//! a second. Environment: that of the resources function
+//! (`ApiServer::from_env`).
+
+use std::time::{Duration, Instant};
+
+use apiserver::gc::{sweep, Sweep};
+use apiserver::ApiServer;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+
+/// A pass every this long under `--watch`.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+/// An invoke starts no pass after this long (the function's timeout in
+/// infra/template.yaml is 300 s).
+const PASS_BUDGET: Duration = Duration::from_secs(240);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
+    let server = ApiServer::from_env().await?;
+    if std::env::args().any(|a| a == "--watch") {
+        tracing::info!("sweeping every {WATCH_INTERVAL:?} until stopped");
+        loop {
+            if let Err(err) = sweep(&server).await {
+                tracing::error!(error = %err, "a pass failed; the next one goes on");
+            }
+            tokio::time::sleep(WATCH_INTERVAL).await;
+        }
+    }
+    let server = &server;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+        let total = passes(server).await?;
+        Ok::<_, Error>(json!({
+            "queued": total.queued,
+            "deletes": total.deletes,
+            "finished": total.finished,
+            "waiting": total.waiting,
+        }))
+    }))
+    .await
+}
+
+/// Passes until one asks for no delete (what is left waits on others) or
+/// the budget is spent; the last pass's counts.
+async fn passes(server: &ApiServer) -> Result<Sweep, Error> {
+    let started = Instant::now();
+    loop {
+        let pass = sweep(server).await.map_err(|e| e.to_string())?;
+        tracing::info!(?pass, "pass");
+        if pass.deletes == 0 || started.elapsed() > PASS_BUDGET {
+            return Ok(pass);
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The gc function's work (#21): one pass over what the table queues for
+//! it, written in the transactions that made it so:
+//!
+//! - `gc#terminating`: objects Terminating that the gc acts for. A
+//!   container is emptied level by level and shows what it waits for
+//!   (cascade.rs); an owner deleted Foreground or Orphan has its
+//!   dependents deleted or released first (owners.rs). Each goes once
+//!   nothing holds it.
+//! - `gc#orphaned`: owners deleted while dependents still named them; a
+//!   dependent whose owners are all gone (matched by uid) is deleted, one
+//!   that keeps another owner loses the dangling reference (owners.rs).
+//!
+//! It acts through the API as the principal `system:gc` (its own built-in
+//! role), so every delete it makes is authorized, admitted, hooked and
+//! finalized as a client's would be. Killed anywhere, the next pass finds
+//! the queues and the objects as they are and goes on: each step is a
+//! conditional write that is either done or not, and none is done twice.
+
+mod cascade;
+mod owners;
+
+use bytes::Bytes;
+use domain::catalog::Catalog;
+use domain::deletion::{self, FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
+use domain::iam::GC_PRINCIPAL;
+use domain::object::Object;
+use domain::ApiError;
+use serde_json::{json, Value};
+use store::keys::{ORPHANED_PK, TERMINATING_PK};
+use store::{Expect, IndexEntry, ItemKey, ObjectRef, Stored, Write};
+
+use crate::errors::from_store;
+use crate::route::object_path;
+use crate::strategy;
+use crate::ApiServer;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sweep {
+    /// Terminating objects and orphaned owners found queued.
+    pub queued: usize,
+    /// Writes it asked the API for: deletes (of what a cascade or an
+    /// owner reached, of emptied containers), released finalizers and
+    /// owner references.
+    pub deletes: usize,
+    /// Queued entries done by the end of the pass.
+    pub finished: usize,
+    /// Queued entries still waiting (finalizers, or what they hold).
+    pub waiting: usize,
+}
+
+/// One pass over both queues.
+pub async fn sweep(server: &ApiServer) -> Result<Sweep, ApiError> {
+    let catalog = server.catalog.current(&server.store).await?;
+    let gc = Gc {
+        server,
+        catalog: &catalog,
+    };
+    let mut report = Sweep::default();
+    for entry in gc.terminating().await? {
+        report.queued += 1;
+        match ObjectRef::from_key(&entry.target) {
+            Some(target) => gc.drive(&target, &mut report).await?,
+            None => gc.dequeue(&entry.key).await?,
+        }
+    }
+    for key in gc.orphaned().await? {
+        report.queued += 1;
+        gc.sweep_orphaned(&key, &mut report).await?;
+    }
+    Ok(report)
+}
+
+struct Gc<'a> {
+    server: &'a ApiServer,
+    catalog: &'a Catalog,
+}
+
+/// What a DELETE the gc asked for answered.
+enum Deleted {
+    /// Gone, or already gone.
+    Gone,
+    /// Terminating: its finalizers or its contents keep it.
+    Terminating(Box<Object>),
+    /// The kind keeps it (a context's own namespace): emptied in place.
+    Kept,
+    /// A rule refused it (its kind's, a policy's): the message.
+    Refused(String),
+}
+
+impl Gc<'_> {
+    /// The Terminating objects queued: each entry's key and its object's.
+    async fn terminating(&self) -> Result<Vec<IndexEntry>, ApiError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .server
+                .store
+                .query_index(TERMINATING_PK, "", None, start)
+                .await
+                .map_err(from_store)?;
+            entries.extend(page.items);
+            start = page.next;
+            if start.is_none() {
+                return Ok(entries);
+            }
+        }
+    }
+
+    /// The orphaned owners queued: each entry's key (its sort key the uid).
+    async fn orphaned(&self) -> Result<Vec<ItemKey>, ApiError> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .server
+                .store
+                .query_keys(ORPHANED_PK, "", None, start)
+                .await
+                .map_err(from_store)?;
+            keys.extend(page.items);
+            start = page.next;
+            if start.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// One Terminating object: gone (dequeued), or a step further: its
+    /// dependents deleted or released as its finalizers ask, a container
+    /// emptied and its condition written, and deleted once nothing is left.
+    async fn drive(&self, target: &ObjectRef, report: &mut Sweep) -> Result<(), ApiError> {
+        let Some(stored) = self.read(target).await? else {
+            report.finished += 1;
+            return self.dequeue(&target.terminating_key()).await;
+        };
+        let object = object_of(&stored)?;
+        if !deletion::is_terminating(&object) {
+            return self.dequeue(&target.terminating_key()).await;
+        }
+        let has = |finalizer: &str| object.metadata.finalizers.iter().any(|f| f == finalizer);
+        if has(FOREGROUND_FINALIZER) && self.foreground(&object, report).await? {
+            return self
+                .release(target, &stored, FOREGROUND_FINALIZER, report)
+                .await;
+        }
+        if has(ORPHAN_FINALIZER) && self.orphan(&object, report).await? {
+            return self
+                .release(target, &stored, ORPHAN_FINALIZER, report)
+                .await;
+        }
+        if !strategy::for_group_kind(&target.group, &target.kind).holds_children() {
+            report.waiting += 1;
+            return Ok(());
+        }
+        let waiting = Box::pin(self.empty(target, report)).await?;
+        self.show(target, &stored, &object, &waiting).await;
+        if waiting.is_empty() && object.metadata.finalizers.is_empty() {
+            self.delete(target, None, report).await?;
+            if self.read(target).await?.is_none() {
+                report.finished += 1;
+                return Ok(());
+            }
+        }
+        report.waiting += 1;
+        Ok(())
+    }
+
+    /// Asks the API to delete `target` (`policy`: its propagation, else
+    /// Background), as `system:gc`.
+    async fn delete(
+        &self,
+        target: &ObjectRef,
+        policy: Option<&str>,
+        report: &mut Sweep,
+    ) -> Result<Deleted, ApiError> {
+        report.deletes += 1;
+        let body = policy.map(|p| json!({"propagationPolicy": p}));
+        let (status, body) = self.call(http::Method::DELETE, target, None, body).await?;
+        match status {
+            200 | 202 => match Object::from_value(body) {
+                Ok(object) if deletion::is_terminating(&object) => match self.read(target).await? {
+                    Some(_) => Ok(Deleted::Terminating(Box::new(object))),
+                    None => Ok(Deleted::Gone),
+                },
+                _ => Ok(Deleted::Gone),
+            },
+            404 => Ok(Deleted::Gone),
+            403 if strategy::for_group_kind(&target.group, &target.kind).holds_children() => {
+                Ok(Deleted::Kept)
+            }
+            400..=499 => {
+                let message = body["message"].as_str().unwrap_or_default().to_string();
+                tracing::info!(status, %message, name = %target.name, "the gc's delete was refused");
+                Ok(Deleted::Refused(message))
+            }
+            _ => Err(ApiError::internal(format!(
+                "the gc's delete of {} {}/{} was answered {status}: {body}",
+                target.kind, target.namespace, target.name
+            ))),
+        }
+    }
+
+    /// Removes `finalizer` from a queued object, under the version read
+    /// (the last one lets it go). A lost race is the next pass's.
+    async fn release(
+        &self,
+        target: &ObjectRef,
+        stored: &Stored,
+        finalizer: &str,
+        report: &mut Sweep,
+    ) -> Result<(), ApiError> {
+        let object = object_of(stored)?;
+        let rest: Vec<&String> = object
+            .metadata
+            .finalizers
+            .iter()
+            .filter(|f| *f != finalizer)
+            .collect();
+        let patch = json!({"metadata": {
+            "finalizers": rest, "resourceVersion": stored.version.to_string(),
+        }});
+        report.deletes += 1;
+        let (status, body) = self
+            .call(http::Method::PATCH, target, None, Some(patch))
+            .await?;
+        if status != 200 {
+            tracing::info!(status, %body, name = %target.name, "a finalizer was not released; next pass");
+        }
+        report.waiting += 1;
+        Ok(())
+    }
+
+    /// One request to the API as `system:gc` (a PATCH is a merge patch).
+    async fn call(
+        &self,
+        method: http::Method,
+        target: &ObjectRef,
+        subresource: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), ApiError> {
+        let kind = self
+            .catalog
+            .preferred(&target.group, &target.kind)
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "{}/{} is no longer served; its objects cannot be deleted",
+                    target.group, target.kind
+                ))
+            })?;
+        let path = object_path(
+            &target.context,
+            kind,
+            &target.namespace,
+            &target.name,
+            subresource,
+        );
+        let content_type = match method {
+            http::Method::PATCH => "application/merge-patch+json",
+            _ => "application/json",
+        };
+        let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type)
+            .body(body)
+            .map_err(|e| ApiError::internal(format!("the gc's request: {e}")))?;
+        let response = Box::pin(self.server.handle_as(principal(), request)).await;
+        let body = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+        Ok((response.status().as_u16(), body))
+    }
+
+    async fn read(&self, target: &ObjectRef) -> Result<Option<Stored>, ApiError> {
+        self.server
+            .store
+            .get(&target.key())
+            .await
+            .map_err(from_store)
+    }
+
+    async fn dequeue(&self, key: &ItemKey) -> Result<(), ApiError> {
+        let delete = Write::Delete {
+            key: key.clone(),
+            expect: Expect::Anything,
+        };
+        self.server
+            .store
+            .write(vec![delete])
+            .await
+            .map_err(from_store)
+    }
+}
+
+fn object_of(stored: &Stored) -> Result<Object, ApiError> {
+    Object::from_value(stored.object.clone())
+        .map_err(|e| ApiError::internal(format!("stored object is corrupt: {e}")))
+}
+
+/// The gc function's principal: its own name, no group.
+fn principal() -> auth::Principal {
+    auth::Principal {
+        subject: GC_PRINCIPAL.into(),
+        issuer: "platform".into(),
+        groups: Vec::new(),
+        email: None,
+    }
+}

@@ -1,0 +1,567 @@
+//! The deletion lifecycle (#21) through the API, over DynamoDB Local:
+//! finalizers and deletionTimestamp, containers that stay Terminating
+//! while the gc function (`apiserver::gc::sweep`, run here as its worker
+//! would) empties them, and what a Terminating object refuses.
+
+mod common;
+
+use apiserver::gc::sweep;
+use common::*;
+use serde_json::{json, Value};
+
+const P1: &str = "/apis/resourcemanager.miloapis.com/v1alpha1/projects/p1/control-plane";
+
+fn configmap(name: &str, namespace: &str, finalizers: &[&str]) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "finalizers": finalizers},
+        "data": {"k": "v"}
+    })
+}
+
+fn namespace(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+}
+
+async fn project_p1(api: &Api) {
+    assert_eq!(api.org("acme").await.status, 201);
+    assert_eq!(api.project("p1", "Organization", "acme").await.status, 201);
+}
+
+/// Sweeps until the gc asks for nothing more (at most `passes`).
+async fn settle(api: &Api, passes: usize) {
+    for _ in 0..passes {
+        let pass = sweep(&api.server).await.expect("a gc pass");
+        if pass.deletes == 0 {
+            return;
+        }
+    }
+}
+
+fn condition<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+#[tokio::test]
+async fn a_finalizer_keeps_an_object_terminating_until_the_update_that_removes_it() {
+    let api = api().await;
+    project_p1(&api).await;
+    let configmaps = format!("{P1}/api/v1/namespaces/default/configmaps");
+    let held = format!("{configmaps}/held");
+    let r = api
+        .post(
+            &configmaps,
+            configmap("held", "default", &["example.com/hold"]),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let generation = r.body["metadata"]["generation"].as_i64().unwrap();
+
+    let r = api.call("DELETE", &held, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["metadata"]["deletionGracePeriodSeconds"], 0);
+    assert_eq!(
+        r.body["metadata"]["generation"].as_i64(),
+        Some(generation + 1)
+    );
+    let r = api.get(&held).await;
+    assert_eq!(
+        r.status, 200,
+        "it stays while its finalizer does: {}",
+        r.body
+    );
+    // A second delete changes nothing.
+    let again = api.call("DELETE", &held, None).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        again.body["metadata"]["resourceVersion"],
+        r.body["metadata"]["resourceVersion"]
+    );
+
+    // No finalizer may be added once deletion started; the timestamp stays.
+    let add = json!({"metadata": {"finalizers": ["example.com/hold", "example.com/more"]}});
+    let r = api.call("PATCH", &held, Some(add)).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no new finalizers can be added"),
+        "{}",
+        r.body
+    );
+    let clear_timestamp = json!({"metadata": {"deletionTimestamp": null}, "data": {"k": "w"}});
+    let r = api.call("PATCH", &held, Some(clear_timestamp)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        r.body
+    );
+
+    // Removing the last finalizer lets it go.
+    let release = json!({"metadata": {"finalizers": null}});
+    let r = api.call("PATCH", &held, Some(release)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(api.get(&held).await.status, 404);
+}
+
+#[tokio::test]
+async fn an_object_without_finalizers_goes_at_once() {
+    let api = api().await;
+    project_p1(&api).await;
+    let configmaps = format!("{P1}/api/v1/namespaces/default/configmaps");
+    let r = api
+        .post(&configmaps, configmap("plain", "default", &[]))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api
+        .call("DELETE", &format!("{configmaps}/plain"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(api.get(&format!("{configmaps}/plain")).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_namespace_with_contents_is_terminating_takes_nothing_new_and_goes_once_emptied() {
+    let api = api().await;
+    project_p1(&api).await;
+    let namespaces = format!("{P1}/api/v1/namespaces");
+    assert_eq!(api.post(&namespaces, namespace("work")).await.status, 201);
+    let configmaps = format!("{namespaces}/work/configmaps");
+    for (name, finalizers) in [("a", vec![]), ("held", vec!["example.com/hold"])] {
+        let r = api
+            .post(&configmaps, configmap(name, "work", &finalizers))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+
+    let r = api
+        .call("DELETE", &format!("{namespaces}/work"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"]["phase"], "Terminating", "{}", r.body);
+    let r = api.post(&configmaps, configmap("late", "work", &[])).await;
+    assert_eq!(
+        r.status, 403,
+        "nothing new in a Terminating namespace: {}",
+        r.body
+    );
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("because it is being deleted"),
+        "{}",
+        r.body
+    );
+
+    settle(&api, 5).await;
+    assert_eq!(api.get(&format!("{configmaps}/a")).await.status, 404);
+    let held = api.get(&format!("{configmaps}/held")).await;
+    assert!(
+        held.body["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        held.body
+    );
+    let ns = api.get(&format!("{namespaces}/work")).await;
+    assert_eq!(ns.status, 200, "the namespace outlives its contents");
+
+    let release = json!({"metadata": {"finalizers": []}});
+    let r = api
+        .call("PATCH", &format!("{configmaps}/held"), Some(release))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    settle(&api, 5).await;
+    assert_eq!(api.get(&format!("{namespaces}/work")).await.status, 404);
+}
+
+/// Milo's project-deletion-blocked-resources, here: a project whose
+/// objects are held stays Terminating and its ResourceCleanup condition
+/// names them and their finalizers; released, it goes.
+#[tokio::test]
+async fn a_project_waits_for_its_held_objects_names_them_and_goes_when_they_do() {
+    let api = api().await;
+    project_p1(&api).await;
+    let namespaces = format!("{P1}/api/v1/namespaces");
+    assert_eq!(
+        api.post(&namespaces, namespace("blocked-ns")).await.status,
+        201
+    );
+    let in_default = format!("{namespaces}/default/configmaps");
+    let in_blocked = format!("{namespaces}/blocked-ns/configmaps");
+    let hold = ["test.miloapis.com/consumer-cleanup"];
+    for (list, ns) in [(&in_default, "default"), (&in_blocked, "blocked-ns")] {
+        let r = api.post(list, configmap("held-resource", ns, &hold)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = api.post(list, configmap("free", ns, &[])).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+
+    let project = format!("{G}/projects/p1");
+    let r = api.call("DELETE", &project, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        r.body
+    );
+    settle(&api, 5).await;
+
+    let r = api.get(&project).await;
+    assert_eq!(r.status, 200, "the project waits: {}", r.body);
+    let cleanup = condition(&r.body, "ResourceCleanup").expect("a ResourceCleanup condition");
+    assert_eq!(cleanup["status"], "True", "{cleanup}");
+    assert_eq!(cleanup["reason"], "CleanupAwaitingCompletion");
+    let message = cleanup["message"].as_str().unwrap();
+    for part in [
+        "default/held-resource",
+        "blocked-ns/held-resource",
+        "test.miloapis.com/consumer-cleanup",
+    ] {
+        assert!(message.contains(part), "{part} in {message}");
+    }
+    assert_eq!(api.get(&format!("{in_default}/free")).await.status, 404);
+    assert_eq!(api.get(&format!("{in_blocked}/free")).await.status, 404);
+    let ns = api.get(&format!("{namespaces}/blocked-ns")).await;
+    assert_eq!(ns.body["status"]["phase"], "Terminating", "{}", ns.body);
+    // Nothing new lands in the project while it waits, not even in the
+    // namespace it keeps.
+    let r = api
+        .post(&in_default, configmap("late", "default", &[]))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    let release = json!({"metadata": {"finalizers": null}});
+    for list in [&in_default, &in_blocked] {
+        let r = api
+            .call(
+                "PATCH",
+                &format!("{list}/held-resource"),
+                Some(release.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    settle(&api, 5).await;
+    assert_eq!(api.get(&project).await.status, 404);
+    assert_eq!(
+        api.get(&format!("{G}/organizations/acme")).await.status,
+        200,
+        "only the project went"
+    );
+}
+
+#[tokio::test]
+async fn an_organization_cascades_through_its_folders_and_projects() {
+    let api = api().await;
+    api.org("acme").await;
+    api.folder("f1", "Organization", "acme").await;
+    api.folder("f2", "Folder", "f1").await;
+    api.folder("f3", "Folder", "f2").await;
+    for (project, folder) in [("p1", "f3"), ("p2", "f1")] {
+        assert_eq!(api.project(project, "Folder", folder).await.status, 201);
+        let configmaps =
+            format!("{G}/projects/{project}/control-plane/api/v1/namespaces/default/configmaps");
+        for i in 0..3 {
+            let r = api
+                .post(&configmaps, configmap(&format!("c{i}"), "default", &[]))
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+    }
+    let r = api
+        .call("DELETE", &format!("{G}/organizations/acme"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A project created under it meanwhile is refused.
+    let r = api.project("late", "Folder", "f1").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let message = r.body["message"].as_str().unwrap();
+    assert!(message.contains("organization \"acme\""), "{message}");
+    settle(&api, 20).await;
+    for path in [
+        "organizations/acme",
+        "folders/f1",
+        "folders/f3",
+        "projects/p1",
+        "projects/p2",
+    ] {
+        let r = api.get(&format!("{G}/{path}")).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+    }
+}
+
+const CONFIGMAPS: &str = "/apis/resourcemanager.miloapis.com/v1alpha1/projects/p1/control-plane/api/v1/namespaces/default/configmaps";
+
+/// A ConfigMap in p1's default namespace owned by `owners` (name, uid,
+/// blockOwnerDeletion), held by `finalizers`.
+async fn owned(api: &Api, name: &str, owners: &[(&str, &str, bool)], finalizers: &[&str]) -> Value {
+    let refs: Vec<Value> = owners
+        .iter()
+        .map(|(owner, uid, blocks)| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "name": owner, "uid": uid,
+                   "blockOwnerDeletion": blocks})
+        })
+        .collect();
+    let mut body = configmap(name, "default", finalizers);
+    body["metadata"]["ownerReferences"] = json!(refs);
+    let r = api.post(CONFIGMAPS, body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}
+
+fn uid(obj: &Value) -> String {
+    obj["metadata"]["uid"].as_str().unwrap().to_string()
+}
+
+async fn delete_with(api: &Api, name: &str, policy: &str) -> Reply {
+    let body = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy});
+    api.call("DELETE", &format!("{CONFIGMAPS}/{name}"), Some(body))
+        .await
+}
+
+#[tokio::test]
+async fn background_an_owner_goes_at_once_and_takes_the_dependents_it_alone_owned() {
+    let api = api().await;
+    project_p1(&api).await;
+    let owner = uid(&owned(&api, "owner", &[], &[]).await);
+    let keeper = uid(&owned(&api, "keeper", &[], &[]).await);
+    owned(&api, "only-owned", &[("owner", &owner, false)], &[]).await;
+    owned(
+        &api,
+        "shared",
+        &[("owner", &owner, false), ("keeper", &keeper, false)],
+        &[],
+    )
+    .await;
+
+    let r = delete_with(&api, "owner", "Background").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(api.get(&format!("{CONFIGMAPS}/owner")).await.status, 404);
+    settle(&api, 5).await;
+    assert_eq!(
+        api.get(&format!("{CONFIGMAPS}/only-owned")).await.status,
+        404
+    );
+    let shared = api.get(&format!("{CONFIGMAPS}/shared")).await;
+    assert_eq!(shared.status, 200, "another owner keeps it");
+    let refs = shared.body["metadata"]["ownerReferences"]
+        .as_array()
+        .unwrap();
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(
+        refs[0]["name"], "keeper",
+        "only the dangling reference went"
+    );
+    // Nothing is left queued.
+    let pass = sweep(&api.server).await.unwrap();
+    assert_eq!((pass.queued, pass.deletes), (0, 0), "{pass:?}");
+}
+
+#[tokio::test]
+async fn foreground_the_owner_waits_for_its_blocking_dependents() {
+    let api = api().await;
+    project_p1(&api).await;
+    let owner = uid(&owned(&api, "owner", &[], &[]).await);
+    owned(
+        &api,
+        "blocking",
+        &[("owner", &owner, true)],
+        &["example.com/hold"],
+    )
+    .await;
+    owned(&api, "loose", &[("owner", &owner, false)], &[]).await;
+
+    let r = delete_with(&api, "owner", "Foreground").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["metadata"]["finalizers"],
+        json!(["foregroundDeletion"])
+    );
+    settle(&api, 5).await;
+    assert_eq!(api.get(&format!("{CONFIGMAPS}/loose")).await.status, 404);
+    let blocking = api.get(&format!("{CONFIGMAPS}/blocking")).await;
+    assert!(
+        blocking.body["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        blocking.body
+    );
+    let r = api.get(&format!("{CONFIGMAPS}/owner")).await;
+    assert_eq!(r.status, 200, "the owner waits for what blocks it");
+
+    let release = json!({"metadata": {"finalizers": null}});
+    let r = api
+        .call("PATCH", &format!("{CONFIGMAPS}/blocking"), Some(release))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    settle(&api, 5).await;
+    assert_eq!(api.get(&format!("{CONFIGMAPS}/owner")).await.status, 404);
+}
+
+#[tokio::test]
+async fn orphan_the_owner_goes_and_its_dependents_stay_without_its_reference() {
+    let api = api().await;
+    project_p1(&api).await;
+    let owner = uid(&owned(&api, "owner", &[], &[]).await);
+    owned(&api, "dependent", &[("owner", &owner, true)], &[]).await;
+
+    let r = delete_with(&api, "owner", "Orphan").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["metadata"]["finalizers"], json!(["orphan"]));
+    settle(&api, 5).await;
+    assert_eq!(api.get(&format!("{CONFIGMAPS}/owner")).await.status, 404);
+    let dependent = api.get(&format!("{CONFIGMAPS}/dependent")).await;
+    assert_eq!(dependent.status, 200, "{}", dependent.body);
+    assert!(
+        dependent.body["metadata"]["ownerReferences"].is_null(),
+        "{}",
+        dependent.body
+    );
+}
+
+#[tokio::test]
+async fn bad_owner_references_and_propagation_are_refused_and_write_nothing() {
+    let api = api().await;
+    project_p1(&api).await;
+    let mut body = configmap("d", "default", &[]);
+    body["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "example.com/v1", "kind": "Nothing", "name": "n", "uid": "u-1"
+    }]);
+    let r = api.post(CONFIGMAPS, body).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(causes(&r.body), vec!["metadata.ownerReferences[0].kind"]);
+
+    let mut ns = namespace("owned-ns");
+    ns["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "u-2"
+    }]);
+    let r = api.post(&format!("{P1}/api/v1/namespaces"), ns).await;
+    assert_eq!(
+        r.status, 422,
+        "a cluster-scoped object, a namespaced owner: {}",
+        r.body
+    );
+
+    owned(&api, "kept", &[], &[]).await;
+    let r = delete_with(&api, "kept", "Sideways").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = api.get(&format!("{CONFIGMAPS}/kept")).await;
+    assert!(
+        r.body["metadata"]["deletionTimestamp"].is_null(),
+        "{}",
+        r.body
+    );
+
+    let r = api
+        .post(
+            CONFIGMAPS,
+            configmap("bad-finalizer", "default", &["not a name"]),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+}
+
+fn widget_crd() -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]
+        }
+    })
+}
+
+/// Item 3's scale: an organization with three folder levels, 20 projects
+/// and 500 objects of a registered type (labelled, some owning others)
+/// deleted: nothing of it is left, no index item, no queue entry.
+#[tokio::test]
+async fn an_organization_of_20_projects_and_500_objects_goes_whole_and_leaves_no_item() {
+    let api = api().await;
+    let r = api
+        .post(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            widget_crd(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let before = scan_keys(&api).await;
+
+    api.org("acme").await;
+    api.folder("f1", "Organization", "acme").await;
+    api.folder("f2", "Folder", "f1").await;
+    api.folder("f3", "Folder", "f2").await;
+    let parents = [
+        ("Organization", "acme"),
+        ("Folder", "f1"),
+        ("Folder", "f2"),
+        ("Folder", "f3"),
+    ];
+    for p in 0..20 {
+        let (kind, parent) = parents[p % parents.len()];
+        assert_eq!(
+            api.project(&format!("p{p}"), kind, parent).await.status,
+            201
+        );
+        let widgets = format!(
+            "{G}/projects/p{p}/control-plane/apis/example.com/v1/namespaces/default/widgets"
+        );
+        let first = api
+            .post(
+                &widgets,
+                json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                "metadata": {"name": "w0", "labels": {"tier": "a"}}, "spec": {"size": 0}}),
+            )
+            .await;
+        assert_eq!(first.status, 201, "{}", first.body);
+        let owner_uid = uid(&first.body);
+        let creates = (1..25).map(|i| {
+            let widgets = widgets.clone();
+            let api = &api;
+            let owner = json!([{"apiVersion": "example.com/v1", "kind": "Widget",
+                                "name": "w0", "uid": owner_uid}]);
+            async move {
+                let mut body = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+                    "metadata": {"name": format!("w{i}"), "labels": {"tier": "b", "n": i.to_string()}},
+                    "spec": {"size": i}});
+                if i % 2 == 0 {
+                    body["metadata"]["ownerReferences"] = owner;
+                }
+                api.post(&widgets, body).await
+            }
+        });
+        for r in futures_util::future::join_all(creates).await {
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+    }
+
+    let r = api
+        .call("DELETE", &format!("{G}/organizations/acme"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    settle(&api, 50).await;
+    assert_eq!(
+        api.get(&format!("{G}/organizations/acme")).await.status,
+        404
+    );
+    let after = scan_keys(&api).await;
+    let left: Vec<_> = after
+        .difference(&before)
+        .filter(|(pk, _)| !pk.starts_with("s#"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
