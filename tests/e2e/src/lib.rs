@@ -171,3 +171,23 @@ pub fn unique(prefix: &str) -> String {
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     )
 }
+
+/// Waits (at most 120 s) until `kubectl get <what>` answers NotFound: what
+/// the gc worker of the stack deletes in the background.
+pub fn until_gone(kube: &Kubeconfig, what: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let args: Vec<&str> = ["get"].iter().chain(what).copied().collect();
+        let out = kube.kubectl(&args, None);
+        if !out.ok && (out.stderr.contains("NotFound") || out.stderr.contains("not found")) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what:?} still there after 120 s: {} {}",
+            out.stdout,
+            out.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
