@@ -565,3 +565,187 @@ async fn an_organization_of_20_projects_and_500_objects_goes_whole_and_leaves_no
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+fn lien(name: &str, target: Value, restriction: &str) -> Value {
+    json!({"apiVersion": "resourcemanager.miloapis.com/v1alpha1", "kind": "Lien",
+           "metadata": {"name": name},
+           "spec": {"targetRef": target, "restrictions": [restriction],
+                    "reason": "invoices are still being issued", "origin": "billing.example.com"}})
+}
+
+fn message(reply: &Reply) -> String {
+    reply.body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_lien_on_a_project_refuses_its_delete_and_its_ancestors_until_it_is_removed() {
+    let api = api().await;
+    api.org("acme").await;
+    api.folder("f1", "Organization", "acme").await;
+    assert_eq!(api.project("p1", "Folder", "f1").await.status, 201);
+    let target =
+        json!({"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "p1"});
+    let r = api
+        .post(
+            &format!("{G}/liens"),
+            lien(
+                "keep-p1",
+                target,
+                "resourcemanager.miloapis.com/projects.delete",
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    for path in ["projects/p1", "folders/f1", "organizations/acme"] {
+        let r = api.call("DELETE", &format!("{G}/{path}"), None).await;
+        assert_eq!(r.status, 409, "{path}: {}", r.body);
+        let said = message(&r);
+        assert!(
+            said.contains(
+                "held by lien _/keep-p1 (billing.example.com: invoices are still being issued)"
+            ),
+            "{path}: {said}"
+        );
+        let r = api.get(&format!("{G}/{path}")).await;
+        assert!(
+            r.body["metadata"]["deletionTimestamp"].is_null(),
+            "{path}: not even started"
+        );
+    }
+    // A held project does not move (its holds stay where they are).
+    api.folder("f2", "Organization", "acme").await;
+    let to_f2 = json!({"spec": {"ownerRef": {"kind": "Folder", "name": "f2"}}});
+    let r = api
+        .call("PATCH", &format!("{G}/projects/p1"), Some(to_f2))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+
+    let r = api
+        .call("DELETE", &format!("{G}/liens/keep-p1"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .call("DELETE", &format!("{G}/organizations/acme"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    settle(&api, 10).await;
+    assert_eq!(api.get(&format!("{G}/projects/p1")).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_lien_on_a_deep_object_holds_it_its_namespace_and_its_project() {
+    let api = api().await;
+    project_p1(&api).await;
+    let namespaces = format!("{P1}/api/v1/namespaces");
+    assert_eq!(api.post(&namespaces, namespace("ledger")).await.status, 201);
+    let configmaps = format!("{namespaces}/ledger/configmaps");
+    assert_eq!(
+        api.post(&configmaps, configmap("books", "ledger", &[]))
+            .await
+            .status,
+        201
+    );
+    let target = json!({"kind": "ConfigMap", "name": "books", "namespace": "ledger"});
+    let liens = format!("{P1}/apis/resourcemanager.miloapis.com/v1alpha1/liens");
+    let r = api
+        .post(&liens, lien("keep-books", target, "core/configmaps.delete"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    for path in [
+        format!("{configmaps}/books"),
+        format!("{namespaces}/ledger"),
+        format!("{G}/projects/p1"),
+    ] {
+        let r = api.call("DELETE", &path, None).await;
+        assert_eq!(r.status, 409, "{path}: {}", r.body);
+        assert!(
+            message(&r).contains("lien project:p1/keep-books"),
+            "{}",
+            message(&r)
+        );
+    }
+    assert_eq!(api.get(&format!("{configmaps}/books")).await.status, 200);
+
+    let r = api
+        .call("DELETE", &format!("{liens}/keep-books"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .call("DELETE", &format!("{configmaps}/books"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_bad_lien_is_refused_and_holds_nothing() {
+    let api = api().await;
+    project_p1(&api).await;
+    let liens = format!("{G}/liens");
+    let project =
+        json!({"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "p1"});
+    let missing =
+        json!({"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "gone"});
+    let unknown = json!({"apiGroup": "example.com", "kind": "Nothing", "name": "n"});
+    for (body, field) in [
+        (
+            lien(
+                "l1",
+                missing,
+                "resourcemanager.miloapis.com/projects.delete",
+            ),
+            "spec.targetRef",
+        ),
+        (
+            lien(
+                "l2",
+                project.clone(),
+                "resourcemanager.miloapis.com/projects.update",
+            ),
+            "spec.restrictions[0]",
+        ),
+        (
+            lien("l3", unknown, "example.com/nothings.delete"),
+            "spec.targetRef.kind",
+        ),
+    ] {
+        let r = api.post(&liens, body).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert_eq!(causes(&r.body), vec![field], "{}", r.body);
+    }
+    let mut no_reason = lien(
+        "l4",
+        project.clone(),
+        "resourcemanager.miloapis.com/projects.delete",
+    );
+    no_reason["spec"]["reason"] = json!("");
+    assert_eq!(api.post(&liens, no_reason).await.status, 422);
+
+    // None of them holds anything: the project goes.
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    settle(&api, 5).await;
+
+    // A lien is not changed, only deleted.
+    api.project("p2", "Organization", "acme").await;
+    let p2 = json!({"apiGroup": "resourcemanager.miloapis.com", "kind": "Project", "name": "p2"});
+    let r = api
+        .post(
+            &liens,
+            lien("l5", p2, "resourcemanager.miloapis.com/projects.delete"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api
+        .call(
+            "PATCH",
+            &format!("{liens}/l5"),
+            Some(json!({"spec": {"reason": "other"}})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+}

@@ -397,3 +397,63 @@ async fn a_membership_grants_only_what_its_writer_holds() {
         .await;
     assert_eq!(viewer.status, 201, "{}", viewer.body);
 }
+
+/// Milo's user-deletion-org-membership-cleanup: a User carries the
+/// membership-cleanup finalizer; deleted, it waits Terminating until the
+/// gc function has deleted its memberships (the last owner's too) and
+/// their bindings, then goes.
+#[tokio::test]
+async fn a_deleted_user_takes_its_memberships_and_their_bindings_with_it() {
+    let api = api().await;
+    setup(&api, "acme", &["alice", "bob"]).await;
+    let user = api.get(&format!("{IAM}/users/alice")).await;
+    assert_eq!(
+        user.body["metadata"]["finalizers"],
+        json!(["iam.miloapis.com/user-membership-cleanup"]),
+        "{}",
+        user.body
+    );
+    let owner = json!([{"name": OWNER, "namespace": "milo-system"}]);
+    for (name, user) in [("m-alice", "alice"), ("m-bob", "bob")] {
+        let r = api
+            .post(
+                &memberships("acme"),
+                membership("acme", name, user, owner.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = api
+        .call("DELETE", &format!("{IAM}/users/alice"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["metadata"]["deletionTimestamp"].is_string(),
+        "{}",
+        r.body
+    );
+    while apiserver::gc::sweep(&api.server).await.unwrap().deletes > 0 {}
+    assert_eq!(api.get(&format!("{IAM}/users/alice")).await.status, 404);
+    let left = api.get(&memberships("acme")).await;
+    let names: Vec<&str> = left.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["m-bob"], "only alice's membership went");
+    let bindings = api.get(&bindings("acme")).await;
+    let named: Vec<&str> = bindings.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["metadata"]["name"].as_str())
+        .collect();
+    assert!(named.iter().all(|n| !n.starts_with("m-alice")), "{named:?}");
+
+    // Bob is now the last owner: his membership stays while he does.
+    let r = api
+        .call("DELETE", &format!("{}/m-bob", memberships("acme")), None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}

@@ -112,6 +112,7 @@ const SOURCES: &[(&str, &str)] = &[
         "rbac-clusterrolebindings",
         include_str!("../crds/rbac-clusterrolebindings.yaml"),
     ),
+    ("liens", include_str!("../crds/liens.yaml")),
 ];
 
 /// Registered CRDs may not use the core (empty) group; the built-in
@@ -221,6 +222,7 @@ mod tests {
                 "ClusterRole",
                 "RoleBinding",
                 "ClusterRoleBinding",
+                "Lien",
             ]
         );
         let namespace = &types[3];

@@ -110,6 +110,13 @@ pub const PROJECT_SUSPENSION: KindId = KindId {
     kind: "ProjectSuspension",
     plural: "projectsuspensions",
 };
+/// A lien (#21): holds an object, and what contains it, from deletion.
+pub const LIEN: KindId = KindId {
+    group: RESOURCEMANAGER_GROUP,
+    version: V1ALPHA1,
+    kind: "Lien",
+    plural: "liens",
+};
 /// A user's membership of an organization, served with its schema alone
 /// until IAM (#20) gives it behaviour.
 pub const ORGANIZATION_MEMBERSHIP: KindId = KindId {

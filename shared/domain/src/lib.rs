@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod jsonpath;
 pub mod kinds;
 pub mod label_selector;
+pub mod lien;
 pub mod lifecycle;
 pub mod metadata_rules;
 pub mod object;

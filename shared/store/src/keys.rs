@@ -260,6 +260,16 @@ impl ObjectRef {
         }
     }
 
+    /// The counter item of what holds this object from being deleted
+    /// (its [`crate::HOLDS`] number, checked by [`crate::Expect::Unheld`]).
+    pub fn hold_key(&self) -> ItemKey {
+        let key = self.key();
+        ItemKey {
+            pk: format!("h#{}", key.pk),
+            sk: key.sk,
+        }
+    }
+
     /// The partition that lists this object's children.
     pub fn children_pk(&self) -> String {
         let key = self.key();

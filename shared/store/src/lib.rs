@@ -19,7 +19,7 @@ pub use counters::{CounterCondition, CounterWrite};
 pub use error::StoreError;
 pub use keys::{Collection, Context, ItemKey, ObjectRef};
 use write::STAMP_TOKEN;
-pub use write::{Expect, Write};
+pub use write::{Expect, Write, HOLDS};
 
 type Item = HashMap<String, AttributeValue>;
 

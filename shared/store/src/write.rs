@@ -49,7 +49,7 @@ macro_rules! condition_of {
 }
 
 /// What must hold of an item for a write to go through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Expect {
     Anything,
     Absent,
@@ -62,7 +62,13 @@ pub enum Expect {
     /// object for deletion leaves its version as it was, so a check of the
     /// version alone would let a child attach while its children are counted.
     LiveAt(u64),
+    /// Absent, or a counter item whose [`HOLDS`] number is 0 or missing:
+    /// nothing holds what it counts for.
+    Unheld,
 }
+
+/// The number a counter item checked by [`Expect::Unheld`] keeps.
+pub const HOLDS: &str = "holds";
 
 /// One item write. A batch of them is applied all-or-nothing.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,28 +233,33 @@ impl Store {
     }
 }
 
-/// `writes` with an index item put twice put once (two parts of a
-/// request may index one item; DynamoDB takes one operation per item in a
-/// transaction); beside each write kept, the position in `writes` of the
+/// `writes` with an index item put twice put once, and the same check of
+/// one item made twice made once (two parts of a request may index one
+/// item, or check one container; DynamoDB takes one operation per item in
+/// a transaction); beside each write kept, the position in `writes` of the
 /// write it stands for (so a refusal names the caller's write). `None`
 /// when nothing is shared (the usual case: the caller's list is sent
 /// uncopied).
 fn distinct(writes: &[Write]) -> Option<(Vec<Write>, Vec<usize>)> {
+    fn first_time<'a>(
+        seen: &mut std::collections::HashSet<(&'a ItemKey, Option<Expect>)>,
+        write: &'a Write,
+    ) -> bool {
+        match write {
+            Write::PutIndex { key, .. } => seen.insert((key, None)),
+            Write::Check { key, expect } => seen.insert((key, Some(*expect))),
+            _ => true,
+        }
+    }
     let mut seen = std::collections::HashSet::new();
-    let shared = writes
-        .iter()
-        .any(|w| matches!(w, Write::PutIndex { key, .. } if !seen.insert(key)));
-    if !shared {
+    if writes.iter().all(|w| first_time(&mut seen, w)) {
         return None;
     }
     let mut seen = std::collections::HashSet::new();
     let (out, origin) = writes
         .iter()
         .enumerate()
-        .filter(|(_, w)| match w {
-            Write::PutIndex { key, .. } => seen.insert(key),
-            _ => true,
-        })
+        .filter(|(_, w)| first_time(&mut seen, w))
         .map(|(position, w)| (w.clone(), position))
         .unzip();
     Some((out, origin))
@@ -288,6 +299,16 @@ fn condition(expect: Expect) -> Condition {
         Expect::Version(rv) => at("rv = :rv", rv),
         Expect::Live => only("attribute_exists(pk) AND attribute_not_exists(deleting)"),
         Expect::LiveAt(rv) => at("rv = :rv AND attribute_not_exists(deleting)", rv),
+        Expect::Unheld => Condition {
+            expression: Some(
+                "attribute_not_exists(pk) OR attribute_not_exists(#holds) OR #holds = :zero".into(),
+            ),
+            names: Some(HashMap::from([("#holds".to_string(), HOLDS.to_string())])),
+            values: Some(HashMap::from([(
+                ":zero".to_string(),
+                AttributeValue::N("0".into()),
+            )])),
+        },
     }
 }
 
@@ -524,7 +545,26 @@ mod tests {
         };
         assert!(distinct(&[check.clone(), index("1")]).is_none());
         let (out, origin) = distinct(&[index("1"), check.clone(), index("1"), index("2")]).unwrap();
-        assert_eq!(out, vec![index("1"), check, index("2")]);
+        assert_eq!(out, vec![index("1"), check.clone(), index("2")]);
         assert_eq!(origin, vec![0, 1, 3]);
+    }
+
+    #[test]
+    fn the_same_check_made_twice_is_made_once_and_another_check_is_kept() {
+        let key = ItemKey {
+            pk: "o#_#g#K".into(),
+            sk: "#p".into(),
+        };
+        let live = Write::Check {
+            key: key.clone(),
+            expect: Expect::Live,
+        };
+        let unheld = Write::Check {
+            key,
+            expect: Expect::Unheld,
+        };
+        let (out, origin) = distinct(&[live.clone(), live.clone()]).unwrap();
+        assert_eq!((out, origin), (vec![live.clone()], vec![0]));
+        assert!(distinct(&[live, unheld]).is_none());
     }
 }

@@ -30,8 +30,9 @@ use store::keys::{ORPHANED_PK, TERMINATING_PK};
 use store::{Expect, IndexEntry, ItemKey, ObjectRef, Stored, Write};
 
 use crate::errors::from_store;
+use crate::request::RequestInfo;
 use crate::route::object_path;
-use crate::strategy;
+use crate::strategy::{self, StrategyContext};
 use crate::ApiServer;
 
 /// What one pass did.
@@ -150,7 +151,13 @@ impl Gc<'_> {
                 .release(target, &stored, ORPHAN_FINALIZER, report)
                 .await;
         }
-        if !strategy::for_group_kind(&target.group, &target.kind).holds_children() {
+        let kind_strategy = strategy::for_group_kind(&target.group, &target.kind);
+        if let Some(finalizer) = kind_strategy.platform_finalizer().filter(|f| has(f)) {
+            if self.finalize(target, &object, report).await? {
+                return self.release(target, &stored, finalizer, report).await;
+            }
+        }
+        if !kind_strategy.holds_children() {
             report.waiting += 1;
             return Ok(());
         }
@@ -165,6 +172,33 @@ impl Gc<'_> {
         }
         report.waiting += 1;
         Ok(())
+    }
+
+    /// The platform's own finalizer of a kind: deletes what its strategy
+    /// says goes first; true once all of it is gone.
+    async fn finalize(
+        &self,
+        target: &ObjectRef,
+        object: &Object,
+        report: &mut Sweep,
+    ) -> Result<bool, ApiError> {
+        let Some(kind) = self.catalog.preferred(&target.group, &target.kind) else {
+            return Ok(false);
+        };
+        let request = RequestInfo::of_function_path(&http::Method::DELETE, principal(), "gc");
+        let cx = StrategyContext {
+            server: self.server,
+            catalog: self.catalog,
+            context: &target.context,
+            kind,
+            request: &request,
+        };
+        let strategy = strategy::for_group_kind(&target.group, &target.kind);
+        let mut done = true;
+        for dependent in strategy.finalized_with(&cx, object).await? {
+            done &= matches!(self.delete(&dependent, None, report).await?, Deleted::Gone);
+        }
+        Ok(done)
     }
 
     /// Asks the API to delete `target` (`policy`: its propagation, else

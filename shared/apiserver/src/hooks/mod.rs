@@ -1,6 +1,7 @@
 //! What applies to every kind, whatever its strategy: quota's claims,
-//! releases and grants, then the platform's relationship items and the
-//! owner index (owners.rs), then IAM's policy copies. The hooks run in that order, each planning
+//! releases and grants, then the platform's relationship items, the
+//! owner index (owners.rs) and liens' holds (liens.rs), then IAM's policy
+//! copies. The hooks run in that order, each planning
 //! its writes as data; a verb commits the one [`Plan`] they make together
 //! with its own write set.
 //!
@@ -24,6 +25,7 @@ use crate::write_set::{CommitError, Role, Stamp, WriteSet};
 use crate::ApiServer;
 
 mod iam;
+mod liens;
 mod managed_bindings;
 mod memberships;
 mod owners;
@@ -87,7 +89,13 @@ impl Plan {
         if self.changes_policy {
             set.stamp(Stamp::Iam, true);
         }
-        self.quota.commit(server, set).await
+        match self.quota.commit(server, set).await {
+            Err(CommitError::Refused(refused)) => match liens::refusal(server, &refused).await {
+                Some(held) => Err(CommitError::Status(held)),
+                None => Err(CommitError::Refused(refused)),
+            },
+            other => other,
+        }
     }
 }
 
@@ -101,8 +109,11 @@ pub(crate) async fn on_create(
     let quota = Box::pin(quota::on_create(cx, obj, placement)).await?;
     let relationships = relationships::created(cx.kind, obj);
     let bindings = memberships::created(cx, obj).await?;
+    let (holds, held_live) = liens::created(cx, obj).await?;
     Ok(Plan::with(quota, Role::Index, relationships)
         .and(Role::Index, owners::created(cx, obj))
+        .and(liens::HOLD, holds)
+        .and(liens::HELD_LIVE, held_live)
         .and_policy(iam::COPY, iam::written(cx, obj))
         .and_policy(memberships::BINDING, bindings)
         .and_policy(users::SELF_MANAGE, users::created(cx, obj)))
@@ -121,6 +132,7 @@ pub(crate) async fn on_update(
     let bindings = memberships::changed(cx, old, new).await?;
     Ok(Plan::with(quota, Role::Index, relationships)
         .and(Role::Index, owners::changed(cx, old, new))
+        .and(liens::UNHELD, liens::changed(cx, old, new, placement))
         .and_policy(iam::COPY, iam::written(cx, new))
         .and_policy(memberships::BINDING, bindings))
 }
@@ -149,8 +161,10 @@ pub(crate) async fn on_delete(cx: &HookContext<'_>, old: &Object) -> Result<Plan
     let quota = Box::pin(quota::on_delete(cx, old)).await?;
     let relationships = relationships::deleted(cx.kind, old);
     let owners = owners::deleted(cx, old).await?;
+    let (lien_role, lien_writes) = liens::deleted(cx, old).await?;
     Ok(Plan::with(quota, Role::Index, relationships)
         .and(Role::Index, owners)
+        .and(lien_role, lien_writes)
         .and_policy(iam::COPY, iam::deleted(cx, old))
         .and_policy(memberships::BINDING, memberships::deleted(cx, old))
         .and_policy(users::SELF_MANAGE, users::deleted(cx, old)))

@@ -129,8 +129,9 @@ impl Ops<'_> {
 
     /// `old` made Terminating: its `deletionTimestamp` set, the
     /// propagation's finalizer added, its strategy's terminating status
-    /// (a namespace's phase); a container, or an owner the gc function
-    /// must act for, queued for it in the same transaction.
+    /// (a namespace's phase); a container, an owner or an object with the
+    /// platform's finalizer, which the gc function must act for, queued
+    /// for it in the same transaction.
     async fn terminate(
         &self,
         object_ref: &ObjectRef,
@@ -159,7 +160,14 @@ impl Ops<'_> {
                 expect: Expect::Version(stored.version),
             },
         );
-        if self.strategy.holds_children() || deletion::finalizer_for(policy).is_some() {
+        let platform_finalizes = self
+            .strategy
+            .platform_finalizer()
+            .is_some_and(|f| new.metadata.finalizers.iter().any(|held| held == f));
+        if self.strategy.holds_children()
+            || deletion::finalizer_for(policy).is_some()
+            || platform_finalizes
+        {
             set.put(
                 Role::Index,
                 Write::PutIndex {

@@ -58,8 +58,12 @@ impl Strategy for Memberships {
 
     fn check_delete<'a>(&'a self, cx: &'a StrategyContext<'a>, old: &'a Object) -> Reads<'a, ()> {
         Box::pin(async move {
-            // The last owner goes with its organization.
-            if is_owner(old) && !organization_terminating(cx, old).await? {
+            // The last owner goes with its organization, or with its user
+            // (as Milo's webhook lets the user's finalizer through).
+            if is_owner(old)
+                && !organization_terminating(cx, old).await?
+                && !user_leaving(cx, old).await?
+            {
                 refuse_if_last_owner(cx, &old.metadata.name, &old.metadata.namespace).await?;
             }
             Ok(())
@@ -226,6 +230,16 @@ async fn read(
     let key = builtin_ref(context, kind, namespace, name).key();
     let stored = cx.server.store.get(&key).await.map_err(from_store)?;
     Ok(stored.map(|s| s.object))
+}
+
+/// Whether the user a membership names is being deleted, or gone.
+async fn user_leaving(cx: &StrategyContext<'_>, membership: &Object) -> Result<bool, ApiError> {
+    let user = membership.spec()["userRef"]["name"]
+        .as_str()
+        .unwrap_or_default();
+    let key = builtin_ref(&Context::Platform, &kinds::USER, "", user).key();
+    let stored = cx.server.store.get(&key).await.map_err(from_store)?;
+    Ok(stored.is_none_or(|s| s.object.pointer("/metadata/deletionTimestamp").is_some()))
 }
 
 /// Whether the organization a membership names is being deleted.

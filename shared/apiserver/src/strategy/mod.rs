@@ -15,6 +15,7 @@ mod catalog_kinds;
 mod core_kinds;
 mod hierarchy;
 mod iam_kinds;
+mod liens;
 mod memberships;
 mod records;
 mod system_kinds;
@@ -215,6 +216,23 @@ pub trait Strategy: Sync {
     /// metadata (a namespace's phase). Pure.
     fn terminating(&self, _obj: &mut Object) {}
 
+    /// The finalizer the platform puts on the kind's objects at create and
+    /// takes off, by the gc function, once [`Self::finalized_with`]'s
+    /// objects are gone (Milo's controllers' finalizers).
+    fn platform_finalizer(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// What the gc deletes before it takes the platform's finalizer off a
+    /// Terminating object (a User's memberships). Reads only.
+    fn finalized_with<'a>(
+        &'a self,
+        _cx: &'a StrategyContext<'a>,
+        _obj: &'a Object,
+    ) -> Reads<'a, Vec<ObjectRef>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// Whether its objects hold others that keep it from being deleted;
     /// such a delete marks, counts its children, then deletes, or leaves
     /// it Terminating while the gc function deletes them.
@@ -281,6 +299,8 @@ pub fn for_group_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         &memberships::Memberships
     } else if is(&kinds::PROJECT_SUSPENSION) {
         &records::ProjectSuspensions
+    } else if is(&kinds::LIEN) {
+        &liens::Liens
     } else {
         &Generic
     }
