@@ -38,8 +38,26 @@ impl Api {
     }
 }
 
-fn gc(table: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_gc"))
+/// A running gc worker, killed (SIGKILL) and reaped when dropped, so a
+/// failing assertion leaves no process behind.
+struct Worker(Child);
+
+impl Worker {
+    fn kill(mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reaped");
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn gc(table: &str) -> Worker {
+    let child = Command::new(env!("CARGO_BIN_EXE_gc"))
         .arg("--watch")
         .env("TABLE_NAME", table)
         .env("AUTH_ISSUER", ISSUER)
@@ -48,7 +66,8 @@ fn gc(table: &str) -> Child {
         .env("CONTINUE_SECRET", "continue-secret")
         .env("RUST_LOG", "warn")
         .spawn()
-        .expect("the gc binary starts")
+        .expect("the gc binary starts");
+    Worker(child)
 }
 
 async fn configmaps_left(store: &store::Store) -> u64 {
@@ -117,18 +136,14 @@ async fn killed_mid_cascade_and_started_again_the_gc_completes_it() {
     assert_eq!(status, 200, "{body}");
 
     // Killed once it has deleted some, before it has deleted all.
-    let mut first = gc(&table);
+    let first = gc(&table);
     let deadline = Instant::now() + Duration::from_secs(120);
-    let left_at_kill = loop {
-        let left = configmaps_left(&store).await;
-        if left < total {
-            first.kill().expect("SIGKILL");
-            first.wait().expect("reaped");
-            break configmaps_left(&store).await;
-        }
+    while configmaps_left(&store).await == total {
         assert!(Instant::now() < deadline, "the gc deleted nothing in 120 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
+    first.kill();
+    let left_at_kill = configmaps_left(&store).await;
     assert!(
         left_at_kill > 0,
         "the cascade must be cut short to test anything"
@@ -138,7 +153,7 @@ async fn killed_mid_cascade_and_started_again_the_gc_completes_it() {
         .await;
     assert_eq!(status, 200, "the organization waits, Terminating");
 
-    let mut second = gc(&table);
+    let second = gc(&table);
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let (status, _) = api
@@ -153,8 +168,7 @@ async fn killed_mid_cascade_and_started_again_the_gc_completes_it() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    second.kill().expect("SIGKILL");
-    second.wait().expect("reaped");
+    second.kill();
     assert_eq!(configmaps_left(&store).await, 0);
     for p in 0..PROJECTS {
         let (status, _) = api.call("GET", &format!("{G}/projects/p{p}"), None).await;
