@@ -15,11 +15,10 @@ use crate::hierarchy_reads;
 use crate::strategy::{self, ChildFate};
 
 /// The deletes of one container's leaves in flight at once. Each is a whole
-/// API request (authorization, admission, hooks, a transaction) that spends
-/// most of its time waiting on DynamoDB, so a handful in flight keeps the
-/// gc busy; more than this mostly queues in DynamoDB's per-partition
-/// throughput (the leaves share a collection's index partition) and in a
-/// small Lambda's one or two vCPUs.
+/// API request that mostly waits on DynamoDB, so several in flight hide
+/// those waits; 16 keeps the burst on one namespace's partitions and a
+/// small Lambda's one or two vCPUs modest. Not tuned: docs/benchmarks.md
+/// (Deletion) measures at this figure.
 const LEAF_DELETES_IN_FLIGHT: usize = 16;
 
 impl Gc<'_> {
