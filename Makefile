@@ -24,7 +24,7 @@ SUITES ?= ../shared/milo/suites
 # the cold-start bench runs the release binaries itself, against a fake Runtime API.
 BENCH_STACK := --dir .local/bench --dynamo-port 28000 --nats-port 24222 --table milo-bench
 
-.PHONY: help install dev stop test conformance bench bench-iam lint cfn-lint
+.PHONY: help install dev stop test conformance bench bench-iam bench-gc lint cfn-lint
 
 help:
 	@echo "make dev     local stack: DynamoDB Local :8000, NATS :4222, API on :9000 (HTTPS) and :9001 (HTTP);"
@@ -35,6 +35,7 @@ help:
 	@echo "             checked against tests/conformance/manifest.yaml"
 	@echo "make bench   the benchmark against a private stack"
 	@echo "make bench-iam  the authorization benchmark alone (docs/benchmarks.md)"
+	@echo "make bench-gc   the deletion benchmark alone (docs/benchmarks.md)"
 	@echo "make lint    rustfmt check and clippy -D warnings"
 	@echo "make stop    stop a dev stack left running"
 
@@ -68,12 +69,16 @@ bench: install
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin admission_bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin quota_bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin iam_bench
+	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin gc_bench
 	cargo build --release -p resources -p events -p admission -p quota
 	cargo build --release -p e2e --example hello_lambda
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin cold_start
 
 bench-iam: install
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin iam_bench
+
+bench-gc: install
+	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin gc_bench
 
 lint:
 	cargo fmt --all -- --check

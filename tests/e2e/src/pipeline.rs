@@ -64,6 +64,11 @@ impl InProcess {
         })
     }
 
+    /// The server itself, for what is not a request (the gc's pass).
+    pub fn server(&self) -> &ApiServer {
+        &self.server
+    }
+
     /// Sends a request (a null body sends none; PATCH is a merge patch) and
     /// fails unless the answer is `expect`; returns the body.
     pub async fn call(
@@ -73,21 +78,7 @@ impl InProcess {
         body: &Value,
         expect: u16,
     ) -> anyhow::Result<Vec<u8>> {
-        let content_type = match method {
-            "PATCH" => "application/merge-patch+json",
-            _ => "application/json",
-        };
-        let body = match body {
-            Value::Null => Vec::new(),
-            b => serde_json::to_vec(b)?,
-        };
-        let request = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", content_type)
-            .header("authorization", &self.bearer)
-            .body(bytes::Bytes::from(body))?;
-        let response = self.server.handle(request).await;
+        let response = self.server.handle(self.request(method, uri, body)?).await;
         if response.status().as_u16() != expect {
             bail!(
                 "{method} {uri}: expected {expect}, got {}: {}",
@@ -96,5 +87,38 @@ impl InProcess {
             );
         }
         Ok(response.into_body())
+    }
+
+    /// Sends a request; returns the status and the body.
+    pub async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        body: &Value,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let response = self.server.handle(self.request(method, uri, body)?).await;
+        Ok((response.status().as_u16(), response.into_body()))
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        uri: &str,
+        body: &Value,
+    ) -> anyhow::Result<http::Request<bytes::Bytes>> {
+        let content_type = match method {
+            "PATCH" => "application/merge-patch+json",
+            _ => "application/json",
+        };
+        let body = match body {
+            Value::Null => Vec::new(),
+            b => serde_json::to_vec(b)?,
+        };
+        Ok(http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", content_type)
+            .header("authorization", &self.bearer)
+            .body(bytes::Bytes::from(body))?)
     }
 }

@@ -6,12 +6,20 @@
 use domain::deletion::{self, Waiting};
 use domain::object::Object;
 use domain::ApiError;
+use futures_util::{stream, StreamExt};
 use serde_json::Value;
 use store::{ObjectRef, Stored, Write};
 
 use super::{object_of, Deleted, Gc, Sweep};
 use crate::hierarchy_reads;
 use crate::strategy::{self, ChildFate};
+
+/// The deletes of one container's leaves in flight at once. Each is a whole
+/// API request that mostly waits on DynamoDB, so several in flight hide
+/// those waits; 16 keeps the burst on one namespace's partitions and a
+/// small Lambda's one or two vCPUs modest. Not tuned: docs/benchmarks.md
+/// (Deletion) measures at this figure.
+const LEAF_DELETES_IN_FLIGHT: usize = 16;
 
 impl Gc<'_> {
     /// Deletes what is left in `container` and returns what it still
@@ -22,12 +30,30 @@ impl Gc<'_> {
         report: &mut Sweep,
     ) -> Result<Vec<Waiting>, ApiError> {
         let store = &self.server.store;
+        let (leaves, containers): (Vec<ObjectRef>, Vec<ObjectRef>) =
+            hierarchy_reads::children(store, container, None)
+                .await?
+                .into_iter()
+                .filter(|child| {
+                    strategy::for_group_kind(&child.group, &child.kind).when_container_deleted()
+                        != ChildFate::GoesWith
+                })
+                .partition(|child| {
+                    !strategy::for_group_kind(&child.group, &child.kind).holds_children()
+                });
+        // In the children's order, so the condition names the same ones.
+        let leaves_done: Vec<_> = stream::iter(&leaves)
+            .map(|leaf| self.empty_leaf(leaf))
+            .buffered(LEAF_DELETES_IN_FLIGHT)
+            .collect()
+            .await;
         let mut waiting = Vec::new();
-        for child in hierarchy_reads::children(store, container, None).await? {
-            let child_strategy = strategy::for_group_kind(&child.group, &child.kind);
-            if child_strategy.when_container_deleted() == ChildFate::GoesWith {
-                continue;
-            }
+        for done in leaves_done {
+            let (left, deletes) = done?;
+            report.deletes += deletes;
+            waiting.extend(left);
+        }
+        for child in containers {
             let Some(stored) = self.read(&child).await? else {
                 continue;
             };
@@ -49,10 +75,6 @@ impl Gc<'_> {
                     }
                 }
             }
-            if !child_strategy.holds_children() {
-                waiting.push(Waiting::of(&child.kind, &object));
-                continue;
-            }
             let inside = Box::pin(self.empty(&child, report)).await?;
             if !object.metadata.finalizers.is_empty() {
                 waiting.push(Waiting::of(&child.kind, &object));
@@ -70,6 +92,25 @@ impl Gc<'_> {
             waiting.extend(inside);
         }
         Ok(waiting)
+    }
+
+    /// Deletes one object that holds none: what it still waits for, if
+    /// anything, and the deletes asked for.
+    async fn empty_leaf(&self, leaf: &ObjectRef) -> Result<(Option<Waiting>, usize), ApiError> {
+        let Some(stored) = self.read(leaf).await? else {
+            return Ok((None, 0));
+        };
+        let object = object_of(&stored)?;
+        if deletion::is_terminating(&object) {
+            return Ok((Some(Waiting::of(&leaf.kind, &object)), 0));
+        }
+        let mut report = Sweep::default();
+        let left = match self.delete(leaf, None, &mut report).await? {
+            Deleted::Gone | Deleted::Kept => None,
+            Deleted::Terminating(now) => Some(Waiting::of(&leaf.kind, &now)),
+            Deleted::Refused(message) => Some(Waiting::refused(&leaf.kind, &object, &message)),
+        };
+        Ok((left, report.deletes))
     }
 
     /// Writes a Terminating container's ResourceCleanup condition when it
