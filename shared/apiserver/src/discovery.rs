@@ -137,7 +137,8 @@ mod tests {
                 "projects",
                 "projects/status",
                 "organizationmemberships",
-                "organizationmemberships/status"
+                "organizationmemberships/status",
+                "liens"
             ]
         );
         let user = group_resources(
@@ -161,13 +162,15 @@ mod tests {
             names(&core),
             ["namespaces", "namespaces/status", "secrets", "configmaps"]
         );
-        assert!(group_resources(
+        // A project's control plane holds liens of its own objects (#21).
+        let in_project = group_resources(
             &catalog,
             ContextKind::Project,
             RESOURCEMANAGER_GROUP,
-            "v1alpha1"
+            "v1alpha1",
         )
-        .is_none());
+        .unwrap();
+        assert_eq!(names(&in_project), ["liens"]);
         assert_eq!(
             core_versions(&catalog, ContextKind::Project)["versions"][0],
             "v1"

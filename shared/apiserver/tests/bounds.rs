@@ -197,13 +197,22 @@ fn labels(prefix: &str, count: usize) -> serde_json::Map<String, serde_json::Val
 }
 
 /// Fills an object's index budget (one entry per label, two per owner
-/// reference) to the limit by patch, then shows one more label is refused.
+/// reference and one more per owner reference but a hierarchy parent's,
+/// for the owner index) to the limit by patch, then shows one more label
+/// is refused.
 async fn fill_to_the_limit(api: &Api, uri: &str) {
     let r = api.get(uri).await;
     assert_eq!(r.status, 200, "{uri}: {}", r.body);
     let meta = &r.body["metadata"];
-    let used = meta["labels"].as_object().map_or(0, |l| l.len())
-        + 2 * meta["ownerReferences"].as_array().map_or(0, |o| o.len());
+    let owners = meta["ownerReferences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let parents = owners
+        .iter()
+        .filter(|o| o["kind"] == "Organization" || o["kind"] == "Folder")
+        .count();
+    let used = meta["labels"].as_object().map_or(0, |l| l.len()) + 3 * owners.len() - parents;
     let room = domain::lifecycle::MAX_INDEX_ENTRIES - used;
     let r = api
         .call(
@@ -300,7 +309,7 @@ async fn labels_are_limited_so_that_every_stored_object_can_be_deleted() {
     fill_to_the_limit(&api, &format!("{deep}/api/v1/namespaces/extra")).await;
 
     let owners: Vec<_> = (0..domain::lifecycle::MAX_OWNER_REFERENCES)
-        .map(|i| json!({"apiVersion": "v1", "kind": "Thing", "name": format!("t{i}"), "uid": format!("00000000-0000-0000-0000-{i:012}")}))
+        .map(|i| json!({"apiVersion": "example.com/v1", "kind": "Gadget", "name": format!("t{i}"), "uid": format!("00000000-0000-0000-0000-{i:012}")}))
         .collect();
     let r = api
         .post(

@@ -15,8 +15,9 @@ fn with_metadata(mut body: Value, field: &str, value: Value) -> Value {
 async fn owner_references_need_a_uid_and_at_most_one_controller() {
     let api = api().await;
     let owner = |name: &str, uid: Option<&str>, controller: bool| {
-        let mut r = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": name,
-                           "controller": controller});
+        // An organization may be owned by another cluster-scoped object.
+        let mut r = json!({"apiVersion": "resourcemanager.miloapis.com/v1alpha1",
+                           "kind": "Organization", "name": name, "controller": controller});
         if let Some(uid) = uid {
             r["uid"] = json!(uid);
         }

@@ -847,6 +847,10 @@ async fn a_user_manages_their_own_user_and_no_other() {
             .status,
         200
     );
+    // The User waits for its membership-cleanup finalizer (#21), then goes
+    // with its binding.
+    while apiserver::gc::sweep(&api.server).await.unwrap().deletes > 0 {}
+    assert_eq!(api.get(&format!("{IAM}/users/hana")).await.status, 404);
     assert_eq!(api.get(&binding).await.status, 404);
 }
 

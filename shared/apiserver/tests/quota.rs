@@ -1612,32 +1612,20 @@ async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one(
     assert_eq!(allocated().await, 2);
 }
 
-/// Creates projects on `api` every 100 ms, up to 2 s, until one gets
-/// `status`; returns how long that took.
-async fn until_status(api: &Api, prefix: &str, status: u16) -> std::time::Duration {
-    let start = std::time::Instant::now();
-    for i in 0.. {
-        let r = api
-            .project(&format!("{prefix}{i}"), "Organization", "acme")
-            .await;
-        if r.status == status {
-            return start.elapsed();
-        }
-        assert!(r.status == 201 || r.status == 403, "{}", r.body);
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(2),
-            "no {status} within 2 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    unreachable!()
+/// A project created on `api` once the refresh interval has passed: the
+/// first write after it re-checks the stamp, so it is decided with what
+/// was written before (no timing is asserted: the interval is waited out).
+async fn after_the_refresh(api: &Api, name: &str) -> u16 {
+    tokio::time::sleep(apiserver::DEFAULT_CATALOG_REFRESH + std::time::Duration::from_millis(50))
+        .await;
+    api.project(name, "Organization", "acme").await.status
 }
 
 /// The policies and registrations are cached per instance (quota_cache.rs):
 /// what one instance writes is in force there at once and on another
 /// within the refresh interval (500 ms) plus a read.
 #[tokio::test]
-async fn a_quota_policy_written_on_one_instance_is_in_force_on_another_within_a_second() {
+async fn a_quota_policy_written_on_one_instance_is_in_force_on_another_after_its_refresh() {
     let a = api().await;
     let b = a.sibling().await;
     a.org("acme").await;
@@ -1649,9 +1637,9 @@ async fn a_quota_policy_written_on_one_instance_is_in_force_on_another_within_a_
     // A, which wrote them, applies them at once.
     assert_eq!(a.project("a1", "Organization", "acme").await.status, 201);
     assert_eq!(claims_for(&a, "acme", "a1").await.len(), 1);
-    // B refuses once it sees them: the one project allowed is taken.
-    let took = until_status(&b, "b", 403).await;
-    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    // B refuses once its refresh interval has passed: the one project
+    // allowed is taken.
+    assert_eq!(after_the_refresh(&b, "b").await, 403);
     // Deleting the policy lifts it everywhere likewise.
     let r = a
         .call(
@@ -1662,8 +1650,7 @@ async fn a_quota_policy_written_on_one_instance_is_in_force_on_another_within_a_
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(a.project("a2", "Organization", "acme").await.status, 201);
-    let took = until_status(&b, "c", 201).await;
-    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    assert_eq!(after_the_refresh(&b, "c").await, 201);
 }
 
 /// A quota policy's write answers only once every instance will see it on
@@ -1730,21 +1717,7 @@ async fn a_write_reads_the_quota_policies_only_when_the_stamp_moved() {
         .write(vec![apiserver::quota_cache::stamp()])
         .await
         .unwrap();
-    let took = {
-        // The policy is in force on B within the refresh interval.
-        let start = std::time::Instant::now();
-        let mut i = 0;
-        loop {
-            i += 1;
-            let name = format!("r{i}");
-            let r = b.project(&name, "Organization", "acme").await;
-            assert_eq!(r.status, 201, "{}", r.body);
-            if !claims_for(&b, "acme", &name).await.is_empty() {
-                break start.elapsed();
-            }
-            assert!(start.elapsed() < std::time::Duration::from_secs(2));
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    };
-    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    // The policy is in force on B once its refresh interval has passed.
+    assert_eq!(after_the_refresh(&b, "r1").await, 201);
+    assert!(!claims_for(&b, "acme", "r1").await.is_empty());
 }

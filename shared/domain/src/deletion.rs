@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::Cause;
 use crate::kinds::{split_api_version, Scope};
-use crate::object::Object;
+use crate::object::{Object, OwnerReference};
 use crate::request_options::{DeleteOptions, PropagationPolicy};
 
 /// Kubernetes' garbage-collector finalizers: the owner stays until its
@@ -92,6 +92,25 @@ pub fn update_causes(old: &Object, new: &Object) -> Vec<Cause> {
             ),
         )],
     }
+}
+
+/// The owner references an object's owner index items name (#21): all
+/// but its hierarchy parent's (a folder's or project's), whose delete the
+/// cascade through the child index already reaches it by.
+pub fn indexed_owner_references<'a>(
+    kind: &str,
+    obj: &'a Object,
+) -> impl Iterator<Item = &'a OwnerReference> + 'a {
+    let parent = crate::hierarchy::parent_of(kind, obj.spec());
+    obj.metadata
+        .owner_references
+        .iter()
+        .filter(|o| !o.uid.is_empty())
+        .filter(move |o| {
+            !parent
+                .as_ref()
+                .is_some_and(|p| o.kind == p.kind.kind().kind && o.name == p.name)
+        })
 }
 
 /// Kubernetes' scope rules for owner references, which carry no

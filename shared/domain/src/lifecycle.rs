@@ -14,12 +14,10 @@ use crate::Cause;
 /// DynamoDB caps at 100 items.
 pub const MAX_OWNER_REFERENCES: usize = 13;
 
-/// Index entries an owner reference takes: its graph edge, the edge's
-/// inverse, and its item in the owner's index.
-pub const ENTRIES_PER_OWNER_REFERENCE: usize = 3;
-
-/// Index entries per object: one per label (its label-index item), three per
-/// owner reference ([`ENTRIES_PER_OWNER_REFERENCE`]). They are written,
+/// Index entries per object: one per label (its label-index item), two per
+/// owner reference (its graph edge and the edge's inverse) and one more per
+/// owner reference in the owner index (all but a hierarchy parent's,
+/// [`crate::deletion::indexed_owner_references`]). They are written,
 /// changed and deleted with the object in one transaction, which DynamoDB
 /// caps at 100 items: an update that replaces every one of them writes twice
 /// this many, and a delete also takes along the object's namespaces, its
@@ -32,14 +30,15 @@ pub const MAX_INDEX_ENTRIES: usize = 40;
 /// after the server's own labels and owner references are added.
 pub fn index_entry_causes(obj: &Object) -> Vec<Cause> {
     let meta = &obj.metadata;
-    let entries = meta.labels.len() + ENTRIES_PER_OWNER_REFERENCE * meta.owner_references.len();
+    let indexed = crate::deletion::indexed_owner_references(&obj.kind, obj).count();
+    let entries = meta.labels.len() + 2 * meta.owner_references.len() + indexed;
     if entries <= MAX_INDEX_ENTRIES {
         return Vec::new();
     }
     vec![Cause::invalid(
         "metadata.labels",
         format!(
-            "an object may have at most {MAX_INDEX_ENTRIES} labels, three fewer for each owner reference \
+            "an object may have at most {MAX_INDEX_ENTRIES} labels, three fewer for each owner reference (two for a folder's or project's parent) \
              (this one has {} labels and {} owner references); remove some",
             meta.labels.len(),
             meta.owner_references.len()

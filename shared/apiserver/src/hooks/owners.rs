@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use domain::hierarchy;
-use domain::object::{Object, OwnerReference};
+use domain::deletion;
+use domain::object::Object;
 use domain::ApiError;
 use store::keys::{orphaned_key, owner_index_pk};
 use store::{Expect, ObjectRef, Write};
@@ -25,20 +25,8 @@ fn this(cx: &HookContext<'_>, obj: &Object) -> ObjectRef {
     )
 }
 
-/// The owners an object's index items name: all but its hierarchy parent
-/// (a folder's or project's), whose delete the cascade through the child
-/// index already reaches it by.
 fn owner_uids<'a>(cx: &HookContext<'_>, obj: &'a Object) -> BTreeSet<&'a str> {
-    let parent = hierarchy::parent_of(&cx.kind.kind, obj.spec());
-    let is_parent = |o: &OwnerReference| {
-        parent
-            .as_ref()
-            .is_some_and(|p| o.kind == p.kind.kind().kind && o.name == p.name)
-    };
-    obj.metadata
-        .owner_references
-        .iter()
-        .filter(|o| !o.uid.is_empty() && !is_parent(o))
+    deletion::indexed_owner_references(&cx.kind.kind, obj)
         .map(|o| o.uid.as_str())
         .collect()
 }
