@@ -232,11 +232,12 @@ pub fn causes(status: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Every item key of the table (a consistent scan): what a test that
-/// deletes checks is left.
-pub async fn scan_keys(api: &Api) -> std::collections::BTreeSet<(String, String)> {
+/// Every item of the table (a consistent scan).
+pub async fn scan_items(
+    api: &Api,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     let client = store::Store::client_from_env().await;
-    let mut keys = std::collections::BTreeSet::new();
+    let mut items = Vec::new();
     let mut start = None;
     loop {
         let page = client
@@ -247,18 +248,27 @@ pub async fn scan_keys(api: &Api) -> std::collections::BTreeSet<(String, String)
             .send()
             .await
             .expect("scan");
-        for item in page.items.unwrap_or_default() {
-            let text = |name: &str| {
-                item.get(name)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            keys.insert((text("pk"), text("sk")));
-        }
+        items.extend(page.items.unwrap_or_default());
         start = page.last_evaluated_key;
         if start.is_none() {
-            return keys;
+            return items;
         }
     }
+}
+
+/// Every item key of the table: what a test that deletes checks is left.
+pub async fn scan_keys(api: &Api) -> std::collections::BTreeSet<(String, String)> {
+    let text =
+        |item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+         name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+    scan_items(api)
+        .await
+        .iter()
+        .map(|item| (text(item, "pk"), text(item, "sk")))
+        .collect()
 }

@@ -65,7 +65,7 @@ async fn a_move_racing_the_delete_of_its_new_parent_never_orphans_it() {
 /// Every live folder's and project's parent is live, and every child-index
 /// item points at an object that exists.
 async fn assert_hierarchy_whole(api: &Api) {
-    let items = scan(api).await;
+    let items = scan_items(api).await;
     let object_keys: HashSet<(String, String)> = items
         .iter()
         .filter(|i| text(i, "pk").starts_with("o#"))
@@ -104,27 +104,6 @@ async fn assert_hierarchy_whole(api: &Api) {
             obj["kind"],
             obj["metadata"]["name"]
         );
-    }
-}
-
-async fn scan(api: &Api) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-    let client = store::Store::client_from_env().await;
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .scan()
-            .table_name(&api.table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return items;
-        }
     }
 }
 

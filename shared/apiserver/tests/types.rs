@@ -197,15 +197,7 @@ async fn namespaces_come_with_projects_and_organizations() {
         .post(&widgets("p1", "team"), widget("w", json!({"color": "red"})))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    // A namespace with objects is not deleted; `default` never is.
-    let r = api
-        .call(
-            "DELETE",
-            &format!("{}/api/v1/namespaces/team", project_ctx("p1")),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 409, "{}", r.body);
+    // `default` is never deleted on its own.
     let r = api
         .call(
             "DELETE",
@@ -214,24 +206,23 @@ async fn namespaces_come_with_projects_and_organizations() {
         )
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
-    // Nor is the project while a namespace holds objects.
+    // A project whose namespace holds objects waits, Terminating, while
+    // the gc deletes them (#21); then it goes, and its namespaces with it.
     let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
-    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
     assert!(
-        r.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("namespace \"team\""),
+        r.body["metadata"]["deletionTimestamp"].is_string(),
         "{}",
         r.body
     );
-    let r = api
-        .call("DELETE", &format!("{}/w", widgets("p1", "team")), None)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    // Empty: the project goes, and its namespaces with it.
-    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        api.get(&format!("{}/w", widgets("p1", "team")))
+            .await
+            .status,
+        200
+    );
+    while apiserver::gc::sweep(&api.server).await.unwrap().deletes > 0 {}
+    assert_eq!(api.get(&format!("{G}/projects/p1")).await.status, 404);
     let r = api.project("p1", "Organization", "acme").await;
     assert_eq!(r.status, 201);
     let ns = api
@@ -872,14 +863,18 @@ async fn organization_scoped_types_live_in_their_organization() {
     let platform = api.get("/apis/example.com/v1/widgets").await;
     assert_eq!(platform.status, 200, "{}", platform.body);
     assert_eq!(names(&platform.body), Vec::<String>::new());
-    // The organization keeps its objects: it is not deleted under them.
+    // The organization's delete takes its own objects, not another's.
     let r = api
         .call("DELETE", &format!("{G}/organizations/acme"), None)
         .await;
-    assert_eq!(r.status, 409, "{}", r.body);
-    assert!(
-        r.body["message"].as_str().unwrap().contains("shared-name"),
-        "{}",
-        r.body
+    assert_eq!(r.status, 200, "{}", r.body);
+    while apiserver::gc::sweep(&api.server).await.unwrap().deletes > 0 {}
+    assert_eq!(
+        api.get(&format!("{G}/organizations/acme")).await.status,
+        404
+    );
+    assert_eq!(
+        names(&api.get(&in_org("globex")).await.body),
+        ["shared-name"]
     );
 }

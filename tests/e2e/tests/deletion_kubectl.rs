@@ -158,8 +158,23 @@ fn kubectl_sees_a_finalizer_hold_an_object_and_a_namespace_terminate() {
         None,
     );
     assert!(!since.is_empty(), "it waits, Terminating");
-    kube.ok(
-        &[
+    // `kubectl wait --for=delete` waits while it is held, and sees it go
+    // once its finalizer is released (by listing: watch comes with #22).
+    let release = r#"{"metadata":{"finalizers":null}}"#;
+    let waited = std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            let wait = [
+                "wait",
+                "--for=delete",
+                "configmap/held",
+                "-n",
+                "default",
+                "--timeout=60s",
+            ];
+            kube.kubectl(&wait, None)
+        });
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let patch = [
             "patch",
             "configmap",
             "held",
@@ -167,24 +182,19 @@ fn kubectl_sees_a_finalizer_hold_an_object_and_a_namespace_terminate() {
             "default",
             "--type=merge",
             "-p",
-            r#"{"metadata":{"finalizers":null}}"#,
-        ],
-        None,
-    );
-    kube.ok(
-        &[
-            "wait",
-            "--for=delete",
-            "configmap/held",
-            "-n",
-            "default",
-            "--timeout=30s",
-        ],
-        None,
-    );
+            release,
+        ];
+        kube.ok(&patch, None);
+        waiting.join().expect("kubectl wait ran")
+    });
+    assert!(waited.ok, "{} {}", waited.stdout, waited.stderr);
+    assert!(waited.stdout.contains("condition met"), "{}", waited.stdout);
 
     // A namespace with held contents shows Terminating, and outlives them.
-    kube.ok(&["create", "namespace", "work"], None);
+    // As YAML: `kubectl create namespace` sends protobuf, which only the
+    // review kinds are read from.
+    let work = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: work\n";
+    kube.ok(&["create", "-f", "-"], Some(work));
     let mut held = configmap("inside", None, Some("example.com/hold"));
     held = held.replace("namespace: default", "namespace: work");
     kube.ok(&["create", "-f", "-"], Some(&held));

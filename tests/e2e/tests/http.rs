@@ -109,7 +109,7 @@ async fn crud_over_http() {
         (status, patched["metadata"]["resourceVersion"].as_str()),
         (200, Some("2"))
     );
-    let (status, refused) = c
+    let (status, terminating) = c
         .send(
             reqwest::Method::DELETE,
             &format!("{G}/organizations/{name}"),
@@ -117,25 +117,20 @@ async fn crud_over_http() {
             Some(&c.stack.token),
         )
         .await;
-    assert_eq!(status, 409, "{refused}");
-    let (status, _) = c
-        .send(
-            reqwest::Method::DELETE,
-            &format!("{G}/projects/{name}-p"),
-            None,
-            Some(&c.stack.token),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = c
-        .send(
-            reqwest::Method::DELETE,
-            &format!("{G}/organizations/{name}"),
-            None,
-            Some(&c.stack.token),
-        )
-        .await;
-    assert_eq!(status, 200);
+    // It holds a project: Terminating while the stack's gc worker deletes
+    // the project, then gone.
+    assert_eq!(status, 200, "{terminating}");
+    assert!(
+        terminating["metadata"]["deletionTimestamp"].is_string(),
+        "{terminating}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while c.get(&format!("{G}/organizations/{name}")).await.0 != 404 {
+        assert!(std::time::Instant::now() < deadline, "not gone in 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (status, _) = c.get(&format!("{G}/projects/{name}-p")).await;
+    assert_eq!(status, 404, "the project went with it");
     let (status, missing) = c.get(&format!("{G}/organizations/{name}")).await;
     assert_eq!(
         (status, missing["reason"].as_str()),

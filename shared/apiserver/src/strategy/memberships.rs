@@ -60,10 +60,7 @@ impl Strategy for Memberships {
         Box::pin(async move {
             // The last owner goes with its organization, or with its user
             // (as Milo's webhook lets the user's finalizer through).
-            if is_owner(old)
-                && !organization_terminating(cx, old).await?
-                && !user_leaving(cx, old).await?
-            {
+            if is_owner(old) && !owner_may_leave(cx, old).await? {
                 refuse_if_last_owner(cx, &old.metadata.name, &old.metadata.namespace).await?;
             }
             Ok(())
@@ -232,27 +229,28 @@ async fn read(
     Ok(stored.map(|s| s.object))
 }
 
-/// Whether the user a membership names is being deleted, or gone.
-async fn user_leaving(cx: &StrategyContext<'_>, membership: &Object) -> Result<bool, ApiError> {
-    let user = membership.spec()["userRef"]["name"]
-        .as_str()
-        .unwrap_or_default();
-    let key = builtin_ref(&Context::Platform, &kinds::USER, "", user).key();
-    let stored = cx.server.store.get(&key).await.map_err(from_store)?;
-    Ok(stored.is_none_or(|s| s.object.pointer("/metadata/deletionTimestamp").is_some()))
-}
-
-/// Whether the organization a membership names is being deleted.
-async fn organization_terminating(
-    cx: &StrategyContext<'_>,
-    membership: &Object,
-) -> Result<bool, ApiError> {
-    let org = membership.spec()["organizationRef"]["name"]
-        .as_str()
-        .unwrap_or_default();
-    let key = builtin_ref(&Context::Platform, &kinds::ORGANIZATION, "", org).key();
-    let stored = cx.server.store.get(&key).await.map_err(from_store)?;
-    Ok(stored.is_some_and(|s| s.object.pointer("/metadata/deletionTimestamp").is_some()))
+/// Whether the last owner may go: its organization is being deleted, or
+/// its user is (or is gone), as Milo's webhook lets the user's finalizer
+/// through.
+async fn owner_may_leave(cx: &StrategyContext<'_>, membership: &Object) -> Result<bool, ApiError> {
+    let named = |field: &str| {
+        membership.spec()[field]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let terminating = |doc: &Value| doc.pointer("/metadata/deletionTimestamp").is_some();
+    let platform = &Context::Platform;
+    let org = read(
+        cx,
+        platform,
+        &kinds::ORGANIZATION,
+        "",
+        &named("organizationRef"),
+    )
+    .await?;
+    let user = read(cx, platform, &kinds::USER, "", &named("userRef")).await?;
+    Ok(org.as_ref().is_some_and(terminating) || user.as_ref().is_none_or(terminating))
 }
 
 /// Refuses to take the owner role from `name` when no other membership of
