@@ -44,6 +44,7 @@ async fn main() -> Result<(), Error> {
             "deletes": total.deletes,
             "finished": total.finished,
             "waiting": total.waiting,
+            "failed": total.failed,
         }))
     }))
     .await

@@ -749,3 +749,62 @@ async fn a_bad_lien_is_refused_and_holds_nothing() {
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
 }
+
+/// One queued entry whose step fails (here an orphan of a kind no longer
+/// served, written raw) is counted and logged, and the pass goes on with
+/// the others.
+#[tokio::test]
+async fn a_failing_queue_entry_does_not_hold_up_the_others() {
+    let api = api().await;
+    project_p1(&api).await;
+    let store = store::Store::new(store::Store::client_from_env().await, api.table.clone());
+    let ghost = store::ObjectRef {
+        context: store::Context::Project("p1".into()),
+        group: "gone.example.com".into(),
+        kind: "Ghost".into(),
+        namespace: "default".into(),
+        name: "g".into(),
+    };
+    let doc = json!({"apiVersion": "gone.example.com/v1", "kind": "Ghost",
+        "metadata": {"name": "g", "namespace": "default", "uid": "ghost-uid",
+                     "ownerReferences": [{"apiVersion": "gone.example.com/v1", "kind": "Ghost",
+                                          "name": "owner", "uid": "owner-uid"}]}});
+    store
+        .write(vec![
+            store::Write::PutObject {
+                key: ghost.key(),
+                object: doc,
+                version: 1,
+                expect: store::Expect::Absent,
+            },
+            store::Write::PutIndex {
+                key: ghost.owner_index_key("owner-uid"),
+                target: ghost.key(),
+            },
+            store::Write::PutItem {
+                key: store::keys::orphaned_key("owner-uid"),
+                attributes: Vec::new(),
+            },
+        ])
+        .await
+        .unwrap();
+    // And a namespace to empty, queued after it.
+    let namespaces = format!("{P1}/api/v1/namespaces");
+    assert_eq!(api.post(&namespaces, namespace("work")).await.status, 201);
+    let configmaps = format!("{namespaces}/work/configmaps");
+    assert_eq!(
+        api.post(&configmaps, configmap("c", "work", &[]))
+            .await
+            .status,
+        201
+    );
+    let r = api
+        .call("DELETE", &format!("{namespaces}/work"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let pass = sweep(&api.server).await.expect("the pass goes on");
+    assert_eq!(pass.failed, 1, "{pass:?}");
+    settle(&api, 5).await;
+    assert_eq!(api.get(&format!("{namespaces}/work")).await.status, 404);
+}

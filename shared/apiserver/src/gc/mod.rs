@@ -48,9 +48,12 @@ pub struct Sweep {
     pub finished: usize,
     /// Queued entries still waiting (finalizers, or what they hold).
     pub waiting: usize,
+    /// Queued entries whose step failed (logged; the next pass tries
+    /// again), so that one entry never holds up the others.
+    pub failed: usize,
 }
 
-/// One pass over both queues.
+/// One pass over both queues. Fails only when the queues cannot be read.
 pub async fn sweep(server: &ApiServer) -> Result<Sweep, ApiError> {
     let catalog = server.catalog.current(&server.store).await?;
     let gc = Gc {
@@ -60,16 +63,27 @@ pub async fn sweep(server: &ApiServer) -> Result<Sweep, ApiError> {
     let mut report = Sweep::default();
     for entry in gc.terminating().await? {
         report.queued += 1;
-        match ObjectRef::from_key(&entry.target) {
-            Some(target) => gc.drive(&target, &mut report).await?,
-            None => gc.dequeue(&entry.key).await?,
-        }
+        let step = match ObjectRef::from_key(&entry.target) {
+            Some(target) => gc.drive(&target, &mut report).await,
+            None => gc.dequeue(&entry.key).await,
+        };
+        report.note(step, &entry.key);
     }
     for key in gc.orphaned().await? {
         report.queued += 1;
-        gc.sweep_orphaned(&key, &mut report).await?;
+        let step = gc.sweep_orphaned(&key, &mut report).await;
+        report.note(step, &key);
     }
     Ok(report)
+}
+
+impl Sweep {
+    fn note(&mut self, step: Result<(), ApiError>, entry: &ItemKey) {
+        if let Err(err) = step {
+            self.failed += 1;
+            tracing::warn!(error = %err, pk = %entry.pk, sk = %entry.sk, "a queued entry's step failed; the next pass tries again");
+        }
+    }
 }
 
 struct Gc<'a> {
