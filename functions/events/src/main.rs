@@ -2,13 +2,14 @@
 //! graph. As a Lambda (a schedule's invoke, any payload) it drains batches
 //! until the stream is empty or the time budget is spent; with `--consume`
 //! it is the long-running consumer (`make dev`). Both share
-//! `ingest::Consumer` and its one handler core. Environment: `TABLE_NAME`,
+//! `ingest::Consumer` and its one handler core, writing as `system:events`.
+//! Environment: `TABLE_NAME`,
 //! `DYNAMODB_ENDPOINT` (local), and the `NATS_URL` / `EVENTS_*` variables
 //! of `ingest::config`.
 
 use std::time::{Duration, Instant};
 
-use ingest::{Consumer, ConsumerConfig, DrainReport, Graph};
+use ingest::{Consumer, ConsumerConfig, DrainReport};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -49,7 +50,8 @@ async fn connect() -> Result<Consumer, Error> {
     let config = ConsumerConfig::from_env()?;
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let store = store::Store::new(store::Store::client_from_env().await, table);
-    Ok(Consumer::connect(config, Graph::new(store)).await?)
+    let graph = apiserver::events_graph(store, apiserver::DEFAULT_CATALOG_REFRESH);
+    Ok(Consumer::connect(config, graph).await?)
 }
 
 /// Batches until one comes back empty or the budget is spent.

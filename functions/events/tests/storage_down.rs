@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use common::*;
-use ingest::{Consumer, DrainReport, Graph};
+use ingest::{Consumer, DrainReport};
 use serde_json::{json, Value};
 
 const N: usize = 20;
@@ -90,9 +90,12 @@ async fn storage_down_for_a_while_retries_and_loses_nothing() {
         aws_sdk_dynamodb::Client::from_conf(client_config),
         w.graph.store().table(),
     );
-    let consumer = Consumer::connect(config.clone(), Graph::new(store))
-        .await
-        .expect("consumer");
+    let consumer = Consumer::connect(
+        config.clone(),
+        apiserver::events_graph(store, apiserver::DEFAULT_CATALOG_REFRESH),
+    )
+    .await
+    .expect("consumer");
 
     let tenant = format!("urn:infratographer:tenant:{}", uuid::Uuid::new_v4());
     let lbs: Vec<String> = (0..N)

@@ -49,6 +49,7 @@ use std::time::Duration;
 use store::{Context, Store};
 use tracing::Instrument;
 
+pub use authorization::{events_graph, ServicePrincipal};
 pub use codec::{Response, MAX_BODY_BYTES};
 
 /// Everything a function instance builds once and reuses across requests.

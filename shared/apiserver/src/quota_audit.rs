@@ -19,6 +19,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::Value;
 use store::{Context, ItemKey, Store, Stored, Write};
 
+use crate::authorization::ServicePrincipal;
 use crate::errors::from_store;
 use crate::hooks::quota::bucket_items::{fold, BucketCheck, BucketWrite};
 use crate::hooks::quota::{bucket_document, bucket_ref, consumer_path, emit, node_ref};
@@ -37,6 +38,29 @@ pub struct AuditReport {
     /// Whether the type index showed drift, so that every context was read
     /// again to confirm it.
     pub read_every_context: bool,
+}
+
+/// [`audit`] as the quota function's principal: refused, with nothing read
+/// or repaired, unless it may read grants, claims and buckets and (to
+/// repair) update buckets.
+pub async fn audit_as(
+    principal: &ServicePrincipal,
+    store: &Store,
+    repair: bool,
+) -> Result<AuditReport, ApiError> {
+    let needs = [
+        (&q::RESOURCE_GRANT, "list"),
+        (&q::RESOURCE_CLAIM, "list"),
+        (&q::ALLOWANCE_BUCKET, "list"),
+    ];
+    let repairs = [(&q::ALLOWANCE_BUCKET, "update")];
+    let repairs = if repair { &repairs[..] } else { &[] };
+    for (kind, verb) in needs.iter().chain(repairs) {
+        principal
+            .require(kind.group, kind.plural, kind.kind, verb)
+            .await?;
+    }
+    audit(store, repair).await
 }
 
 /// Recomputes every bucket; with `repair`, writes the computed usage into

@@ -457,3 +457,149 @@ async fn a_deleted_user_takes_its_memberships_and_their_bindings_with_it() {
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+/// #20 item 5: whoever creates an organization is its owner on the next
+/// request (membership `member-{user}` and its binding written with the
+/// organization), sees it alone in the platform's list, manages its
+/// members, and stays its last owner; an administrator's organization gets
+/// no membership, and the organization's delete takes the owner's with it.
+#[tokio::test]
+async fn an_organizations_creator_is_its_owner_from_the_create_on() {
+    let api = api().await;
+    for user in ["olga", "pete"] {
+        let r = api
+            .post(
+                &format!("{IAM}/users"),
+                json!({"apiVersion": "iam.miloapis.com/v1alpha1", "kind": "User",
+                       "metadata": {"name": user}, "spec": {"email": format!("{user}@example.com")}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let olga_uid = api.get(&format!("{IAM}/users/olga")).await.body["metadata"]["uid"].clone();
+    let (olga, pete) = (token_for("olga", &[]), token_for("pete", &[]));
+    let created = api
+        .call_as(
+            &olga,
+            "POST",
+            &format!("{G}/organizations"),
+            Some(common::organization("olgas")),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let org_uid = created.body["metadata"]["uid"].clone();
+
+    // Owner at once: her organization, a project in it, its members.
+    let get = api
+        .call_as(&olga, "GET", &format!("{G}/organizations/olgas"), None)
+        .await;
+    assert_eq!(get.status, 200, "{}", get.body);
+    let project = api
+        .call_as(
+            &olga,
+            "POST",
+            &format!("{G}/organizations/olgas/control-plane{G}/projects"),
+            Some(common::project("olgas-p", "Organization", "olgas")),
+        )
+        .await;
+    assert_eq!(project.status, 201, "{}", project.body);
+    let members = api.call_as(&olga, "GET", &memberships("olgas"), None).await;
+    assert_eq!(members.status, 200, "{}", members.body);
+    assert_eq!(common::names(&members.body), ["member-olga"]);
+    let member = &members.body["items"][0];
+    assert_eq!(member["spec"]["userRef"]["name"], "olga");
+    assert_eq!(member["spec"]["roles"][0]["name"], OWNER);
+    assert_eq!(member["status"]["conditions"][0]["status"], "True");
+    assert_eq!(member["status"]["user"]["email"], "olga@example.com");
+    let binding = api
+        .get(&format!("{}/member-olga-{OWNER}", bindings("olgas")))
+        .await;
+    assert_eq!(binding.status, 200, "{}", binding.body);
+    assert_eq!(binding.body["spec"]["subjects"][0]["uid"], olga_uid);
+    assert_eq!(
+        binding.body["spec"]["resourceSelector"]["resourceRef"]["uid"],
+        org_uid
+    );
+
+    // Hers alone: the platform lists her organization to her, not to pete.
+    assert_eq!(api.org("others").await.status, 201);
+    let listed = api
+        .call_as(&olga, "GET", &format!("{G}/organizations"), None)
+        .await;
+    assert_eq!(common::names(&listed.body), ["olgas"]);
+    let denied = api
+        .call_as(&pete, "GET", &format!("{G}/organizations/olgas"), None)
+        .await;
+    assert_eq!(denied.status, 403, "{}", denied.body);
+
+    // The last owner stays; with pete made an owner too, she may go.
+    let leave = api
+        .call_as(
+            &olga,
+            "DELETE",
+            &format!("{}/member-olga", memberships("olgas")),
+            None,
+        )
+        .await;
+    assert_eq!(leave.status, 403, "{}", leave.body);
+    let invite = api
+        .call_as(
+            &olga,
+            "POST",
+            &memberships("olgas"),
+            Some(membership(
+                "olgas",
+                "pete",
+                "pete",
+                json!([{"name": OWNER, "namespace": "milo-system"}]),
+            )),
+        )
+        .await;
+    assert_eq!(invite.status, 201, "{}", invite.body);
+    let as_pete = api
+        .call_as(&pete, "GET", &format!("{G}/organizations/olgas"), None)
+        .await;
+    assert_eq!(as_pete.status, 200, "{}", as_pete.body);
+    let leave = api
+        .call_as(
+            &olga,
+            "DELETE",
+            &format!("{}/member-olga", memberships("olgas")),
+            None,
+        )
+        .await;
+    assert_eq!(leave.status, 200, "{}", leave.body);
+    let gone = api
+        .call_as(&olga, "GET", &format!("{G}/organizations/olgas"), None)
+        .await;
+    assert_eq!(gone.status, 403, "{}", gone.body);
+
+    // An administrator's organization has no member it did not ask for.
+    let admins = api.get(&memberships("others")).await;
+    assert_eq!(admins.status, 200, "{}", admins.body);
+    assert!(common::names(&admins.body).is_empty(), "{}", admins.body);
+
+    // The organization's delete takes its members and their grants along.
+    let delete = api
+        .call_as(&pete, "DELETE", &format!("{G}/organizations/olgas"), None)
+        .await;
+    assert!(
+        delete.status == 200 || delete.status == 202,
+        "{}",
+        delete.body
+    );
+    for _ in 0..10 {
+        let pass = apiserver::gc::sweep(&api.server).await.expect("a gc pass");
+        if pass.queued == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        api.get(&format!("{G}/organizations/olgas")).await.status,
+        404
+    );
+    let left = api.get(&memberships("olgas")).await;
+    assert!(common::names(&left.body).is_empty(), "{}", left.body);
+    let grants = api.get(&bindings("olgas")).await;
+    assert!(common::names(&grants.body).is_empty(), "{}", grants.body);
+}

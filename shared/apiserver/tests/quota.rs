@@ -1551,7 +1551,25 @@ async fn the_audit_finds_no_drift_after_real_writes_and_repairs_an_injected_one(
         bucket(&api, "acme", "Organization", "acme").await["status"]["allocated"],
         5
     );
-    let report = apiserver::quota_audit::audit(&store, true).await.unwrap();
+    // The quota function acts as system:quota (#20): another principal,
+    // without its grant, repairs nothing.
+    let as_principal =
+        |name| apiserver::ServicePrincipal::new(name, store.clone(), std::time::Duration::ZERO);
+    let refused =
+        apiserver::quota_audit::audit_as(&as_principal("system:nobody"), &store, true).await;
+    let message = refused.expect_err("refused").to_string();
+    assert!(
+        message.contains("system:nobody may not quota.miloapis.com/resourcegrants.list"),
+        "{message}"
+    );
+    assert_eq!(
+        bucket(&api, "acme", "Organization", "acme").await["status"]["allocated"],
+        5
+    );
+    let quota = as_principal(domain::iam::QUOTA_PRINCIPAL);
+    let report = apiserver::quota_audit::audit_as(&quota, &store, true)
+        .await
+        .unwrap();
     assert_eq!(report.drifts.len(), 1, "{:?}", report.drifts);
     assert_eq!(report.repaired, 1);
     assert!(

@@ -15,6 +15,7 @@
 //! and is refused as [`GraphError::TooManyItems`] (dead-lettered).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use domain::ingest::{
     self, from_document, object_name, plan, LifecycleEvent, ObjectIdentity, Plan, Relationship,
@@ -26,6 +27,8 @@ use store::keys::{
     relationship_pk,
 };
 use store::{Collection, Context, Expect, ItemKey, ObjectRef, Store, StoreError, Write};
+
+use crate::authority::{verb_for, Authority};
 
 /// How often an event is planned again after a concurrent write of its record.
 pub const PLAN_ATTEMPTS: u32 = 5;
@@ -42,6 +45,12 @@ pub enum GraphError {
     Contended { urn: String, attempts: u32 },
     #[error("stored graph data is corrupt: {0}")]
     Corrupt(String),
+    /// The function's principal may not write the record.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Whether it may could not be decided (the policy was not read).
+    #[error("authorization could not be decided: {0}")]
+    Undecided(String),
 }
 
 /// A record as read, with what a conditional write of it needs.
@@ -62,9 +71,20 @@ pub enum Ingested {
     Skipped(SkipReason),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Graph {
     store: Store,
+    /// Who its writes act as; `None`: a graph for reading, which writes nothing.
+    acting_as: Option<Arc<dyn Authority>>,
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("store", &self.store)
+            .field("acting", &self.acting_as.is_some())
+            .finish()
+    }
 }
 
 /// The ExternalResource object of a resource.
@@ -79,8 +99,34 @@ pub fn record_ref(urn: &Urn) -> ObjectRef {
 }
 
 impl Graph {
+    /// A graph to read; its `ingest` is refused until it acts as someone.
     pub fn new(store: Store) -> Graph {
-        Graph { store }
+        Graph {
+            store,
+            acting_as: None,
+        }
+    }
+
+    /// The graph writing as the principal `authority` decides for.
+    pub fn acting_as(self, authority: Arc<dyn Authority>) -> Graph {
+        Graph {
+            acting_as: Some(authority),
+            ..self
+        }
+    }
+
+    /// Refused unless its principal may `verb` a record.
+    async fn authorize(&self, verb: &'static str) -> Result<(), GraphError> {
+        let Some(authority) = &self.acting_as else {
+            return Err(GraphError::Forbidden(
+                "this graph acts as no principal, so it writes nothing".into(),
+            ));
+        };
+        match authority.refusal(verb).await {
+            Ok(None) => Ok(()),
+            Ok(Some(why)) => Err(GraphError::Forbidden(why)),
+            Err(unread) => Err(GraphError::Undecided(unread)),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -154,6 +200,7 @@ impl Graph {
                         remove,
                     } => (record, add, remove),
                 };
+            self.authorize(verb_for(current.is_some())).await?;
             match self.apply(current.as_ref(), &record, &add, &remove).await {
                 Ok(()) => {
                     return Ok(Ingested::Applied {

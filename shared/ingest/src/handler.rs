@@ -24,6 +24,7 @@ pub enum Outcome {
 pub const RECORD_TOO_LARGE: &str = "RecordTooLarge";
 pub const TOO_MANY_CHANGES: &str = "TooManyChanges";
 pub const RETRIES_EXHAUSTED: &str = "RetriesExhausted";
+pub const FORBIDDEN: &str = "Forbidden";
 
 /// Handles one message that arrived on `subject`, given the defined
 /// relationship types (read once per batch).
@@ -61,6 +62,11 @@ pub fn from_graph_error(err: GraphError) -> Outcome {
         },
         GraphError::Store(StoreError::TooLarge(message)) => Outcome::DeadLetter {
             reason: RECORD_TOO_LARGE.into(),
+            message,
+        },
+        // Kept on the dead-letter subject, to be replayed once granted.
+        GraphError::Forbidden(message) => Outcome::DeadLetter {
+            reason: FORBIDDEN.into(),
             message,
         },
         // Throttled, down, contended, or data an operator can repair.

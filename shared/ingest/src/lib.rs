@@ -4,9 +4,11 @@
 //!
 //! Flow of one message: [`handler::handle`] decodes it, keeps the relations
 //! the RelationshipType objects define, and has [`graph::Graph::ingest`]
-//! plan and write it in one transaction; [`handler::settle`] turns the
+//! plan and write it in one transaction, once the function's principal
+//! may ([`authority`]); [`handler::settle`] turns the
 //! outcome into ack, dead letter (then ack) or nak with back-off.
 
+pub mod authority;
 pub mod config;
 #[cfg(feature = "consumer")]
 pub mod consumer;
@@ -15,6 +17,7 @@ pub mod handler;
 #[cfg(feature = "consumer")]
 pub mod streams;
 
+pub use authority::Authority;
 pub use config::{ConsumerConfig, ConsumerConfigError};
 #[cfg(feature = "consumer")]
 pub use consumer::{Consumer, ConsumerError, DrainReport};

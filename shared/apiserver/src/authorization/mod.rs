@@ -13,6 +13,7 @@
 
 pub(crate) mod iam_cache;
 pub(crate) mod reviews;
+mod services;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use store::Context;
 
 use crate::errors::from_store;
 use crate::hierarchy_reads;
+use crate::namespaces;
 use crate::placement::builtin_ref;
 use crate::request::RequestInfo;
 use crate::route::ResourcePath;
@@ -32,6 +34,7 @@ use crate::ApiServer;
 
 use domain::iam::permission_group;
 pub(crate) use iam_cache::node_of;
+pub use services::{events_graph, ServicePrincipal};
 
 /// What a request needs: the permission and the target as placed so far.
 pub(crate) struct Question {
@@ -60,6 +63,9 @@ impl Question {
             request.verb.as_str(),
         );
         let mut chain = context_chain(context, context_object);
+        if let Some(org) = organization_namespace(context, path, kind) {
+            chain.push(Node::Organization(org.to_string()));
+        }
         if let (Some(node), Some(name)) = (hierarchy_node(&path.group, kind), &path.name) {
             let node = node(name.clone());
             if !chain.contains(&node) {
@@ -106,6 +112,23 @@ fn hierarchy_node(group: &str, kind: &str) -> Option<fn(String) -> Node> {
         k if k == kinds::PROJECT.kind => Some(Node::Project),
         _ => None,
     }
+}
+
+/// The organization whose own namespace in the platform (Milo's
+/// `organization-{org}`, where its memberships are) the request is in or
+/// names: what is there sits under the organization, so its owners manage
+/// its members.
+fn organization_namespace<'a>(
+    context: &Context,
+    path: &'a ResourcePath,
+    kind: &str,
+) -> Option<&'a str> {
+    let namespace = match (&path.namespace, &path.name) {
+        (Some(namespace), _) => namespace,
+        (None, Some(name)) if path.group.is_empty() && kind == kinds::NAMESPACE.kind => name,
+        _ => return None,
+    };
+    namespaces::organization_of(context, namespace)
 }
 
 /// The chain of a context as far as the request already knows it: a

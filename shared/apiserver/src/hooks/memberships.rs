@@ -46,6 +46,24 @@ pub(super) async fn created(cx: &HookContext<'_>, obj: &Object) -> Result<Vec<Wr
         .collect())
 }
 
+/// The bindings of a membership written in another object's transaction
+/// (an organization's creator's, creator.rs), with the uids it knows.
+pub(super) fn created_with(
+    cx: &HookContext<'_>,
+    obj: &Object,
+    user_uid: &str,
+    organization_uid: &str,
+) -> Vec<Write> {
+    let uids = Uids {
+        user: user_uid.to_string(),
+        organization: organization_uid.to_string(),
+    };
+    roles_of(obj)
+        .iter()
+        .flat_map(|role| managed(obj, &uids, role).put(cx))
+        .collect()
+}
+
 /// The bindings of roles added, and the deletes of those removed.
 pub(super) async fn changed(
     cx: &HookContext<'_>,

@@ -1,9 +1,10 @@
 //! What applies to every kind, whatever its strategy: quota's claims,
 //! releases and grants, then the platform's relationship items, the
 //! owner index (owners.rs) and liens' holds (liens.rs), then IAM's policy
-//! copies. The hooks run in that order, each planning
-//! its writes as data; a verb commits the one [`Plan`] they make together
-//! with its own write set.
+//! copies and the grants written with an object (a membership's bindings,
+//! a user's own, an organization creator's membership). The hooks run in
+//! that order, each planning its writes as data; a verb commits the one
+//! [`Plan`] they make together with its own write set.
 //!
 //! A hook reads only its [`HookContext`]: the store, the catalog, the kind,
 //! the context, the request's description and the quota cache. It holds no
@@ -24,6 +25,7 @@ use crate::request::RequestInfo;
 use crate::write_set::{CommitError, Role, Stamp, WriteSet};
 use crate::ApiServer;
 
+mod creator;
 mod iam;
 mod liens;
 mod managed_bindings;
@@ -110,13 +112,15 @@ pub(crate) async fn on_create(
     let relationships = relationships::created(cx.kind, obj);
     let bindings = memberships::created(cx, obj).await?;
     let (holds, held_live) = liens::created(cx, obj).await?;
+    let owner = creator::created(cx, obj).await?;
     Ok(Plan::with(quota, Role::Index, relationships)
         .and(Role::Index, owners::created(cx, obj))
         .and(liens::HOLD, holds)
         .and(liens::HELD_LIVE, held_live)
         .and_policy(iam::COPY, iam::written(cx, obj))
         .and_policy(memberships::BINDING, bindings)
-        .and_policy(users::SELF_MANAGE, users::created(cx, obj)))
+        .and_policy(users::SELF_MANAGE, users::created(cx, obj))
+        .and_policy(creator::OWNER, owner))
 }
 
 /// The hooks of an update. `placement` is the new parent's chain of a

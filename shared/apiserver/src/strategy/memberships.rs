@@ -8,11 +8,11 @@
 
 use std::collections::BTreeSet;
 
-use domain::iam::organization_membership::{binding_name, is_owner, roles_of, OWNER_ROLE};
+use domain::iam::organization_membership::{self, is_owner, roles_of, OWNER_ROLE};
 use domain::kinds::{self, KindInfo};
 use domain::object::Object;
 use domain::{ApiError, Cause};
-use serde_json::{json, Value};
+use serde_json::Value;
 use store::Context;
 
 use super::{Reads, Strategy, StrategyContext};
@@ -76,69 +76,42 @@ impl Strategy for Memberships {
     }
 }
 
-/// The status a membership's write gives it: the user and organization it
-/// names, and each role applied (every role was found: a missing one is a
-/// 422 before this).
+/// The status a membership's write gives it (`organization_membership::
+/// status`), once the organization and every role are found (else a 422).
 async fn status(cx: &StrategyContext<'_>, obj: &Object) -> Result<Value, ApiError> {
     let user_name = obj.spec()["userRef"]["name"].as_str().unwrap_or_default();
     let org_name = obj.spec()["organizationRef"]["name"]
         .as_str()
         .unwrap_or_default();
-    let invalid = |field: &str, message: String| not_found(cx, obj, field, message);
     let user = read(cx, &Context::Platform, &kinds::USER, "", user_name)
         .await?
         .unwrap_or(Value::Null);
     let org = read(cx, &Context::Platform, &kinds::ORGANIZATION, "", org_name)
         .await?
         .ok_or_else(|| {
-            invalid(
+            not_found(
+                cx,
+                obj,
                 "spec.organizationRef.name",
                 format!("Organization \"{org_name}\" not found"),
             )
         })?;
-    let applied = applied_roles(cx, obj).await?;
-    let now = cx.request.timestamp();
-    let generation = obj.metadata.generation;
-    let condition = |kind: &str, reason: &str, message: &str| {
-        json!({"type": kind, "status": "True", "reason": reason, "message": message,
-               "lastTransitionTime": now, "observedGeneration": generation})
-    };
-    let roles_applied = if applied.is_empty() {
-        condition(
-            "RolesApplied",
-            "NoRolesSpecified",
-            "The membership names no roles",
-        )
-    } else {
-        condition(
-            "RolesApplied",
-            "AllRolesApplied",
-            "Every role is granted by its PolicyBinding",
-        )
-    };
-    Ok(json!({
-        "observedGeneration": generation,
-        "conditions": [
-            condition("Ready", "Ready", "The user is a member of the organization"),
-            roles_applied,
-        ],
-        "user": {
-            "email": user["spec"]["email"],
-            "givenName": user["spec"]["givenName"],
-            "familyName": user["spec"]["familyName"],
-        },
-        "organization": {
-            "displayName": org["metadata"]["annotations"]["kubernetes.io/display-name"],
-            "type": org["spec"]["type"],
-        },
-        "appliedRoles": applied,
-    }))
+    find_roles(cx, obj).await?;
+    Ok(organization_membership::status(
+        obj,
+        &user,
+        &org,
+        &cx.request.timestamp(),
+    ))
 }
 
-/// Each role of the membership, found (else a 422), as its status lists it.
-async fn applied_roles(cx: &StrategyContext<'_>, obj: &Object) -> Result<Vec<Value>, ApiError> {
-    let mut applied = Vec::new();
+/// Each role of the membership found: stored here or in the platform, or
+/// built in; else a 422 naming it.
+async fn find_roles(cx: &StrategyContext<'_>, obj: &Object) -> Result<(), ApiError> {
     for (index, (name, namespace)) in roles_of(obj).into_iter().enumerate() {
+        if domain::iam::is_builtin_role(&name, &namespace) {
+            continue;
+        }
         let here = read(cx, cx.context, &kinds::IAM_ROLE, &namespace, &name).await?;
         let found = match here {
             Some(role) => Some(role),
@@ -152,15 +125,8 @@ async fn applied_roles(cx: &StrategyContext<'_>, obj: &Object) -> Result<Vec<Val
                 format!("role '{name}' not found in namespace '{namespace}'"),
             ));
         }
-        applied.push(json!({
-            "name": name,
-            "namespace": namespace,
-            "status": "Applied",
-            "appliedAt": cx.request.timestamp(),
-            "policyBindingRef": {"name": binding_name(&obj.metadata.name, &name), "namespace": obj.metadata.namespace},
-        }));
     }
-    Ok(applied)
+    Ok(())
 }
 
 fn not_found(cx: &StrategyContext<'_>, obj: &Object, field: &str, message: String) -> ApiError {

@@ -9,6 +9,12 @@ pub const USER_SELF_MANAGE_ROLE: (&str, &str) =
 /// `system:gc`: it deletes what a cascade reaches, nothing else.
 pub const GC_PRINCIPAL: &str = "system:gc";
 
+/// The events function's principal: it writes resource records.
+pub const EVENTS_PRINCIPAL: &str = "system:events";
+
+/// The quota function's principal: it repairs buckets' counts.
+pub const QUOTA_PRINCIPAL: &str = "system:quota";
+
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -17,6 +23,15 @@ use serde_json::Value;
 use super::{BindingDef, Node, RoleDef};
 
 const SOURCE: &str = include_str!("builtin.yaml");
+
+/// Whether a built-in role is named `name` in `namespace` (one a
+/// membership may name although no object is stored for it).
+pub fn is_builtin_role(name: &str, namespace: &str) -> bool {
+    builtin()
+        .0
+        .iter()
+        .any(|role| role.reference.name == name && role.reference.namespace == namespace)
+}
 
 /// The built-in roles and bindings, parsed once.
 pub fn builtin() -> &'static (Vec<RoleDef>, Vec<BindingDef>) {
@@ -46,8 +61,8 @@ mod tests {
     #[test]
     fn every_built_in_document_parses() {
         let (roles, bindings) = builtin();
-        assert_eq!(roles.len(), 4);
-        assert_eq!(bindings.len(), 2);
+        assert_eq!(roles.len(), 7);
+        assert_eq!(bindings.len(), 4);
     }
 
     #[test]
@@ -93,6 +108,34 @@ mod tests {
                 )
                 .allowed
         );
+    }
+
+    #[test]
+    fn the_organization_owner_role_grants_everything_in_its_organization_but_quotas_limits() {
+        assert!(is_builtin_role(
+            "resourcemanager.miloapis.com-organizationowner",
+            "milo-system"
+        ));
+        assert!(!is_builtin_role(
+            "resourcemanager.miloapis.com-organizationowner",
+            "default"
+        ));
+        let (roles, _) = builtin().clone();
+        let policy = Policy::new(roles, Vec::new(), Vec::new());
+        let owner = crate::iam::ObjectRef {
+            context: Node::Platform,
+            kind: crate::iam::ROLE_KIND.into(),
+            namespace: "milo-system".into(),
+            name: "resourcemanager.miloapis.com-organizationowner".into(),
+        };
+        let role = policy.role(&Node::Platform, &owner).expect("built in");
+        let grants = |group: &str, plural: &str, verb: &str| {
+            role.grants(&Permission::new(group, plural, verb), Some("x"))
+        };
+        assert!(grants("resourcemanager.miloapis.com", "projects", "create"));
+        assert!(grants("iam.miloapis.com", "policybindings", "create"));
+        assert!(grants("example.com", "widgets", "delete"));
+        assert!(!grants("quota.miloapis.com", "resourcegrants", "create"));
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub mod review_protobuf;
 mod roles;
 mod wording;
 
-pub use builtin::{builtin, GC_PRINCIPAL, USER_SELF_MANAGE_ROLE};
+pub use builtin::{
+    builtin, is_builtin_role, EVENTS_PRINCIPAL, GC_PRINCIPAL, QUOTA_PRINCIPAL,
+    USER_SELF_MANAGE_ROLE,
+};
 pub use permission::permission_group;
 
 #[cfg(test)]

@@ -70,6 +70,26 @@ pub(super) fn is_reserved(permission: &Permission) -> bool {
 }
 
 impl Rule {
+    /// The rule a Milo permission with a `*` in its group, resource or
+    /// verb grants as (`*/*.*`: everything), as RBAC reads the same `*`;
+    /// `None` for a permission that names one thing.
+    pub fn of_wildcard(permission: &Permission) -> Option<Rule> {
+        let parts = [&permission.group, &permission.resource, &permission.verb];
+        if !parts.iter().any(|part| part.contains('*')) {
+            return None;
+        }
+        let group = match permission.group.as_str() {
+            "*" => "*",
+            group => rbac_group(group),
+        };
+        Some(Rule {
+            api_groups: vec![group.to_string()],
+            resources: vec![permission.resource.clone()],
+            verbs: vec![permission.verb.clone()],
+            ..Rule::default()
+        })
+    }
+
     /// Kubernetes' matching: each of group, resource and verb is listed or
     /// `*`; resourceNames, when set, must name the object (so they never
     /// grant a collection). Non-resource URL rules grant no permission. A

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::permission::Rule;
 use super::roles::Grants;
 use super::wording::reference_phrase;
 use super::{Node, ObjectRef, Permission, Resolved, RoleDef};
@@ -102,9 +103,12 @@ impl Walk<'_> {
     fn include(&mut self, included: &[String], prefix: &str) {
         for (index, name) in included.iter().enumerate() {
             match Permission::parse(name) {
-                Some(permission) => {
-                    self.out.permissions.insert(permission);
-                }
+                Some(permission) => match Rule::of_wildcard(&permission) {
+                    Some(rule) => self.out.rules.push(rule),
+                    None => {
+                        self.out.permissions.insert(permission);
+                    }
+                },
                 None => self.out.problems.push(format!(
                     "{prefix}spec.includedPermissions[{index}]: {name:?} is not a permission; spell it {{group}}/{{resource}}.{{verb}} (the core group as core); it grants nothing"
                 )),

@@ -76,7 +76,7 @@ impl World {
         streams::ensure_streams(&js, &config)
             .await
             .expect("streams");
-        let graph = Graph::new(store.clone());
+        let graph = apiserver::events_graph(store.clone(), apiserver::DEFAULT_CATALOG_REFRESH);
         let consumer = Consumer::connect(config.clone(), graph.clone())
             .await
             .expect("consumer");

@@ -615,7 +615,7 @@ async fn consume(
 ) -> anyhow::Result<(Duration, DrainReport)> {
     let mut consumers = Vec::new();
     for _ in 0..replicas {
-        consumers.push(Consumer::connect(config.clone(), Graph::new(store.clone())).await?);
+        consumers.push(Consumer::connect(config.clone(), events_graph(store.clone())).await?);
     }
     let settled = Arc::new(AtomicUsize::new(0));
     let total = Arc::new(Mutex::new(DrainReport::default()));
@@ -687,7 +687,7 @@ async fn handler_alone(
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for lane in lanes(prepared, concurrency) {
-        let graph = Graph::new(store.clone());
+        let graph = events_graph(store.clone());
         let (config, definitions) = (config.clone(), definitions.clone());
         tasks.spawn(async move {
             for (subject, payload) in lane {
@@ -1354,4 +1354,9 @@ fn print_graph(g: &GraphFigures) {
             raw.ops_per_sec / api.ops_per_sec
         );
     }
+}
+
+/// A graph that writes as the events function does (as `system:events`).
+fn events_graph(store: store::Store) -> Graph {
+    apiserver::events_graph(store, apiserver::DEFAULT_CATALOG_REFRESH)
 }

@@ -110,6 +110,29 @@ fn inherited_roles_fold_in_transitively_defaulting_to_the_roles_namespace() {
 }
 
 #[test]
+fn a_star_in_a_milo_permission_grants_as_rbac_reads_it() {
+    let policy = policy_of(vec![milo_role(
+        "ns",
+        "r",
+        &["*/*.get", "core/*.list", "g/a.get"],
+        &[],
+    )]);
+    let role = resolved(&policy, "r");
+    assert!(role.grants(&Permission::new("anything", "things", "get"), None));
+    assert!(role.grants(&Permission::new("core", "configmaps", "list"), None));
+    assert!(!role.grants(&Permission::new("apps", "deployments", "list"), None));
+    assert!(!role.grants(&Permission::new("anything", "things", "delete"), None));
+    // Quota's limits are granted only by naming them, as with RBAC's `*`.
+    let raise = Permission::new("quota.miloapis.com", "resourcegrants", "create");
+    let everything = policy_of(vec![milo_role("ns", "all", &["*/*.*"], &[])]);
+    assert!(!resolved(&everything, "all").grants(&raise, None));
+    assert_eq!(
+        role.effective_permissions(),
+        vec!["*/*.get", "core/*.list", "g/a.get"]
+    );
+}
+
+#[test]
 fn a_missing_inherited_role_is_a_problem_and_the_rest_resolves() {
     let policy = policy_of(vec![milo_role("ns", "r", &["g/a.get"], &[("gone", None)])]);
     let role = resolved(&policy, "r");
