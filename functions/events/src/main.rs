@@ -22,11 +22,7 @@ const DRAIN_BUDGET: Duration = Duration::from_secs(40);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    apiserver::lambda::init_logs();
     let consumer = connect().await?;
     if std::env::args().any(|a| a == "--consume") {
         tracing::info!("consuming until stopped");

@@ -21,11 +21,7 @@ const PASS_BUDGET: Duration = Duration::from_secs(240);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    apiserver::lambda::init_logs();
     let server = ApiServer::from_env().await?;
     if std::env::args().any(|a| a == "--watch") {
         tracing::info!("sweeping every {WATCH_INTERVAL:?} until stopped");

@@ -12,11 +12,7 @@ use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .without_time()
-        .init();
+    apiserver::lambda::init_logs();
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
     let store = store::Store::new(store::Store::client_from_env().await, table);
     let quota = ServicePrincipal::new(QUOTA_PRINCIPAL, store.clone(), DEFAULT_CATALOG_REFRESH);

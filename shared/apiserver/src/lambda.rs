@@ -10,18 +10,24 @@ use crate::{Api, ApiServer};
 /// `RUST_LOG`), the server built from the environment
 /// ([`ApiServer::from_env`]).
 pub async fn serve(api: Api) -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(true)
-        .without_time()
-        .init();
+    init_logs();
     let server = ApiServer::from_env().await?;
     let server = &server;
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, Error>(handle(server, api, request).await)
     }))
     .await
+}
+
+/// Every function's logs: JSON lines with the current span (the request
+/// id), filtered by `RUST_LOG`, without time (CloudWatch stamps each).
+pub fn init_logs() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(true)
+        .without_time()
+        .init();
 }
 
 async fn handle(server: &ApiServer, api: Api, request: Request) -> Response<Body> {
