@@ -83,8 +83,8 @@ pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> Result<Decoded,
     match media_type(content_type).as_str() {
         "application/json" | "" | "*/*" => decode_json(body),
         "application/yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body),
-        // kubectl ≥ 1.32 sends its access reviews so; nothing else is.
-        "application/vnd.kubernetes.protobuf" => domain::iam::review_protobuf::decode(body)
+        // kubectl sends its access reviews and its created core kinds so.
+        "application/vnd.kubernetes.protobuf" => domain::protobuf::decode(body)
             .map(|value| Decoded {
                 value,
                 duplicates: Vec::new(),

@@ -747,6 +747,21 @@ async fn a_tenant_cannot_raise_its_own_quota() {
         "{}",
         r.body
     );
+    // Nor give quota back by releasing a claim (refused before any read).
+    let claim = format!(
+        "{}/apis/quota.miloapis.com/v1alpha1/namespaces/default/resourceclaims/any",
+        project_plane("greedy-p")
+    );
+    let r = api.call_as(&gina, "DELETE", &claim, None).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("resourceclaims.delete"),
+        "{}",
+        r.body
+    );
     // Reading them is hers; so is everything else in her project.
     assert_eq!(api.call_as(&gina, "GET", &grants, None).await.status, 200);
     let registrations = "/apis/quota.miloapis.com/v1alpha1/resourceregistrations";

@@ -191,10 +191,7 @@ fn kubectl_sees_a_finalizer_hold_an_object_and_a_namespace_terminate() {
     assert!(waited.stdout.contains("condition met"), "{}", waited.stdout);
 
     // A namespace with held contents shows Terminating, and outlives them.
-    // As YAML: `kubectl create namespace` sends protobuf, which only the
-    // review kinds are read from.
-    let work = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: work\n";
-    kube.ok(&["create", "-f", "-"], Some(work));
+    kube.ok(&["create", "namespace", "work"], None);
     let mut held = configmap("inside", None, Some("example.com/hold"));
     held = held.replace("namespace: default", "namespace: work");
     kube.ok(&["create", "-f", "-"], Some(&held));

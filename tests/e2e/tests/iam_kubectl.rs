@@ -6,7 +6,7 @@
 //!
 //! The kubectl on PATH (1.33) sends the review kinds as protobuf
 //! (`application/vnd.kubernetes.protobuf`), which the server reads for
-//! them (domain::iam::review_protobuf); older ones send JSON.
+//! them (domain::protobuf); older ones send JSON.
 
 use e2e::{unique, Kubeconfig, Output, Stack};
 use serde_json::{json, Value};

@@ -278,3 +278,72 @@ fn kubectl_shows_the_servers_validation_errors() {
     let out = kube.kubectl(&["get", "organization", &org], None);
     assert!(!out.ok, "nothing may have been created");
 }
+
+/// kubectl's own create commands send protobuf for the core kinds they
+/// make (domain::protobuf): a namespace, a config map and a secret, read
+/// as their JSON, a secret's bytes kept.
+#[test]
+fn kubectl_create_makes_namespaces_config_maps_and_secrets() {
+    let stack = Stack::from_env();
+    let kube = stack.kubeconfig(&stack.kube_server, &stack.token);
+    let ns = unique("pb");
+
+    let out = kube.ok(&["create", "namespace", &ns], None);
+    assert!(out.contains(&format!("namespace/{ns} created")), "{out}");
+    let out = kube.ok(
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            &ns,
+            "--from-literal=mode=fast",
+        ],
+        None,
+    );
+    assert!(out.contains("configmap/settings created"), "{out}");
+    let out = kube.ok(
+        &[
+            "create",
+            "secret",
+            "generic",
+            "token",
+            "-n",
+            &ns,
+            "--from-literal=password=s3cret",
+        ],
+        None,
+    );
+    assert!(out.contains("secret/token created"), "{out}");
+
+    let mode = kube.ok(
+        &[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.data.mode}",
+        ],
+        None,
+    );
+    assert_eq!(mode, "fast");
+    let password = kube.ok(
+        &[
+            "get",
+            "secret",
+            "token",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.data.password}",
+        ],
+        None,
+    );
+    assert_eq!(password, "czNjcmV0", "base64 of s3cret");
+
+    kube.ok(&["delete", "configmap", "settings", "-n", &ns], None);
+    kube.ok(&["delete", "secret", "token", "-n", &ns], None);
+    kube.ok(&["delete", "namespace", &ns], None);
+}

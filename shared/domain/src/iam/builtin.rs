@@ -173,6 +173,12 @@ mod tests {
             "ResourceGrant",
             "delete"
         ));
+        assert!(allowed(
+            "quota.miloapis.com",
+            "resourceclaims",
+            "ResourceClaim",
+            "delete"
+        ));
         assert!(!allowed("core", "configmaps", "ConfigMap", "create"));
         assert!(!allowed(
             "quota.miloapis.com",

@@ -16,7 +16,6 @@ pub mod organization_membership;
 mod permission;
 mod resolve;
 mod review;
-pub mod review_protobuf;
 mod roles;
 mod wording;
 

@@ -49,24 +49,51 @@ pub(super) struct Rule {
 }
 
 /// The writes a wildcard never grants: quota's limits (registrations,
-/// grants) and its creation policies. Without this a tenant bound to "all
-/// of my organization" could raise its own quota; a role that names them
-/// grants them (and only someone who holds them may bind such a role).
-const RESERVED: [(&str, &str); 4] = [
-    ("quota.miloapis.com", "resourceregistrations"),
-    ("quota.miloapis.com", "resourcegrants"),
-    ("quota.miloapis.com", "claimcreationpolicies"),
-    ("quota.miloapis.com", "grantcreationpolicies"),
+/// grants) and its creation policies, and the release of a claim (its
+/// delete or change; creating one only spends quota). Without this a
+/// tenant bound to "all of my organization" could raise its own quota; a
+/// role that names them grants them (and only someone who holds them may
+/// bind such a role).
+const RESERVED: [(&str, &str, Reserves); 5] = [
+    (
+        "quota.miloapis.com",
+        "resourceregistrations",
+        Reserves::Writes,
+    ),
+    ("quota.miloapis.com", "resourcegrants", Reserves::Writes),
+    (
+        "quota.miloapis.com",
+        "claimcreationpolicies",
+        Reserves::Writes,
+    ),
+    (
+        "quota.miloapis.com",
+        "grantcreationpolicies",
+        Reserves::Writes,
+    ),
+    ("quota.miloapis.com", "resourceclaims", Reserves::Releases),
 ];
+
+/// Which verbs of a reserved resource only a role naming them grants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reserves {
+    /// Every verb but reads.
+    Writes,
+    /// Every verb but reads and create.
+    Releases,
+}
 
 /// Whether a permission is granted only by naming it.
 pub(super) fn is_reserved(permission: &Permission) -> bool {
     let plural = permission.resource.split('/').next().unwrap_or_default();
-    let writes = !matches!(permission.verb.as_str(), "get" | "list" | "watch");
-    writes
-        && RESERVED
-            .iter()
-            .any(|(group, resource)| permission.group == *group && plural == *resource)
+    let verb = permission.verb.as_str();
+    let reads = matches!(verb, "get" | "list" | "watch");
+    RESERVED.iter().any(|(group, resource, reserves)| {
+        permission.group == *group
+            && plural == *resource
+            && !reads
+            && (*reserves == Reserves::Writes || verb != "create")
+    })
 }
 
 impl Rule {

@@ -126,8 +126,19 @@ fn a_wildcard_never_grants_a_write_of_quotas_limits_and_naming_it_does() {
         None
     ));
     assert!(rule_grants(
-        everything,
+        everything.clone(),
         "quota.miloapis.com/resourceclaims.create",
+        None
+    ));
+    // Releasing a claim gives its quota back: reserved too.
+    for verb in ["delete", "deletecollection", "update", "patch"] {
+        let release = format!("quota.miloapis.com/resourceclaims.{verb}");
+        assert!(!rule_grants(everything.clone(), &release, None), "{verb}");
+    }
+    let claims = json!([{"apiGroups": ["quota.miloapis.com"], "resources": ["resourceclaims"], "verbs": ["delete"]}]);
+    assert!(rule_grants(
+        claims,
+        "quota.miloapis.com/resourceclaims.delete",
         None
     ));
     let all_verbs = json!([{"apiGroups": ["quota.miloapis.com"], "resources": ["resourcegrants"], "verbs": ["*"]}]);
