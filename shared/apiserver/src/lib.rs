@@ -263,6 +263,7 @@ impl ApiServer {
             return user_plane::serve(self, request, principal, request_id, &user, target).await;
         }
         let (context, target) = route::parse(request.uri().path())?;
+        let context = route::served_context(context, &target);
         let writes = !matches!(*request.method(), Method::GET | Method::HEAD);
         route::check_names(&context, &target, writes)?;
         refuse_writes_to_documents(request, &target)?;

@@ -97,6 +97,27 @@ pub fn parse_user_plane(path: &str) -> Option<Result<(String, Target), ApiError>
     )
 }
 
+/// The context a request is served in: its path's, except that an
+/// organization's control plane sees the platform's `organization-{org}`
+/// (the namespace and what is in it, the organization's memberships), as
+/// Milo's control planes are views of one store.
+pub fn served_context(context: Context, target: &Target) -> Context {
+    let Context::Organization(org) = &context else {
+        return context;
+    };
+    let Target::Resource(path) = target else {
+        return context;
+    };
+    let own = format!("organization-{org}");
+    let names_it = path.group.is_empty()
+        && path.plural == "namespaces"
+        && path.name.as_deref() == Some(own.as_str());
+    match path.namespace.as_deref() == Some(own.as_str()) || names_it {
+        true => Context::Platform,
+        false => context,
+    }
+}
+
 fn split_context<'a>(segments: &'a [&'a str]) -> (Context, &'a [&'a str]) {
     match segments {
         ["apis", group, version, collection, name, "control-plane", rest @ ..]
@@ -298,6 +319,29 @@ mod tests {
             parse(&format!("{ORG_PREFIX}/api")).unwrap().1,
             Target::CoreVersions
         );
+    }
+
+    #[test]
+    fn an_organizations_plane_sees_its_own_platform_namespace_and_nothing_else_of_it() {
+        let served = |path: &str| {
+            let (context, target) = parse(&format!("{ORG_PREFIX}{path}")).unwrap();
+            served_context(context, &target)
+        };
+        let memberships = "/apis/resourcemanager.miloapis.com/v1alpha1/namespaces/organization-acme/organizationmemberships";
+        assert_eq!(served(memberships), Context::Platform);
+        assert_eq!(
+            served("/api/v1/namespaces/organization-acme"),
+            Context::Platform
+        );
+        let acme = Context::Organization("acme".into());
+        assert_eq!(
+            served("/api/v1/namespaces/organization-other/configmaps"),
+            acme
+        );
+        assert_eq!(served("/api/v1/namespaces/default/configmaps"), acme);
+        assert_eq!(served("/api/v1/namespaces"), acme);
+        let (platform, target) = parse(memberships).unwrap();
+        assert_eq!(served_context(platform, &target), Context::Platform);
     }
 
     #[test]

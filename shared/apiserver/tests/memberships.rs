@@ -511,6 +511,16 @@ async fn an_organizations_creator_is_its_owner_from_the_create_on() {
     assert_eq!(member["spec"]["roles"][0]["name"], OWNER);
     assert_eq!(member["status"]["conditions"][0]["status"], "True");
     assert_eq!(member["status"]["user"]["email"], "olga@example.com");
+    // Her organization's control plane sees the same memberships (Milo's
+    // planes are views of one store); another user's request there is refused.
+    let in_plane = format!(
+        "{G}/organizations/olgas/control-plane{RM}/namespaces/organization-olgas/organizationmemberships"
+    );
+    let seen = api.call_as(&olga, "GET", &in_plane, None).await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    assert_eq!(common::names(&seen.body), ["member-olga"]);
+    let other = api.call_as(&pete, "GET", &in_plane, None).await;
+    assert_eq!(other.status, 403, "{}", other.body);
     let binding = api
         .get(&format!("{}/member-olga-{OWNER}", bindings("olgas")))
         .await;
