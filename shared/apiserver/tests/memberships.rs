@@ -489,10 +489,20 @@ async fn an_organizations_creator_is_its_owner_from_the_create_on() {
     assert_eq!(created.status, 201, "{}", created.body);
     let org_uid = created.body["metadata"]["uid"].clone();
 
+    let org_as = |token| {
+        api.call_as(
+            token,
+            "GET",
+            "/apis/resourcemanager.miloapis.com/v1alpha1/organizations/olgas",
+            None,
+        )
+    };
+    let leave = || {
+        api.call_as(&olga, "DELETE", "/apis/resourcemanager.miloapis.com/v1alpha1/namespaces/organization-olgas/organizationmemberships/member-olga", None)
+    };
+
     // Owner at once: her organization, a project in it, its members.
-    let get = api
-        .call_as(&olga, "GET", &format!("{G}/organizations/olgas"), None)
-        .await;
+    let get = org_as(&olga).await;
     assert_eq!(get.status, 200, "{}", get.body);
     let project = api
         .call_as(
@@ -537,21 +547,12 @@ async fn an_organizations_creator_is_its_owner_from_the_create_on() {
         .call_as(&olga, "GET", &format!("{G}/organizations"), None)
         .await;
     assert_eq!(common::names(&listed.body), ["olgas"]);
-    let denied = api
-        .call_as(&pete, "GET", &format!("{G}/organizations/olgas"), None)
-        .await;
+    let denied = org_as(&pete).await;
     assert_eq!(denied.status, 403, "{}", denied.body);
 
     // The last owner stays; with pete made an owner too, she may go.
-    let leave = api
-        .call_as(
-            &olga,
-            "DELETE",
-            &format!("{}/member-olga", memberships("olgas")),
-            None,
-        )
-        .await;
-    assert_eq!(leave.status, 403, "{}", leave.body);
+    let refused = leave().await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
     let invite = api
         .call_as(
             &olga,
@@ -566,22 +567,11 @@ async fn an_organizations_creator_is_its_owner_from_the_create_on() {
         )
         .await;
     assert_eq!(invite.status, 201, "{}", invite.body);
-    let as_pete = api
-        .call_as(&pete, "GET", &format!("{G}/organizations/olgas"), None)
-        .await;
+    let as_pete = org_as(&pete).await;
     assert_eq!(as_pete.status, 200, "{}", as_pete.body);
-    let leave = api
-        .call_as(
-            &olga,
-            "DELETE",
-            &format!("{}/member-olga", memberships("olgas")),
-            None,
-        )
-        .await;
-    assert_eq!(leave.status, 200, "{}", leave.body);
-    let gone = api
-        .call_as(&olga, "GET", &format!("{G}/organizations/olgas"), None)
-        .await;
+    let left = leave().await;
+    assert_eq!(left.status, 200, "{}", left.body);
+    let gone = org_as(&olga).await;
     assert_eq!(gone.status, 403, "{}", gone.body);
 
     // An administrator's organization has no member it did not ask for.
