@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod metadata_rules;
 pub mod object;
 pub mod patch;
+pub mod predeletion;
 pub mod protobuf;
 pub mod quota;
 pub mod request_options;
