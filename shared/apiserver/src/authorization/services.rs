@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use domain::iam::{Node, Permission, Target, EVENTS_PRINCIPAL};
+use domain::iam::{Permission, Target, EVENTS_PRINCIPAL};
 use domain::ApiError;
 use store::Store;
 
@@ -50,12 +50,9 @@ impl ServicePrincipal {
         let subject = policy.subject(self.name, &[]);
         let permission = Permission::new(group, plural, verb);
         let target = Target {
-            chain: vec![Node::Platform],
-            context: Node::Platform,
             group: group.to_string(),
             kind: kind.to_string(),
-            namespace: None,
-            name: None,
+            ..super::platform_target()
         };
         let decision = policy.decide(&subject, &permission, &target);
         Ok((!decision.allowed).then(|| {

@@ -9,9 +9,10 @@
 use domain::iam::organization_membership::{self, creator_membership};
 use domain::iam::ADMIN_GROUP;
 use domain::kinds;
+use domain::lifecycle;
 use domain::object::Object;
 use domain::ApiError;
-use serde_json::{json, Value};
+use serde_json::Value;
 use store::{Context, Expect, Write};
 
 use super::{memberships, HookContext};
@@ -40,16 +41,18 @@ pub(super) async fn created(cx: &HookContext<'_>, org: &Object) -> Result<Vec<Wr
         .await
         .map_err(from_store)?
         .map_or(Value::Null, |stored| stored.object);
+    let id = &kinds::ORGANIZATION_MEMBERSHIP;
+    let kind = cx
+        .catalog
+        .preferred(id.group, id.kind)
+        .ok_or_else(|| ApiError::internal("OrganizationMembership is not served"))?;
     let uid = uuid::Uuid::new_v4().to_string();
     let now = cx.request.timestamp();
-    let mut doc = creator_membership(&org.metadata.name, &principal.subject, &uid);
-    doc["metadata"]["uid"] = json!(uid);
-    doc["metadata"]["resourceVersion"] = json!("1");
-    doc["metadata"]["generation"] = json!(1);
-    doc["metadata"]["creationTimestamp"] = json!(now);
+    let doc = creator_membership(&org.metadata.name, &principal.subject, &uid);
     let mut membership = Object::from_value(doc).map_err(|e| ApiError::Internal {
         message: format!("the owner membership does not parse: {e}"),
     })?;
+    lifecycle::initialize(&mut membership, kind, uid, &now);
     let status = organization_membership::status(&membership, &user, &org.to_value(), &now);
     membership.set_status(status);
     let membership_ref = builtin_ref(
