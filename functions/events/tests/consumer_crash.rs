@@ -6,6 +6,7 @@
 #[path = "../../../shared/ingest/tests/common/mod.rs"]
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -16,11 +17,13 @@ const N: usize = 200;
 const TENANTS: usize = 4;
 
 /// The `events --consume` process over the world's table, stream and
-/// durable consumer; killed (SIGKILL) when dropped.
+/// durable consumer; killed (SIGKILL) when dropped. Its log goes to a file,
+/// printed when the test fails.
 struct Process(Child);
 
 impl Process {
-    fn start(w: &World) -> Process {
+    fn start(w: &World, log: &Path) -> Process {
+        let log = std::fs::File::create(log).expect("the consumer's log file");
         let child = Command::new(env!("CARGO_BIN_EXE_events"))
             .arg("--consume")
             .env("TABLE_NAME", w.graph.store().table())
@@ -34,7 +37,9 @@ impl Process {
             )
             .env("EVENTS_MAX_DELIVER", "3")
             .env("EVENTS_BACKOFF_SECONDS", "0")
-            .env_remove("RUST_LOG")
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
             .spawn()
             .expect("start events --consume");
         Process(child)
@@ -71,14 +76,41 @@ async fn ingested(w: &World, tenants: &[String]) -> usize {
 }
 
 /// The durable consumer's messages not yet delivered plus those delivered
-/// and not yet acknowledged.
-async fn outstanding(w: &World) -> u64 {
+/// and not yet acknowledged, and the consumer's state in words.
+async fn outstanding(w: &World) -> (u64, String) {
     let stream = w.js.get_stream(&w.config.stream).await.expect("stream");
     let info = stream
         .consumer_info(&w.config.consumer)
         .await
         .expect("consumer info");
-    info.num_pending + info.num_ack_pending as u64
+    let state = format!(
+        "{} pending, {} delivered and not acknowledged, {} redelivered, {} pull requests waiting",
+        info.num_pending, info.num_ack_pending, info.num_redelivered, info.num_waiting
+    );
+    (info.num_pending + info.num_ack_pending as u64, state)
+}
+
+/// Where the two processes' logs go.
+fn log_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("consumer-crash-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a log directory");
+    dir
+}
+
+/// The end of both processes' logs, for a failure's message.
+fn logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for name in ["first.log", "second.log"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(150)..];
+        out.push_str(&format!(
+            "\n--- {name} (last {} lines) ---\n{}",
+            tail.len(),
+            tail.join("\n")
+        ));
+    }
+    out
 }
 
 async fn dead_letters_kept(w: &World) -> u64 {
@@ -110,7 +142,8 @@ async fn a_crash_in_the_middle_of_a_burst_loses_nothing_and_doubles_nothing() {
 
     // Kill it once it has ingested a quarter of the burst: part of its batch
     // is acknowledged, part is written but not acknowledged or not handled.
-    let mut first = Process::start(&w);
+    let dir = log_dir();
+    let mut first = Process::start(&w, &dir.join("first.log"));
     let deadline = Instant::now() + Duration::from_secs(60);
     let at_kill = loop {
         let count = ingested(&w, &tenants).await;
@@ -133,17 +166,18 @@ async fn a_crash_in_the_middle_of_a_burst_loses_nothing_and_doubles_nothing() {
 
     // Started again, it finishes the burst: the messages of the killed
     // process's batch are redelivered once their ack wait is over.
-    let mut second = Process::start(&w);
+    let mut second = Process::start(&w, &dir.join("second.log"));
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let count = ingested(&w, &tenants).await;
-        if count >= N && outstanding(&w).await == 0 {
+        let (left, state) = outstanding(&w).await;
+        if count >= N && left == 0 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "after 120 s: {count} of {N} ingested, {} messages outstanding",
-            outstanding(&w).await
+            "after 120 s: {count} of {N} ingested; the consumer: {state}{}",
+            logs(&dir)
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

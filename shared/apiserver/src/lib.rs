@@ -29,6 +29,7 @@ mod openapi;
 mod placement;
 mod policies;
 pub mod policy_cache;
+mod predeletion_cache;
 mod present;
 pub mod quota_audit;
 pub mod quota_cache;
@@ -65,6 +66,8 @@ pub struct ApiServer {
     /// The roles, bindings and memberships every decision reads
     /// (authorization/iam_cache.rs).
     iam: authorization::iam_cache::IamCache,
+    /// The pre-deletion hooks a create and the gc read (predeletion_cache.rs).
+    pre_deletion: predeletion_cache::PreDeletionCache,
     /// Whether requests are authorized (always, but in a benchmark's
     /// baseline: [`ApiServer::without_authorization`]).
     authorizes: bool,
@@ -129,6 +132,7 @@ impl ApiServer {
             ),
             quota: std::sync::Arc::new(quota_cache::QuotaCache::new(catalog_refresh)),
             iam: authorization::iam_cache::IamCache::new(catalog_refresh),
+            pre_deletion: predeletion_cache::PreDeletionCache::new(catalog_refresh),
             authorizes: true,
             bootstrapped: tokio::sync::OnceCell::new(),
         })

@@ -12,7 +12,7 @@ use store::{StoreError, Write};
 
 use crate::authorization::iam_cache;
 use crate::errors::{concurrent_change, from_store};
-use crate::{crds, policy_cache, quota_cache, ApiServer};
+use crate::{crds, policy_cache, predeletion_cache, quota_cache, ApiServer};
 
 /// What an item is to the request that writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,8 @@ pub enum Stamp {
     Quota,
     /// IAM's roles, bindings and group memberships (`s#iam`).
     Iam,
+    /// The pre-deletion hooks (`s#predeletion`).
+    PreDeletion,
 }
 
 impl Stamp {
@@ -63,6 +65,7 @@ impl Stamp {
             Stamp::Admission => policy_cache::stamp(),
             Stamp::Quota => quota_cache::stamp(),
             Stamp::Iam => iam_cache::stamp(),
+            Stamp::PreDeletion => predeletion_cache::stamp(),
         }
     }
 
@@ -95,6 +98,12 @@ impl Stamp {
                 server.iam.reload_if_changed(store).await?;
                 if until_every_instance {
                     server.iam.until_every_instance_rechecks().await;
+                }
+            }
+            Stamp::PreDeletion => {
+                server.pre_deletion.reload_if_changed(store).await?;
+                if until_every_instance {
+                    server.pre_deletion.until_every_instance_rechecks().await;
                 }
             }
         }

@@ -113,6 +113,10 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../crds/rbac-clusterrolebindings.yaml"),
     ),
     ("liens", include_str!("../crds/liens.yaml")),
+    (
+        "predeletionhooks",
+        include_str!("../crds/predeletionhooks.yaml"),
+    ),
 ];
 
 /// Registered CRDs may not use the core (empty) group; the built-in
@@ -223,6 +227,7 @@ mod tests {
                 "RoleBinding",
                 "ClusterRoleBinding",
                 "Lien",
+                "PreDeletionHook",
             ]
         );
         let namespace = &types[3];

@@ -117,6 +117,13 @@ pub const LIEN: KindId = KindId {
     kind: "Lien",
     plural: "liens",
 };
+/// A pre-deletion hook (#21): work that runs before what it matches goes.
+pub const PRE_DELETION_HOOK: KindId = KindId {
+    group: RESOURCEMANAGER_GROUP,
+    version: V1ALPHA1,
+    kind: "PreDeletionHook",
+    plural: "predeletionhooks",
+};
 /// A user's membership of an organization, served with its schema alone
 /// until IAM (#20) gives it behaviour.
 pub const ORGANIZATION_MEMBERSHIP: KindId = KindId {

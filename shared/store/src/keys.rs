@@ -188,6 +188,19 @@ pub const TERMINATING_PK: &str = "gc#terminating";
 /// item's sort key is the owner's uid, swept by the gc function (#21).
 pub const ORPHANED_PK: &str = "gc#orphaned";
 
+/// The partition of the pre-deletion hooks created whose finalizer the gc
+/// function has still to put on the objects that already match (#21).
+pub const PREDELETION_PK: &str = "gc#predeletion";
+
+/// The gc's record of a pre-deletion hook's failed runs for the object
+/// `uid` (how many, and when the next is due).
+pub fn hook_attempts_key(uid: &str, hook: &str) -> ItemKey {
+    ItemKey {
+        pk: format!("gc#attempts#{uid}"),
+        sk: hook.into(),
+    }
+}
+
 /// The partition of the objects that name the owner `uid` in their
 /// ownerReferences (the owner index, #21).
 pub fn owner_index_pk(uid: &str) -> String {
@@ -247,6 +260,16 @@ impl ObjectRef {
         let key = self.key();
         ItemKey {
             pk: TERMINATING_PK.into(),
+            sk: format!("{}#{}", key.pk, key.sk),
+        }
+    }
+
+    /// The index item that queues this pre-deletion hook for the gc
+    /// function (partition [`PREDELETION_PK`]).
+    pub fn predeletion_key(&self) -> ItemKey {
+        let key = self.key();
+        ItemKey {
+            pk: PREDELETION_PK.into(),
             sk: format!("{}#{}", key.pk, key.sk),
         }
     }

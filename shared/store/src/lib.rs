@@ -175,6 +175,32 @@ impl Store {
         Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
     }
 
+    /// The string attributes of a plain item ([`Write::PutItem`]), its key
+    /// left out (None when there is no item). Strongly consistent.
+    pub async fn plain_item(
+        &self,
+        key: &ItemKey,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.item.map(|item| {
+            item.into_iter()
+                .filter(|(name, _)| name != "pk" && name != "sk")
+                .filter_map(|(name, value)| match value {
+                    AttributeValue::S(text) => Some((name, text)),
+                    _ => None,
+                })
+                .collect()
+        }))
+    }
+
     /// The token of a stamp item (None when it was never written).
     pub async fn stamp(&self, key: &ItemKey) -> Result<Option<String>, StoreError> {
         let out = self

@@ -9,6 +9,10 @@
 //! - `gc#orphaned`: owners deleted while dependents still named them; a
 //!   dependent whose owners are all gone (matched by uid) is deleted, one
 //!   that keeps another owner loses the dangling reference (owners.rs).
+//! - `gc#predeletion`: pre-deletion hooks just created, whose finalizer
+//!   goes on the objects that already match; a Terminating object holding
+//!   a hook's finalizer has the hook's action run first (predeletion_hooks.rs,
+//!   over the network through actions.rs).
 //!
 //! It acts through the API as the principal `system:gc` (its own built-in
 //! role), so every delete it makes is authorized, admitted, hooked and
@@ -16,17 +20,22 @@
 //! the queues and the objects as they are and goes on: each step is a
 //! conditional write that is either done or not, and none is done twice.
 
+mod actions;
 mod cascade;
 mod owners;
+mod predeletion_hooks;
+
+pub use actions::{HookActions, NetworkActions, Run};
 
 use bytes::Bytes;
 use domain::catalog::Catalog;
 use domain::deletion::{self, FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use domain::iam::GC_PRINCIPAL;
 use domain::object::Object;
+use domain::predeletion::hook_of;
 use domain::ApiError;
 use serde_json::{json, Value};
-use store::keys::{ORPHANED_PK, TERMINATING_PK};
+use store::keys::{ORPHANED_PK, PREDELETION_PK, TERMINATING_PK};
 use store::{Expect, IndexEntry, ItemKey, ObjectRef, Stored, Write};
 
 use crate::errors::from_store;
@@ -53,15 +62,28 @@ pub struct Sweep {
     pub failed: usize,
 }
 
-/// One pass over both queues. Fails only when the queues cannot be read.
+/// [`sweep_with`] running hooks' actions over the network, with clients
+/// made for this pass.
 pub async fn sweep(server: &ApiServer) -> Result<Sweep, ApiError> {
+    sweep_with(server, &NetworkActions::from_env()).await
+}
+
+/// One pass over the queues, running hooks' actions with `actions`. Fails
+/// only when the queues cannot be read.
+pub async fn sweep_with(server: &ApiServer, actions: &dyn HookActions) -> Result<Sweep, ApiError> {
     let catalog = server.catalog.current(&server.store).await?;
     let gc = Gc {
         server,
         catalog: &catalog,
+        actions,
     };
     let mut report = Sweep::default();
-    for entry in gc.terminating().await? {
+    for entry in gc.entries(PREDELETION_PK).await? {
+        report.queued += 1;
+        let step = gc.hold_existing(&entry, &mut report).await;
+        report.note(step, &entry.key);
+    }
+    for entry in gc.entries(TERMINATING_PK).await? {
         report.queued += 1;
         let step = match ObjectRef::from_key(&entry.target) {
             Some(target) => gc.drive(&target, &mut report).await,
@@ -89,6 +111,7 @@ impl Sweep {
 struct Gc<'a> {
     server: &'a ApiServer,
     catalog: &'a Catalog,
+    actions: &'a dyn HookActions,
 }
 
 /// What a DELETE the gc asked for answered.
@@ -104,15 +127,15 @@ enum Deleted {
 }
 
 impl Gc<'_> {
-    /// The Terminating objects queued: each entry's key and its object's.
-    async fn terminating(&self) -> Result<Vec<IndexEntry>, ApiError> {
+    /// The entries of a queue of objects: each entry's key and its object's.
+    async fn entries(&self, queue: &str) -> Result<Vec<IndexEntry>, ApiError> {
         let mut entries = Vec::new();
         let mut start = None;
         loop {
             let page = self
                 .server
                 .store
-                .query_index(TERMINATING_PK, "", None, start)
+                .query_index(queue, "", None, start)
                 .await
                 .map_err(from_store)?;
             entries.extend(page.items);
@@ -164,6 +187,15 @@ impl Gc<'_> {
             return self
                 .release(target, &stored, ORPHAN_FINALIZER, report)
                 .await;
+        }
+        let hooks = object.metadata.finalizers.iter();
+        for (finalizer, hook) in hooks.filter_map(|f| Some((f, hook_of(f)?))) {
+            if self.run_hook(target, &stored, &object, hook).await? {
+                if self.released(target, &stored, finalizer, report).await? {
+                    self.forget_attempts(&object, hook).await?;
+                }
+                return Ok(());
+            }
         }
         let kind_strategy = strategy::for_group_kind(&target.group, &target.kind);
         if let Some(finalizer) = kind_strategy.platform_finalizer().filter(|f| has(f)) {
@@ -259,6 +291,19 @@ impl Gc<'_> {
         finalizer: &str,
         report: &mut Sweep,
     ) -> Result<(), ApiError> {
+        self.released(target, stored, finalizer, report)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Gc::release`], saying whether the finalizer went.
+    async fn released(
+        &self,
+        target: &ObjectRef,
+        stored: &Stored,
+        finalizer: &str,
+        report: &mut Sweep,
+    ) -> Result<bool, ApiError> {
         let object = object_of(stored)?;
         let rest: Vec<&String> = object
             .metadata
@@ -277,7 +322,7 @@ impl Gc<'_> {
             tracing::info!(status, %body, name = %target.name, "a finalizer was not released; next pass");
         }
         report.waiting += 1;
-        Ok(())
+        Ok(status == 200)
     }
 
     /// One request to the API as `system:gc` (a PATCH is a merge patch).

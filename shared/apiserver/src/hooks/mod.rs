@@ -1,4 +1,5 @@
-//! What applies to every kind, whatever its strategy: quota's claims,
+//! What applies to every kind, whatever its strategy: the finalizers of
+//! the pre-deletion hooks that match a new object, quota's claims,
 //! releases and grants, then the platform's relationship items, the
 //! owner index (owners.rs) and liens' holds (liens.rs), then IAM's policy
 //! copies and the grants written with an object (a membership's bindings,
@@ -20,6 +21,7 @@ use domain::ApiError;
 use store::{Context, Store, Write};
 
 use crate::hierarchy_reads::Link;
+use crate::predeletion_cache::PreDeletionCache;
 use crate::quota_cache::QuotaCache;
 use crate::request::RequestInfo;
 use crate::write_set::{CommitError, Role, Stamp, WriteSet};
@@ -31,6 +33,7 @@ mod liens;
 mod managed_bindings;
 mod memberships;
 mod owners;
+mod predeletion;
 pub(crate) mod quota;
 mod relationships;
 mod users;
@@ -47,6 +50,8 @@ pub(crate) struct HookContext<'a> {
     pub request: &'a RequestInfo,
     /// The instance's quota policies and registrations.
     pub quota: &'a Arc<QuotaCache>,
+    /// The instance's pre-deletion hooks.
+    pub pre_deletion: &'a PreDeletionCache,
 }
 
 /// The hooks' writes for one request, committed with the verb's own.
@@ -108,6 +113,7 @@ pub(crate) async fn on_create(
     obj: &mut Object,
     placement: &[Link],
 ) -> Result<Plan, ApiError> {
+    predeletion::created(cx, obj).await?;
     let quota = Box::pin(quota::on_create(cx, obj, placement)).await?;
     let relationships = relationships::created(cx.kind, obj);
     let bindings = memberships::created(cx, obj).await?;

@@ -7,6 +7,7 @@
 //! (gc/, #21).
 
 use domain::deletion;
+use domain::predeletion;
 use domain::request_options::PropagationPolicy;
 
 use super::*;
@@ -130,8 +131,8 @@ impl Ops<'_> {
     /// `old` made Terminating: its `deletionTimestamp` set, the
     /// propagation's finalizer added, its strategy's terminating status
     /// (a namespace's phase); a container, an owner or an object with the
-    /// platform's finalizer, which the gc function must act for, queued
-    /// for it in the same transaction.
+    /// platform's finalizer or a pre-deletion hook's, which the gc function
+    /// must act for, queued for it in the same transaction.
     async fn terminate(
         &self,
         object_ref: &ObjectRef,
@@ -160,10 +161,10 @@ impl Ops<'_> {
                 expect: Expect::Version(stored.version),
             },
         );
-        let platform_finalizes = self
-            .strategy
-            .platform_finalizer()
-            .is_some_and(|f| new.metadata.finalizers.iter().any(|held| held == f));
+        let platform_finalizes = new.metadata.finalizers.iter().any(|held| {
+            self.strategy.platform_finalizer() == Some(held.as_str())
+                || predeletion::hook_of(held).is_some()
+        });
         if self.strategy.holds_children()
             || deletion::finalizer_for(policy).is_some()
             || platform_finalizes

@@ -189,6 +189,7 @@ impl Ops<'_> {
             context: self.context,
             request: &self.call.request,
             quota: &self.server.quota,
+            pre_deletion: &self.server.pre_deletion,
         }
     }
 

@@ -17,6 +17,7 @@ mod hierarchy;
 mod iam_kinds;
 mod liens;
 mod memberships;
+mod predeletion_hooks;
 mod records;
 mod system_kinds;
 mod users;
@@ -301,6 +302,8 @@ pub fn for_group_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         &records::ProjectSuspensions
     } else if is(&kinds::LIEN) {
         &liens::Liens
+    } else if is(&kinds::PRE_DELETION_HOOK) {
+        &predeletion_hooks::PreDeletionHooks
     } else {
         &Generic
     }
@@ -367,6 +370,11 @@ mod tests {
         ] {
             assert_eq!(answers(&id), (false, Some(Stamp::Iam), true), "{}", id.kind);
         }
+        // A create on any instance after a hook's write is held by it.
+        assert_eq!(
+            answers(&kinds::PRE_DELETION_HOOK),
+            (false, Some(Stamp::PreDeletion), true)
+        );
         for id in [
             kinds::SECRET,
             kinds::RELATIONSHIP_TYPE,
