@@ -390,3 +390,46 @@ async fn a_hook_that_cannot_run_is_refused_and_nothing_is_written() {
         "{left:?}"
     );
 }
+
+#[tokio::test]
+async fn a_hook_whose_selector_changes_holds_its_new_matches() {
+    let api = api().await;
+    project_p1(&api).await;
+    let endpoint = Endpoint::start(200).await;
+    for tier in ["blue", "green"] {
+        let r = api
+            .post(&configmaps(), configmap(tier, json!({"tier": tier})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let spec = json!({
+        "resources": [{"group": "", "kind": "ConfigMap"}],
+        "selector": {"matchLabels": {"tier": "blue"}},
+        "action": {"http": {"url": endpoint.url}},
+    });
+    assert_eq!(api.post(HOOKS, hook("tiers", spec)).await.status, 201);
+    sweep(&api.server).await.expect("a gc pass");
+    let held = |name: &str| {
+        let uri = format!("{}/{name}", configmaps());
+        let api = &api;
+        async move { finalizers(&api.get(&uri).await.body) }
+    };
+    assert_eq!(held("blue").await, vec![format!("{FINALIZER}tiers")]);
+    assert!(held("green").await.is_empty());
+
+    let tiers = format!("{HOOKS}/tiers");
+    let select_green = json!({"spec": {"selector": {"matchLabels": {"tier": "green"}}}});
+    let r = api.call("PATCH", &tiers, Some(select_green)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    sweep(&api.server).await.expect("a gc pass");
+    assert_eq!(held("green").await, vec![format!("{FINALIZER}tiers")]);
+
+    // A change that leaves the spec alone queues nothing.
+    let relabel = json!({"metadata": {"labels": {"team": "archive"}}});
+    assert_eq!(api.call("PATCH", &tiers, Some(relabel)).await.status, 200);
+    let left = scan_keys(&api).await;
+    assert!(
+        !left.iter().any(|(pk, _)| pk == "gc#predeletion"),
+        "{left:?}"
+    );
+}

@@ -125,7 +125,13 @@ impl Gc<'_> {
         object: &Object,
         name: &str,
     ) -> Result<bool, ApiError> {
-        let hooks = self.server.pre_deletion.current(&self.server.store).await?;
+        let store = &self.server.store;
+        let mut hooks = self.server.pre_deletion.current(store).await?;
+        if !hooks.iter().any(|h| h.name == name) {
+            // A hook written since this instance last looked holds objects
+            // already: only the stamp read now can say it is gone.
+            hooks = self.server.pre_deletion.reload_if_changed(store).await?;
+        }
         let Some(hook) = hooks.iter().find(|h| h.name == name) else {
             tracing::info!(hook = name, name = %target.name, "the hook is gone; its finalizer goes");
             return Ok(true);

@@ -264,8 +264,8 @@ impl Ops<'_> {
     }
 
     /// An update's items: the object under its version, its label index
-    /// changes and, for a move, its parent's child index items and the
-    /// whole new chain guarded as read.
+    /// changes, what the strategy updates with it and, for a move, its
+    /// parent's child index items and the whole new chain guarded as read.
     fn update_set(
         &self,
         (object_ref, stored): (&ObjectRef, &Stored),
@@ -291,6 +291,10 @@ impl Ops<'_> {
                 &label_pairs(self.kind, old),
                 &label_pairs(self.kind, new),
             ),
+        );
+        set.extend(
+            Role::Companion,
+            self.strategy.updated_with(object_ref, old, new),
         );
         if let Some(new_parent) = placement.first() {
             if let Some(old_parent) = old_parent {

@@ -195,6 +195,13 @@ pub trait Strategy: Sync {
         Vec::new()
     }
 
+    /// The writes that go into an update's transaction beside the object,
+    /// planned as data (a hook whose spec changed, queued for the gc
+    /// again). Pure; never reads.
+    fn updated_with(&self, _object: &ObjectRef, _old: &Object, _new: &Object) -> Vec<Write> {
+        Vec::new()
+    }
+
     /// The object whose status tracks this one (a record about it, which
     /// contains it): written, not only checked, in the same transaction.
     fn tracked_by(&self, _obj: &Object) -> Option<Container> {

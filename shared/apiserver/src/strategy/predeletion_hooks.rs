@@ -1,10 +1,10 @@
 //! A PreDeletionHook (#21): its spec read and checked at write (every fault
 //! a field cause, domain::predeletion), each kind it names served here. A
-//! create queues it for the gc, which puts its finalizer on the objects
-//! that already match (gc/predeletion_hooks.rs); a create of any other kind puts
-//! it on the new object (hooks/predeletion.rs). A write moves the hooks'
-//! stamp and answers once every instance applies it, so a create on any
-//! instance after it is held.
+//! create, or an update of its spec, queues it for the gc, which puts its
+//! finalizer on the objects that already match (gc/predeletion_hooks.rs); a
+//! create of any other kind puts it on the new object (hooks/predeletion.rs).
+//! A write moves the hooks' stamp and answers once every instance applies
+//! it, so a create on any instance after it is held.
 
 use domain::kinds::KindInfo;
 use domain::object::Object;
@@ -17,6 +17,17 @@ use super::{Reads, Strategy, StrategyContext};
 use crate::write_set::Stamp;
 
 pub(super) struct PreDeletionHooks;
+
+impl PreDeletionHooks {
+    /// The gc's queue entry: it puts the hook's finalizer on what matches.
+    fn created_with_queue(&self, hook: &ObjectRef) -> Vec<Write> {
+        vec![Write::PutIndex {
+            key: hook.predeletion_key(),
+            target: hook.key(),
+        }]
+    }
+}
+
 impl Strategy for PreDeletionHooks {
     fn validate(&self, _kind: &KindInfo, new: &Object, _valid_so_far: bool) -> Vec<Cause> {
         Hook::parse(&new.metadata.name, new.spec())
@@ -64,10 +75,15 @@ impl Strategy for PreDeletionHooks {
     }
 
     fn created_with(&self, _kind: &KindInfo, object: &ObjectRef, _now: &str) -> Vec<Write> {
-        vec![Write::PutIndex {
-            key: object.predeletion_key(),
-            target: object.key(),
-        }]
+        self.created_with_queue(object)
+    }
+
+    /// A changed spec may match objects the hook did not: queued again.
+    fn updated_with(&self, object: &ObjectRef, old: &Object, new: &Object) -> Vec<Write> {
+        match old.spec() == new.spec() {
+            true => Vec::new(),
+            false => self.created_with_queue(object),
+        }
     }
 
     fn stamp(&self) -> Option<Stamp> {
