@@ -392,7 +392,7 @@ async fn a_hook_that_cannot_run_is_refused_and_nothing_is_written() {
 }
 
 #[tokio::test]
-async fn a_hook_whose_selector_changes_holds_its_new_matches() {
+async fn a_hook_holds_what_comes_to_match_it_by_its_change_or_the_objects() {
     let api = api().await;
     project_p1(&api).await;
     let endpoint = Endpoint::start(200).await;
@@ -423,6 +423,15 @@ async fn a_hook_whose_selector_changes_holds_its_new_matches() {
     assert_eq!(r.status, 200, "{}", r.body);
     sweep(&api.server).await.expect("a gc pass");
     assert_eq!(held("green").await, vec![format!("{FINALIZER}tiers")]);
+
+    // An object that comes to match by an update is held by that update.
+    let r = api.post(&configmaps(), configmap("later", json!({}))).await;
+    assert!(finalizers(&r.body).is_empty(), "{}", r.body);
+    let label = json!({"metadata": {"labels": {"tier": "green"}}});
+    let later = format!("{}/later", configmaps());
+    let r = api.call("PATCH", &later, Some(label)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(finalizers(&r.body), vec![format!("{FINALIZER}tiers")]);
 
     // A change that leaves the spec alone queues nothing.
     let relabel = json!({"metadata": {"labels": {"team": "archive"}}});

@@ -1,5 +1,5 @@
 //! What applies to every kind, whatever its strategy: the finalizers of
-//! the pre-deletion hooks that match a new object, quota's claims,
+//! the pre-deletion hooks that match the object written, quota's claims,
 //! releases and grants, then the platform's relationship items, the
 //! owner index (owners.rs) and liens' holds (liens.rs), then IAM's policy
 //! copies and the grants written with an object (a membership's bindings,
@@ -113,7 +113,7 @@ pub(crate) async fn on_create(
     obj: &mut Object,
     placement: &[Link],
 ) -> Result<Plan, ApiError> {
-    predeletion::created(cx, obj).await?;
+    predeletion::written(cx, obj).await?;
     let quota = Box::pin(quota::on_create(cx, obj, placement)).await?;
     let relationships = relationships::created(cx.kind, obj);
     let bindings = memberships::created(cx, obj).await?;
@@ -137,6 +137,7 @@ pub(crate) async fn on_update(
     new: &mut Object,
     placement: &[Link],
 ) -> Result<Plan, ApiError> {
+    predeletion::written(cx, new).await?;
     let quota = Box::pin(quota::on_update(cx, old, new, placement)).await?;
     let relationships = relationships::changed(cx.kind, old, new);
     let bindings = memberships::changed(cx, old, new).await?;

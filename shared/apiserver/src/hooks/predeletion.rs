@@ -1,17 +1,20 @@
-//! Pre-deletion hooks (#21) at create: the finalizer of every hook that
-//! matches the new object (its kind, its labels) goes on it before it is
+//! Pre-deletion hooks (#21) on a write: the finalizer of every hook that
+//! matches the object (its kind, its labels) goes on it before it is
 //! written, so a hook holds every object created once the hook's own
-//! write has answered. Existing objects get theirs from the gc
-//! (gc/predeletion_hooks.rs). The hook kind itself is never held.
+//! write has answered, and one that comes to match by an update (a label
+//! added). Objects that matched before the hook existed get theirs from
+//! the gc (gc/predeletion_hooks.rs). Nothing is added to an object whose
+//! deletion started (Kubernetes' rule), and the hook kind is never held.
 
+use domain::deletion;
 use domain::kinds;
 use domain::object::Object;
 use domain::ApiError;
 
 use super::HookContext;
 
-pub(super) async fn created(cx: &HookContext<'_>, obj: &mut Object) -> Result<(), ApiError> {
-    if cx.kind.is(&kinds::PRE_DELETION_HOOK) {
+pub(super) async fn written(cx: &HookContext<'_>, obj: &mut Object) -> Result<(), ApiError> {
+    if cx.kind.is(&kinds::PRE_DELETION_HOOK) || deletion::is_terminating(obj) {
         return Ok(());
     }
     let hooks = cx.pre_deletion.current(cx.store).await?;
