@@ -73,6 +73,14 @@ impl Hook {
     /// Reads and checks a PreDeletionHook's spec; every fault is a cause.
     pub fn parse(name: &str, spec: &Value) -> Result<Hook, Vec<Cause>> {
         let mut causes = Vec::new();
+        // The name is the finalizer's name part, which must be a qualified
+        // name's (at most 63 characters).
+        for problem in qualified_name_errors(&format!("{FINALIZER_PREFIX}{name}")) {
+            causes.push(Cause::invalid(
+                "metadata.name",
+                format!("a hook's name is its finalizer's name part: {problem}"),
+            ));
+        }
         let resources = resources(&spec["resources"], &mut causes);
         let selector = selector("spec.selector", &spec["selector"], &mut causes);
         let action = action(&spec["action"], &mut causes);
@@ -449,6 +457,15 @@ mod tests {
             }
         );
         assert_eq!(every.failure_policy, FailurePolicy::Fail);
+    }
+
+    #[test]
+    fn a_hooks_name_must_make_a_qualified_finalizer() {
+        let long = "h".repeat(64);
+        let causes = Hook::parse(&long, &archive()).unwrap_err();
+        assert_eq!(fields(&causes), ["metadata.name"]);
+        assert!(causes[0].message.contains("63"), "{}", causes[0].message);
+        assert!(Hook::parse(&"h".repeat(63), &archive()).is_ok());
     }
 
     #[test]
