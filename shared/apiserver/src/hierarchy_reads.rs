@@ -5,7 +5,7 @@
 use domain::hierarchy::{parent_of, Ancestor, ParentKind, ParentRef, MAX_FOLDER_DEPTH};
 use domain::kinds::FOLDER;
 use domain::{ApiError, Cause};
-use store::{Context, ObjectRef, Store, Stored};
+use store::{Context, ItemKey, ObjectRef, Store, Stored};
 
 use crate::errors::from_store;
 use crate::placement::builtin_ref;
@@ -82,6 +82,34 @@ pub async fn children(
         if start.is_none() || limit.is_some_and(|l| found.len() >= l as usize) {
             return Ok(found);
         }
+    }
+}
+
+/// One child of each kind `parent` holds: its child index is ordered by
+/// the child's partition (one per kind and context), so one Query of one
+/// entry per kind finds them, whatever their number (what a cascade deletes
+/// a collection at a time).
+pub async fn one_child_per_kind(
+    store: &Store,
+    parent: &ObjectRef,
+) -> Result<Vec<ObjectRef>, ApiError> {
+    let pk = parent.children_pk();
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .query_index(&pk, "", Some(1), start)
+            .await
+            .map_err(from_store)?;
+        let Some(entry) = page.items.into_iter().next() else {
+            return Ok(found);
+        };
+        found.extend(ObjectRef::from_key(&entry.target));
+        // Past every entry of that partition: the highest character sorts last.
+        start = Some(ItemKey {
+            pk: pk.clone(),
+            sk: format!("{}#{}", entry.target.pk, char::MAX),
+        });
     }
 }
 

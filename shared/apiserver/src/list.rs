@@ -90,6 +90,21 @@ fn plan(
         .unwrap_or(Plan::Collection)
 }
 
+/// [`plan`] for a list in `namespace` (None: across namespaces).
+fn plan_in(
+    context: &Context,
+    kind: &KindInfo,
+    namespace: Option<&str>,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+) -> Plan {
+    match plan(context, kind, labels, fields) {
+        // A name alone does not address an object across namespaces.
+        Plan::Name(_) if kind.scope == Scope::Namespaced && namespace.is_none() => Plan::Collection,
+        plan => plan,
+    }
+}
+
 pub async fn list(
     server: &ApiServer,
     context: &Context,
@@ -98,12 +113,6 @@ pub async fn list(
     call: &Call<'_>,
     access: &Access,
 ) -> Result<Response, ApiError> {
-    let (labels, fields) = selectors(kind, call)?;
-    let plan = match plan(context, kind, &labels, &fields) {
-        // A name alone does not address an object across namespaces.
-        Plan::Name(_) if kind.scope == Scope::Namespaced && namespace.is_none() => Plan::Collection,
-        plan => plan,
-    };
     // The context's own collection, not the one hierarchy objects are stored
     // in: an organization's view of folders is another list than the
     // platform's, and a position in one is no key of the other's Query.
@@ -121,25 +130,9 @@ pub async fn list(
         call.query.field_selector
     );
     let start = start_of(server, call, &list_id)?;
-    let matches = |doc: &Value| {
-        visible(context, kind, doc)
-            && match access {
-                Access::Whole => true,
-                Access::Only(visible) => visible.shows(doc),
-            }
-            && namespace
-                .is_none_or(|ns| doc["metadata"]["namespace"].as_str().unwrap_or_default() == ns)
-            && labels.matches(&labels_of(doc))
-            && fields.matches(|f| field_value(doc, f))
-    };
-    let reader = Reader {
-        server,
-        collection: object_ref(context, kind, "", "").collection(),
-        namespace: namespace.map(str::to_string),
-        limit: call.query.limit,
-        strategy: crate::strategy::for_kind(kind),
-    };
-    let (objects, next) = reader.read(&plan, start, &matches).await?;
+    let collection = (context, kind, namespace);
+    let (objects, next) =
+        read_selected(server, collection, call, access, call.query.limit, start).await?;
     let objects: Vec<Value> = objects
         .into_iter()
         .map(|doc| at_version(doc, kind))
@@ -164,6 +157,103 @@ pub async fn list(
         200,
         &json!({ "apiVersion": kind.api_version(), "kind": kind.list_kind, "metadata": list_meta, "items": objects }),
     ))
+}
+
+/// Where a page of [`selected`] ends.
+pub(crate) struct Cursor(Position);
+
+/// A page of the objects of a kind a list path's selectors match, as
+/// stored (the objects a deletecollection deletes), in the collection's
+/// order: up to `limit` of them from `after`, and where the next page
+/// starts (None at the end).
+pub(crate) async fn selected(
+    server: &ApiServer,
+    (context, kind, namespace): (&Context, &KindInfo, Option<&str>),
+    call: &Call<'_>,
+    access: &Access,
+    limit: i32,
+    after: Option<Cursor>,
+) -> Result<(Vec<Value>, Option<Cursor>), ApiError> {
+    let start = after.map(|Cursor(position)| position);
+    let collection = (context, kind, namespace);
+    let (objects, next) =
+        read_selected(server, collection, call, access, Some(limit), start).await?;
+    let next = next.map(|(step, key)| {
+        Cursor(Position {
+            list: String::new(),
+            step,
+            pk: key.pk,
+            sk: key.sk,
+        })
+    });
+    Ok((objects, next))
+}
+
+/// Up to `limit` of what a list path's selectors match, from `start` on,
+/// and where the next page starts.
+async fn read_selected(
+    server: &ApiServer,
+    (context, kind, namespace): (&Context, &KindInfo, Option<&str>),
+    call: &Call<'_>,
+    access: &Access,
+    limit: Option<i32>,
+    start: Option<Position>,
+) -> Result<(Vec<Value>, Next), ApiError> {
+    let (labels, fields) = selectors(kind, call)?;
+    let selection = Selection {
+        context,
+        kind,
+        namespace,
+        access,
+        labels: &labels,
+        fields: &fields,
+    };
+    let plan = plan_in(context, kind, namespace, &labels, &fields);
+    selection.read(server, &plan, limit, start).await
+}
+
+/// What a list selects: a kind's objects in a context and namespace that
+/// the caller may see and the selectors match.
+struct Selection<'a> {
+    context: &'a Context,
+    kind: &'a KindInfo,
+    namespace: Option<&'a str>,
+    access: &'a Access,
+    labels: &'a LabelSelector,
+    fields: &'a FieldSelector,
+}
+
+impl Selection<'_> {
+    fn matches(&self, doc: &Value) -> bool {
+        visible(self.context, self.kind, doc)
+            && match self.access {
+                Access::Whole => true,
+                Access::Only(visible) => visible.shows(doc),
+            }
+            && self
+                .namespace
+                .is_none_or(|ns| doc["metadata"]["namespace"].as_str().unwrap_or_default() == ns)
+            && self.labels.matches(&labels_of(doc))
+            && self.fields.matches(|f| field_value(doc, f))
+    }
+
+    /// Up to `limit` matches from `start` on, and where the next page starts.
+    async fn read(
+        &self,
+        server: &ApiServer,
+        plan: &Plan,
+        limit: Option<i32>,
+        start: Option<Position>,
+    ) -> Result<(Vec<Value>, Next), ApiError> {
+        let reader = Reader {
+            server,
+            collection: object_ref(self.context, self.kind, "", "").collection(),
+            namespace: self.namespace.map(str::to_string),
+            limit,
+            strategy: crate::strategy::for_kind(self.kind),
+        };
+        reader.read(plan, start, &|doc| self.matches(doc)).await
+    }
 }
 
 /// The request's label and field selectors, parsed; a field the kind

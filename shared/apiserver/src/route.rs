@@ -258,6 +258,17 @@ pub fn object_path(
     name: &str,
     subresource: Option<&str>,
 ) -> String {
+    let sub = subresource.map(|s| format!("/{s}")).unwrap_or_default();
+    format!("{}/{name}{sub}", collection_path(context, kind, namespace))
+}
+
+/// The path of a kind's objects in a namespace (`""`: a cluster-scoped
+/// kind's, or every namespace's) of a context.
+pub fn collection_path(
+    context: &Context,
+    kind: &domain::kinds::KindInfo,
+    namespace: &str,
+) -> String {
     let prefix = match context {
         Context::Platform => String::new(),
         Context::Organization(org) => {
@@ -275,11 +286,7 @@ pub fn object_path(
         "" => String::new(),
         ns => format!("/namespaces/{ns}"),
     };
-    let sub = subresource.map(|s| format!("/{s}")).unwrap_or_default();
-    format!(
-        "{prefix}{group_version}{namespace}/{}/{name}{sub}",
-        kind.plural
-    )
+    format!("{prefix}{group_version}{namespace}/{}", kind.plural)
 }
 
 #[cfg(test)]

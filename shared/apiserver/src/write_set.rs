@@ -219,6 +219,22 @@ impl WriteSet {
         (self.writes, self.roles) = items.filter(|(_, role)| !drop(*role)).unzip();
     }
 
+    /// The keys the set deletes, when deleting them is all it does (no
+    /// other write, no stamp, nothing before it): a set that may go in a
+    /// batch with others.
+    pub fn deletes_only(&self) -> Option<Vec<store::ItemKey>> {
+        if !self.stamps.is_empty() || !self.earlier.is_empty() {
+            return None;
+        }
+        self.writes
+            .iter()
+            .map(|write| match write {
+                Write::Delete { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Applies the set all-or-nothing, then the after-commit of its stamps.
     pub async fn commit(&self, server: &ApiServer) -> Result<(), CommitError> {
         let store = &server.store;
@@ -291,6 +307,28 @@ mod tests {
         set.roles.insert(1, Role::Stamp);
         let moved = set.refusal(StoreError::Conflict { index: 4 });
         assert_eq!(moved.refused().map(|r| r.role), Some(Role::Container));
+    }
+
+    #[test]
+    fn a_set_of_deletes_alone_may_go_in_a_batch() {
+        let key = |pk: &str| ItemKey {
+            pk: pk.into(),
+            sk: "o".into(),
+        };
+        let delete = |pk: &str| Write::Delete {
+            key: key(pk),
+            expect: Expect::Version(3),
+        };
+        let mut set = WriteSet::new();
+        set.put(Role::Object, delete("object"));
+        set.put(Role::Index, delete("label"));
+        assert_eq!(set.deletes_only(), Some(vec![key("object"), key("label")]));
+        set.put(Role::Container, check("container"));
+        assert_eq!(set.deletes_only(), None, "a check needs a transaction");
+        let mut stamped = WriteSet::new();
+        stamped.put(Role::Object, delete("object"));
+        stamped.stamp(Stamp::Catalog, false);
+        assert_eq!(stamped.deletes_only(), None, "a stamp moves with it");
     }
 
     #[test]

@@ -231,6 +231,10 @@ async fn unknown_paths_and_verbs_get_a_status() {
     let r = api
         .call("DELETE", &format!("{G}/organizations"), None)
         .await;
+    assert_eq!(r.status, 405, "a container is deleted by name: {}", r.body);
+    let r = api
+        .call("POST", &format!("{G}/organizations/x"), None)
+        .await;
     assert_eq!(r.status, 405);
     let r = api.get(&format!("{G}/organizations?watch=true")).await;
     assert_eq!(r.status, 405);

@@ -246,6 +246,12 @@ async fn a_tenant_can_neither_see_nor_touch_another_tenants_resources() {
             "list {uri}"
         );
     }
+    let collection = format!(
+        "{}/api/v1/namespaces/default/configmaps",
+        project_plane("proj-b")
+    );
+    let r = api.call_as(&alice, "DELETE", &collection, None).await;
+    assert_eq!(r.status, 403, "deletecollection: {}", r.body);
     // A context that does not exist is refused as one that does.
     let ghost = api
         .call_as(

@@ -1,7 +1,9 @@
 //! The DynamoDB adapter. It knows items, keys and conditions; what an object
 //! means is the domain's business. Every write is conditional; several items
-//! that change together go in one TransactWriteItems.
+//! that change together go in one TransactWriteItems. The one exception,
+//! bulk.rs, deletes in batches what its caller has made unchangeable.
 
+mod bulk;
 pub mod counters;
 mod error;
 pub mod keys;

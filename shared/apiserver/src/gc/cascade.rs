@@ -6,12 +6,15 @@
 use domain::deletion::{self, Waiting};
 use domain::object::Object;
 use domain::ApiError;
+use std::collections::BTreeSet;
+
 use futures_util::{stream, StreamExt};
 use serde_json::Value;
 use store::{ObjectRef, Stored, Write};
 
 use super::{object_of, Deleted, Gc, Sweep};
 use crate::hierarchy_reads;
+use crate::route::collection_path;
 use crate::strategy::{self, ChildFate};
 
 /// The deletes of one container's leaves in flight at once. Each is a whole
@@ -30,17 +33,14 @@ impl Gc<'_> {
         report: &mut Sweep,
     ) -> Result<Vec<Waiting>, ApiError> {
         let store = &self.server.store;
-        let (leaves, containers): (Vec<ObjectRef>, Vec<ObjectRef>) =
-            hierarchy_reads::children(store, container, None)
-                .await?
-                .into_iter()
-                .filter(|child| {
-                    strategy::for_group_kind(&child.group, &child.kind).when_container_deleted()
-                        != ChildFate::GoesWith
-                })
-                .partition(|child| {
-                    !strategy::for_group_kind(&child.group, &child.kind).holds_children()
-                });
+        let kinds = hierarchy_reads::one_child_per_kind(store, container).await?;
+        self.delete_collections(&kinds, report).await;
+        // What is left: held, refused, or containers.
+        let children = hierarchy_reads::children(store, container, None).await?;
+        let (leaves, containers): (Vec<ObjectRef>, Vec<ObjectRef>) = children
+            .into_iter()
+            .filter(emptied_by_gc)
+            .partition(is_leaf);
         // In the children's order, so the condition names the same ones.
         let leaves_done: Vec<_> = stream::iter(&leaves)
             .map(|leaf| self.empty_leaf(leaf))
@@ -92,6 +92,32 @@ impl Gc<'_> {
             waiting.extend(inside);
         }
         Ok(waiting)
+    }
+
+    /// Asks the API to delete each collection of the container's leaves (a
+    /// kind in a namespace, or in the context; `kinds`: a child of each
+    /// kind), as Kubernetes's namespace controller does: the API deletes in
+    /// bulk what it can. A refusal is left to the leaves' own deletes,
+    /// which name it.
+    async fn delete_collections(&self, kinds: &[ObjectRef], report: &mut Sweep) {
+        let paths: BTreeSet<String> = kinds
+            .iter()
+            .filter(|child| emptied_by_gc(child) && is_leaf(child))
+            .filter_map(|leaf| {
+                let kind = self.served(&leaf.group, &leaf.kind).ok()?;
+                Some(collection_path(&leaf.context, kind, &leaf.namespace))
+            })
+            .collect();
+        for path in &paths {
+            report.deletes += 1;
+            match self.request(http::Method::DELETE, path, None).await {
+                Ok((200, _)) => {}
+                Ok((status, body)) => {
+                    tracing::info!(status, %body, %path, "a collection was not deleted whole; its objects go one by one")
+                }
+                Err(err) => tracing::warn!(error = %err, %path, "a collection's delete failed"),
+            }
+        }
     }
 
     /// Deletes one object that holds none: what it still waits for, if
@@ -161,4 +187,16 @@ impl Gc<'_> {
             tracing::info!(error = %err, name = %target.name, "not flagged; next pass");
         }
     }
+}
+
+/// Whether the gc deletes a child of a container before the container
+/// (else it goes in the container's own transaction).
+fn emptied_by_gc(child: &ObjectRef) -> bool {
+    strategy::for_group_kind(&child.group, &child.kind).when_container_deleted()
+        != ChildFate::GoesWith
+}
+
+/// Whether a child of a container holds none of its own.
+fn is_leaf(child: &ObjectRef) -> bool {
+    !strategy::for_group_kind(&child.group, &child.kind).holds_children()
 }

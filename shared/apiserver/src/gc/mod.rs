@@ -31,6 +31,7 @@ use bytes::Bytes;
 use domain::catalog::Catalog;
 use domain::deletion::{self, FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use domain::iam::GC_PRINCIPAL;
+use domain::kinds::KindInfo;
 use domain::object::Object;
 use domain::predeletion::hook_of;
 use domain::ApiError;
@@ -325,7 +326,8 @@ impl Gc<'_> {
         Ok(status == 200)
     }
 
-    /// One request to the API as `system:gc` (a PATCH is a merge patch).
+    /// One request to the API as `system:gc` about `target` (a PATCH is a
+    /// merge patch).
     async fn call(
         &self,
         method: http::Method,
@@ -333,15 +335,7 @@ impl Gc<'_> {
         subresource: Option<&str>,
         body: Option<Value>,
     ) -> Result<(u16, Value), ApiError> {
-        let kind = self
-            .catalog
-            .preferred(&target.group, &target.kind)
-            .ok_or_else(|| {
-                ApiError::internal(format!(
-                    "{}/{} is no longer served; its objects cannot be deleted",
-                    target.group, target.kind
-                ))
-            })?;
+        let kind = self.served(&target.group, &target.kind)?;
         let path = object_path(
             &target.context,
             kind,
@@ -349,6 +343,28 @@ impl Gc<'_> {
             &target.name,
             subresource,
         );
+        self.request(method, &path, body).await
+    }
+
+    /// The kind the catalog serves as `group`/`kind`.
+    fn served(&self, group: &str, kind: &str) -> Result<&KindInfo, ApiError> {
+        self.catalog
+            .preferred(group, kind)
+            .map(|k| &**k)
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "{group}/{kind} is no longer served; its objects cannot be deleted"
+                ))
+            })
+    }
+
+    /// One request to the API as `system:gc` on `path`.
+    async fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), ApiError> {
         let content_type = match method {
             http::Method::PATCH => "application/merge-patch+json",
             _ => "application/json",

@@ -40,7 +40,7 @@ pub(super) const UNHELD: Role = Role::Hook {
     part: "object, unheld",
 };
 
-fn is_lien(kind: &KindInfo) -> bool {
+pub(super) fn is_lien(kind: &KindInfo) -> bool {
     kind.is(&kinds::LIEN)
 }
 

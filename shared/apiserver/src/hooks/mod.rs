@@ -180,3 +180,32 @@ pub(crate) async fn on_delete(cx: &HookContext<'_>, old: &Object) -> Result<Plan
         .and_policy(memberships::BINDING, memberships::deleted(cx, old))
         .and_policy(users::SELF_MANAGE, users::deleted(cx, old)))
 }
+
+/// The hooks of a delete the gc makes while it empties a container flagged
+/// as deleting (objects/bulk_delete.rs): their writes when every hook has
+/// nothing to do for `old` but remove items it names, else None (the
+/// object goes by a delete of its own). What a cascade leaves out: the
+/// orphaned mark (its dependents are in the container: owners.rs) and the
+/// liens' check (a flagged container's contents cannot be held: a new
+/// lien checks every container above its target live, and the delete that
+/// flagged the container, or one above it, checked it unheld).
+pub(crate) async fn on_cascade_delete(
+    cx: &HookContext<'_>,
+    old: &Object,
+) -> Result<Option<Vec<Write>>, ApiError> {
+    if liens::is_lien(cx.kind) || !Box::pin(quota::leaves_alone(cx, old)).await? {
+        return Ok(None);
+    }
+    // Each of these moves IAM's policy when it writes anything.
+    let policy = [
+        iam::deleted(cx, old),
+        memberships::deleted(cx, old),
+        users::deleted(cx, old),
+    ];
+    if policy.iter().any(|writes| !writes.is_empty()) {
+        return Ok(None);
+    }
+    let mut writes = relationships::deleted(cx.kind, old);
+    writes.extend(owners::deleted_with_container(cx, old));
+    Ok(Some(writes))
+}

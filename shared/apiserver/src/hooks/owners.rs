@@ -59,8 +59,17 @@ pub(super) fn changed(cx: &HookContext<'_>, old: &Object, new: &Object) -> Vec<W
     writes
 }
 
+/// Its owner index items, without the orphaned mark: what the gc deletes
+/// with an object it empties a container of, whose dependents are in that
+/// container too (a namespaced owner is one of the dependent's namespace,
+/// a cluster-scoped one of its context: `deletion::owner_reference_causes`),
+/// and go with it.
+pub(super) fn deleted_with_container(cx: &HookContext<'_>, old: &Object) -> Vec<Write> {
+    deletes(&this(cx, old), owner_uids(cx, old).into_iter())
+}
+
 pub(super) async fn deleted(cx: &HookContext<'_>, old: &Object) -> Result<Vec<Write>, ApiError> {
-    let mut writes = deletes(&this(cx, old), owner_uids(cx, old).into_iter());
+    let mut writes = deleted_with_container(cx, old);
     let dependents = cx
         .store
         .query_keys(&owner_index_pk(&old.metadata.uid), "", Some(1), None)

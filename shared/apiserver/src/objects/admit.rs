@@ -144,6 +144,19 @@ impl Ops<'_> {
             })
     }
 
+    /// Whether no validating policy would judge `old`'s delete: a delete
+    /// in bulk runs none, so it takes only such objects.
+    pub(super) async fn delete_unjudged(&self, old: &Object) -> Result<bool, ApiError> {
+        let name = &old.metadata.name;
+        let admitting = self
+            .admitting(Operation::Delete, name, None, Some(old), false)
+            .await?;
+        Ok(admitting
+            .set
+            .validating_candidates(&admitting.request)
+            .is_empty())
+    }
+
     /// The validating policies on the final object (`None` on DELETE); the
     /// warnings to send, or the denial.
     pub(super) async fn validate_policies(

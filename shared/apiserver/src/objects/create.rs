@@ -9,9 +9,14 @@ impl Ops<'_> {
     /// about, its namespace, or its context's organization or project.
     /// `None` in the platform, and for a kind placed under a parent.
     pub(super) fn container(&self, obj: &Object) -> Option<Container> {
-        if let Some(tracker) = self.strategy.tracked_by(obj) {
-            return Some(tracker);
-        }
+        self.strategy
+            .tracked_by(obj)
+            .or_else(|| self.collection_container())
+    }
+
+    /// The container of the path's collection: its namespace, or the
+    /// context's object for a kind the context contains.
+    pub(super) fn collection_container(&self) -> Option<Container> {
         if !self.namespace.is_empty() {
             return Some(placement::namespace(self.context, &self.namespace));
         }

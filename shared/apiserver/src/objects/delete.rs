@@ -59,9 +59,9 @@ impl Ops<'_> {
         if deletion::is_terminating(&old) {
             return self.delete_again(&object_ref, &stored, &old, dry_run).await;
         }
-        self.strategy
-            .check_delete(&self.strategy_context(), &old)
-            .await?;
+        if let Some(check) = self.strategy.check_delete(&self.strategy_context(), &old) {
+            check.await?;
+        }
         let mut admitting = self
             .admitting(Operation::Delete, name, None, Some(&old), false)
             .await?;
@@ -206,7 +206,7 @@ impl Ops<'_> {
         if dry_run {
             return Ok(Gone::Deleted);
         }
-        let mut set = self.delete_set(object_ref, stored, old).await?;
+        let mut set = self.delete_set(object_ref, stored.version, old).await?;
         set.extend(
             Role::Companion,
             deleted_with(store, object_ref, &children.going).await?,
@@ -249,10 +249,10 @@ impl Ops<'_> {
     /// A delete's own items: the object under its version, its label index
     /// items, its parent's and container's child index items, and its
     /// container's item when that tracks it.
-    async fn delete_set(
+    pub(super) async fn delete_set(
         &self,
         object_ref: &ObjectRef,
-        stored: &Stored,
+        version: u64,
         old: &Object,
     ) -> Result<WriteSet, ApiError> {
         let mut set = WriteSet::new();
@@ -260,7 +260,7 @@ impl Ops<'_> {
             Role::Object,
             Write::Delete {
                 key: object_ref.key(),
-                expect: Expect::Version(stored.version),
+                expect: Expect::Version(version),
             },
         );
         set.extend(

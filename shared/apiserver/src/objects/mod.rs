@@ -35,6 +35,7 @@ use crate::{label_index, ApiServer, Call};
 mod admit;
 mod create;
 mod delete;
+mod delete_collection;
 mod get;
 mod indexes;
 mod update;
@@ -156,6 +157,14 @@ pub async fn serve(
         (&Method::PUT, Some(name)) => Box::pin(ops.replace(name, status)).await,
         (&Method::PATCH, Some(name)) => Box::pin(ops.patch(name, status)).await,
         (&Method::DELETE, Some(name)) if !status => Box::pin(ops.delete(name)).await,
+        // As Kubernetes's namespaces: a container goes by its own delete.
+        (&Method::DELETE, None) if strategy.holds_children() => Err(ApiError::MethodNotAllowed {
+            message: format!(
+                "{} cannot be deleted as a collection: delete each by name",
+                kind.plural
+            ),
+        }),
+        (&Method::DELETE, None) if !status => Box::pin(ops.delete_collection(access)).await,
         (method, _) => Err(ApiError::MethodNotAllowed {
             message: format!("{method} is not allowed on this path"),
         }),

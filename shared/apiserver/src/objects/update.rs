@@ -226,20 +226,33 @@ impl Ops<'_> {
             shown.metadata.resource_version = stored.version.to_string();
             return Ok(self.respond(200, shown.to_value()).with_warnings(&warnings));
         }
-        let set = self.update_set(
+        let mut set = self.update_set(
             (&object_ref, &stored),
             (&old, &new, &doc),
             &placement,
             old_parent.as_ref(),
         );
+        if let Some(fence) = self.cascade_fence(&old, &new).await? {
+            set.put(Role::Container, fence);
+        }
         match self.commit(set, hooks).await {
             Ok(()) => Ok(self.respond(200, doc).with_warnings(&warnings)),
-            Err(err) if is_parent_refusal(&err) => Err(self.conflict(
-                &name,
-                "the new parent or one of its ancestors changed or is being deleted meanwhile; retry",
-            )),
-            Err(err) => Err(self.commit_error(&name, err)),
+            Err(err) => Err(self.update_error(&name, err)),
         }
+    }
+
+    /// What a refused update means, by the item that refused it.
+    fn update_error(&self, name: &str, err: CommitError) -> ApiError {
+        if is_parent_refusal(&err) {
+            return self.conflict(
+                name,
+                "the new parent or one of its ancestors changed or is being deleted meanwhile; retry",
+            );
+        }
+        if err.refused().is_some_and(|r| r.role == Role::Container) {
+            return self.emptied_meanwhile(name);
+        }
+        self.commit_error(name, err)
     }
 
     /// Whether the update removed a Terminating object's last finalizer
@@ -321,6 +334,22 @@ impl Ops<'_> {
             );
         }
         set
+    }
+}
+
+impl Ops<'_> {
+    /// An update refused because the object's container is being emptied
+    /// (see `delete_collection.rs`).
+    fn emptied_meanwhile(&self, name: &str) -> ApiError {
+        let container = self
+            .collection_container()
+            .map_or_else(|| "its container".to_string(), |c| c.describe());
+        self.conflict(
+            name,
+            format!(
+                "{container} is being deleted, and every object in it without finalizers with it: its finalizers, labels and owner references can no longer change"
+            ),
+        )
     }
 }
 

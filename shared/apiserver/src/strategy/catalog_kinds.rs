@@ -26,8 +26,12 @@ impl Strategy for Crds {
     }
 
     /// A type whose objects still exist is not deleted.
-    fn check_delete<'a>(&'a self, cx: &'a StrategyContext<'a>, old: &'a Object) -> Reads<'a, ()> {
-        Box::pin(crds::check_delete(cx.server, cx.catalog, old))
+    fn check_delete<'a>(
+        &'a self,
+        cx: &'a StrategyContext<'a>,
+        old: &'a Object,
+    ) -> Option<Reads<'a, ()>> {
+        Some(Box::pin(crds::check_delete(cx.server, cx.catalog, old)))
     }
 
     fn stamp(&self) -> Option<Stamp> {

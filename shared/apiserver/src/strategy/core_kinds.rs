@@ -21,11 +21,15 @@ impl Strategy for Namespaces {
             .insert(namespaces::NAME_LABEL.into(), name);
     }
 
-    fn check_delete<'a>(&'a self, cx: &'a StrategyContext<'a>, old: &'a Object) -> Reads<'a, ()> {
-        Box::pin(async move {
+    fn check_delete<'a>(
+        &'a self,
+        cx: &'a StrategyContext<'a>,
+        old: &'a Object,
+    ) -> Option<Reads<'a, ()>> {
+        Some(Box::pin(async move {
             refuse_delete(cx.context, &old.metadata.name)?;
             refuse_while_organization_stands(cx, &old.metadata.name).await
-        })
+        }))
     }
 
     fn terminating(&self, obj: &mut Object) {

@@ -56,15 +56,19 @@ impl Strategy for Memberships {
         })
     }
 
-    fn check_delete<'a>(&'a self, cx: &'a StrategyContext<'a>, old: &'a Object) -> Reads<'a, ()> {
-        Box::pin(async move {
+    fn check_delete<'a>(
+        &'a self,
+        cx: &'a StrategyContext<'a>,
+        old: &'a Object,
+    ) -> Option<Reads<'a, ()>> {
+        Some(Box::pin(async move {
             // The last owner goes with its organization, or with its user
             // (as Milo's webhook lets the user's finalizer through).
             if is_owner(old) && !owner_may_leave(cx, old).await? {
                 refuse_if_last_owner(cx, &old.metadata.name, &old.metadata.namespace).await?;
             }
             Ok(())
-        })
+        }))
     }
 
     fn stamp(&self) -> Option<Stamp> {

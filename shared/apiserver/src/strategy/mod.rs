@@ -214,10 +214,16 @@ pub trait Strategy: Sync {
         status.clone()
     }
 
-    /// Refuses a delete outright (an object that may never go, a type
-    /// still in use). Before anything is written for it.
-    fn check_delete<'a>(&'a self, _cx: &'a StrategyContext<'a>, _old: &'a Object) -> Reads<'a, ()> {
-        Box::pin(async { Ok(()) })
+    /// What may refuse a delete outright (an object that may never go, a
+    /// type still in use), read before anything is written for it; None
+    /// for a kind with no such rule, whose objects a container's cascade
+    /// may then delete in bulk.
+    fn check_delete<'a>(
+        &'a self,
+        _cx: &'a StrategyContext<'a>,
+        _old: &'a Object,
+    ) -> Option<Reads<'a, ()>> {
+        None
     }
 
     /// What a delete that leaves an object Terminating sets besides its
@@ -269,6 +275,23 @@ pub trait Strategy: Sync {
     fn answers_when_every_instance_applies(&self) -> bool {
         false
     }
+}
+
+/// Whether an object goes, in a container's cascade, with nothing done
+/// for it by its kind: no rule may refuse its delete, it is writable, no
+/// status tracks it, it holds no children, no parent indexes it, and its
+/// delete moves no stamp (objects/bulk_delete.rs).
+pub(crate) fn deletes_alone(
+    strategy: &dyn Strategy,
+    cx: &StrategyContext<'_>,
+    obj: &Object,
+) -> bool {
+    strategy.check_delete(cx, obj).is_none()
+        && strategy.read_only().is_none()
+        && strategy.tracked_by(obj).is_none()
+        && !strategy.holds_children()
+        && strategy.parent_of(cx.kind, obj).is_none()
+        && strategy.stamp().is_none()
 }
 
 /// The strategy of a kind: its family's, or the generic one.

@@ -165,6 +165,12 @@ mod tests {
                 .allowed
         };
         assert!(allowed("core", "configmaps", "ConfigMap", "delete"));
+        assert!(allowed(
+            "core",
+            "configmaps",
+            "ConfigMap",
+            "deletecollection"
+        ));
         assert!(allowed("core", "namespaces/status", "Namespace", "update"));
         // A cascade deletes quota's grants too, which no wildcard grants.
         assert!(allowed(

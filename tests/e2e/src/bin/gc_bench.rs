@@ -39,8 +39,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const G: &str = "/apis/resourcemanager.miloapis.com/v1alpha1";
 const ORG: &str = "gc-bench-org";
 const PROJECT: &str = "gc-bench-p";
-/// As the gc's leaves in flight (apiserver's gc/cascade.rs,
-/// `LEAF_DELETES_IN_FLIGHT`): the raw side gets the same concurrency.
+/// As the batches of a sealed container's bulk delete in flight
+/// (apiserver's objects/delete_collection.rs, `IN_FLIGHT`): the raw side
+/// gets the same concurrency.
 const IN_FLIGHT: usize = 16;
 /// The puts of the setup, untimed.
 const SETUP_CONCURRENCY: usize = 32;

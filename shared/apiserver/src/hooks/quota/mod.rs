@@ -226,6 +226,22 @@ pub(super) async fn on_update(
     Ok(stamped(cx, pending))
 }
 
+/// Whether quota has nothing to do for `old`'s delete: not a quota kind
+/// nor a node of the quota tree, no claim or grant made for it, and no
+/// grant policy that renders one for it.
+pub(super) async fn leaves_alone(cx: &HookContext<'_>, old: &Object) -> Result<bool, ApiError> {
+    let annotations = &old.metadata.annotations;
+    if QuotaKind::of(cx.kind).is_some()
+        || q::NodeKind::of(&cx.kind.group, &cx.kind.kind).is_some()
+        || annotations.contains_key(q::CLAIMS_ANNOTATION)
+        || annotations.contains_key(q::GRANTS_ANNOTATION)
+    {
+        return Ok(false);
+    }
+    let inputs = Box::pin(inputs(cx)).await?;
+    Ok(!policy_grants::any_renders(&inputs, &old.to_value())?)
+}
+
 /// What a delete adds: the quota kind's own part (a grant's limits taken
 /// back, a claim's usage released, a registration's buckets retired), and
 /// for a trigger the claims made for it deleted with their usage, its

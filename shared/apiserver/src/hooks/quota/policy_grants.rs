@@ -93,6 +93,17 @@ pub(super) async fn grants_for(
 }
 
 /// The grant `policy` renders for a trigger's document, if it applies.
+/// Whether any policy renders a grant for `doc` (its delete then reads
+/// and deletes what the policy made).
+pub(super) fn any_renders(inputs: &Inputs, doc: &Value) -> Result<bool, ApiError> {
+    for policy in &inputs.grant_policies {
+        if render(policy, Some(doc))?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn render(
     policy: &q::GrantCreationPolicy,
     doc: Option<&Value>,
