@@ -71,6 +71,9 @@ pub struct ApiServer {
     /// Whether requests are authorized (always, but in a benchmark's
     /// baseline: [`ApiServer::without_authorization`]).
     authorizes: bool,
+    /// How many objects a deletecollection reads at a time
+    /// (objects/delete_collection.rs).
+    collection_page: i32,
     /// Set once this instance has run `bootstrap` (the platform's
     /// `default` namespace, the built-in CRDs as objects).
     bootstrapped: tokio::sync::OnceCell<()>,
@@ -134,6 +137,7 @@ impl ApiServer {
             iam: authorization::iam_cache::IamCache::new(catalog_refresh),
             pre_deletion: predeletion_cache::PreDeletionCache::new(catalog_refresh),
             authorizes: true,
+            collection_page: objects::COLLECTION_PAGE,
             bootstrapped: tokio::sync::OnceCell::new(),
         })
     }
@@ -142,6 +146,13 @@ impl ApiServer {
     /// policies (the default: `Budget::default()`, 100 ms per policy).
     pub fn with_admission_budget(mut self, budget: domain::admission::Budget) -> Self {
         self.admission = admission::Admission::new(self.catalog.refresh(), budget);
+        self
+    }
+
+    /// The same server reading `objects` at a time in a deletecollection
+    /// (a test's way to see several pages without thousands of objects).
+    pub fn with_collection_page(mut self, objects: i32) -> Self {
+        self.collection_page = objects.max(1);
         self
     }
 

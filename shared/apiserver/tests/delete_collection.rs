@@ -145,7 +145,17 @@ async fn a_bad_deletecollection_is_refused_and_deletes_nothing() {
 /// child index), and what holds a finalizer still waits for it.
 #[tokio::test]
 async fn a_namespace_being_emptied_goes_in_bulk_and_leaves_no_item() {
-    let api = api().await;
+    // Pages of 50, to read several.
+    let Api {
+        server,
+        token,
+        table,
+    } = api().await;
+    let api = Api {
+        server: server.with_collection_page(50),
+        token,
+        table,
+    };
     let configmaps = project_with_namespace(&api, "team").await;
     let before = scan_keys(&api).await;
     let owner = put(&api, &configmaps, configmap("owner", json!({}), &[])).await;
@@ -153,8 +163,8 @@ async fn a_namespace_being_emptied_goes_in_bulk_and_leaves_no_item() {
         "apiVersion": "v1", "kind": "ConfigMap",
         "name": "owner", "uid": owner["metadata"]["uid"],
     }]);
-    // More than one page of the collection's reads (500 objects).
-    let objects = (0..520).map(|i| {
+    // Three pages of the collection's reads.
+    let objects = (0..130).map(|i| {
         let mut object = configmap(
             &format!("cm-{i}"),
             json!({"app": "x", "tier": format!("t{}", i % 3)}),

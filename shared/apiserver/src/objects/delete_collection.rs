@@ -47,8 +47,15 @@ impl Ops<'_> {
         let mut one_by_one = Vec::new();
         let mut after = None;
         loop {
-            let (objects, next) =
-                list::selected(self.server, collection, self.call, access, PAGE, after).await?;
+            let (objects, next) = list::selected(
+                self.server,
+                collection,
+                self.call,
+                access,
+                self.server.collection_page,
+                after,
+            )
+            .await?;
             let (bulk, others) = self.sort_out(objects, in_bulk).await?;
             one_by_one.extend(others);
             for chunk in bulk.chunks(BULK_CHUNK) {
@@ -202,5 +209,6 @@ fn closed(_: AcquireError) -> ApiError {
 /// BatchWriteItem calls' worth, so that many are in flight at once.
 const BULK_CHUNK: usize = 50;
 
-/// Objects read and sorted out at a time.
-const PAGE: i32 = 500;
+/// Objects read and sorted out at a time, unless the server says
+/// otherwise (`ApiServer::with_collection_page`).
+pub(crate) const COLLECTION_PAGE: i32 = 500;

@@ -36,6 +36,8 @@ mod admit;
 mod create;
 mod delete;
 mod delete_collection;
+
+pub(crate) use delete_collection::COLLECTION_PAGE;
 mod get;
 mod indexes;
 mod update;
