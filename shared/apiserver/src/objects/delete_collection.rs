@@ -136,20 +136,24 @@ impl Ops<'_> {
             return Ok(false);
         };
         let store = &self.server.store;
+        let terminating = |stored: Option<Stored>| {
+            stored.is_some_and(|s| s.object["metadata"]["deletionTimestamp"].is_string())
+        };
         let key = container.object_ref.key();
-        if !store.is_flagged_deleting(&key).await.map_err(from_store)? {
+        // The store flags every document it puts Terminating: one read.
+        if terminating(store.get(&key).await.map_err(from_store)?) {
+            return Ok(true);
+        }
+        let Some(context) = placement::context_object(self.context) else {
             return Ok(false);
-        }
-        let mut terminating = vec![key];
-        terminating.extend(placement::context_object(self.context).map(|c| c.object_ref.key()));
-        for key in terminating {
-            if let Some(stored) = store.get(&key).await.map_err(from_store)? {
-                if stored.object["metadata"]["deletionTimestamp"].is_string() {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
+        };
+        Ok(store.is_flagged_deleting(&key).await.map_err(from_store)?
+            && terminating(
+                store
+                    .get(&context.object_ref.key())
+                    .await
+                    .map_err(from_store)?,
+            ))
     }
 
     /// The items a cascade's delete of `obj` removes, when removing them is

@@ -239,7 +239,7 @@ pub(super) async fn leaves_alone(cx: &HookContext<'_>, old: &Object) -> Result<b
         return Ok(false);
     }
     let inputs = Box::pin(inputs(cx)).await?;
-    Ok(!policy_grants::any_renders(&inputs, &old.to_value())?)
+    Ok(!policy_grants::any_renders(&inputs, old)?)
 }
 
 /// What a delete adds: the quota kind's own part (a grant's limits taken
