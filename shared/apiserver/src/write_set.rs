@@ -19,9 +19,11 @@ use crate::{crds, policy_cache, predeletion_cache, quota_cache, ApiServer};
 pub(crate) enum Role {
     /// The object the request creates, changes or deletes.
     Object,
-    /// One of the object's index items: labels, its container's and
-    /// parent's child index, its relationships.
+    /// One of the object's index items: labels, its parent's child
+    /// index, its relationships, its owners'.
     Index,
+    /// Its container's child index item: what a cascade finds it by.
+    Entry,
     /// The container the object lives in (its namespace, its
     /// organization or project, the project a record is about): checked
     /// live, or written with it.
@@ -108,6 +110,33 @@ impl Stamp {
             }
         }
         Ok(())
+    }
+}
+
+/// Deletes that go in batches, with no transaction, sorted so that a
+/// batch cut short (a gc killed) leaves only what a cascade run again
+/// finds and finishes: index items first, as the object they point at
+/// still leads to them; the objects next; last the container's entries,
+/// by which the cascade finds the objects. A cut can leave entries whose
+/// objects are gone, and nothing else; the gc removes those.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct BatchDeletes {
+    pub index: Vec<store::ItemKey>,
+    pub objects: Vec<store::ItemKey>,
+    pub entries: Vec<store::ItemKey>,
+}
+
+impl BatchDeletes {
+    pub fn append(&mut self, mut other: BatchDeletes) {
+        self.index.append(&mut other.index);
+        self.objects.append(&mut other.objects);
+        self.entries.append(&mut other.entries);
+    }
+
+    /// The keys in the order they must go, each slice gone before the
+    /// next is sent.
+    pub fn in_order(&self) -> [&[store::ItemKey]; 3] {
+        [&self.index, &self.objects, &self.entries]
     }
 }
 
@@ -222,17 +251,23 @@ impl WriteSet {
     /// The keys the set deletes, when deleting them is all it does (no
     /// other write, no stamp, nothing before it): a set that may go in a
     /// batch with others.
-    pub fn deletes_only(&self) -> Option<Vec<store::ItemKey>> {
+    pub fn deletes_only(&self) -> Option<BatchDeletes> {
         if !self.stamps.is_empty() || !self.earlier.is_empty() {
             return None;
         }
-        self.writes
-            .iter()
-            .map(|write| match write {
-                Write::Delete { key, .. } => Some(key.clone()),
-                _ => None,
-            })
-            .collect()
+        let mut deletes = BatchDeletes::default();
+        for (write, role) in self.writes.iter().zip(&self.roles) {
+            let Write::Delete { key, .. } = write else {
+                return None;
+            };
+            let phase = match role {
+                Role::Object => &mut deletes.objects,
+                Role::Entry => &mut deletes.entries,
+                _ => &mut deletes.index,
+            };
+            phase.push(key.clone());
+        }
+        Some(deletes)
     }
 
     /// Applies the set all-or-nothing, then the after-commit of its stamps.
@@ -320,9 +355,15 @@ mod tests {
             expect: Expect::Version(3),
         };
         let mut set = WriteSet::new();
+        set.put(Role::Entry, delete("entry"));
         set.put(Role::Object, delete("object"));
         set.put(Role::Index, delete("label"));
-        assert_eq!(set.deletes_only(), Some(vec![key("object"), key("label")]));
+        let deletes = set.deletes_only().expect("deletes alone");
+        assert_eq!(
+            deletes.in_order(),
+            [&[key("label")][..], &[key("object")], &[key("entry")]],
+            "what finds an object goes after it, what it finds before"
+        );
         set.put(Role::Container, check("container"));
         assert_eq!(set.deletes_only(), None, "a check needs a transaction");
         let mut stamped = WriteSet::new();

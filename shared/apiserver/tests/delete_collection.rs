@@ -214,6 +214,60 @@ async fn a_namespace_being_emptied_goes_in_bulk_and_leaves_no_item() {
     assert!(left.is_empty(), "items left behind: {left:?}");
 }
 
+/// A gc killed in the middle of a batch leaves at most containers'
+/// entries whose objects are gone (`BatchDeletes`: the entry goes last);
+/// the next pass removes those and finishes. Here the cut is made by hand:
+/// every item of three objects deleted but their namespace's entry.
+#[tokio::test]
+async fn entries_a_cut_batch_leaves_are_removed_and_the_cascade_finishes() {
+    let api = api().await;
+    let configmaps = project_with_namespace(&api, "team").await;
+    let before = scan_keys(&api).await;
+    for i in 0..5 {
+        let name = format!("cm-{i}");
+        put(
+            &api,
+            &configmaps,
+            configmap(&name, json!({"app": "x"}), &[]),
+        )
+        .await;
+    }
+    let namespace = format!("{P1}/api/v1/namespaces/team");
+    assert_eq!(api.call("DELETE", &namespace, None).await.status, 200);
+
+    let cut: Vec<store::ItemKey> = scan_keys(&api)
+        .await
+        .into_iter()
+        .filter(|(pk, sk)| {
+            let of_cut = ["cm-0", "cm-1", "cm-2"]
+                .iter()
+                .any(|name| pk.ends_with(&format!("#{name}")) || sk.ends_with(&format!("#{name}")));
+            of_cut && !pk.starts_with("c#")
+        })
+        .map(|(pk, sk)| store::ItemKey { pk, sk })
+        .collect();
+    assert!(cut.len() >= 6, "each object and its label: {cut:?}");
+    let store = store::Store::new(store::Store::client_from_env().await, api.table.clone());
+    store.delete_unchecked(&cut).await.expect("the cut");
+    let dangling = scan_keys(&api)
+        .await
+        .into_iter()
+        .filter(|(pk, sk)| pk.starts_with("c#") && sk.ends_with("#cm-0"))
+        .count();
+    assert_eq!(dangling, 1, "the entry is what a cut leaves");
+
+    for _ in 0..5 {
+        sweep(&api.server).await.expect("a gc pass");
+    }
+    assert_eq!(status_of(&api, &namespace).await, 404);
+    let left: Vec<_> = scan_keys(&api)
+        .await
+        .into_iter()
+        .filter(|key| !before.contains(key))
+        .collect();
+    assert!(left.is_empty(), "items left behind: {left:?}");
+}
+
 /// What the gc deletes in bulk cannot change under it: in a namespace
 /// being emptied, an object without finalizers gains no finalizer, label
 /// or owner; its data may still change, and an object with finalizers

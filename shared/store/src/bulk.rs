@@ -1,7 +1,7 @@
 //! The one write that is not conditional: deleting many items with
 //! BatchWriteItem, 25 to a call. Only a caller that has made the items
 //! impossible to change meanwhile may use it (the gc function, emptying a
-//! container flagged as deleting: see apiserver's `objects/bulk_delete.rs`),
+//! container flagged as deleting: see apiserver's `objects/delete_collection.rs`),
 //! because a batch checks nothing: it is what a transaction of the same
 //! items costs in a fraction of the time.
 

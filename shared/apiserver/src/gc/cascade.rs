@@ -10,9 +10,10 @@ use std::collections::BTreeSet;
 
 use futures_util::{stream, StreamExt};
 use serde_json::Value;
-use store::{ObjectRef, Stored, Write};
+use store::{Expect, ObjectRef, StoreError, Stored, Write};
 
 use super::{object_of, Deleted, Gc, Sweep};
+use crate::errors::from_store;
 use crate::hierarchy_reads;
 use crate::route::collection_path;
 use crate::strategy::{self, ChildFate};
@@ -43,7 +44,7 @@ impl Gc<'_> {
             .partition(is_leaf);
         // In the children's order, so the condition names the same ones.
         let leaves_done: Vec<_> = stream::iter(&leaves)
-            .map(|leaf| self.empty_leaf(leaf))
+            .map(|leaf| self.empty_leaf(container, leaf))
             .buffered(LEAF_DELETES_IN_FLIGHT)
             .collect()
             .await;
@@ -122,9 +123,14 @@ impl Gc<'_> {
 
     /// Deletes one object that holds none: what it still waits for, if
     /// anything, and the deletes asked for.
-    async fn empty_leaf(&self, leaf: &ObjectRef) -> Result<(Option<Waiting>, usize), ApiError> {
+    async fn empty_leaf(
+        &self,
+        container: &ObjectRef,
+        leaf: &ObjectRef,
+    ) -> Result<(Option<Waiting>, usize), ApiError> {
         let Some(stored) = self.read(leaf).await? else {
-            return Ok((None, 0));
+            self.remove_entry(container, leaf).await?;
+            return Ok((None, 1));
         };
         let object = object_of(&stored)?;
         if deletion::is_terminating(&object) {
@@ -137,6 +143,28 @@ impl Gc<'_> {
             Deleted::Refused(message) => Some(Waiting::refused(&leaf.kind, &object, &message)),
         };
         Ok((left, report.deletes))
+    }
+
+    /// Removes the container's entry of an object that is gone: what a
+    /// batch cut short leaves (see `BatchDeletes`). Only while the object
+    /// is absent: one created again meanwhile keeps its entry.
+    async fn remove_entry(&self, container: &ObjectRef, gone: &ObjectRef) -> Result<(), ApiError> {
+        let writes = vec![
+            Write::Check {
+                key: gone.key(),
+                expect: Expect::Absent,
+            },
+            Write::Delete {
+                key: container.child_index_key(gone),
+                expect: Expect::Present,
+            },
+        ];
+        match self.server.store.write(writes).await {
+            Ok(()) => Ok(()),
+            // Created again, or the entry gone meanwhile: either is right.
+            Err(StoreError::AlreadyExists { .. } | StoreError::NotFound { .. }) => Ok(()),
+            Err(err) => Err(from_store(err)),
+        }
     }
 
     /// Writes a Terminating container's ResourceCleanup condition when it

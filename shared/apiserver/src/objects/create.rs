@@ -188,7 +188,7 @@ impl Ops<'_> {
                 Role::Container,
                 self.container_item(container, obj, true).await?,
             );
-            set.put(Role::Index, child_index(&container.object_ref, &object_ref));
+            set.put(Role::Entry, child_index(&container.object_ref, &object_ref));
         }
         if let Some(parent) = placement.first() {
             set.put(

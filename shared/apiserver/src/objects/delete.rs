@@ -296,7 +296,7 @@ impl Ops<'_> {
                 self.container_item(&container, old, false).await?,
             );
             set.put(
-                Role::Index,
+                Role::Entry,
                 Write::Delete {
                     key: container.object_ref.child_index_key(object_ref),
                     expect: Expect::Anything,

@@ -10,17 +10,18 @@
 //! there can change what its delete removes, since an update that would
 //! (a finalizer, a label or an owner added) checks the container live
 //! ([`Ops::cascade_fence`]), and nothing new lands in a flagged container.
-//! The rest go one DELETE each.
+//! A batch cut short leaves only what the gc's next run finishes: see
+//! [`BatchDeletes`]. The rest go one DELETE each.
 
 use domain::deletion;
 use std::sync::Arc;
 
 use futures_util::{stream, StreamExt};
 use serde_json::json;
-use store::ItemKey;
 use tokio::sync::{AcquireError, Semaphore};
 
 use crate::list;
+use crate::write_set::BatchDeletes;
 
 use super::*;
 
@@ -58,12 +59,17 @@ impl Ops<'_> {
             .await?;
             let (bulk, others) = self.sort_out(objects, in_bulk).await?;
             one_by_one.extend(others);
-            for chunk in bulk.chunks(BULK_CHUNK) {
+            for group in bulk.chunks(BULK_OBJECTS) {
                 let slot = slots.clone().acquire_owned().await.map_err(closed)?;
-                let (store, chunk) = (self.server.store.clone(), chunk.to_vec());
+                let store = self.server.store.clone();
+                let mut deletes = BatchDeletes::default();
+                group.iter().for_each(|one| deletes.append(one.clone()));
                 batches.push(tokio::spawn(async move {
                     let _slot = slot;
-                    store.delete_unchecked(&chunk).await
+                    for keys in deletes.in_order() {
+                        store.delete_unchecked(keys).await?;
+                    }
+                    Ok::<_, store::StoreError>(())
                 }));
             }
             match next {
@@ -108,7 +114,7 @@ impl Ops<'_> {
         &self,
         objects: Vec<Value>,
         in_bulk: bool,
-    ) -> Result<(Vec<ItemKey>, Vec<String>), ApiError> {
+    ) -> Result<(Vec<BatchDeletes>, Vec<String>), ApiError> {
         let (mut bulk, mut one_by_one) = (Vec::new(), Vec::new());
         for doc in objects {
             let obj = Object::from_value(doc).map_err(|e| {
@@ -116,7 +122,7 @@ impl Ops<'_> {
             })?;
             match in_bulk {
                 true => match self.cascade_items(&obj).await? {
-                    Some(items) if self.delete_unjudged(&obj).await? => bulk.extend(items),
+                    Some(items) if self.delete_unjudged(&obj).await? => bulk.push(items),
                     _ => one_by_one.push(obj.metadata.name),
                 },
                 false => one_by_one.push(obj.metadata.name),
@@ -164,7 +170,7 @@ impl Ops<'_> {
     pub(super) async fn cascade_items(
         &self,
         obj: &Object,
-    ) -> Result<Option<Vec<ItemKey>>, ApiError> {
+    ) -> Result<Option<BatchDeletes>, ApiError> {
         if deletion::is_terminating(obj)
             || !obj.metadata.finalizers.is_empty()
             || !strategy::deletes_alone(self.strategy, &self.strategy_context(), obj)
@@ -209,9 +215,9 @@ fn closed(_: AcquireError) -> ApiError {
     ApiError::internal("a deletecollection's batches were stopped")
 }
 
-/// The keys one [`store::Store::delete_unchecked`] call takes: a few
-/// BatchWriteItem calls' worth, so that many are in flight at once.
-const BULK_CHUNK: usize = 50;
+/// The objects one batch task deletes, its three kinds of items in turn
+/// ([`BatchDeletes::in_order`]): a BatchWriteItem call's worth of each.
+const BULK_OBJECTS: usize = 25;
 
 /// Objects read and sorted out at a time, unless the server says
 /// otherwise (`ApiServer::with_collection_page`).
