@@ -211,23 +211,37 @@ impl Store {
             .map(|w| operation(&self.table, w))
             .collect::<Result<Vec<_>, _>>()?;
         let mut attempt = 0;
+        // One token per attempt: the SDK's own retries of an attempt reuse
+        // it, so a retried request that already committed is not applied twice.
+        let mut token = uuid::Uuid::new_v4().to_string();
         loop {
             attempt += 1;
-            // One token per attempt: the SDK's own retries of an attempt reuse
-            // it, so a retried request that already committed is not applied twice.
             let result = self
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
-                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .client_request_token(&token)
                 .send()
                 .await;
-            match result.map_err(|e| transaction_error(writes, e)) {
-                Err(StoreError::TransactionConflict) if attempt < CONFLICT_ATTEMPTS => {
-                    let backoff = 10 * u64::from(attempt) + jitter_millis();
-                    tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
-                }
-                other => return other.map(drop),
+            let backoff = || {
+                let millis = 10 * u64::from(attempt) + jitter_millis();
+                tokio::time::sleep(std::time::Duration::from_millis(millis))
+            };
+            match result {
+                Ok(_) => return Ok(()),
+                // DynamoDB's 500 outlasted the SDK's retries: DynamoDB Local
+                // answers so when a transaction waited too long for another's
+                // lock, and says real DynamoDB would take it. It may have
+                // committed, so it goes again under the same token, which
+                // DynamoDB answers from the first if it did.
+                Err(err) if is_internal(&err) && attempt < CONFLICT_ATTEMPTS => backoff().await,
+                Err(err) => match transaction_error(writes, err) {
+                    StoreError::TransactionConflict if attempt < CONFLICT_ATTEMPTS => {
+                        token = uuid::Uuid::new_v4().to_string();
+                        backoff().await;
+                    }
+                    other => return Err(other),
+                },
             }
         }
     }
@@ -263,6 +277,12 @@ fn distinct(writes: &[Write]) -> Option<(Vec<Write>, Vec<usize>)> {
         .map(|(position, w)| (w.clone(), position))
         .unzip();
     Some((out, origin))
+}
+
+fn is_internal<R>(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> bool {
+    matches!(err, SdkError::ServiceError(service) if service.err().is_internal_server_error())
 }
 
 fn jitter_millis() -> u64 {
@@ -528,6 +548,8 @@ fn transaction_error<R: std::fmt::Debug>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::error::InternalServerError;
 
     #[test]
     fn an_index_item_put_twice_is_put_once_and_positions_kept() {
@@ -566,5 +588,26 @@ mod tests {
         let (out, origin) = distinct(&[live.clone(), live.clone()]).unwrap();
         assert_eq!((out, origin), (vec![live.clone()], vec![0]));
         assert!(distinct(&[live, unheld]).is_none());
+    }
+
+    fn service_error(err: TransactWriteItemsError) -> SdkError<TransactWriteItemsError, ()> {
+        SdkError::service_error(err, ())
+    }
+
+    #[test]
+    fn only_dynamodbs_500_is_sent_again_under_its_token() {
+        let lock = InternalServerError::builder()
+            .message("This action timed out because it too long waiting for a lock.")
+            .build();
+        assert!(is_internal(&service_error(
+            TransactWriteItemsError::InternalServerError(lock)
+        )));
+        let throttled = aws_sdk_dynamodb::types::error::RequestLimitExceeded::builder().build();
+        assert!(!is_internal(&service_error(
+            TransactWriteItemsError::RequestLimitExceeded(throttled)
+        )));
+        assert!(!is_internal(
+            &SdkError::<TransactWriteItemsError, ()>::timeout_error("slow")
+        ));
     }
 }
