@@ -5,6 +5,7 @@ pub mod admission;
 pub mod builtin;
 pub mod catalog;
 pub mod cel_common;
+pub mod change_event;
 pub mod context_policy;
 pub mod continue_token;
 pub mod core_kinds;

@@ -3,6 +3,13 @@
 //! handler core: [`Consumer::drain`] (a batch, for the Lambda on a
 //! schedule) and [`Consumer::run`] (the long-running loop).
 //!
+//! Within a batch, the messages that have arrived are sorted into lanes,
+//! one per resource ([`crate::lanes`]): up to [`RESOURCES_IN_FLIGHT`]
+//! resources' events are handled at once, each resource's in the stream's
+//! order. Acks are sent without waiting for each, and flushed once for the
+//! messages handled together: a lost ack is a redelivery, which the graph
+//! skips as already applied.
+//!
 //! The consumer is created (if missing) on the existing stream with
 //! `max_deliver` unlimited on the server: the delivery bound is enforced by
 //! [`settle`], which dead-letters a message still failing on its
@@ -13,14 +20,21 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, AckKind};
-use futures_util::StreamExt;
+use domain::ingest::{LifecycleEvent, RelationshipType};
+use futures_util::{stream, StreamExt};
 
 use crate::config::ConsumerConfig;
-use crate::graph::Graph;
-use crate::handler::{handle, settle, Action, Outcome};
+use crate::graph::{Graph, GraphError};
+use crate::handler::{apply, decode_message, settle, Action, Outcome};
+use crate::lanes::lanes;
 
 /// Redelivery of a message whose handler died (no ack, no nak).
 pub const ACK_WAIT: Duration = Duration::from_secs(30);
+
+/// Resources whose events one consumer handles at once. Each event waits
+/// mostly on two DynamoDB round trips; several resources in flight hide
+/// those waits. Not tuned: docs/benchmarks.md (Ingestion) measures at it.
+pub const RESOURCES_IN_FLIGHT: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {
@@ -49,11 +63,22 @@ impl DrainReport {
     pub fn messages(&self) -> usize {
         self.acked + self.dead_lettered + self.retried + self.unsettled
     }
+
+    fn add(&mut self, other: DrainReport) {
+        self.acked += other.acked;
+        self.dead_lettered += other.dead_lettered;
+        self.retried += other.retried;
+        self.unsettled += other.unsettled;
+    }
 }
+
+/// A message with what reading it gave.
+type Read = (jetstream::Message, Result<LifecycleEvent, Outcome>);
 
 pub struct Consumer {
     config: ConsumerConfig,
     graph: Graph,
+    client: async_nats::Client,
     js: jetstream::Context,
     consumer: jetstream::consumer::PullConsumer,
 }
@@ -69,7 +94,7 @@ impl Consumer {
                     url: config.nats_url.clone(),
                     message: e.to_string(),
                 })?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
         let stream = js
             .get_stream(&config.stream)
             .await
@@ -97,6 +122,7 @@ impl Consumer {
         Ok(Consumer {
             config,
             graph,
+            client,
             js,
             consumer,
         })
@@ -113,7 +139,7 @@ impl Consumer {
         batch_size: usize,
         max_wait: Duration,
     ) -> Result<DrainReport, ConsumerError> {
-        let mut batch = self
+        let batch = self
             .consumer
             .fetch()
             .max_messages(batch_size)
@@ -125,20 +151,59 @@ impl Consumer {
         // the next batch on.
         let definitions = self.graph.definitions().await;
         let mut report = DrainReport::default();
-        while let Some(message) = batch.next().await {
-            let message = message.map_err(|e| ConsumerError::Fetch(e.to_string()))?;
-            let outcome = match &definitions {
-                Ok(definitions) => {
-                    handle(
-                        &self.graph,
-                        &self.config.ingest,
-                        definitions,
-                        message.subject.as_str(),
-                        &message.payload,
-                    )
-                    .await
+        // What has arrived is handled while the rest is on its way.
+        let mut arrived = batch.ready_chunks(batch_size.max(1));
+        while let Some(chunk) = arrived.next().await {
+            let mut failed = None;
+            let mut read = Vec::with_capacity(chunk.len());
+            for message in chunk {
+                match message {
+                    Ok(message) => read.push(self.read(message)),
+                    Err(e) => failed = Some(ConsumerError::Fetch(e.to_string())),
                 }
-                Err(e) => Outcome::Retry {
+            }
+            let keyed = read.into_iter().map(|(message, event)| {
+                let key = event.as_ref().ok().map(|e| e.subject.to_string());
+                (key, (message, event))
+            });
+            let reports: Vec<DrainReport> = stream::iter(lanes(keyed))
+                .map(|lane| self.handle_lane(lane, &definitions))
+                .buffer_unordered(RESOURCES_IN_FLIGHT)
+                .collect()
+                .await;
+            reports.into_iter().for_each(|r| report.add(r));
+            // The chunk's acks, sent without waiting, leave together.
+            if let Err(e) = self.client.flush().await {
+                tracing::warn!(error = %e, "acks not flushed; their messages are redelivered and skipped as applied");
+            }
+            if let Some(err) = failed {
+                return Err(err);
+            }
+        }
+        Ok(report)
+    }
+
+    fn read(&self, message: jetstream::Message) -> Read {
+        let event = decode_message(
+            &self.config.ingest,
+            message.subject.as_str(),
+            &message.payload,
+        );
+        (message, event)
+    }
+
+    /// One resource's messages, one after another.
+    async fn handle_lane(
+        &self,
+        lane: Vec<Read>,
+        definitions: &Result<Vec<RelationshipType>, GraphError>,
+    ) -> DrainReport {
+        let mut report = DrainReport::default();
+        for (message, event) in lane {
+            let outcome = match (event, definitions) {
+                (Err(dead), _) => dead,
+                (Ok(event), Ok(definitions)) => apply(&self.graph, definitions, &event).await,
+                (Ok(_), Err(e)) => Outcome::Retry {
                     reason: e.to_string(),
                 },
             };
@@ -146,15 +211,20 @@ impl Consumer {
             let action = settle(outcome, delivered, self.config.max_deliver, |n| {
                 self.config.backoff_after(n)
             });
-            self.apply(&message, action, &mut report).await;
+            self.carry_out(&message, action, &mut report).await;
         }
-        Ok(report)
+        report
     }
 
-    async fn apply(&self, message: &jetstream::Message, action: Action, report: &mut DrainReport) {
+    async fn carry_out(
+        &self,
+        message: &jetstream::Message,
+        action: Action,
+        report: &mut DrainReport,
+    ) {
         let subject = message.subject.as_str();
         let result = match &action {
-            Action::Ack => message.double_ack().await.map(|()| &mut report.acked),
+            Action::Ack => message.ack().await.map(|()| &mut report.acked),
             Action::Nak(delay) => {
                 tracing::warn!(subject, ?delay, "retrying later");
                 message
@@ -168,10 +238,7 @@ impl Consumer {
             } => {
                 tracing::warn!(subject, reason, why, "dead letter");
                 match self.publish_dead_letter(message, reason, why).await {
-                    Ok(()) => message
-                        .double_ack()
-                        .await
-                        .map(|()| &mut report.dead_lettered),
+                    Ok(()) => message.ack().await.map(|()| &mut report.dead_lettered),
                     Err(e) => Err(e),
                 }
             }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use domain::ingest::{decode, relationships, IngestConfig, RelationshipType};
+use domain::ingest::{decode, relationships, IngestConfig, LifecycleEvent, RelationshipType};
 use store::StoreError;
 
 use crate::graph::{Graph, GraphError, Ingested};
@@ -35,21 +35,41 @@ pub async fn handle(
     subject: &str,
     payload: &[u8],
 ) -> Outcome {
-    let dead = |d: domain::ingest::DeadLetter| Outcome::DeadLetter {
-        reason: d.reason.as_str().to_string(),
-        message: d.message,
-    };
-    let event = match decode(subject, payload, config) {
-        Ok(event) => event,
-        Err(d) => return dead(d),
-    };
-    let related = match relationships(&event, definitions) {
+    match decode_message(config, subject, payload) {
+        Ok(event) => apply(graph, definitions, &event).await,
+        Err(dead) => dead,
+    }
+}
+
+/// A message read, or the dead letter it makes.
+pub fn decode_message(
+    config: &IngestConfig,
+    subject: &str,
+    payload: &[u8],
+) -> Result<LifecycleEvent, Outcome> {
+    decode(subject, payload, config).map_err(dead_letter)
+}
+
+/// An event, decoded, written to the graph.
+pub async fn apply(
+    graph: &Graph,
+    definitions: &[RelationshipType],
+    event: &LifecycleEvent,
+) -> Outcome {
+    let related = match relationships(event, definitions) {
         Ok(related) => related,
-        Err(d) => return dead(d),
+        Err(d) => return dead_letter(d),
     };
-    match graph.ingest(&event, &related).await {
+    match graph.ingest(event, &related).await {
         Ok(done) => Outcome::Ack(done),
         Err(e) => from_graph_error(e),
+    }
+}
+
+fn dead_letter(d: domain::ingest::DeadLetter) -> Outcome {
+    Outcome::DeadLetter {
+        reason: d.reason.as_str().to_string(),
+        message: d.message,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod consumer;
 pub mod graph;
 pub mod handler;
+pub mod lanes;
 #[cfg(feature = "consumer")]
 pub mod streams;
 
@@ -22,4 +23,4 @@ pub use config::{ConsumerConfig, ConsumerConfigError};
 #[cfg(feature = "consumer")]
 pub use consumer::{Consumer, ConsumerError, DrainReport};
 pub use graph::{relationship_writes, Graph, GraphError, Ingested, Loaded};
-pub use handler::{handle, settle, Action, Outcome};
+pub use handler::{apply, decode_message, handle, settle, Action, Outcome};

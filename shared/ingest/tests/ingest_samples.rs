@@ -264,3 +264,50 @@ async fn ingested_resources_are_listed_and_read_through_the_api_by_label() {
     let (status, _) = w.call("DELETE", &format!("{base}/{name}"), None).await;
     assert_eq!(status, 405);
 }
+
+/// Resources' events are handled side by side (`RESOURCES_IN_FLIGHT`),
+/// one resource's in the stream's order: published interleaved, every
+/// event of every resource applies (an update overtaken by a later one
+/// would be skipped as older, or meet the other's write and be retried).
+#[tokio::test]
+async fn many_resources_events_interleaved_each_apply_in_order() {
+    const RESOURCES: usize = 12;
+    const UPDATES: usize = 5;
+    let w = World::new().await;
+    let resource =
+        |r: usize| format!("urn:infratographer:loadbalancer:00000000-0000-4000-8000-{r:012}");
+    let tenant = |i: usize| [TENANT_1, TENANT_2][i % 2];
+    for i in 0..=UPDATES {
+        for r in 0..RESOURCES {
+            let (name, event) = match i {
+                0 => ("01-loadbalancer-create.json", "loadbalancer.create"),
+                _ => ("02-loadbalancer-update.json", "loadbalancer.update"),
+            };
+            let mut message: serde_json::Value = serde_json::from_slice(&sample(name)).unwrap();
+            message["subject_urn"] = json!(resource(r));
+            message["timestamp"] = json!(format!("2023-05-06T18:00:{i:02}Z"));
+            message["fields"] = json!({"tenant_urn": tenant(i)});
+            w.publish(event, message.to_string().into_bytes()).await;
+        }
+    }
+    let report = w.drain_all().await;
+    assert_eq!(report.acked, RESOURCES * (UPDATES + 1), "{report:?}");
+    assert_eq!(report.retried, 0, "{report:?}");
+    for r in 0..RESOURCES {
+        let loaded = w
+            .graph
+            .load(&urn(&resource(r)))
+            .await
+            .unwrap()
+            .expect("recorded");
+        assert_eq!(
+            loaded.version,
+            (UPDATES + 1) as u64,
+            "every event of {r} applied"
+        );
+        assert_eq!(
+            w.outgoing(&resource(r)).await,
+            vec![rel(&resource(r), "tenant", tenant(UPDATES))]
+        );
+    }
+}
