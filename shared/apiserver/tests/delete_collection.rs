@@ -8,6 +8,7 @@ use apiserver::gc::sweep;
 use common::*;
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 
 const P1: &str = "/apis/resourcemanager.miloapis.com/v1alpha1/projects/p1/control-plane";
 
@@ -41,6 +42,21 @@ async fn put(api: &Api, configmaps: &str, object: Value) -> Value {
 
 async fn status_of(api: &Api, uri: &str) -> u16 {
     api.get(uri).await.status
+}
+
+/// A few gc passes delete `namespace` and leave no item that was not
+/// there `before` it was filled.
+async fn gc_finishes(api: &Api, namespace: &str, before: &BTreeSet<(String, String)>) {
+    for _ in 0..5 {
+        sweep(&api.server).await.expect("a gc pass");
+    }
+    assert_eq!(status_of(api, namespace).await, 404);
+    let left: Vec<_> = scan_keys(api)
+        .await
+        .into_iter()
+        .filter(|key| !before.contains(key))
+        .collect();
+    assert!(left.is_empty(), "items left behind: {left:?}");
 }
 
 #[tokio::test]
@@ -202,16 +218,7 @@ async fn a_namespace_being_emptied_goes_in_bulk_and_leaves_no_item() {
         .call("PATCH", &format!("{configmaps}/held"), Some(release))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    for _ in 0..5 {
-        sweep(&api.server).await.expect("a gc pass");
-    }
-    assert_eq!(status_of(&api, &namespace).await, 404);
-    let left: Vec<_> = scan_keys(&api)
-        .await
-        .into_iter()
-        .filter(|key| !before.contains(key))
-        .collect();
-    assert!(left.is_empty(), "items left behind: {left:?}");
+    gc_finishes(&api, &namespace, &before).await;
 }
 
 /// A gc killed in the middle of a batch leaves at most containers'
@@ -256,16 +263,7 @@ async fn entries_a_cut_batch_leaves_are_removed_and_the_cascade_finishes() {
         .count();
     assert_eq!(dangling, 1, "the entry is what a cut leaves");
 
-    for _ in 0..5 {
-        sweep(&api.server).await.expect("a gc pass");
-    }
-    assert_eq!(status_of(&api, &namespace).await, 404);
-    let left: Vec<_> = scan_keys(&api)
-        .await
-        .into_iter()
-        .filter(|key| !before.contains(key))
-        .collect();
-    assert!(left.is_empty(), "items left behind: {left:?}");
+    gc_finishes(&api, &namespace, &before).await;
 }
 
 /// What the gc deletes in bulk cannot change under it: in a namespace
