@@ -211,8 +211,9 @@ impl Store {
             .map(|w| operation(&self.table, w))
             .collect::<Result<Vec<_>, _>>()?;
         let mut attempt = 0;
-        // One token per attempt: the SDK's own retries of an attempt reuse
-        // it, so a retried request that already committed is not applied twice.
+        // The SDK's own retries of an attempt reuse its token, so a request
+        // that committed is not applied twice; a new one only for an attempt
+        // known not to have committed (cancelled by a conflict).
         let mut token = uuid::Uuid::new_v4().to_string();
         loop {
             attempt += 1;

@@ -59,11 +59,17 @@ impl Ops<'_> {
             .await?;
             let (bulk, others) = self.sort_out(objects, in_bulk).await?;
             one_by_one.extend(others);
-            for group in bulk.chunks(BULK_OBJECTS) {
+            let mut bulk = bulk.into_iter().peekable();
+            while bulk.peek().is_some() {
+                let deletes = bulk.by_ref().take(BULK_OBJECTS).fold(
+                    BatchDeletes::default(),
+                    |mut group, one| {
+                        group.append(one);
+                        group
+                    },
+                );
                 let slot = slots.clone().acquire_owned().await.map_err(closed)?;
                 let store = self.server.store.clone();
-                let mut deletes = BatchDeletes::default();
-                group.iter().for_each(|one| deletes.append(one.clone()));
                 batches.push(tokio::spawn(async move {
                     let _slot = slot;
                     for keys in deletes.in_order() {

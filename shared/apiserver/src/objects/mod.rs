@@ -36,11 +36,11 @@ mod admit;
 mod create;
 mod delete;
 mod delete_collection;
-
-pub(crate) use delete_collection::COLLECTION_PAGE;
 mod get;
 mod indexes;
 mod update;
+
+pub(crate) use delete_collection::COLLECTION_PAGE;
 
 use indexes::*;
 
