@@ -55,7 +55,7 @@ cleanup() {
   # stderr (a pager or `| tee` that died with the Ctrl-C), nor a failing command.
   trap '' INT TERM PIPE
   set +e
-  for worker in events gc; do
+  for worker in events publisher gc; do
     if [[ -s "$DIR/$worker.pid" ]]; then
       log "stopping the $worker worker"
       kill "$(cat "$DIR/$worker.pid")" 2>/dev/null
@@ -72,7 +72,7 @@ trap 'exit 143' TERM
 
 log "creating table $TABLE"
 cargo run -q -p devctl -- create-table --endpoint "http://$HOST:$DYNAMO_PORT" --table "$TABLE" >&2
-log "creating the event streams (EVENTS_* variables, defaults in shared/ingest/src/config.rs)"
+log "creating the event streams (EVENTS_* and FEED_* variables, defaults in shared/ingest/src/config.rs and shared/feed/src/config.rs)"
 cargo run -q -p devctl -- create-stream --nats-url "nats://$HOST:$NATS_PORT" >&2
 
 # Secrets: made once, kept across runs (so minted tokens stay valid).
@@ -130,6 +130,13 @@ log "starting the events consumer (log: $DIR/events.log)"
   </dev/null >"$DIR/events.log" 2>&1 &
 echo $! > "$DIR/events.pid"
 
+# The change feed's publisher (the same code as the stream-triggered Lambda):
+# every committed change of an object, published once on FEED_SUBJECT_PREFIX.
+log "starting the change feed's publisher (log: $DIR/publisher.log)"
+(set -a; source "$DIR/lambda.env"; set +a; exec "${CARGO_TARGET_DIR:-$ROOT/target}/debug/events" --publish) \
+  </dev/null >"$DIR/publisher.log" 2>&1 &
+echo $! > "$DIR/publisher.pid"
+
 # The gc worker (the same code as the scheduled Lambda): drives deletes
 # that wait (cascades, finalizers), a pass a second.
 log "starting the gc worker (log: $DIR/gc.log)"
@@ -146,6 +153,8 @@ cat >&2 <<EOF
   nats-server (JetStream)     nats://$HOST:$NATS_PORT   (streams LIFECYCLE, LIFECYCLE_DEADLETTER)
   events consumer             durable milo-events-ingest on com.infratographer.events.*.*
                               (log: .local/dev/events.log; define RelationshipTypes first)
+  change feed publisher       every change of an object on com.miloapis.events.>
+                              (stream MILO_CHANGES; log: .local/dev/publisher.log)
   gc worker                   Terminating objects: cascades, cleanup conditions
                               (log: .local/dev/gc.log)
   admin token (720 h)         in .local/kubeconfig (group system:masters: the bootstrap

@@ -1,17 +1,27 @@
-//! The `events` function: lifecycle events from NATS JetStream into the
-//! graph. As a Lambda (a schedule's invoke, any payload) it drains batches
-//! until the stream is empty or the time budget is spent; with `--consume`
-//! it is the long-running consumer (`make dev`). Both share
-//! `ingest::Consumer` and its one handler core, writing as `system:events`.
-//! Environment: `TABLE_NAME`,
-//! `DYNAMODB_ENDPOINT` (local), and the `NATS_URL` / `EVENTS_*` variables
-//! of `ingest::config`.
+//! The `events` function: lifecycle events in and out of the platform.
+//!
+//! - In: events from NATS JetStream into the graph. A schedule's invoke
+//!   drains batches until the stream is empty or the time budget is spent;
+//!   `--consume` is the long-running consumer (`make dev`). Both share
+//!   `ingest::Consumer`, writing as `system:events`.
+//! - Out: the change feed. An invoke with the table stream's records (the
+//!   event-source mapping) publishes them; `--publish` is the long-running
+//!   poller of the stream (`make dev`). Both share `feed::Publisher`.
+//!
+//! Each side connects on its first use, so a deployment of one side needs
+//! nothing of the other. Environment: `TABLE_NAME`, `DYNAMODB_ENDPOINT`
+//! (local), `NATS_URL`, and the `EVENTS_*` (ingest::config) and `FEED_*`
+//! (feed::config) variables.
 
 use std::time::{Duration, Instant};
 
+use feed::{FeedConfig, Poller, Publisher};
 use ingest::{Consumer, ConsumerConfig, DrainReport};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
+use store::stream::{StreamRecord, TableStream};
+use store::Store;
+use tokio::sync::OnceCell;
 
 /// Messages per fetch, and how long a fetch waits for them.
 const BATCH: usize = 100;
@@ -23,31 +33,78 @@ const DRAIN_BUDGET: Duration = Duration::from_secs(40);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     apiserver::lambda::init_logs();
-    let consumer = connect().await?;
     if std::env::args().any(|a| a == "--consume") {
         tracing::info!("consuming until stopped");
-        consumer.run().await?;
+        consumer().await?.run().await?;
         return Ok(());
     }
-    let consumer = &consumer;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let report = drain(consumer).await?;
-        Ok::<_, Error>(json!({
-            "acked": report.acked,
-            "deadLettered": report.dead_lettered,
-            "retried": report.retried,
-            "unsettled": report.unsettled,
-        }))
+    if std::env::args().any(|a| a == "--publish") {
+        let publisher = publisher().await?;
+        let stream = TableStream::open(&table().await?).await?;
+        tracing::info!("publishing the table's changes until stopped");
+        Poller::new(publisher, stream).await?.run().await;
+    }
+    let consumer = OnceCell::new();
+    let publisher = OnceCell::new();
+    let (consumer, publisher) = (&consumer, &publisher);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        match stream_records(&event.payload) {
+            Some(records) => {
+                let publisher = publisher.get_or_try_init(publisher_once).await?;
+                let report = publisher.publish(&records).await?;
+                tracing::info!(?report, "published");
+                Ok::<_, Error>(json!({"stored": report.stored, "duplicates": report.duplicates}))
+            }
+            None => {
+                let report = drain(consumer.get_or_try_init(consumer_once).await?).await?;
+                Ok(json!({
+                    "acked": report.acked,
+                    "deadLettered": report.dead_lettered,
+                    "retried": report.retried,
+                    "unsettled": report.unsettled,
+                }))
+            }
+        }
     }))
     .await
 }
 
-async fn connect() -> Result<Consumer, Error> {
-    let config = ConsumerConfig::from_env()?;
+/// The records of a DynamoDB stream event; None for any other payload.
+fn stream_records(payload: &Value) -> Option<Vec<StreamRecord>> {
+    let records = payload.get("Records")?.as_array()?;
+    let from_stream = records
+        .iter()
+        .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:dynamodb"));
+    from_stream.then(|| {
+        records
+            .iter()
+            .filter_map(StreamRecord::from_lambda_record)
+            .collect()
+    })
+}
+
+async fn table() -> Result<Store, Error> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
-    let store = store::Store::new(store::Store::client_from_env().await, table);
-    let graph = apiserver::events_graph(store, apiserver::DEFAULT_CATALOG_REFRESH);
+    Ok(Store::new(Store::client_from_env().await, table))
+}
+
+async fn consumer() -> Result<Consumer, Error> {
+    let config = ConsumerConfig::from_env()?;
+    let graph = apiserver::events_graph(table().await?, apiserver::DEFAULT_CATALOG_REFRESH);
     Ok(Consumer::connect(config, graph).await?)
+}
+
+async fn publisher() -> Result<Publisher, Error> {
+    Ok(Publisher::connect(FeedConfig::from_env()?, table().await?).await?)
+}
+
+// `OnceCell::get_or_try_init` takes a function returning a future.
+async fn consumer_once() -> Result<Consumer, Error> {
+    consumer().await
+}
+
+async fn publisher_once() -> Result<Publisher, Error> {
+    publisher().await
 }
 
 /// Batches until one comes back empty or the budget is spent.

@@ -377,3 +377,37 @@ fn a_quota_term_is_found_in_any_case() {
     );
     assert!(quota_terms_named("counters, conditions").is_empty());
 }
+
+/// Whether a Cargo manifest's `[dependencies]` name `krate`.
+fn depends_on(manifest: &str, krate: &str) -> bool {
+    manifest
+        .split("\n[")
+        .filter(|section| {
+            section.starts_with("dependencies]") || section.starts_with("[dependencies]")
+        })
+        .flat_map(str::lines)
+        .any(|line| {
+            let name = line.split(['=', '.', ' ']).next().unwrap_or_default();
+            name == krate
+        })
+}
+
+#[test]
+fn events_never_come_from_the_request_path() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("shared/apiserver/Cargo.toml");
+    assert!(depends_on(&manifest, "store"), "the manifest was read");
+    assert!(
+        !depends_on(&manifest, "feed"),
+        "shared/apiserver depends on shared/feed: the change feed reads the table's stream, never the request path"
+    );
+}
+
+#[test]
+fn a_dependency_is_found_in_the_dependencies_section_only() {
+    let manifest = "[package]\nname = \"x\"\n\n[dependencies]\nfeed.workspace = true\n\n[dev-dependencies]\nother = \"1\"\n";
+    assert!(depends_on(manifest, "feed"));
+    assert!(!depends_on(manifest, "other"));
+    assert!(!depends_on(manifest, "x"));
+}

@@ -7,6 +7,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::ingest::{object_urn, owner_relation, EventType, Urn};
+use crate::kinds::{ORGANIZATION, PROJECT};
 use crate::object::Object;
 
 /// Who wrote the platform's events (`source`).
@@ -37,6 +38,23 @@ pub struct Place {
     pub project: Option<Urn>,
     pub organization: Option<Urn>,
     pub ancestors: Vec<Urn>,
+}
+
+impl Place {
+    /// The place of an object whose context's chain of hierarchy nodes,
+    /// nearest first, is `chain` (each with its kind): its project when the
+    /// nearest is one, its organization when the farthest is one, and every
+    /// node as an ancestor.
+    pub fn from_chain(chain: Vec<(&str, Urn)>) -> Place {
+        let nearest = |kind: &str, node: Option<&(&str, Urn)>| {
+            node.filter(|(k, _)| *k == kind).map(|(_, urn)| urn.clone())
+        };
+        Place {
+            project: nearest(PROJECT.kind, chain.first()),
+            organization: nearest(ORGANIZATION.kind, chain.last()),
+            ancestors: chain.into_iter().map(|(_, urn)| urn).collect(),
+        }
+    }
 }
 
 /// A change ready to publish.
@@ -130,7 +148,28 @@ mod tests {
         Urn::new("milo", kind, ResourceId::Uuid(uid.into())).unwrap()
     }
 
-    fn place() -> Place {
+    #[test]
+    fn a_chain_gives_the_nearest_project_and_the_farthest_organization() {
+        let place = Place::from_chain(vec![
+            ("Project", urn("Project", PROJECT)),
+            ("Folder", urn("Folder", FOLDER)),
+            ("Organization", urn("Organization", ORG)),
+        ]);
+        assert_eq!(place, place_fixture());
+        let folder = Place::from_chain(vec![
+            ("Folder", urn("Folder", FOLDER)),
+            ("Organization", urn("Organization", ORG)),
+        ]);
+        assert_eq!(folder.project, None);
+        assert_eq!(folder.organization, Some(urn("Organization", ORG)));
+        assert_eq!(folder.ancestors.len(), 2);
+        // An organization's own chain is cut (it was deleted): no organization.
+        let cut = Place::from_chain(vec![("Project", urn("Project", PROJECT))]);
+        assert_eq!(cut.organization, None);
+        assert_eq!(Place::from_chain(vec![]), Place::default());
+    }
+
+    fn place_fixture() -> Place {
         Place {
             project: Some(urn("Project", PROJECT)),
             organization: Some(urn("Organization", ORG)),
@@ -175,7 +214,7 @@ mod tests {
 
     #[test]
     fn each_change_has_its_event_type_subject_and_one_message_id() {
-        let place = place();
+        let place = place_fixture();
         let (v1, v2) = (config_map("1"), config_map("2"));
         let created = outbound("milo.events", &change(None, Some(&v1), &place)).unwrap();
         assert_eq!(created.subject, "milo.events.configmap.create");
@@ -195,7 +234,7 @@ mod tests {
 
     #[test]
     fn relations_and_ancestors_are_named_by_urn() {
-        let place = place();
+        let place = place_fixture();
         let object = config_map("1");
         let event = outbound("milo.events", &change(None, Some(&object), &place)).unwrap();
         let fields = &event.payload["fields"];
@@ -226,7 +265,7 @@ mod tests {
     /// the one other services consume.
     #[test]
     fn the_platforms_events_decode_as_lifecycle_events() {
-        let place = place();
+        let place = place_fixture();
         let object = config_map("4");
         let actor = urn("User", "11111111-2222-4333-8444-555555555555");
         let mut update = change(Some(&object), Some(&object), &place);

@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod jsonpath;
 pub mod kinds;
 pub mod label_selector;
+pub mod lanes;
 pub mod lien;
 pub mod lifecycle;
 pub mod metadata_rules;

@@ -4,7 +4,7 @@
 //! schedule) and [`Consumer::run`] (the long-running loop).
 //!
 //! Within a batch, the messages that have arrived are sorted into lanes,
-//! one per resource ([`crate::lanes`]): up to [`RESOURCES_IN_FLIGHT`]
+//! one per resource ([`domain::lanes`]): up to [`RESOURCES_IN_FLIGHT`]
 //! resources' events are handled at once, each resource's in the stream's
 //! order. Acks are sent without waiting for each, and flushed once for the
 //! messages handled together: a lost ack is a redelivery, which the graph
@@ -26,7 +26,7 @@ use futures_util::{stream, StreamExt};
 use crate::config::ConsumerConfig;
 use crate::graph::{Graph, GraphError};
 use crate::handler::{apply, decode_message, settle, Action, Outcome};
-use crate::lanes::lanes;
+use domain::lanes::lanes;
 
 /// Redelivery of a message whose handler died (no ack, no nak).
 pub const ACK_WAIT: Duration = Duration::from_secs(30);

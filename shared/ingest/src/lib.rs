@@ -14,7 +14,6 @@ pub mod config;
 pub mod consumer;
 pub mod graph;
 pub mod handler;
-pub mod lanes;
 #[cfg(feature = "consumer")]
 pub mod streams;
 

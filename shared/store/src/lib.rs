@@ -7,6 +7,7 @@ mod bulk;
 pub mod counters;
 mod error;
 pub mod keys;
+pub mod stream;
 pub mod table;
 mod write;
 
@@ -432,7 +433,7 @@ fn stored(key: ItemKey, item: &Item) -> Result<Stored, StoreError> {
     })
 }
 
-fn backend<E, R>(err: SdkError<E, R>) -> StoreError
+pub(crate) fn backend<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -427,3 +427,59 @@ async fn a_failed_counter_condition_refuses_the_transaction_at_its_write() {
     let read = store.get(&w.key()).await.unwrap().unwrap();
     assert_eq!((n(&read), read.version), (Some(number(0)), 2));
 }
+
+/// Reads every record the table's stream holds, shard by shard, parents
+/// first as DynamoDB Local lists them.
+async fn stream_records(store: &Store) -> Vec<store::stream::StreamRecord> {
+    let stream = store::stream::TableStream::open(store).await.unwrap();
+    let mut records = Vec::new();
+    for shard in stream.shards().await.unwrap() {
+        let mut at = stream.iterator(&shard.id, None).await.unwrap();
+        while let Some(iterator) = at {
+            let page = stream.records(&iterator).await.unwrap();
+            if page.records.is_empty() {
+                break;
+            }
+            records.extend(page.records);
+            at = page.next;
+        }
+    }
+    records
+}
+
+#[tokio::test]
+async fn the_stream_reports_each_change_with_the_document_before_and_after() {
+    let store = fresh_store().await;
+    let p = project("p1");
+    store.write(vec![put(&p, 1, Expect::Absent)]).await.unwrap();
+    store
+        .write(vec![put(&p, 2, Expect::Version(1))])
+        .await
+        .unwrap();
+    store
+        .write(vec![Write::Delete {
+            key: p.key(),
+            expect: Expect::Version(2),
+        }])
+        .await
+        .unwrap();
+    let changes: Vec<_> = stream_records(&store)
+        .await
+        .into_iter()
+        .filter(|r| r.key == p.key())
+        .map(|r| {
+            let version = |doc: Option<String>| {
+                doc.map(|d| serde_json::from_str::<serde_json::Value>(&d).unwrap()["v"].clone())
+            };
+            (version(r.old), version(r.new))
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (None, Some(json!(1))),
+            (Some(json!(1)), Some(json!(2))),
+            (Some(json!(2)), None),
+        ]
+    );
+}

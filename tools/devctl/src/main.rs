@@ -56,8 +56,9 @@ async fn create_table(flags: &Flags<'_>) -> Result<()> {
 
 /// The events stream and its dead-letter stream, named and bound to
 /// subjects as the consumer's environment says (the same `EVENTS_*`
-/// variables and defaults: see ingest::config). Existing streams are left
-/// as they are. The consumer never creates them itself.
+/// variables and defaults: see ingest::config), and the change feed's
+/// stream (`FEED_*`: feed::config). Existing streams are left as they are.
+/// Neither the consumer nor the publisher creates them itself.
 async fn create_stream(flags: &Flags<'_>) -> Result<()> {
     let mut config = ingest::ConsumerConfig::from_env()?;
     if let Some(url) = flags.get("--nats-url") {
@@ -68,12 +69,17 @@ async fn create_stream(flags: &Flags<'_>) -> Result<()> {
         .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
     let js = async_nats::jetstream::new(client);
     ingest::streams::ensure_streams(&js, &config).await?;
+    let feed = feed::FeedConfig::from_env()?;
+    feed::streams::ensure_stream(&js, &feed).await?;
     println!(
-        "streams {} ({}) and {} ({}) ready",
+        "streams {} ({}), {} ({}) and {} ({}, duplicate window {} s) ready",
         config.stream,
         config.event_subjects(),
         ingest::streams::dead_letter_stream(&config),
-        config.dead_letter_subject
+        config.dead_letter_subject,
+        feed.stream,
+        feed.subjects(),
+        feed.duplicate_window.as_secs()
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! Messages sorted into lanes, one per resource: a consumer handles
-//! several lanes at once and each lane's messages one after another, so
-//! one resource's events keep the stream's order while other resources'
-//! run beside them.
+//! Messages sorted into lanes, one per resource: the events consumer and
+//! the change feed's publisher handle several lanes at once and each
+//! lane's messages one after another, so one resource's events keep their
+//! stream's order while other resources' run beside them.
 
 use std::collections::HashMap;
 

@@ -1,0 +1,174 @@
+//! The publisher over real writes: objects written through the API into
+//! DynamoDB Local, the table stream's records published to a real
+//! nats-server. Each change is one message, in order per object, naming
+//! its project, organization and ancestors; a republish stores nothing.
+
+#[path = "../../apiserver/tests/common.rs"]
+mod api_common;
+mod common;
+
+use api_common::{api, Api, G};
+use common::*;
+use feed::Publisher;
+use serde_json::{json, Value};
+use store::Store;
+
+const P1: &str = "/apis/resourcemanager.miloapis.com/v1alpha1/projects/p1/control-plane";
+
+async fn store_of(api: &Api) -> Store {
+    Store::new(Store::client_from_env().await, api.table.clone())
+}
+
+async fn uid(api: &Api, path: &str) -> String {
+    let r = api.get(path).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    r.body["metadata"]["uid"].as_str().unwrap().to_string()
+}
+
+/// o1 → folder f1 → project p1, and a ConfigMap in p1's control plane
+/// created, changed and deleted.
+async fn hierarchy_and_a_configmap(api: &Api) -> Value {
+    api.org("o1").await;
+    assert_eq!(api.folder("f1", "Organization", "o1").await.status, 201);
+    assert_eq!(api.project("p1", "Folder", "f1").await.status, 201);
+    let configmaps = format!("{P1}/api/v1/namespaces/default/configmaps");
+    let created = api
+        .post(
+            &configmaps,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let mut changed = created.body.clone();
+    changed["data"]["a"] = json!("2");
+    let r = api
+        .call("PUT", &format!("{configmaps}/settings"), Some(changed))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .call("DELETE", &format!("{configmaps}/settings"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    created.body
+}
+
+#[tokio::test]
+async fn each_change_of_an_object_is_one_event_naming_its_project_organization_and_ancestors() {
+    let api = api().await;
+    let configmap = hierarchy_and_a_configmap(&api).await;
+    let (config, js) = feed_config(&nats_url()).await;
+    let publisher = Publisher::connect(config.clone(), store_of(&api).await)
+        .await
+        .expect("publisher");
+    let records = table_records(&store_of(&api).await).await;
+    let report = publisher.publish(&records).await.expect("published");
+
+    let urn = |kind: &str, uid: &str| format!("urn:milo:{kind}:{uid}");
+    let org = urn(
+        "organization",
+        &uid(&api, &format!("{G}/organizations/o1")).await,
+    );
+    let folder = urn("folder", &uid(&api, &format!("{G}/folders/f1")).await);
+    let project = urn("project", &uid(&api, &format!("{G}/projects/p1")).await);
+    let cm_uid = configmap["metadata"]["uid"].as_str().unwrap();
+
+    let all = messages(&js, &config.stream).await;
+    assert_eq!(all.len(), report.stored, "one message per change stored");
+    let of_configmap: Vec<_> = all
+        .iter()
+        .filter(|m| m.payload["subject_urn"] == urn("configmap", cm_uid))
+        .collect();
+    let seen: Vec<(&str, &str)> = of_configmap
+        .iter()
+        .map(|m| (m.subject.as_str(), m.id.as_str()))
+        .collect();
+    let subject = |event: &str| format!("{}.configmap.{event}", config.prefix);
+    let (create, update, delete) = (subject("create"), subject("update"), subject("delete"));
+    let ids = [
+        format!("{cm_uid}:1"),
+        format!("{cm_uid}:2"),
+        format!("{cm_uid}:delete"),
+    ];
+    assert_eq!(
+        seen,
+        vec![
+            (create.as_str(), ids[0].as_str()),
+            (update.as_str(), ids[1].as_str()),
+            (delete.as_str(), ids[2].as_str()),
+        ]
+    );
+    for message in &of_configmap {
+        let fields = &message.payload["fields"];
+        assert_eq!(fields["project_urn"], json!(project), "{}", message.payload);
+        assert_eq!(fields["organization_urn"], json!(org));
+        assert_eq!(fields["namespace"], json!("default"));
+        assert_eq!(
+            message.payload["additional_subjects"],
+            json!([project, folder, org])
+        );
+        assert_eq!(message.payload["source"], json!("milo-platform"));
+    }
+    assert_eq!(
+        of_configmap[1].payload["additional_data"]["object"]["data"]["a"],
+        json!("2")
+    );
+
+    // The project itself: its parent and organization, its ancestors.
+    let project_created = all
+        .iter()
+        .find(|m| m.subject == format!("{}.project.create", config.prefix))
+        .expect("the project's create");
+    assert_eq!(
+        project_created.payload["fields"]["organization_urn"],
+        json!(org)
+    );
+    assert_eq!(
+        project_created.payload["additional_subjects"],
+        json!([folder, org])
+    );
+
+    // The same records again (a publisher stopped before it recorded its
+    // position): JetStream has every message already.
+    let again = publisher.publish(&records).await.expect("republished");
+    assert_eq!((again.stored, again.duplicates), (0, report.stored));
+    assert_eq!(messages(&js, &config.stream).await.len(), all.len());
+}
+
+#[tokio::test]
+async fn what_a_deleted_project_held_is_still_published_as_in_that_project() {
+    let api = api().await;
+    api.org("o1").await;
+    assert_eq!(api.project("p1", "Organization", "o1").await.status, 201);
+    let project = uid(&api, &format!("{G}/projects/p1")).await;
+    let configmaps = format!("{P1}/api/v1/namespaces/default/configmaps");
+    let r = api
+        .post(
+            &configmaps,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api.call("DELETE", &format!("{G}/projects/p1"), None).await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.body);
+    for _ in 0..5 {
+        apiserver::gc::sweep(&api.server).await.expect("a gc pass");
+    }
+    assert_eq!(api.get(&format!("{G}/projects/p1")).await.status, 404);
+
+    // Only now is the stream published: the project is no longer stored.
+    let (config, js) = feed_config(&nats_url()).await;
+    let publisher = Publisher::connect(config.clone(), store_of(&api).await)
+        .await
+        .expect("publisher");
+    let records = table_records(&store_of(&api).await).await;
+    publisher.publish(&records).await.expect("published");
+    let deleted = messages(&js, &config.stream)
+        .await
+        .into_iter()
+        .find(|m| m.subject == format!("{}.configmap.delete", config.prefix))
+        .expect("the ConfigMap's delete");
+    assert_eq!(
+        deleted.payload["fields"]["project_urn"],
+        json!(format!("urn:milo:project:{project}"))
+    );
+}
