@@ -92,6 +92,8 @@ impl Publisher {
             .env("FEED_STREAM", &config.stream)
             .env("FEED_SUBJECT_PREFIX", &config.prefix)
             .env("FEED_CHECKPOINTS", &config.checkpoints)
+            .env("FEED_WATCH_STREAM", &config.watch_stream)
+            .env("FEED_WATCH_PREFIX", &config.watch_prefix)
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)

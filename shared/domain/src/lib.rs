@@ -32,5 +32,6 @@ pub mod request_options;
 pub mod schema;
 pub mod suspension;
 pub mod table;
+pub mod watch;
 
 pub use error::{ApiError, Cause};

@@ -7,6 +7,9 @@
 //! | `FEED_SUBJECT_PREFIX`           | `com.miloapis.events`    | subjects are `{prefix}.{resource_type}.{create,update,delete}` |
 //! | `FEED_CHECKPOINTS`              | `milo-feed-checkpoints`  | the key-value bucket where the local poller keeps each shard's position |
 //! | `FEED_DUPLICATE_WINDOW_SECONDS` | `3600`                   | the stream's duplicate window, set when it is created |
+//! | `FEED_WATCH_STREAM`             | `MILO_WATCH`             | the stream watches read (the resources function reads the same variable) |
+//! | `FEED_WATCH_PREFIX`             | `milo.watch`             | its subjects: `{prefix}.{context}.{group}.{kind}.{namespace}` (domain::watch) |
+//! | `FEED_WATCH_WINDOW_SECONDS`     | `900`                    | how long it keeps a change: a watch from an older position is 410 Gone |
 //!
 //! The prefix must differ from the events consumer's (`EVENTS_SUBJECT_PREFIX`):
 //! a platform that ingested its own changes would record each of them again.
@@ -22,6 +25,10 @@ pub const DEFAULT_CHECKPOINTS: &str = "milo-feed-checkpoints";
 /// poller restarts, or Lambda retries the batch, within seconds. An outage
 /// of NATS publishes nothing, so it opens no window.
 pub const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(3600);
+/// Longer than a client's re-watch (client-go every 5–10 minutes, kube-rs
+/// 290 s), so a re-watch from the last event's position is served, not a
+/// relist; short enough that the stream holds 15 minutes of changes.
+pub const DEFAULT_WATCH_WINDOW: Duration = Duration::from_secs(900);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedConfig {
@@ -30,6 +37,9 @@ pub struct FeedConfig {
     pub prefix: String,
     pub checkpoints: String,
     pub duplicate_window: Duration,
+    pub watch_stream: String,
+    pub watch_prefix: String,
+    pub watch_window: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -71,29 +81,49 @@ impl FeedConfig {
         if lookup("EVENTS_SUBJECT_PREFIX").is_some_and(|ingest| ingest.trim() == prefix) {
             return Err(FeedConfigError::SameAsIngest(prefix));
         }
-        let window = get("FEED_DUPLICATE_WINDOW_SECONDS", "3600");
-        let duplicate_window = match window.parse::<u64>() {
-            Ok(seconds) if seconds >= 60 => Duration::from_secs(seconds),
-            _ => {
-                return Err(FeedConfigError::Invalid {
-                    name: "FEED_DUPLICATE_WINDOW_SECONDS",
-                    value: window,
-                    expected: "a whole number of seconds, at least 60",
-                })
-            }
-        };
+        let duplicate_window = seconds(
+            &get("FEED_DUPLICATE_WINDOW_SECONDS", "3600"),
+            "FEED_DUPLICATE_WINDOW_SECONDS",
+        )?;
+        let watch_window = seconds(
+            &get("FEED_WATCH_WINDOW_SECONDS", "900"),
+            "FEED_WATCH_WINDOW_SECONDS",
+        )?;
+        let watch_prefix = get("FEED_WATCH_PREFIX", domain::watch::DEFAULT_PREFIX);
+        if !is_subject(&watch_prefix) || watch_prefix == prefix {
+            return Err(FeedConfigError::Invalid {
+                name: "FEED_WATCH_PREFIX",
+                value: watch_prefix,
+                expected: "dot-separated tokens without spaces or wildcards, other than FEED_SUBJECT_PREFIX",
+            });
+        }
         Ok(FeedConfig {
             nats_url: get("NATS_URL", DEFAULT_NATS_URL),
             stream: get("FEED_STREAM", DEFAULT_STREAM),
             prefix,
             checkpoints: get("FEED_CHECKPOINTS", DEFAULT_CHECKPOINTS),
             duplicate_window,
+            watch_stream: get("FEED_WATCH_STREAM", domain::watch::DEFAULT_STREAM),
+            watch_prefix,
+            watch_window,
         })
     }
 
     /// The subjects of the feed's stream.
     pub fn subjects(&self) -> String {
         format!("{}.>", self.prefix)
+    }
+}
+
+/// A number of seconds, at least a minute.
+fn seconds(value: &str, name: &'static str) -> Result<Duration, FeedConfigError> {
+    match value.parse::<u64>() {
+        Ok(seconds) if seconds >= 60 => Ok(Duration::from_secs(seconds)),
+        _ => Err(FeedConfigError::Invalid {
+            name,
+            value: value.to_string(),
+            expected: "a whole number of seconds, at least 60",
+        }),
     }
 }
 
@@ -125,6 +155,11 @@ mod tests {
         assert_eq!(config.stream, "MILO_CHANGES");
         assert_eq!(config.subjects(), "com.miloapis.events.>");
         assert_eq!(config.duplicate_window, Duration::from_secs(3600));
+        assert_eq!(
+            (config.watch_stream.as_str(), config.watch_prefix.as_str()),
+            ("MILO_WATCH", "milo.watch")
+        );
+        assert_eq!(config.watch_window, Duration::from_secs(900));
     }
 
     #[test]
@@ -138,6 +173,14 @@ mod tests {
                 "{bad}"
             );
         }
+        let watch_same = config(&[("FEED_WATCH_PREFIX", DEFAULT_PREFIX)]);
+        assert!(matches!(
+            watch_same,
+            Err(FeedConfigError::Invalid {
+                name: "FEED_WATCH_PREFIX",
+                ..
+            })
+        ));
         let same = config(&[
             ("FEED_SUBJECT_PREFIX", "com.example.events"),
             ("EVENTS_SUBJECT_PREFIX", "com.example.events"),

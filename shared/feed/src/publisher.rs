@@ -1,6 +1,7 @@
 //! A batch of stream records published: each object's change becomes its
-//! lifecycle event (domain::change_event), sent with its message id so
-//! that JetStream's duplicate window drops a republish. One object's
+//! lifecycle event (domain::change_event) and its watch message
+//! (domain::watch, on its collection's subject), each sent with its message
+//! id so that JetStream's duplicate window drops a republish. One object's
 //! events go one after another, each acknowledged before the next, so a
 //! failure never lets a later change overtake an earlier one; different
 //! objects' go side by side.
@@ -9,6 +10,7 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use chrono::{DateTime, SecondsFormat};
 use domain::change_event::{outbound, Change, Outbound};
 use domain::lanes::lanes;
+use domain::watch::{self, ChangeKind};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use store::stream::StreamRecord;
 use store::{Store, StoreError};
@@ -69,12 +71,12 @@ impl Publisher {
                 reason: e.to_string(),
             })?;
         let js = jetstream::new(client);
-        js.get_stream(&config.stream)
-            .await
-            .map_err(|e| FeedError::Stream {
-                stream: config.stream.clone(),
+        for stream in [&config.stream, &config.watch_stream] {
+            js.get_stream(stream).await.map_err(|e| FeedError::Stream {
+                stream: stream.clone(),
                 reason: format!("{e}; create it with `devctl create-stream`"),
             })?;
+        }
         Ok(Publisher { js, store, config })
     }
 
@@ -118,12 +120,9 @@ impl Publisher {
                 actor: None,
                 timestamp: &timestamp,
             };
-            match outbound(&self.config.prefix, &event) {
-                Some(message) => {
-                    messages.push((Some(record.key.pk.clone() + "#" + &record.key.sk), message))
-                }
-                None => report.skipped += 1,
-            }
+            let lane = Some(format!("{}#{}", record.key.pk, record.key.sk));
+            messages.extend(outbound(&self.config.prefix, &event).map(|m| (lane.clone(), m)));
+            messages.extend(self.watch_message(change).map(|m| (lane, m)));
         }
         let acks: Vec<Vec<bool>> = stream::iter(lanes(messages))
             .map(|lane| self.publish_lane(lane))
@@ -138,6 +137,40 @@ impl Publisher {
             }
         }
         Ok(report)
+    }
+
+    /// The watch stream's message of `change`, on its collection's
+    /// subject; None for an object without a uid.
+    fn watch_message(&self, change: &ObjectChange) -> Option<Outbound> {
+        let object = change.object()?;
+        let kind = match (&change.before, &change.after) {
+            (None, Some(_)) => ChangeKind::Create,
+            (Some(_), Some(_)) => ChangeKind::Update,
+            _ => ChangeKind::Delete,
+        };
+        let version = match kind {
+            ChangeKind::Delete => "delete",
+            _ => object.metadata.resource_version.as_str(),
+        };
+        let previous = change
+            .before
+            .as_ref()
+            .filter(|_| kind == ChangeKind::Update);
+        (!object.metadata.uid.is_empty()).then(|| Outbound {
+            subject: watch::subject(
+                &self.config.watch_prefix,
+                &change.at.context.key_part(),
+                &change.at.group,
+                &change.at.kind,
+                &change.at.namespace,
+            ),
+            message_id: format!("{}:{version}", object.metadata.uid),
+            payload: watch::message(
+                kind,
+                &object.to_value(),
+                previous.map(|p| p.to_value()).as_ref(),
+            ),
+        })
     }
 
     /// One object's messages in order, each stored before the next is

@@ -73,7 +73,13 @@ async fn each_change_of_an_object_is_one_event_naming_its_project_organization_a
     let cm_uid = configmap["metadata"]["uid"].as_str().unwrap();
 
     let all = messages(&js, &config.stream).await;
-    assert_eq!(all.len(), report.stored, "one message per change stored");
+    let watch = messages(&js, &config.watch_stream).await;
+    assert_eq!(
+        all.len(),
+        watch.len(),
+        "a lifecycle event and a watch message per change"
+    );
+    assert_eq!(all.len() + watch.len(), report.stored);
     let of_configmap: Vec<_> = all
         .iter()
         .filter(|m| m.payload["subject_urn"] == urn("configmap", cm_uid))
@@ -113,6 +119,24 @@ async fn each_change_of_an_object_is_one_event_naming_its_project_organization_a
         json!("2")
     );
 
+    // Watchers of p1's ConfigMaps in namespace default read one subject.
+    let subject = format!("{}.project:p1._.ConfigMap.default", config.watch_prefix);
+    let watched: Vec<_> = watch.iter().filter(|m| m.subject == subject).collect();
+    let changes: Vec<(&str, &str)> = watched
+        .iter()
+        .map(|m| (m.payload["change"].as_str().unwrap(), m.id.as_str()))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("create", ids[0].as_str()),
+            ("update", ids[1].as_str()),
+            ("delete", ids[2].as_str())
+        ]
+    );
+    assert_eq!(watched[1].payload["previous"]["data"]["a"], json!("1"));
+    assert_eq!(watched[1].payload["object"]["data"]["a"], json!("2"));
+
     // The project itself: its parent and organization, its ancestors.
     let project_created = all
         .iter()
@@ -132,6 +156,7 @@ async fn each_change_of_an_object_is_one_event_naming_its_project_organization_a
     let again = publisher.publish(&records).await.expect("republished");
     assert_eq!((again.stored, again.duplicates), (0, report.stored));
     assert_eq!(messages(&js, &config.stream).await.len(), all.len());
+    assert_eq!(messages(&js, &config.watch_stream).await.len(), watch.len());
 }
 
 #[tokio::test]

@@ -70,16 +70,19 @@ async fn create_stream(flags: &Flags<'_>) -> Result<()> {
     let js = async_nats::jetstream::new(client);
     ingest::streams::ensure_streams(&js, &config).await?;
     let feed = feed::FeedConfig::from_env()?;
-    feed::streams::ensure_stream(&js, &feed).await?;
+    feed::streams::ensure_streams(&js, &feed).await?;
     println!(
-        "streams {} ({}), {} ({}) and {} ({}, duplicate window {} s) ready",
+        "streams {} ({}), {} ({}), {} ({}, duplicate window {} s) and {} ({}.>, kept {} s) ready",
         config.stream,
         config.event_subjects(),
         ingest::streams::dead_letter_stream(&config),
         config.dead_letter_subject,
         feed.stream,
         feed.subjects(),
-        feed.duplicate_window.as_secs()
+        feed.duplicate_window.as_secs(),
+        feed.watch_stream,
+        feed.watch_prefix,
+        feed.watch_window.as_secs()
     );
     Ok(())
 }

@@ -19,10 +19,13 @@ pub async fn feed_config(nats_url: &str) -> (FeedConfig, jetstream::Context) {
         prefix: format!("test.{id}"),
         checkpoints: format!("positions-{id}"),
         duplicate_window: feed::config::DEFAULT_DUPLICATE_WINDOW,
+        watch_stream: format!("WATCH_{id}"),
+        watch_prefix: format!("watch.{id}"),
+        watch_window: feed::config::DEFAULT_WATCH_WINDOW,
     };
     let client = async_nats::connect(nats_url).await.expect("nats-server");
     let js = jetstream::new(client);
-    feed::streams::ensure_stream(&js, &config)
+    feed::streams::ensure_streams(&js, &config)
         .await
         .expect("the feed's stream");
     (config, js)
