@@ -10,11 +10,28 @@ use serde_json::Value;
 /// Largest body accepted: an object must fit in one 400 KB table item.
 pub const MAX_BODY_BYTES: usize = 400 * 1024;
 
-#[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A body that goes on after `body` as it is produced (a watch's
+    /// events); None for every other answer.
+    pub stream: Option<BodyStream>,
+}
+
+/// The chunks of a body sent as they come.
+pub type BodyStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = bytes::Bytes> + Send + Sync>>;
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .field("stream", &self.stream.is_some())
+            .finish()
+    }
 }
 
 impl Response {
@@ -23,6 +40,17 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: serde_json::to_vec(value).unwrap_or_default(),
+            stream: None,
+        }
+    }
+
+    /// A 200 whose body is `stream` (a watch: JSON lines).
+    pub fn streaming(content_type: &str, stream: BodyStream) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: Vec::new(),
+            stream: Some(stream),
         }
     }
 

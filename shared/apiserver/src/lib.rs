@@ -40,6 +40,7 @@ mod route;
 mod stamped;
 mod strategy;
 mod user_plane;
+pub mod watch;
 mod write_set;
 
 use bytes::Bytes;
@@ -77,6 +78,9 @@ pub struct ApiServer {
     /// Set once this instance has run `bootstrap` (the platform's
     /// `default` namespace, the built-in CRDs as objects).
     bootstrapped: tokio::sync::OnceCell<()>,
+    /// The change feed's watch stream (watch/); None without NATS, where
+    /// a watch is a 405 and a list's resourceVersion is "".
+    watch: Option<watch::WatchSource>,
 }
 
 /// Which function's API a request is for.
@@ -139,7 +143,21 @@ impl ApiServer {
             authorizes: true,
             collection_page: objects::COLLECTION_PAGE,
             bootstrapped: tokio::sync::OnceCell::new(),
+            watch: None,
         })
+    }
+
+    /// The watch stream's last position: a list's resourceVersion. None
+    /// without a watch stream or when it cannot be read now (the list then
+    /// carries "", and a watch from it starts from the current state).
+    pub(crate) async fn watch_position(&self) -> Option<u64> {
+        Some(self.watch.as_ref()?.bounds().await.ok()?.last)
+    }
+
+    /// The same server serving watches from `source`.
+    pub fn with_watch(mut self, source: watch::WatchSource) -> Self {
+        self.watch = Some(source);
+        self
     }
 
     /// The same server with another evaluation budget for admission
@@ -182,7 +200,11 @@ impl ApiServer {
             Err(_) => DEFAULT_CATALOG_REFRESH,
         };
         let store = Store::new(Store::client_from_env().await, table);
-        Self::new(store, verifier, secret.as_bytes(), refresh)
+        let server = Self::new(store, verifier, secret.as_bytes(), refresh)?;
+        Ok(match watch::WatchSource::from_env().await {
+            Some(source) => server.with_watch(source),
+            None => server,
+        })
     }
 
     /// The resources function: every kind's API, discovery, the graph.
@@ -245,7 +267,7 @@ impl ApiServer {
                 }
             };
             tracing::info!(status = response.status, "done");
-            into_http(response, &request_id)
+            into_http(collected(response).await, &request_id)
         }
         .instrument(span)
         .await
@@ -448,6 +470,17 @@ pub(crate) fn documents(
             path.group, path.plural
         ))),
     }
+}
+
+/// A streamed body read to its end (a watch, answered to a caller that
+/// takes whole bodies: the tests, with `timeoutSeconds`).
+async fn collected(mut response: Response) -> Response {
+    if let Some(mut stream) = response.stream.take() {
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            response.body.extend_from_slice(&chunk);
+        }
+    }
+    response
 }
 
 fn into_http(response: Response, request_id: &str) -> http::Response<Vec<u8>> {

@@ -130,6 +130,10 @@ pub async fn list(
         call.query.field_selector
     );
     let start = start_of(server, call, &list_id)?;
+    // Before the Query: a change committed after this position may be in
+    // the list too, and a watch from it shows it again, which informers
+    // take as the replace it is; none is missed.
+    let position = server.watch_position().await;
     let collection = (context, kind, namespace);
     let (objects, next) =
         read_selected(server, collection, call, access, call.query.limit, start).await?;
@@ -138,7 +142,8 @@ pub async fn list(
         .map(|doc| at_version(doc, kind))
         .collect();
     let objects = present_all(server, kind, objects, call).await?;
-    let mut list_meta = json!({ "resourceVersion": "" });
+    let resource_version = position.map(domain::watch::position_resource_version);
+    let mut list_meta = json!({ "resourceVersion": resource_version.unwrap_or_default() });
     if let Some((step, key)) = next {
         list_meta["continue"] = json!(server.tokens.sign(&Position {
             list: list_id,
@@ -221,6 +226,67 @@ struct Selection<'a> {
     access: &'a Access,
     labels: &'a LabelSelector,
     fields: &'a FieldSelector,
+}
+
+/// The same test, owned: what a watch of a list path shows of each change
+/// (watch/), for as long as it runs.
+pub(crate) struct Matcher {
+    context: Context,
+    kind: KindInfo,
+    namespace: Option<String>,
+    access: Access,
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Matcher {
+    /// The test of the list path `call` is on; a selector that does not
+    /// parse, or names a field the kind cannot select on, is a 400.
+    pub fn new(
+        (context, kind, namespace): (&Context, &KindInfo, Option<&str>),
+        call: &Call<'_>,
+        access: &Access,
+    ) -> Result<Matcher, ApiError> {
+        let (labels, fields) = selectors(kind, call)?;
+        Ok(Matcher {
+            context: context.clone(),
+            kind: kind.clone(),
+            namespace: namespace.map(str::to_string),
+            access: access.clone(),
+            labels,
+            fields,
+        })
+    }
+
+    pub fn matches(&self, doc: &Value) -> bool {
+        Selection {
+            context: &self.context,
+            kind: &self.kind,
+            namespace: self.namespace.as_deref(),
+            access: &self.access,
+            labels: &self.labels,
+            fields: &self.fields,
+        }
+        .matches(doc)
+    }
+
+    /// The one object the selectors name (`metadata.name=x`), if they do.
+    pub fn named(&self) -> Option<&str> {
+        match plan_in(
+            &self.context,
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.labels,
+            &self.fields,
+        ) {
+            Plan::Name(_) => self
+                .fields
+                .requirements
+                .iter()
+                .find_map(|r| (r.field == "metadata.name").then_some(r.value.as_str())),
+            _ => None,
+        }
+    }
 }
 
 impl Selection<'_> {

@@ -29,6 +29,7 @@ pub fn legacy_v2() -> Response {
         status: 200,
         headers: vec![("content-type".into(), "application/octet-stream".into())],
         body: Vec::new(),
+        stream: None,
     }
 }
 

@@ -53,3 +53,48 @@ pub async fn present_all(
         .map(|d| policies::with_binding_status(kind, d, &set, &now))
         .collect())
 }
+
+/// What [`present`] does, owned, for the objects a watch sends as they
+/// come: at the request's version, a binding's status from the policies
+/// as they were when the watch began, and as a one-row Table when the
+/// client asked for tables (`kubectl get -w`).
+pub struct Presenter {
+    kind: KindInfo,
+    bindings: Option<std::sync::Arc<domain::admission::PolicySet>>,
+    table: bool,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Presenter {
+    pub async fn new(
+        server: &ApiServer,
+        kind: &KindInfo,
+        call: &Call<'_>,
+    ) -> Result<Presenter, ApiError> {
+        let bindings = match policies::is_binding_kind(kind) {
+            true => Some(server.admission.policies.current(&server.store).await?),
+            false => None,
+        };
+        Ok(Presenter {
+            kind: kind.clone(),
+            bindings,
+            table: crate::codec::wants_table(call.header("accept")),
+            now: call.request.time,
+        })
+    }
+
+    /// `doc` as served, with `resource_version` as its resourceVersion.
+    pub fn present(&self, doc: Value, resource_version: String) -> Value {
+        let mut doc = at_version(doc, &self.kind);
+        doc["metadata"]["resourceVersion"] = Value::String(resource_version.clone());
+        if let Some(set) = &self.bindings {
+            let now = self.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            doc = policies::with_binding_status(&self.kind, doc, set, &now);
+        }
+        if self.table {
+            let meta = serde_json::json!({"resourceVersion": resource_version});
+            return domain::table::table(&self.kind, &[doc], self.now, meta);
+        }
+        doc
+    }
+}

@@ -92,6 +92,7 @@ pub async fn serve(
             status: 200,
             headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
             body: tree.to_text().into_bytes(),
+            stream: None,
         });
     }
     Ok(Response::json(

@@ -126,6 +126,11 @@ pub enum ApiError {
     Internal { message: String },
     #[error("{message}")]
     ServiceUnavailable { message: String },
+    /// A watch from a position the server has not reached (Kubernetes:
+    /// 504 Timeout "Too large resource version", which client-go answers
+    /// with a new list).
+    #[error("Too large resource version: {requested}, current: {current}")]
+    TooLargeResourceVersion { requested: String, current: String },
 }
 
 fn causes_summary(causes: &[Cause]) -> String {
@@ -203,6 +208,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => (429, "TooManyRequests"),
             Self::Internal { .. } => (500, "InternalError"),
             Self::ServiceUnavailable { .. } => (503, "ServiceUnavailable"),
+            Self::TooLargeResourceVersion { .. } => (504, "Timeout"),
         }
     }
 

@@ -154,6 +154,7 @@ fn context_chain(context: &Context, context_object: Option<&Value>) -> Vec<Node>
 }
 
 /// What an allowed request may see.
+#[derive(Clone)]
 pub(crate) enum Access {
     /// Everything it asks for.
     Whole,
@@ -164,6 +165,7 @@ pub(crate) enum Access {
 }
 
 /// Which items of a list its requester may see.
+#[derive(Clone)]
 pub(crate) struct Visible {
     policy: Arc<Policy>,
     subject: Subject,

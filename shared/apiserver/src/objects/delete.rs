@@ -40,7 +40,7 @@ impl Ops<'_> {
         let (object_ref, stored, old) = self.load(name).await?;
         if options
             .precondition_resource_version()
-            .is_some_and(|rv| rv != stored.version.to_string())
+            .is_some_and(|rv| domain::watch::object_version(rv) != Some(stored.version))
         {
             return Err(self.stale(name));
         }

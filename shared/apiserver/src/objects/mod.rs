@@ -144,9 +144,10 @@ pub async fn serve(
         });
     }
     let response = match (call.method, path.name.as_deref()) {
-        (&Method::GET, None) if call.query.watch => Err(ApiError::MethodNotAllowed {
-            message: "watch is not supported by this server yet; poll with list instead".into(),
-        }),
+        (&Method::GET, None) if call.query.watch => {
+            let namespace = path.namespace.as_deref();
+            crate::watch::serve(server, (context, &kind, namespace), call, access).await
+        }
         (&Method::GET, None) if !status => {
             let namespace = path.namespace.as_deref();
             crate::list::list(server, context, &kind, namespace, call, access).await

@@ -127,7 +127,8 @@ impl Ops<'_> {
         }
         match sent.metadata.resource_version.as_str() {
             "" => {}
-            rv if rv.parse::<u64>().ok() == Some(stored.version) => {}
+            // A watch event's object carries its position after a dot.
+            rv if domain::watch::object_version(rv) == Some(stored.version) => {}
             _ => return Err(self.stale(name)),
         }
         let (mut new, mut causes) = self.as_update_of(old, sent, status, stored.version + 1);
