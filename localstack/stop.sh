@@ -17,7 +17,7 @@ TIMEOUT="${STACK_STOP_TIMEOUT:-10}"
 [[ -d "$STATE_DIR" ]] || exit 0
 
 # name of pid file -> a word its command line must contain
-declare -A expect=([gc]='gc --watch' [lambda]=lambda-local [dynamodb]=DynamoDBLocal [nats]=nats-server)
+declare -A expect=([gc]='gc --watch' [publisher]='events --publish' [lambda]=lambda-local [dynamodb]=DynamoDBLocal [nats]=nats-server)
 
 stop_one() {
   local name="$1" pidfile="$STATE_DIR/$1.pid" pid
@@ -50,6 +50,7 @@ stop_one() {
 
 # The functions first (they talk to the others), then the stores.
 stop_one gc
+stop_one publisher
 stop_one lambda
 stop_one dynamodb
 stop_one nats

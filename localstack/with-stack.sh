@@ -15,7 +15,8 @@
 #        http://127.0.0.1:N+1/        the same over plain HTTP for HTTP clients
 #        .../lambda-url/<function>/   any served function (admission, or resources again)
 #      and waits until /version answers; and starts the gc worker (gc --watch,
-#      log: <dir>/gc.log)
+#      log: <dir>/gc.log) and the change feed's publisher (events --publish,
+#      log: <dir>/publisher.log)
 #   5. runs COMMAND with the stack in its environment:
 #        DYNAMODB_ENDPOINT, NATS_URL, E2E_TABLE, E2E_HS256_SECRET, E2E_ISSUER,
 #        E2E_AUDIENCE, AWS_REGION and dummy keys, STACK_DIR (<dir>, whose
@@ -138,7 +139,7 @@ if [[ -n "$LAMBDA_PORT" ]]; then
 
   # Built first, so compile errors show here and the first request is quick.
   log "building the functions and the emulator${profile_flag[*]:+ (${profile_flag[*]})}"
-  cargo build "${profile_flag[@]}" --bin resources --bin admission --bin gc --bin lambda-local
+  cargo build "${profile_flag[@]}" --bin resources --bin admission --bin gc --bin events --bin lambda-local
 
   log "serving the functions on https://$HOST:$LAMBDA_PORT and http://$HOST:$HTTP_PORT (log: $DIR/lambda.log)"
   # setsid: a process group of its own, which stop.sh signals as a whole.
@@ -156,6 +157,13 @@ if [[ -n "$LAMBDA_PORT" ]]; then
    exec setsid "${CARGO_TARGET_DIR:-$ROOT/target}/$profile_dir/gc" --watch) \
     </dev/null >"$DIR/gc.log" 2>&1 &
   echo $! > "$DIR/gc.pid"
+
+  # The change feed's publisher, as make dev runs it: what watches read.
+  log "starting the change feed's publisher (log: $DIR/publisher.log)"
+  (set -a; source "$DIR/lambda.env"; set +a
+   exec setsid "${CARGO_TARGET_DIR:-$ROOT/target}/$profile_dir/events" --publish) \
+    </dev/null >"$DIR/publisher.log" 2>&1 &
+  echo $! > "$DIR/publisher.pid"
 
   export E2E_BASE_URL="http://$HOST:$HTTP_PORT"
   export E2E_KUBE_SERVER="https://$HOST:$LAMBDA_PORT"

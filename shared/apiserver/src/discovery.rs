@@ -6,7 +6,9 @@ use domain::catalog::Catalog;
 use domain::kinds::{ContextKind, KindInfo, Scope};
 use serde_json::{json, Value};
 
-const VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update"];
+const VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
 
 pub fn version() -> Value {
     json!({

@@ -52,7 +52,7 @@ use store::{Context, Store};
 use tracing::Instrument;
 
 pub use authorization::{events_graph, ServicePrincipal};
-pub use codec::{Response, MAX_BODY_BYTES};
+pub use codec::{BodyStream, Response, MAX_BODY_BYTES};
 
 /// Everything a function instance builds once and reuses across requests.
 pub struct ApiServer {
@@ -209,13 +209,15 @@ impl ApiServer {
 
     /// The resources function: every kind's API, discovery, the graph.
     pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<Vec<u8>> {
-        self.respond(request, Api::Resources).await
+        // Boxed: the pipeline's future is deep, and callers that await it
+        // inline would exceed the compiler's layout depth.
+        Box::pin(self.respond(request, Api::Resources)).await
     }
 
     /// The admission function: AdmissionReviews and policy audits
     /// (admission_api.rs), over the same table, policies and tokens.
     pub async fn handle_admission(&self, request: http::Request<Bytes>) -> http::Response<Vec<u8>> {
-        self.respond(request, Api::Admission).await
+        Box::pin(self.respond(request, Api::Admission)).await
     }
 
     /// A request of one of the platform's own functions, made in its
@@ -226,8 +228,7 @@ impl ApiServer {
         principal: auth::Principal,
         request: http::Request<Bytes>,
     ) -> http::Response<Vec<u8>> {
-        self.respond_as(Some(principal), request, Api::Resources)
-            .await
+        Box::pin(self.respond_as(Some(principal), request, Api::Resources)).await
     }
 
     async fn respond(&self, request: http::Request<Bytes>, api: Api) -> http::Response<Vec<u8>> {
@@ -241,6 +242,39 @@ impl ApiServer {
         request: http::Request<Bytes>,
         api: Api,
     ) -> http::Response<Vec<u8>> {
+        let (response, request_id) = self.answer(principal, request, api).await;
+        let response = collected(response).await;
+        head(&response, &request_id)
+            .body(response.body)
+            .unwrap_or_else(|_| internal_error(Vec::new()))
+    }
+
+    /// Answers `request` with a body sent as it is produced: a watch's
+    /// events as they come (the resources function under Lambda response
+    /// streaming); any other answer as one chunk.
+    pub async fn respond_streaming(
+        &self,
+        request: http::Request<Bytes>,
+        api: Api,
+    ) -> http::Response<BodyStream> {
+        let (response, request_id) = Box::pin(self.answer(None, request, api)).await;
+        let head = head(&response, &request_id);
+        let first = futures_util::stream::once(std::future::ready(Bytes::from(response.body)));
+        let body: BodyStream = match response.stream {
+            Some(rest) => Box::pin(futures_util::StreamExt::chain(first, rest)),
+            None => Box::pin(first),
+        };
+        head.body(body)
+            .unwrap_or_else(|_| internal_error(Box::pin(futures_util::stream::empty())))
+    }
+
+    /// The answer to `request` and the request's id (logged, and sent back).
+    async fn answer(
+        &self,
+        principal: Option<auth::Principal>,
+        request: http::Request<Bytes>,
+        api: Api,
+    ) -> (Response, String) {
         let request_id = request
             .headers()
             .get("x-request-id")
@@ -249,7 +283,7 @@ impl ApiServer {
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let span = tracing::info_span!("request", %request_id, method = %request.method(), path = %request.uri().path());
-        async {
+        let response = async {
             let dispatched = match api {
                 Api::Resources => self.dispatch(principal, &request, &request_id).await,
                 Api::Admission => self.dispatch_admission(&request, &request_id).await,
@@ -267,10 +301,11 @@ impl ApiServer {
                 }
             };
             tracing::info!(status = response.status, "done");
-            into_http(collected(response).await, &request_id)
+            response
         }
         .instrument(span)
-        .await
+        .await;
+        (response, request_id)
     }
 
     /// The request's principal, from its bearer token (every path needs one).
@@ -483,17 +518,21 @@ async fn collected(mut response: Response) -> Response {
     response
 }
 
-fn into_http(response: Response, request_id: &str) -> http::Response<Vec<u8>> {
+/// The status and headers of `response`.
+fn head(response: &Response, request_id: &str) -> http::response::Builder {
     let mut builder = http::Response::builder()
         .status(response.status)
         .header("x-request-id", request_id);
     for (name, value) in &response.headers {
         builder = builder.header(name, value);
     }
-    builder.body(response.body).unwrap_or_else(|_| {
-        // Only a header value with control characters can fail here; drop them.
-        let mut fallback = http::Response::new(Vec::new());
-        *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-        fallback
-    })
+    builder
+}
+
+/// What is sent when a response cannot be built: only a header value with
+/// control characters can make that happen; the headers are dropped.
+fn internal_error<B>(body: B) -> http::Response<B> {
+    let mut fallback = http::Response::new(body);
+    *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    fallback
 }

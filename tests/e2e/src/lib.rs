@@ -152,6 +152,21 @@ impl Kubeconfig {
         }
     }
 
+    /// Starts kubectl in the background (a watch), its output piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.path)
+            .arg("--cache-dir")
+            .arg(self.dir.join("cache"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("kubectl runs (make test installs kubectl): {e}"))
+    }
+
     /// Runs kubectl and insists it succeeded.
     pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.kubectl(args, stdin);

@@ -265,6 +265,51 @@ pub fn response(answer: &[u8]) -> Result<Response<Bytes>, BadAnswer> {
     Ok(response)
 }
 
+/// What ends a streamed answer's prelude (Lambda response streaming).
+pub const PRELUDE_END: [u8; 8] = [0; 8];
+
+/// Where the prelude ends in what has arrived of a streamed answer: the
+/// prelude, and what follows its delimiter.
+pub fn split_prelude(arrived: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = arrived
+        .windows(PRELUDE_END.len())
+        .position(|window| window == PRELUDE_END)?;
+    Some((&arrived[..at], &arrived[at + PRELUDE_END.len()..]))
+}
+
+/// The status and headers a streamed answer's prelude gives
+/// (`{"statusCode", "headers", "cookies"}`; a header may hold a list).
+pub fn streamed_head(prelude: &[u8]) -> Result<Response<()>, BadAnswer> {
+    let value: Value = serde_json::from_slice(prelude)
+        .map_err(|e| BadAnswer::NotAResponse(format!("prelude: {e}")))?;
+    let status = value
+        .get("statusCode")
+        .and_then(Value::as_u64)
+        .and_then(|code| u16::try_from(code).ok())
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .ok_or_else(|| {
+            BadAnswer::NotAResponse("prelude: statusCode is not an HTTP status".into())
+        })?;
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    let given = value.get("headers").and_then(Value::as_object);
+    for (name, values) in given.into_iter().flatten() {
+        let values = match values {
+            Value::Array(values) => values.iter().filter_map(Value::as_str).collect(),
+            value => value.as_str().into_iter().collect::<Vec<_>>(),
+        };
+        for value in values {
+            append(headers, name, value)?;
+        }
+    }
+    let cookies = value.get("cookies").and_then(Value::as_array);
+    for cookie in cookies.into_iter().flatten().filter_map(Value::as_str) {
+        append(headers, "set-cookie", cookie)?;
+    }
+    Ok(response)
+}
+
 /// Headers that describe the connection or the framing, which the server
 /// sets itself (function URLs remap the function's own).
 const FRAMING: &[&str] = &[
@@ -298,6 +343,21 @@ pub fn json_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_streamed_answers_prelude_gives_its_status_and_headers() {
+        let mut arrived = br#"{"statusCode":200,"headers":{"content-type":"application/json","warning":["299 - \"a\"","299 - \"b\""]},"cookies":[]}"#.to_vec();
+        arrived.extend_from_slice(&super::PRELUDE_END);
+        arrived.extend_from_slice(b"{\"type\":");
+        let (prelude, rest) = super::split_prelude(&arrived).unwrap();
+        assert_eq!(rest, b"{\"type\":");
+        let head = super::streamed_head(prelude).unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.headers()["content-type"], "application/json");
+        assert_eq!(head.headers().get_all("warning").iter().count(), 2);
+        assert!(super::split_prelude(b"{\"statusCode\":200}").is_none());
+        assert!(super::streamed_head(b"{}").is_err());
+    }
+
     use super::*;
 
     fn parts(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {

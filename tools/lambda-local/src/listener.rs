@@ -7,20 +7,21 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 /// Serves HTTP/1.1 on every connection `listener` accepts (TLS first when
 /// `tls` is given), each request through `handler`.
-pub async fn serve_http<H, F>(
+pub async fn serve_http<H, F, B>(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     handler: H,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    F: std::future::Future<Output = Response<B>> + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     loop {
         let (stream, peer) = match listener.accept().await {

@@ -28,15 +28,19 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use runtime_api::{Function, Launch, Outcome};
 
 /// A function URL's limit on a request's payload.
 const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
+/// A streamed answer's prelude is a small JSON object (status, headers).
+const MAX_PRELUDE_BYTES: usize = 64 * 1024;
 
 struct Flags(Vec<String>);
 
@@ -188,13 +192,13 @@ async fn main() -> Result<()> {
 }
 
 impl Front {
-    async fn serve(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    async fn serve(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<ResponseBody> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut response = self.invoke(request, peer, &request_id).await;
         if let Ok(value) = http::HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-amzn-requestid", value);
         }
-        response.map(Full::new)
+        response
     }
 
     async fn invoke(
@@ -202,7 +206,7 @@ impl Front {
         request: Request<Incoming>,
         peer: SocketAddr,
         request_id: &str,
-    ) -> Response<Bytes> {
+    ) -> Response<ResponseBody> {
         let (parts, body) = request.into_parts();
         let (name, raw_path) = function_url::route(parts.uri.path(), &self.root);
         let Some(function) = self.functions.get(name) else {
@@ -234,8 +238,12 @@ impl Front {
             .await;
         let failure = match outcome {
             Outcome::Response(answer) => match function_url::response(&answer) {
-                Ok(response) => return response,
+                Ok(response) => return response.map(whole),
                 Err(err) => err.to_string(),
+            },
+            Outcome::Streamed(chunks) => match streamed(chunks).await {
+                Ok(response) => return response,
+                Err(err) => err,
             },
             Outcome::Error(error) => format!(
                 "the function reported an error: {}",
@@ -249,12 +257,46 @@ impl Front {
     }
 }
 
+/// A body sent whole, or as it comes (a streamed answer).
+type ResponseBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+fn whole(body: Bytes) -> ResponseBody {
+    Full::new(body).boxed()
+}
+
+/// A streamed answer (Lambda response streaming) as the function URL
+/// sends it: its prelude's status and headers, then its body as it comes.
+async fn streamed(mut chunks: mpsc::Receiver<Bytes>) -> Result<Response<ResponseBody>, String> {
+    let mut arrived = Vec::new();
+    let (head, rest) = loop {
+        let Some(chunk) = chunks.recv().await else {
+            return Err("the streamed answer ended before its prelude".into());
+        };
+        arrived.extend_from_slice(&chunk);
+        if let Some((prelude, rest)) = function_url::split_prelude(&arrived) {
+            let head = function_url::streamed_head(prelude).map_err(|e| e.to_string())?;
+            break (head, Bytes::copy_from_slice(rest));
+        }
+        if arrived.len() > MAX_PRELUDE_BYTES {
+            return Err("the streamed answer's prelude never ended".into());
+        }
+    };
+    let more = futures_util::stream::unfold(chunks, |mut chunks| async move {
+        chunks.recv().await.map(|chunk| (chunk, chunks))
+    });
+    let body = futures_util::stream::once(std::future::ready(rest))
+        .chain(more)
+        .map(|chunk| Ok(Frame::data(chunk)));
+    Ok(head.map(|()| BodyExt::boxed(StreamBody::new(body))))
+}
+
 /// An answer of the emulator's own, in the shape function URLs use.
-fn message(status: StatusCode, text: &str) -> Response<Bytes> {
+fn message(status: StatusCode, text: &str) -> Response<ResponseBody> {
     function_url::json_response(
         status,
         Bytes::from(serde_json::json!({ "Message": text }).to_string()),
     )
+    .map(whole)
 }
 
 /// `KEY=VALUE` lines; blank lines and `#` comments skipped.

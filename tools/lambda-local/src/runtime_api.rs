@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Lambda's limit on an invocation's response (synchronous invocations).
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
@@ -32,6 +32,9 @@ pub enum Outcome {
     Error(Bytes),
     /// The instance went away or answered nothing usable.
     Lost(String),
+    /// A streamed answer (Lambda response streaming): its bytes as the
+    /// function sends them, the prelude (status, headers) first.
+    Streamed(mpsc::Receiver<Bytes>),
 }
 
 struct Invocation {
@@ -45,7 +48,9 @@ enum Work {
     Free,
     Busy {
         request_id: String,
-        reply: oneshot::Sender<Outcome>,
+        /// Taken when a streamed answer starts: the instance stays busy
+        /// until its stream ends.
+        reply: Option<oneshot::Sender<Outcome>>,
     },
 }
 
@@ -231,7 +236,11 @@ impl Function {
                     self.name
                 );
             }
-            if let Work::Busy { reply, request_id } = instance.work {
+            if let Work::Busy {
+                reply: Some(reply),
+                request_id,
+            } = instance.work
+            {
                 let _ = reply.send(Outcome::Lost(format!(
                     "instance {id} exited ({status}) during invocation {request_id}"
                 )));
@@ -314,7 +323,7 @@ impl Function {
                     instance.took_work = true;
                     instance.work = Work::Busy {
                         request_id: invocation.request_id.clone(),
-                        reply: invocation.reply,
+                        reply: Some(invocation.reply),
                     };
                     return self.next_response(&invocation.request_id, invocation.event);
                 }
@@ -369,7 +378,10 @@ impl Function {
         if !matches {
             return runtime_error(StatusCode::BAD_REQUEST, "no such invocation in progress");
         }
-        if let Work::Busy { reply, .. } = std::mem::replace(&mut instance.work, Work::Free) {
+        if let Work::Busy {
+            reply: Some(reply), ..
+        } = std::mem::replace(&mut instance.work, Work::Free)
+        {
             let _ = reply.send(outcome);
         }
         if instance.generation != retired {
@@ -378,6 +390,49 @@ impl Function {
             }
         }
         accepted()
+    }
+}
+
+impl Function {
+    /// A streamed answer begins: the invoker gets `chunks`; the instance
+    /// stays busy until [`Function::finish`] at the stream's end.
+    fn start_stream(
+        &self,
+        instance_id: u64,
+        request_id: &str,
+        chunks: mpsc::Receiver<Bytes>,
+    ) -> Result<(), (StatusCode, &'static str)> {
+        let mut pool = lock(&self.pool);
+        let Some(instance) = pool.instances.get_mut(&instance_id) else {
+            return Err((StatusCode::GONE, "unknown instance"));
+        };
+        match &mut instance.work {
+            Work::Busy {
+                request_id: id,
+                reply,
+            } if id == request_id => {
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(Outcome::Streamed(chunks));
+                }
+                Ok(())
+            }
+            _ => Err((StatusCode::BAD_REQUEST, "no such invocation in progress")),
+        }
+    }
+}
+
+/// A streamed answer's body, passed on chunk by chunk as it arrives. When
+/// the client went away the rest is read and dropped, so the function is
+/// never held up writing it.
+async fn pass_on(mut body: hyper::body::Incoming, chunks: mpsc::Sender<Bytes>) {
+    let mut reader_gone = false;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Ok(data) = frame.into_data() {
+            if !reader_gone && chunks.send(data).await.is_err() {
+                reader_gone = true;
+            }
+        }
     }
 }
 
@@ -444,6 +499,15 @@ async fn handle(
     let method = request.method().clone();
     match (method, api) {
         (Method::GET, ["invocation", "next"]) => function.next(instance).await,
+        (Method::POST, ["invocation", request_id, "response"]) if is_streamed(&request) => {
+            let request_id = (*request_id).to_owned();
+            let (chunks, streamed) = mpsc::channel(64);
+            if let Err((status, why)) = function.start_stream(instance, &request_id, streamed) {
+                return runtime_error(status, why);
+            }
+            pass_on(request.into_body(), chunks).await;
+            function.finish(instance, &request_id, Outcome::Lost("streamed".into()))
+        }
         (Method::POST, ["invocation", request_id, kind @ ("response" | "error")]) => {
             let request_id = (*request_id).to_owned();
             let is_error = *kind == "error";
@@ -474,6 +538,14 @@ async fn handle(
         }
         _ => runtime_error(StatusCode::NOT_FOUND, "not a Runtime API path"),
     }
+}
+
+/// Whether a response is Lambda response streaming's (the runtime says so).
+fn is_streamed(request: &Request<hyper::body::Incoming>) -> bool {
+    request
+        .headers()
+        .get("lambda-runtime-function-response-mode")
+        .is_some_and(|mode| mode.as_bytes().eq_ignore_ascii_case(b"streaming"))
 }
 
 #[cfg(test)]

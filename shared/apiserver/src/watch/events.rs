@@ -20,10 +20,6 @@ use crate::codec::BodyStream;
 use crate::list::Matcher;
 use crate::present::Presenter;
 
-/// The longest a watch runs before it ends cleanly (clients watch again
-/// from their last resourceVersion): under the function's timeout, which
-/// Lambda's streamed responses allow up to 15 minutes.
-pub const MAX_WATCH: Duration = Duration::from_secs(300);
 /// How often a watch that allows bookmarks is sent one: often enough that
 /// an idle connection is never closed by a proxy's idle timeout.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(15);

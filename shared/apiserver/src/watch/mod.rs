@@ -70,8 +70,8 @@ pub(crate) async fn serve(
     let changes = source.changes(filter, after).await?;
     let limit = options
         .timeout
-        .unwrap_or(events::MAX_WATCH)
-        .min(events::MAX_WATCH);
+        .unwrap_or(source.limit())
+        .min(source.limit());
     let watch = events::Watch {
         matcher,
         presenter: begin.presenter,

@@ -4,18 +4,27 @@
 //! an ordered consumer of its own (ephemeral: nothing is kept per watcher
 //! once it closes, and nothing at all while no one watches).
 
+use std::time::Duration;
+
 use async_nats::jetstream::{self, consumer, stream::Stream as JetStream};
 use domain::watch::ChangeKind;
 use domain::ApiError;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
+/// How long a watch runs at most unless told otherwise: clients watch
+/// again from their last resourceVersion when it ends.
+const DEFAULT_LIMIT: Duration = Duration::from_secs(300);
+
 /// Where the watch stream is: `NATS_URL`, `FEED_WATCH_STREAM`,
-/// `FEED_WATCH_PREFIX` (the publisher reads the same variables).
+/// `FEED_WATCH_PREFIX` (the publisher reads the same variables), and how
+/// long a watch may run (`WATCH_MAX_SECONDS`).
 pub struct WatchSource {
     js: jetstream::Context,
     stream: String,
     prefix: String,
+    /// The longest a watch runs before it ends cleanly.
+    limit: Duration,
 }
 
 /// One change as a watch reads it.
@@ -58,15 +67,38 @@ impl WatchSource {
             .connect(&url)
             .await
             .ok()?;
-        Some(WatchSource::new(
+        let source = WatchSource::new(
             jetstream::new(client),
             var("FEED_WATCH_STREAM", domain::watch::DEFAULT_STREAM),
             var("FEED_WATCH_PREFIX", domain::watch::DEFAULT_PREFIX),
-        ))
+        );
+        let limit = std::env::var("WATCH_MAX_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok());
+        Some(match limit {
+            Some(seconds) => source.with_limit(Duration::from_secs(seconds)),
+            None => source,
+        })
     }
 
     pub fn new(js: jetstream::Context, stream: String, prefix: String) -> WatchSource {
-        WatchSource { js, stream, prefix }
+        WatchSource {
+            js,
+            stream,
+            prefix,
+            limit: DEFAULT_LIMIT,
+        }
+    }
+
+    /// The same source ending each watch after `limit` at the latest
+    /// (`WATCH_MAX_SECONDS`: under the function's timeout).
+    pub fn with_limit(mut self, limit: Duration) -> WatchSource {
+        self.limit = limit;
+        self
+    }
+
+    pub fn limit(&self) -> Duration {
+        self.limit
     }
 
     pub fn prefix(&self) -> &str {

@@ -420,7 +420,7 @@ fn cold_start(function: &Function, log: &Path) -> anyhow::Result<Timing> {
             Ok(Seen::Next(at)) => next = Some(at),
             Ok(Seen::Answer(at, body)) => {
                 let peak_rss_kib = peak_rss_kib(child.0.id());
-                let answer: Value = serde_json::from_slice(&body).with_context(|| {
+                let answer = answer_of(&body).with_context(|| {
                     format!("the answer is not JSON: {}", String::from_utf8_lossy(&body))
                 })?;
                 (function.check)(&answer)?;
@@ -579,6 +579,19 @@ fn serve(stream: TcpStream, invocation: &Invocation, seen: &mpsc::Sender<Seen>) 
             let _ = respond(&mut writer, "404 Not Found", &[], b"{}");
         }
     }
+}
+
+/// A function's answer as a function URL response: as sent, or, for a
+/// streamed answer (Lambda response streaming: a JSON prelude, eight NUL
+/// bytes, the body), the prelude with the body put back in.
+fn answer_of(body: &[u8]) -> serde_json::Result<Value> {
+    let delimiter = [0u8; 8];
+    let Some(at) = body.windows(8).position(|w| w == delimiter) else {
+        return serde_json::from_slice(body);
+    };
+    let mut answer: Value = serde_json::from_slice(&body[..at])?;
+    answer["body"] = Value::String(String::from_utf8_lossy(&body[at + 8..]).into_owned());
+    Ok(answer)
 }
 
 struct HttpRequest {
