@@ -9,7 +9,7 @@
 //! stream's duplicate window drops what it already holds.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv;
 use store::stream::{Shard, TableStream};
@@ -17,7 +17,10 @@ use store::stream::{Shard, TableStream};
 use crate::publisher::{FeedError, Published, Publisher};
 
 /// How long an idle poller waits before it reads the stream again.
-const IDLE: Duration = Duration::from_millis(250);
+const IDLE: Duration = Duration::from_millis(100);
+/// How often the shards are listed again (a shard splits about every four
+/// hours on AWS; locally there is one).
+const SHARDS_EVERY: Duration = Duration::from_secs(5);
 /// How long it waits after a failure (NATS or DynamoDB away).
 const BACK_OFF: Duration = Duration::from_secs(1);
 /// A shard read to its end (closed): its children come next.
@@ -27,13 +30,27 @@ pub struct Poller {
     publisher: Publisher,
     stream: TableStream,
     positions: kv::Store,
+    /// What is kept between passes; dropped after a failure, so the next
+    /// pass starts again from the recorded positions.
+    state: tokio::sync::Mutex<State>,
 }
 
 /// Where a shard's reading resumes.
+#[derive(Debug, Clone)]
 enum Position {
     Start,
     After(String),
     Done,
+}
+
+/// The shards as last listed, each one's position, and the iterator an
+/// idle shard's last read returned (so an idle pass is one GetRecords).
+#[derive(Default)]
+struct State {
+    shards: Vec<Shard>,
+    listed: Option<Instant>,
+    positions: HashMap<String, Position>,
+    iterators: HashMap<String, String>,
 }
 
 impl Poller {
@@ -55,6 +72,7 @@ impl Poller {
             publisher,
             stream,
             positions,
+            state: tokio::sync::Mutex::new(State::default()),
         })
     }
 
@@ -74,17 +92,31 @@ impl Poller {
 
     /// One read of every shard that is due, from its position to its end.
     pub async fn pass(&self) -> Result<Published, FeedError> {
-        let shards = self.stream.shards().await?;
-        let mut positions = HashMap::new();
-        for shard in &shards {
-            positions.insert(shard.id.clone(), self.position(&shard.id).await?);
+        let mut state = self.state.lock().await;
+        let result = self.pass_with(&mut state).await;
+        if result.is_err() {
+            *state = State::default();
+        }
+        result
+    }
+
+    async fn pass_with(&self, state: &mut State) -> Result<Published, FeedError> {
+        if state.listed.is_none_or(|at| at.elapsed() >= SHARDS_EVERY) {
+            state.shards = self.stream.shards().await?;
+            state.listed = Some(Instant::now());
+        }
+        for shard in &state.shards {
+            if !state.positions.contains_key(&shard.id) {
+                let position = self.position(&shard.id).await?;
+                state.positions.insert(shard.id.clone(), position);
+            }
         }
         let mut total = Published::default();
-        for shard in &shards {
-            if !due(shard, &positions) {
+        for shard in state.shards.clone() {
+            if !due(&shard, &state.positions) {
                 continue;
             }
-            let report = self.read_shard(shard, &positions[&shard.id]).await?;
+            let report = self.read_shard(&shard, state).await?;
             total.stored += report.stored;
             total.duplicates += report.duplicates;
             total.skipped += report.skipped;
@@ -92,14 +124,19 @@ impl Poller {
         Ok(total)
     }
 
-    async fn read_shard(&self, shard: &Shard, position: &Position) -> Result<Published, FeedError> {
-        let after = match position {
-            Position::Done => return Ok(Published::default()),
-            Position::Start => None,
-            Position::After(sequence) => Some(sequence.as_str()),
-        };
+    async fn read_shard(&self, shard: &Shard, state: &mut State) -> Result<Published, FeedError> {
         let mut total = Published::default();
-        let Some(mut iterator) = self.stream.iterator(&shard.id, after).await? else {
+        let iterator = match state.iterators.remove(&shard.id) {
+            Some(iterator) => Some(iterator),
+            None => match state.positions.get(&shard.id) {
+                Some(Position::Done) => return Ok(total),
+                Some(Position::After(sequence)) => {
+                    self.stream.iterator(&shard.id, Some(sequence)).await?
+                }
+                Some(Position::Start) | None => self.stream.iterator(&shard.id, None).await?,
+            },
+        };
+        let Some(mut iterator) = iterator else {
             return Ok(total);
         };
         loop {
@@ -107,6 +144,9 @@ impl Poller {
             if let Some(last) = page.records.last() {
                 let report = self.publisher.publish(&page.records).await?;
                 self.record(&shard.id, &last.sequence).await?;
+                state
+                    .positions
+                    .insert(shard.id.clone(), Position::After(last.sequence.clone()));
                 total.stored += report.stored;
                 total.duplicates += report.duplicates;
                 total.skipped += report.skipped;
@@ -114,9 +154,13 @@ impl Poller {
             match page.next {
                 None => {
                     self.record(&shard.id, DONE).await?;
+                    state.positions.insert(shard.id.clone(), Position::Done);
                     return Ok(total);
                 }
-                Some(_) if page.records.is_empty() => return Ok(total),
+                Some(next) if page.records.is_empty() => {
+                    state.iterators.insert(shard.id.clone(), next);
+                    return Ok(total);
+                }
                 Some(next) => iterator = next,
             }
         }

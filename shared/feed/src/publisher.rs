@@ -6,7 +6,7 @@
 //! failure never lets a later change overtake an earlier one; different
 //! objects' go side by side.
 
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use chrono::{DateTime, SecondsFormat};
 use domain::change_event::{outbound, Change, Outbound};
 use domain::lanes::lanes;
@@ -121,8 +121,11 @@ impl Publisher {
                 timestamp: &timestamp,
             };
             let lane = Some(format!("{}#{}", record.key.pk, record.key.sk));
-            messages.extend(outbound(&self.config.prefix, &event).map(|m| (lane.clone(), m)));
-            messages.extend(self.watch_message(change).map(|m| (lane, m)));
+            let change_messages = outbound(&self.config.prefix, &event)
+                .into_iter()
+                .chain(self.watch_message(change))
+                .collect();
+            messages.push((lane, change_messages));
         }
         let acks: Vec<Vec<bool>> = stream::iter(lanes(messages))
             .map(|lane| self.publish_lane(lane))
@@ -173,30 +176,41 @@ impl Publisher {
         })
     }
 
-    /// One object's messages in order, each stored before the next is
-    /// sent; whether each was a duplicate.
-    async fn publish_lane(&self, lane: Vec<Outbound>) -> Result<Vec<bool>, FeedError> {
-        let mut duplicates = Vec::with_capacity(lane.len());
-        for message in lane {
-            let failed = |reason: String| FeedError::Publish {
-                subject: message.subject.clone(),
-                message_id: message.message_id.clone(),
-                reason,
-            };
-            let payload =
-                serde_json::to_vec(&message.payload).map_err(|e| failed(e.to_string()))?;
-            let publish = PublishMessage::build()
-                .payload(payload.into())
-                .message_id(&message.message_id);
-            let ack = self
-                .js
-                .send_publish(message.subject.clone(), publish)
-                .await
-                .map_err(|e| failed(e.to_string()))?
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            duplicates.push(ack.duplicate);
+    /// One object's changes in order, each change's messages (one per
+    /// stream, so no order between them) sent together and all stored
+    /// before the next change's are sent; whether each was a duplicate.
+    async fn publish_lane(&self, lane: Vec<Vec<Outbound>>) -> Result<Vec<bool>, FeedError> {
+        let mut duplicates = Vec::with_capacity(lane.len() * 2);
+        for change in lane {
+            let mut acks = Vec::with_capacity(change.len());
+            for message in &change {
+                acks.push(self.send(message).await?);
+            }
+            for (message, ack) in change.iter().zip(acks) {
+                let ack = ack.await.map_err(|e| failed(message, e.to_string()))?;
+                duplicates.push(ack.duplicate);
+            }
         }
         Ok(duplicates)
+    }
+
+    async fn send(&self, message: &Outbound) -> Result<PublishAckFuture, FeedError> {
+        let payload =
+            serde_json::to_vec(&message.payload).map_err(|e| failed(message, e.to_string()))?;
+        let publish = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(&message.message_id);
+        self.js
+            .send_publish(message.subject.clone(), publish)
+            .await
+            .map_err(|e| failed(message, e.to_string()))
+    }
+}
+
+fn failed(message: &Outbound, reason: String) -> FeedError {
+    FeedError::Publish {
+        subject: message.subject.clone(),
+        message_id: message.message_id.clone(),
+        reason,
     }
 }

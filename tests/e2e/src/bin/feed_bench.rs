@@ -314,10 +314,11 @@ impl WorldRef<'_> {
 fn report(label: &str, mut latencies: Vec<Duration>, expected: usize) {
     latencies.sort_unstable();
     println!(
-        "{label:<44} {:>6} of {:>6}   p50 {:>8} ms   p99 {:>8} ms",
+        "{label:<44} {:>6} of {:>6}   p50 {:>8} ms   p90 {:>8} ms   p99 {:>8} ms",
         latencies.len(),
         expected,
         ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 90.0)),
         ms(percentile(&latencies, 99.0)),
     );
 }
