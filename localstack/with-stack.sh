@@ -32,7 +32,8 @@
 #   --lambda-port N      serve the functions on N (HTTPS) and N+1 (HTTP) (default: none)
 #   --table NAME         table to create                  (default milo-e2e)
 #   --release            build and serve the functions in release mode
-# Env: LAMBDA_CONCURRENCY (instances per function at most, default 4),
+# Env: LAMBDA_CONCURRENCY (instances per function at most, default 16: a watch
+#      holds an instance while it runs, as on Lambda),
 #      LAMBDA_WAIT_SECONDS (bound on the wait in step 4, default 900).
 set -euo pipefail
 
@@ -62,7 +63,7 @@ done
 HOST=127.0.0.1
 ISSUER=milo-local
 AUDIENCE=milo
-CONCURRENCY="${LAMBDA_CONCURRENCY:-4}"
+CONCURRENCY="${LAMBDA_CONCURRENCY:-16}"
 WAIT_SECONDS="${LAMBDA_WAIT_SECONDS:-900}"
 
 # shellcheck source=localstack/env.sh
@@ -129,6 +130,9 @@ if [[ -n "$LAMBDA_PORT" ]]; then
 
   write_lambda_env "$DIR/lambda.env" "$TABLE" "$DYNAMO_PORT" "$NATS_PORT" \
     "$ISSUER" "$AUDIENCE" "$HS256_SECRET" "$(cat "$DIR/continue-secret")"
+  # A watch a test's kubectl left (killed, or `kubectl wait` done) holds its
+  # instance until its next write fails or it ends: a minute, not five.
+  echo "WATCH_MAX_SECONDS=60" >> "$DIR/lambda.env"
 
   profile_flag=()
   profile_dir=debug

@@ -370,6 +370,139 @@ async fn bad_watch_parameters_are_each_a_400_saying_what_to_change() {
     }
 }
 
+/// The world's server again, its watches paced so.
+fn paced(w: World, pacing: apiserver::watch::Pacing) -> World {
+    let source = WatchSource::new(
+        w.js.clone(),
+        w.config.watch_stream.clone(),
+        w.config.watch_prefix.clone(),
+    )
+    .with_pacing(pacing);
+    let World {
+        api,
+        config,
+        js,
+        _publisher,
+    } = w;
+    World {
+        api: Api {
+            server: api.server.with_watch(source),
+            ..api
+        },
+        config,
+        js,
+        _publisher,
+    }
+}
+
+#[tokio::test]
+async fn an_idle_watch_that_allows_bookmarks_is_sent_them_at_its_position() {
+    let w = world().await;
+    assert_eq!(
+        w.api
+            .post(CONFIGMAPS, configmap("h", json!({})))
+            .await
+            .status,
+        201
+    );
+    w.published(1).await;
+    let w = paced(
+        w,
+        apiserver::watch::Pacing {
+            bookmark_every: Duration::from_secs(1),
+            ..Default::default()
+        },
+    );
+    let from = rv(&w.api.get(CONFIGMAPS).await.body).to_string();
+    let (_, frames) = watch(
+        &w.api,
+        &format!("resourceVersion={from}&allowWatchBookmarks=true&timeoutSeconds=3"),
+    )
+    .await;
+    let bookmarks: Vec<&str> = frames
+        .iter()
+        .filter(|(t, _)| t == "BOOKMARK")
+        .map(|(_, o)| rv(o))
+        .collect();
+    assert!(bookmarks.len() >= 2, "{frames:?}");
+    assert!(
+        bookmarks.iter().all(|b| *b == from),
+        "{bookmarks:?} at {from}"
+    );
+    assert_eq!(
+        bookmarks.len(),
+        frames.len(),
+        "nothing but bookmarks: {frames:?}"
+    );
+    let (_, quiet) = watch(&w.api, &format!("resourceVersion={from}&timeoutSeconds=2")).await;
+    assert!(quiet.is_empty(), "bookmarks only when allowed: {quiet:?}");
+}
+
+#[tokio::test]
+async fn a_reader_that_falls_behind_is_dropped_with_an_error_frame() {
+    let w = world().await;
+    let from = rv(&w.api.get(CONFIGMAPS).await.body).to_string();
+    for i in 0..20 {
+        assert_eq!(
+            w.api
+                .post(CONFIGMAPS, configmap(&format!("s{i}"), json!({})))
+                .await
+                .status,
+            201
+        );
+    }
+    w.published(20).await;
+    let w = paced(
+        w,
+        apiserver::watch::Pacing {
+            buffered_frames: 4,
+            slow_reader: Duration::from_secs(1),
+            ..Default::default()
+        },
+    );
+    let request = http::Request::builder()
+        .uri(format!(
+            "{CONFIGMAPS}?watch=true&resourceVersion={from}&timeoutSeconds=30"
+        ))
+        .header("authorization", format!("Bearer {}", w.api.token))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let response = w
+        .api
+        .server
+        .respond_streaming(request, apiserver::Api::Resources)
+        .await;
+    assert_eq!(response.status(), 200);
+    // Nothing read while the watch fills its buffer and waits.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let started = Instant::now();
+    let mut body = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        text.extend_from_slice(&chunk);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the watch ran on to its timeout"
+    );
+    let frames: Vec<Value> = String::from_utf8_lossy(&text)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = frames.last().unwrap();
+    assert_eq!(last["type"], "ERROR", "{frames:?}");
+    assert_eq!(last["object"]["code"], 503);
+    assert!(last["object"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("fell 4 events behind"));
+    assert!(
+        frames.len() < 20,
+        "the reader got {} frames of 20 before the error",
+        frames.len() - 1
+    );
+}
+
 /// An informer's loop: list, then watch from the list's resourceVersion,
 /// and after each disconnect (the watch's timeout) watch again from the
 /// last event's. Every change any object goes through is seen, in order.

@@ -1,4 +1,5 @@
-//! Watch (#22) through kubectl against the running stack: the resources
+//! Watch (#22) through kubectl and the official Python client against the
+//! running stack: the resources
 //! function streams each watch (Lambda response streaming, as
 //! tools/lambda-local passes it on) from the change feed that the stack's
 //! publisher (`events --publish`) keeps.
@@ -178,4 +179,40 @@ fn kubectl_wait_for_delete_returns_once_the_object_is_gone() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[test]
+fn the_python_clients_watch_stream_sees_each_change() {
+    let stack = Stack::from_env();
+    let kube = project(&stack);
+    let python =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local/venv/bin/python");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/python_watch.py");
+    let child = std::process::Command::new(python)
+        .arg(script)
+        .arg(&kube.path)
+        .arg("60")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the venv's python (localstack/install.sh installs the kubernetes client)");
+    let mut watch = Lines::of(child);
+    watch.until(&["READY", "0."]);
+    kube.ok(&["create", "-f", "-"], Some(&configmap("py", "1")));
+    watch.until(&["ADDED", "py", "1"]);
+    kube.ok(
+        &[
+            "patch",
+            "configmap",
+            "py",
+            "-n",
+            "default",
+            "-p",
+            r#"{"data":{"k":"2"}}"#,
+        ],
+        None,
+    );
+    watch.until(&["MODIFIED", "py", "2"]);
+    kube.ok(&["delete", "configmap", "py", "-n", "default"], None);
+    watch.until(&["DELETED", "py"]);
 }

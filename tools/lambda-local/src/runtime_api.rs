@@ -422,15 +422,19 @@ impl Function {
 }
 
 /// A streamed answer's body, passed on chunk by chunk as it arrives. When
-/// the client went away the rest is read and dropped, so the function is
-/// never held up writing it.
+/// the client has gone away the body is dropped unread: the function's
+/// next write fails and its invocation ends (a watch nobody reads stops
+/// holding the instance at its next event or bookmark).
 async fn pass_on(mut body: hyper::body::Incoming, chunks: mpsc::Sender<Bytes>) {
-    let mut reader_gone = false;
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else { break };
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = chunks.closed() => return,
+        };
+        let Some(Ok(frame)) = frame else { return };
         if let Ok(data) = frame.into_data() {
-            if !reader_gone && chunks.send(data).await.is_err() {
-                reader_gone = true;
+            if chunks.send(data).await.is_err() {
+                return;
             }
         }
     }

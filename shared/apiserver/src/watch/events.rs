@@ -2,7 +2,7 @@
 //! what the watcher's selectors see of it (domain::watch::event_type), at
 //! its position; bookmarks when asked for; a clean end at the deadline.
 //! The frames go through a bounded buffer: a reader that falls behind by
-//! a whole buffer for [`SLOW_READER`] is sent an ERROR frame and dropped,
+//! a whole buffer for a while ([`Pacing`]) is sent an ERROR frame and dropped,
 //! so it holds up nothing but itself.
 
 use std::time::Duration;
@@ -20,13 +20,26 @@ use crate::codec::BodyStream;
 use crate::list::Matcher;
 use crate::present::Presenter;
 
-/// How often a watch that allows bookmarks is sent one: often enough that
-/// an idle connection is never closed by a proxy's idle timeout.
-const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
-/// Frames buffered for a reader.
-const BUFFERED_FRAMES: usize = 256;
-/// How long a full buffer may wait for its reader.
-const SLOW_READER: Duration = Duration::from_secs(10);
+/// A watch's pace: how often it sends a bookmark, how many frames it
+/// buffers for its reader, and how long a full buffer waits for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Pacing {
+    pub bookmark_every: Duration,
+    pub buffered_frames: usize,
+    pub slow_reader: Duration,
+}
+
+impl Default for Pacing {
+    /// Bookmarks often enough that an idle connection is never closed by a
+    /// proxy's idle timeout; a reader 256 frames behind for 10 s is dropped.
+    fn default() -> Pacing {
+        Pacing {
+            bookmark_every: Duration::from_secs(15),
+            buffered_frames: 256,
+            slow_reader: Duration::from_secs(10),
+        }
+    }
+}
 
 pub(super) struct Watch {
     pub matcher: Matcher,
@@ -38,6 +51,7 @@ pub(super) struct Watch {
     /// A bookmark's apiVersion and kind.
     pub bookmark_kind: (String, String),
     pub deadline: Instant,
+    pub pacing: Pacing,
 }
 
 /// The watch's frames, produced by a task of their own as the changes come.
@@ -45,7 +59,7 @@ pub(super) fn stream(
     watch: Watch,
     changes: impl Stream<Item = Result<Change, ApiError>> + Send + 'static,
 ) -> BodyStream {
-    let (frames, buffered) = mpsc::channel(BUFFERED_FRAMES);
+    let (frames, buffered) = mpsc::channel(watch.pacing.buffered_frames.max(1));
     let (last, last_frame) = oneshot::channel();
     tokio::spawn(watch.run(Box::pin(changes), frames, last));
     let buffered = futures_util::stream::unfold(buffered, |mut rx| async move {
@@ -70,8 +84,13 @@ impl Watch {
         frames: mpsc::Sender<Bytes>,
         last: oneshot::Sender<Bytes>,
     ) {
+        let Pacing {
+            bookmark_every,
+            buffered_frames,
+            slow_reader,
+        } = self.pacing;
         let mut bookmarks =
-            tokio::time::interval_at(Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+            tokio::time::interval_at(Instant::now() + bookmark_every, bookmark_every);
         let stop = loop {
             let frame = tokio::select! {
                 _ = tokio::time::sleep_until(self.deadline) => return,
@@ -86,13 +105,13 @@ impl Watch {
                 },
             };
             let Some(frame) = frame else { continue };
-            match timeout(SLOW_READER, frames.send(frame)).await {
+            match timeout(slow_reader, frames.send(frame)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => break Stop::Closed,
                 Err(_) => break Stop::Error(error_frame(&ApiError::ServiceUnavailable {
                     message: format!(
-                        "the watch was closed: its reader fell {BUFFERED_FRAMES} events behind for {} s; watch again from the last resourceVersion",
-                        SLOW_READER.as_secs()
+                        "the watch was closed: its reader fell {buffered_frames} events behind for {} s; watch again from the last resourceVersion",
+                        slow_reader.as_secs()
                     ),
                 })),
             }

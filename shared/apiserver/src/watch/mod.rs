@@ -30,7 +30,7 @@ use crate::placement::object_ref;
 use crate::present::Presenter;
 use crate::{ApiServer, Call};
 
-pub use source::WatchSource;
+pub use source::{Pacing, WatchSource};
 
 /// Objects read per page of a watch's initial events.
 const INITIAL_PAGE: i32 = 500;
@@ -80,6 +80,7 @@ pub(crate) async fn serve(
         position: after,
         bookmark_kind: (kind.api_version(), kind.kind.clone()),
         deadline: tokio::time::Instant::now() + limit,
+        pacing: source.pacing(),
     };
     let stream = futures_util::stream::iter(initial).chain(events::stream(watch, changes));
     Ok(Response::streaming("application/json", Box::pin(stream)))

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream::Stream as JetStream};
 use domain::watch::ChangeKind;
+
+pub use super::events::Pacing;
 use domain::ApiError;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
@@ -25,6 +27,7 @@ pub struct WatchSource {
     prefix: String,
     /// The longest a watch runs before it ends cleanly.
     limit: Duration,
+    pacing: Pacing,
 }
 
 /// One change as a watch reads it.
@@ -87,7 +90,18 @@ impl WatchSource {
             stream,
             prefix,
             limit: DEFAULT_LIMIT,
+            pacing: Pacing::default(),
         }
+    }
+
+    /// The same source pacing its watches so (bookmarks, a slow reader).
+    pub fn with_pacing(mut self, pacing: Pacing) -> WatchSource {
+        self.pacing = pacing;
+        self
+    }
+
+    pub fn pacing(&self) -> Pacing {
+        self.pacing
     }
 
     /// The same source ending each watch after `limit` at the latest

@@ -133,36 +133,11 @@ impl World {
     }
 
     async fn call(&self, method: &str, uri: &str, body: Value) -> anyhow::Result<Value> {
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("authorization", &self.bearer)
-            .header(
-                "content-type",
-                if method == "PATCH" {
-                    "application/merge-patch+json"
-                } else {
-                    "application/json"
-                },
-            );
-        let body = if body.is_null() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(&body)?
+        let caller = WorldRef {
+            server: &self.server,
+            bearer: &self.bearer,
         };
-        request = request.header("content-length", body.len());
-        let response = self
-            .server
-            .handle(request.body(bytes::Bytes::from(body))?)
-            .await;
-        if !response.status().is_success() {
-            bail!(
-                "{method} {uri}: {} {}",
-                response.status(),
-                String::from_utf8_lossy(response.body())
-            );
-        }
-        Ok(serde_json::from_slice(response.body())?)
+        caller.call(method, uri, body).await
     }
 
     /// A watch of the platform's ConfigMaps in default from now on; each
@@ -298,7 +273,10 @@ impl WorldRef<'_> {
                     "application/json"
                 },
             )
-            .body(bytes::Bytes::from(serde_json::to_vec(&body)?))?;
+            .body(bytes::Bytes::from(match body {
+                Value::Null => Vec::new(),
+                body => serde_json::to_vec(&body)?,
+            }))?;
         let response = self.server.handle(request).await;
         if !response.status().is_success() {
             bail!(
