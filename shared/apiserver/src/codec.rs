@@ -389,7 +389,8 @@ impl Query {
                         }
                     }
                 }
-                "watch" => q.watch = matches!(value.as_str(), "true" | "1"),
+                // As Kubernetes reads it: Python clients send "True".
+                "watch" => q.watch = request_options::query_bool(&value),
                 "gracePeriodSeconds" if !value.is_empty() => {
                     q.grace_period_seconds = Some(
                         request_options::query_int("gracePeriodSeconds", &value)
@@ -446,6 +447,15 @@ mod tests {
         assert_eq!(q.field_validation, FieldValidation::Strict);
         assert!(Query::parse(Some("limit=abc")).is_err());
         assert!(Query::parse(Some("dryRun=Some")).is_err());
+        // Booleans as Kubernetes reads them: the Python client sends "True".
+        for (raw, watch) in [
+            ("watch=True", true),
+            ("watch=1", true),
+            ("watch=false", false),
+            ("watch=0", false),
+        ] {
+            assert_eq!(Query::parse(Some(raw)).unwrap().watch, watch, "{raw}");
+        }
     }
 
     #[test]

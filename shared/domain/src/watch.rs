@@ -213,13 +213,10 @@ pub struct WatchParameters<'a> {
     pub timeout_seconds: &'a str,
 }
 
-fn flag(name: &str, value: &str) -> Result<Option<bool>, String> {
-    match value {
-        "" => Ok(None),
-        "true" | "1" => Ok(Some(true)),
-        "false" | "0" => Ok(Some(false)),
-        other => Err(format!("{name} must be true or false, not {other:?}")),
-    }
+/// A boolean parameter as Kubernetes reads one: "0" and "false" in any
+/// case are false, anything else true (Python clients send "True").
+fn flag(value: &str) -> Option<bool> {
+    (!value.is_empty()).then(|| crate::request_options::query_bool(value))
 }
 
 impl WatchOptions {
@@ -228,8 +225,8 @@ impl WatchOptions {
     /// bookmarks, and a watch takes no other `resourceVersionMatch`.
     pub fn parse(p: &WatchParameters) -> Result<WatchOptions, String> {
         let mut start = start(p.resource_version)?;
-        let bookmarks = flag("allowWatchBookmarks", p.allow_watch_bookmarks)?.unwrap_or(false);
-        let initial = flag("sendInitialEvents", p.send_initial_events)?;
+        let bookmarks = flag(p.allow_watch_bookmarks).unwrap_or(false);
+        let initial = flag(p.send_initial_events);
         match (p.resource_version_match, initial) {
             ("", None) => {}
             ("NotOlderThan", Some(_)) => {}
@@ -448,11 +445,17 @@ mod tests {
         assert_eq!(with("0").unwrap().timeout, None);
         assert!(with("-1").is_err());
         assert!(with("soon").is_err());
-        assert!(options(WatchParameters {
-            allow_watch_bookmarks: "maybe",
-            ..Default::default()
-        })
-        .is_err());
+        let flags = |value| {
+            options(WatchParameters {
+                allow_watch_bookmarks: value,
+                ..Default::default()
+            })
+            .unwrap()
+            .bookmarks
+        };
+        // As Kubernetes reads booleans: Python clients send "True".
+        assert!(flags("True") && flags("1") && flags("true"));
+        assert!(!flags("False") && !flags("0") && !flags(""));
     }
 
     #[test]
