@@ -31,9 +31,12 @@ pub struct Places<'a> {
 }
 
 impl<'a> Places<'a> {
-    pub fn new(store: &'a Store, batch: &[ObjectChange]) -> Places<'a> {
+    pub fn new<'b>(
+        store: &'a Store,
+        batch: impl IntoIterator<Item = &'b ObjectChange>,
+    ) -> Places<'a> {
         let in_batch = batch
-            .iter()
+            .into_iter()
             .filter(|change| change.at.context == Context::Platform)
             .filter(|change| change.at.group == RESOURCEMANAGER_GROUP)
             .filter_map(|change| {

@@ -104,8 +104,7 @@ impl Publisher {
                 }
             }
         }
-        let batch: Vec<ObjectChange> = changes.iter().map(|(_, c)| c.clone()).collect();
-        let mut places = Places::new(&self.store, &batch);
+        let mut places = Places::new(&self.store, changes.iter().map(|(_, change)| change));
         let mut messages = Vec::new();
         for (record, change) in &changes {
             let place = places.place(change).await?;

@@ -95,6 +95,26 @@ impl Drop for Lines {
     }
 }
 
+/// Creates ConfigMap `name`, changes it and deletes it, waiting after each
+/// step for the watch's line of it.
+fn create_change_delete(kube: &Kubeconfig, watch: &mut Lines, name: &str) {
+    kube.ok(&["create", "-f", "-"], Some(&configmap(name, "1")));
+    watch.until(&["ADDED", name, "1"]);
+    let patch = [
+        "patch",
+        "configmap",
+        name,
+        "-n",
+        "default",
+        "-p",
+        r#"{"data":{"k":"2"}}"#,
+    ];
+    kube.ok(&patch, None);
+    watch.until(&["MODIFIED", name, "2"]);
+    kube.ok(&["delete", "configmap", name, "-n", "default"], None);
+    watch.until(&["DELETED", name]);
+}
+
 #[test]
 fn kubectl_get_w_shows_each_change_as_it_is_made() {
     let stack = Stack::from_env();
@@ -113,23 +133,7 @@ fn kubectl_get_w_shows_each_change_as_it_is_made() {
     ]));
     // What was there first, then what happens while it watches.
     watch.until(&["ADDED", "before", "1"]);
-    kube.ok(&["create", "-f", "-"], Some(&configmap("during", "1")));
-    watch.until(&["ADDED", "during", "1"]);
-    kube.ok(
-        &[
-            "patch",
-            "configmap",
-            "during",
-            "-n",
-            "default",
-            "-p",
-            r#"{"data":{"k":"2"}}"#,
-        ],
-        None,
-    );
-    watch.until(&["MODIFIED", "during", "2"]);
-    kube.ok(&["delete", "configmap", "during", "-n", "default"], None);
-    watch.until(&["DELETED", "during"]);
+    create_change_delete(&kube, &mut watch, "during");
 }
 
 #[test]
@@ -198,21 +202,5 @@ fn the_python_clients_watch_stream_sees_each_change() {
         .expect("the venv's python (localstack/install.sh installs the kubernetes client)");
     let mut watch = Lines::of(child);
     watch.until(&["READY", "0."]);
-    kube.ok(&["create", "-f", "-"], Some(&configmap("py", "1")));
-    watch.until(&["ADDED", "py", "1"]);
-    kube.ok(
-        &[
-            "patch",
-            "configmap",
-            "py",
-            "-n",
-            "default",
-            "-p",
-            r#"{"data":{"k":"2"}}"#,
-        ],
-        None,
-    );
-    watch.until(&["MODIFIED", "py", "2"]);
-    kube.ok(&["delete", "configmap", "py", "-n", "default"], None);
-    watch.until(&["DELETED", "py"]);
+    create_change_delete(&kube, &mut watch, "py");
 }
