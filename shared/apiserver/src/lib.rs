@@ -34,6 +34,7 @@ mod present;
 pub mod quota_audit;
 pub mod quota_cache;
 mod quota_tree;
+mod recorder;
 mod request;
 mod resources;
 mod route;
@@ -81,6 +82,8 @@ pub struct ApiServer {
     /// The change feed's watch stream (watch/); None without NATS, where
     /// a watch is a 405 and a list's resourceVersion is "".
     watch: Option<watch::WatchSource>,
+    /// How long an Event is kept (recorder.rs).
+    event_retention: Duration,
 }
 
 /// Which function's API a request is for.
@@ -108,6 +111,9 @@ pub(crate) struct Call<'a> {
     /// the context was checked (none in the platform, and for the
     /// admission function's paths): read once per request.
     pub context_object: Option<store::Stored>,
+    /// What the request leaves for a person to see: recorded as Events
+    /// once it is answered (recorder.rs).
+    pub notices: recorder::Notices,
 }
 
 impl Call<'_> {
@@ -144,6 +150,7 @@ impl ApiServer {
             collection_page: objects::COLLECTION_PAGE,
             bootstrapped: tokio::sync::OnceCell::new(),
             watch: None,
+            event_retention: recorder::DEFAULT_EVENT_RETENTION,
         })
     }
 
@@ -200,7 +207,8 @@ impl ApiServer {
             Err(_) => DEFAULT_CATALOG_REFRESH,
         };
         let store = Store::new(Store::client_from_env().await, table);
-        let server = Self::new(store, verifier, secret.as_bytes(), refresh)?;
+        let server = Self::new(store, verifier, secret.as_bytes(), refresh)?
+            .with_event_retention(recorder::retention_from_env()?);
         Ok(match watch::WatchSource::from_env().await {
             Some(source) => server.with_watch(source),
             None => server,
@@ -382,10 +390,13 @@ impl ApiServer {
             query,
             request: described,
             context_object,
+            notices: recorder::Notices::default(),
         };
         match target {
             route::Target::Resource(path) => {
-                resources::serve(self, catalog, &context, &path, &call).await
+                let answer = resources::serve(self, catalog, &context, &path, &call).await;
+                self.record_request(&call, &answer).await;
+                answer
             }
             target => documents(&catalog, route::context_kind(&context), target),
         }
@@ -409,6 +420,7 @@ impl ApiServer {
                 request_id,
             ),
             context_object: None,
+            notices: recorder::Notices::default(),
         };
         admission_api::serve(self, request.uri().path(), &call, &catalog).await
     }

@@ -73,6 +73,7 @@ pub(crate) async fn serve(
         query,
         request: described,
         context_object: None,
+        notices: Default::default(),
     };
     list::list(
         server,

@@ -215,6 +215,31 @@ impl WriteSet {
         self.roles.push(role);
     }
 
+    /// The object's own write, made to expire at `expires_at` (seconds
+    /// since the epoch): a kind kept only for a retention.
+    pub fn expire_object(&mut self, expires_at: i64) {
+        for (write, role) in self.writes.iter_mut().zip(&self.roles) {
+            if *role != Role::Object {
+                continue;
+            }
+            if let Write::PutObject {
+                key,
+                object,
+                version,
+                expect,
+            } = write
+            {
+                *write = Write::PutExpiring {
+                    key: key.clone(),
+                    object: object.take(),
+                    version: *version,
+                    expect: *expect,
+                    expires_at,
+                };
+            }
+        }
+    }
+
     pub fn extend(&mut self, role: Role, writes: impl IntoIterator<Item = Write>) {
         for write in writes {
             self.put(role, write);

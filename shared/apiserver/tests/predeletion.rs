@@ -338,8 +338,23 @@ async fn failure_policy_ignore_lets_the_object_go_after_its_attempts() {
         "{}",
         r.body
     );
+    // Each failure is also an Event on the object, as kubectl describe
+    // shows it: the one retried, then the one that let it go.
+    let events =
+        format!("{P1}/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dc");
+    let reasons = |r: &Reply| -> Vec<String> {
+        let items = r.body["items"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .map(|e| e["reason"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(reasons(&api.get(&events).await), ["PreDeletionHookFailed"]);
     pass_after_back_off(&api).await;
     assert_eq!(api.get(&c).await.status, 404, "let go after the second");
+    let mut seen = reasons(&api.get(&events).await);
+    seen.sort();
+    assert_eq!(seen, ["PreDeletionHookFailed", "PreDeletionHookIgnored"]);
 }
 
 #[tokio::test]

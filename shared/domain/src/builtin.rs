@@ -117,6 +117,8 @@ const SOURCES: &[(&str, &str)] = &[
         "predeletionhooks",
         include_str!("../crds/predeletionhooks.yaml"),
     ),
+    ("events", include_str!("../crds/events.yaml")),
+    ("events.k8s.io", include_str!("../crds/events.k8s.io.yaml")),
 ];
 
 /// Registered CRDs may not use the core (empty) group; the built-in
@@ -228,6 +230,8 @@ mod tests {
                 "ClusterRoleBinding",
                 "Lien",
                 "PreDeletionHook",
+                "Event",
+                "Event",
             ]
         );
         let namespace = &types[3];

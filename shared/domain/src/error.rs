@@ -120,6 +120,14 @@ pub enum ApiError {
         name: String,
         project: String,
     },
+    /// A write refused for want of quota (#5): 403 Forbidden with the
+    /// numbers. `object` names what was refused, for the Events the
+    /// refusal records on each consumer (event_record.rs).
+    #[error("{exceeded}")]
+    QuotaExceeded {
+        exceeded: crate::quota::QuotaExceeded,
+        object: String,
+    },
     #[error("{message}")]
     TooManyRequests { message: String },
     #[error("{message}")]
@@ -194,7 +202,9 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => (400, "BadRequest"),
             Self::Unauthorized { .. } => (401, "Unauthorized"),
-            Self::Forbidden { .. } | Self::ProjectSuspended { .. } => (403, "Forbidden"),
+            Self::Forbidden { .. } | Self::ProjectSuspended { .. } | Self::QuotaExceeded { .. } => {
+                (403, "Forbidden")
+            }
             Self::NotFound { .. } | Self::PathNotFound { .. } => (404, "NotFound"),
             Self::MethodNotAllowed { .. } => (405, "MethodNotAllowed"),
             Self::NotAcceptable { .. } => (406, "NotAcceptable"),

@@ -185,6 +185,22 @@ pub const SECRET: KindId = KindId {
     kind: "Secret",
     plural: "secrets",
 };
+/// The Events the platform records (event_record.rs): core/v1, which
+/// `kubectl describe` and `kubectl get events` read, and events.k8s.io/v1,
+/// each object stored under both.
+pub const EVENT: KindId = KindId {
+    group: "",
+    version: "v1",
+    kind: "Event",
+    plural: "events",
+};
+pub const EVENTS_API_EVENT: KindId = KindId {
+    group: "events.k8s.io",
+    version: "v1",
+    kind: "Event",
+    plural: "events",
+};
+pub const EVENT_KINDS: [KindId; 2] = [EVENT, EVENTS_API_EVENT];
 pub const CONFIG_MAP: KindId = KindId {
     group: "",
     version: "v1",

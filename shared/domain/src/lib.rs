@@ -12,6 +12,7 @@ pub mod core_kinds;
 pub mod crd;
 pub mod deletion;
 pub mod error;
+pub mod event_record;
 pub mod field_selector;
 pub mod hierarchy;
 pub mod iam;

@@ -47,9 +47,29 @@ pub enum Attribute {
 
 /// The attributes every object item has, or an index points with: not
 /// returned in [`Stored::attributes`].
-const ITEM_ATTRIBUTES: [&str; 9] = [
-    "pk", "sk", "obj", "rv", "gsi1pk", "gsi1sk", "deleting", "opk", "osk",
+const ITEM_ATTRIBUTES: [&str; 10] = [
+    "pk", "sk", "obj", "rv", "gsi1pk", "gsi1sk", "deleting", "opk", "osk", EXPIRES,
 ];
+
+/// The table's TTL attribute (infra/template.yaml): seconds since the
+/// epoch after which an item is gone ([`Write::PutExpiring`]).
+pub(crate) const EXPIRES: &str = "ttl";
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Whether an item's time is up. DynamoDB deletes expired items within
+/// days, not at once (and DynamoDB Local never does), so every read
+/// leaves them out itself.
+fn expired(item: &Item) -> bool {
+    match item.get(EXPIRES) {
+        Some(AttributeValue::N(at)) => at.parse::<i64>().is_ok_and(|at| at <= now_seconds()),
+        _ => false,
+    }
+}
 
 /// One page of a Query: the items and where to start the next page.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +157,10 @@ impl Store {
             .send()
             .await
             .map_err(backend)?;
-        out.item.map(|item| stored(key.clone(), &item)).transpose()
+        out.item
+            .filter(|item| !expired(item))
+            .map(|item| stored(key.clone(), &item))
+            .transpose()
     }
 
     /// Reads several object items (strongly consistent), in the order asked;
@@ -165,6 +188,9 @@ impl Store {
                     .and_then(|mut r| r.remove(&self.table))
                     .unwrap_or_default()
                 {
+                    if expired(&item) {
+                        continue;
+                    }
                     let key = item_key(&item)?;
                     found.insert(key.clone(), stored(key, &item)?);
                 }
@@ -269,6 +295,7 @@ impl Store {
             .items
             .unwrap_or_default()
             .iter()
+            .filter(|item| !expired(item))
             .map(|item| stored(item_key(item)?, item))
             .collect::<Result<_, _>>()?;
         let next = match out.last_evaluated_key {
@@ -375,7 +402,9 @@ impl Store {
         };
         let out = req.send().await.map_err(backend)?;
         let next = out.last_evaluated_key.as_ref().map(item_key).transpose()?;
-        Ok((out.items.unwrap_or_default(), next))
+        let mut items = out.items.unwrap_or_default();
+        items.retain(|item| !expired(item));
+        Ok((items, next))
     }
 }
 

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::{
     backend, counters, key_item, keys, s, CounterWrite, ItemKey, Store, StoreError,
-    CONFLICT_ATTEMPTS, MAX_OBJECT_BYTES, MAX_TRANSACTION_ITEMS,
+    CONFLICT_ATTEMPTS, EXPIRES, MAX_OBJECT_BYTES, MAX_TRANSACTION_ITEMS,
 };
 
 /// `$builder` (a Put, Delete, Update or ConditionCheck, in a transaction or
@@ -80,6 +80,16 @@ pub enum Write {
         version: u64,
         expect: Expect,
     },
+    /// The object item itself, at `version`, gone after `expires_at`
+    /// (seconds since the epoch: the table's TTL attribute). Reads treat
+    /// it as gone from then on; DynamoDB deletes it some time later.
+    PutExpiring {
+        key: ItemKey,
+        object: serde_json::Value,
+        version: u64,
+        expect: Expect,
+        expires_at: i64,
+    },
     /// An index item pointing at the object item `target`.
     PutIndex {
         key: ItemKey,
@@ -128,6 +138,7 @@ impl Write {
     fn expect(&self) -> Expect {
         match self {
             Write::PutObject { expect, .. }
+            | Write::PutExpiring { expect, .. }
             | Write::Delete { expect, .. }
             | Write::Check { expect, .. } => *expect,
             Write::MarkDeleting { version, .. } => Expect::Version(*version),
@@ -354,6 +365,44 @@ fn unconditional_put<'a>(
         .map_err(build_error)
 }
 
+/// An object item's Put: its document, version and type index
+/// attributes, its `deleting` flag, and the time it expires if it does.
+fn object_put(
+    table: &str,
+    key: &ItemKey,
+    object: &serde_json::Value,
+    version: u64,
+    expect: Expect,
+    expires_at: Option<i64>,
+) -> Result<Put, StoreError> {
+    let body = object.to_string();
+    if body.len() > MAX_OBJECT_BYTES {
+        return Err(StoreError::TooLarge(format!(
+            "object is {} bytes; the limit is {MAX_OBJECT_BYTES}",
+            body.len()
+        )));
+    }
+    let mut item = key_item(key);
+    if let Some((type_pk, type_sk)) = keys::type_index_of(key) {
+        item.insert("gsi1pk".into(), s(&type_pk));
+        item.insert("gsi1sk".into(), s(&type_sk));
+    }
+    item.insert("obj".into(), AttributeValue::S(body));
+    item.insert("rv".into(), AttributeValue::N(version.to_string()));
+    // A Terminating object (its delete started and waits) takes
+    // no new child: the flag the children's `Live` checks read.
+    if object.pointer("/metadata/deletionTimestamp").is_some() {
+        item.insert("deleting".into(), AttributeValue::Bool(true));
+    }
+    if let Some(at) = expires_at {
+        item.insert(EXPIRES.into(), AttributeValue::N(at.to_string()));
+    }
+    let put = Put::builder().set_item(Some(item));
+    conditional!(put, table, condition(expect))
+        .build()
+        .map_err(build_error)
+}
+
 fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError> {
     let op = TransactWriteItem::builder();
     let op = match write {
@@ -362,33 +411,21 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             object,
             version,
             expect,
-        } => {
-            let body = object.to_string();
-            if body.len() > MAX_OBJECT_BYTES {
-                return Err(StoreError::TooLarge(format!(
-                    "object is {} bytes; the limit is {MAX_OBJECT_BYTES}",
-                    body.len()
-                )));
-            }
-            let mut item = key_item(key);
-            if let Some((type_pk, type_sk)) = keys::type_index_of(key) {
-                item.insert("gsi1pk".into(), s(&type_pk));
-                item.insert("gsi1sk".into(), s(&type_sk));
-            }
-            item.insert("obj".into(), AttributeValue::S(body));
-            item.insert("rv".into(), AttributeValue::N(version.to_string()));
-            // A Terminating object (its delete started and waits) takes
-            // no new child: the flag the children's `Live` checks read.
-            if object.pointer("/metadata/deletionTimestamp").is_some() {
-                item.insert("deleting".into(), AttributeValue::Bool(true));
-            }
-            let put = Put::builder().set_item(Some(item));
-            op.put(
-                conditional!(put, table, condition(*expect))
-                    .build()
-                    .map_err(build_error)?,
-            )
-        }
+        } => op.put(object_put(table, key, object, *version, *expect, None)?),
+        Write::PutExpiring {
+            key,
+            object,
+            version,
+            expect,
+            expires_at,
+        } => op.put(object_put(
+            table,
+            key,
+            object,
+            *version,
+            *expect,
+            Some(*expires_at),
+        )?),
         Write::PutIndex { key, target } => {
             let attributes = [("opk", &target.pk), ("osk", &target.sk)];
             op.put(unconditional_put(table, key, attributes)?)

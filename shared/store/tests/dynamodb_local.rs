@@ -483,3 +483,63 @@ async fn the_stream_reports_each_change_with_the_document_before_and_after() {
         ]
     );
 }
+
+fn expiring(r: &ObjectRef, expires_at: i64, expect: Expect) -> Write {
+    Write::PutExpiring {
+        key: r.key(),
+        object: json!({"metadata": {"name": r.name}}),
+        version: 1,
+        expect,
+        expires_at,
+    }
+}
+
+/// DynamoDB deletes an expired item days later at best (DynamoDB Local
+/// never): every read leaves it out from its time on, and a write may
+/// replace it.
+#[tokio::test]
+async fn an_expired_item_is_gone_to_every_read() {
+    let store = fresh_store().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (fresh, stale) = (widget("fresh"), widget("stale"));
+    store
+        .write(vec![
+            expiring(&fresh, now + 3600, Expect::Absent),
+            expiring(&stale, now - 1, Expect::Absent),
+        ])
+        .await
+        .unwrap();
+
+    let got = store.get(&fresh.key()).await.unwrap().expect("not expired");
+    assert!(got.attributes.is_empty(), "{:?}", got.attributes);
+    assert_eq!(store.get(&stale.key()).await.unwrap(), None);
+    let both = store.batch_get(&[fresh.key(), stale.key()]).await.unwrap();
+    assert_eq!(both.len(), 1);
+    assert_eq!(both[0].key, fresh.key());
+    let page = store
+        .query_objects(&fresh.key().pk, "", None, None)
+        .await
+        .unwrap();
+    let names: Vec<_> = page.items.iter().map(|s| s.key.sk.as_str()).collect();
+    assert_eq!(names, ["ns#fresh"]);
+    let typed = store
+        .query_type("example.com", "Widget", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(typed.items.len(), 1, "{:?}", typed.items);
+
+    // The item is still there: a write that expected none is refused, one
+    // that takes whatever is there replaces it.
+    let again = store
+        .write(vec![expiring(&stale, now + 60, Expect::Absent)])
+        .await;
+    assert_eq!(again, Err(StoreError::AlreadyExists { index: 0 }));
+    store
+        .write(vec![expiring(&stale, now + 60, Expect::Anything)])
+        .await
+        .unwrap();
+    assert!(store.get(&stale.key()).await.unwrap().is_some());
+}

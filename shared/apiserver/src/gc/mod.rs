@@ -233,12 +233,16 @@ impl Gc<'_> {
             return Ok(false);
         };
         let request = RequestInfo::of_function_path(&http::Method::DELETE, principal(), "gc");
+        // What the strategy's deletes do is requests of their own, which
+        // record what they raise; nothing is raised here.
+        let notices = crate::recorder::Notices::default();
         let cx = StrategyContext {
             server: self.server,
             catalog: self.catalog,
             context: &target.context,
             kind,
             request: &request,
+            notices: &notices,
         };
         let strategy = strategy::for_group_kind(&target.group, &target.kind);
         let mut done = true;

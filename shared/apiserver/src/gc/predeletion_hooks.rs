@@ -12,6 +12,7 @@
 //!   success is recorded before the finalizer is released, so a release
 //!   that loses a race does not run the action twice.
 
+use domain::event_record::{Involved, Notice};
 use domain::object::Object;
 use domain::predeletion::Hook;
 use domain::ApiError;
@@ -167,11 +168,15 @@ impl Gc<'_> {
             Err(error) if hook.gives_up(failures) => {
                 tracing::warn!(hook = name, name = %target.name, %error, failures, "the hook failed; failurePolicy Ignore lets the object go");
                 self.write(record(true)).await?;
+                self.record_failure(target, object, name, &error.to_string(), true)
+                    .await;
                 Ok(true)
             }
             Err(error) => {
                 tracing::info!(hook = name, name = %target.name, %error, failures, "the hook failed; tried again after its back-off");
                 self.write(record(false)).await?;
+                self.record_failure(target, object, name, &error.to_string(), false)
+                    .await;
                 let condition = hook.failure_condition(failures, &error, &rfc3339(now));
                 self.show_failure(target, object, hook, &condition).await;
                 Ok(false)
@@ -218,6 +223,29 @@ impl Gc<'_> {
             .write(vec![write])
             .await
             .map_err(from_store)
+    }
+
+    /// Leaves a hook's failure for a person to see: an Event on the
+    /// object (`kubectl describe` shows it).
+    async fn record_failure(
+        &self,
+        target: &ObjectRef,
+        object: &Object,
+        hook: &str,
+        error: &str,
+        gave_up: bool,
+    ) {
+        let involved = Involved {
+            api_version: object.api_version.clone(),
+            kind: target.kind.clone(),
+            namespace: target.namespace.clone(),
+            name: target.name.clone(),
+            uid: object.metadata.uid.clone(),
+        };
+        let notice = Notice::hook_failed(involved, hook, error, gave_up);
+        self.server
+            .record(vec![(target.context.clone(), notice)])
+            .await;
     }
 
     /// Shows a hook's failure on the object it holds: as a condition in

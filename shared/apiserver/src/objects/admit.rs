@@ -1,6 +1,8 @@
 //! Admission inside a write: the request the policies see, the context
 //! they read, mutation (the object checked again after it) and validation.
 
+use domain::event_record::{Involved, Notice};
+
 use super::*;
 
 impl Ops<'_> {
@@ -158,7 +160,8 @@ impl Ops<'_> {
     }
 
     /// The validating policies on the final object (`None` on DELETE); the
-    /// warnings to send, or the denial.
+    /// warnings to send, or the denial. Either is also left for a person
+    /// to see as an Event on the object (recorder.rs).
     pub(super) async fn validate_policies(
         &self,
         admitting: &mut Admitting,
@@ -183,9 +186,37 @@ impl Ops<'_> {
                 &admitting.request,
             )
             .await?;
+        let request = &admitting.request;
+        let involved = Involved {
+            api_version: kinds::api_version(&self.kind.group, &self.kind.version),
+            kind: self.kind.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: request.name.clone(),
+            // A refused create leaves no object; a write to one names it.
+            uid: request.old_object.as_ref().map_or(String::new(), |old| {
+                old["metadata"]["uid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            }),
+        };
+        let action = request.operation.as_str();
+        let notices = &self.call.notices;
         match decision.denial {
-            Some(denial) => Err(denial.into()),
-            None => Ok(decision.warnings),
+            Some(denial) => {
+                let refusal: ApiError = denial.into();
+                let message = refusal.to_string();
+                let notice = Notice::admission_denied(involved, action, &message);
+                notices.raise(self.context, notice);
+                Err(refusal)
+            }
+            None => {
+                for warning in &decision.warnings {
+                    let notice = Notice::admission_warning(involved.clone(), action, warning);
+                    notices.raise(self.context, notice);
+                }
+                Ok(decision.warnings)
+            }
         }
     }
 

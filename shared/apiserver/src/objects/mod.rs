@@ -213,6 +213,7 @@ impl Ops<'_> {
             context: self.context,
             kind: self.kind,
             request: &self.call.request,
+            notices: &self.call.notices,
         }
     }
 
@@ -363,6 +364,9 @@ impl Ops<'_> {
     async fn commit(&self, mut set: WriteSet, hooks: hooks::Plan) -> Result<(), CommitError> {
         if let Some(stamp) = self.strategy.stamp() {
             set.stamp(stamp, self.strategy.answers_when_every_instance_applies());
+        }
+        if self.strategy.expires() {
+            set.expire_object(self.server.event_expiry(self.call.request.time));
         }
         hooks.commit(self.server, set).await
     }

@@ -13,6 +13,7 @@
 mod admission_kinds;
 mod catalog_kinds;
 mod core_kinds;
+mod events;
 mod hierarchy;
 mod iam_kinds;
 mod liens;
@@ -47,6 +48,8 @@ pub struct StrategyContext<'a> {
     pub context: &'a Context,
     pub kind: &'a KindInfo,
     pub request: &'a RequestInfo,
+    /// Where a strategy leaves what a person should see (recorder.rs).
+    pub notices: &'a crate::recorder::Notices,
 }
 
 /// What becomes of an object when the object that contains it is deleted.
@@ -265,6 +268,13 @@ pub trait Strategy: Sync {
         true
     }
 
+    /// Whether its objects are kept only for the event retention
+    /// (`ApiServer::event_retention`): written with the table's TTL
+    /// attribute, gone to every read once it passes.
+    fn expires(&self) -> bool {
+        false
+    }
+
     /// The stamp a committed write of this kind moves.
     fn stamp(&self) -> Option<Stamp> {
         None
@@ -308,6 +318,8 @@ pub fn for_group_kind(group: &str, kind: &str) -> &'static dyn Strategy {
         &core_kinds::Namespaces
     } else if is(&kinds::SECRET) {
         &core_kinds::Secrets
+    } else if kinds::EVENT_KINDS.iter().any(is) {
+        &events::Events
     } else if is(&kinds::CUSTOM_RESOURCE_DEFINITION) {
         &catalog_kinds::Crds
     } else if is(&kinds::DISCOVERY_CONTEXT_POLICY) {

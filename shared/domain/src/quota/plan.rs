@@ -147,8 +147,9 @@ impl ClaimRefusal {
     /// with the numbers, or 422 Invalid on the claim's fields.
     pub fn to_api_error(&self, claim_name: &str) -> ApiError {
         match self {
-            ClaimRefusal::Exceeded(e) => ApiError::Forbidden {
-                message: e.to_string(),
+            ClaimRefusal::Exceeded(e) => ApiError::QuotaExceeded {
+                exceeded: e.clone(),
+                object: claim_name.to_string(),
             },
             ClaimRefusal::Invalid(causes) => ApiError::invalid(
                 super::names::RESOURCE_CLAIM.group,

@@ -235,6 +235,11 @@ pub(crate) fn emit(record: &Value) {
 
 pub(super) fn refused(claims: &[q::ResourceClaim], refusal: &q::ClaimRefusal) -> ApiError {
     let name = claims.first().map(|c| c.name.as_str()).unwrap_or_default();
+    // The Events of the refusal name the object the claim was for.
+    let object = claims
+        .iter()
+        .find_map(|c| c.resource_ref.as_ref())
+        .map_or(name, |r| r.name.as_str());
     if let q::ClaimRefusal::Exceeded(_) = refusal {
         let types: Vec<&str> = claims
             .iter()
@@ -245,5 +250,11 @@ pub(super) fn refused(claims: &[q::ResourceClaim], refusal: &q::ClaimRefusal) ->
             emit(&q::decision_metric(t, q::Decision::QuotaExceeded, now));
         }
     }
-    refusal.to_api_error(name)
+    match refusal {
+        q::ClaimRefusal::Exceeded(exceeded) => ApiError::QuotaExceeded {
+            exceeded: exceeded.clone(),
+            object: object.to_string(),
+        },
+        invalid => invalid.to_api_error(name),
+    }
 }

@@ -6,6 +6,7 @@
 //! its effective permissions. A write moves `s#iam` and answers once
 //! every instance will decide with it.
 
+use domain::event_record::{Involved, Notice};
 use domain::iam::{BindingDef, Node, Permission, Reach, Resolved, RoleDef, Target};
 use domain::kinds::KindInfo;
 use domain::object::Object;
@@ -154,6 +155,18 @@ async fn admit_binding(cx: &StrategyContext<'_>, obj: &mut Object) -> Result<(),
             "observedGeneration": obj.metadata.generation,
         });
         obj.set_status(json!({"conditions": [condition]}));
+        if !ready {
+            let binding = Involved {
+                api_version: domain::kinds::api_version(&cx.kind.group, &cx.kind.version),
+                kind: cx.kind.kind.clone(),
+                namespace: obj.metadata.namespace.clone(),
+                name: obj.metadata.name.clone(),
+                uid: obj.metadata.uid.clone(),
+            };
+            let verb = cx.request.verb.as_str();
+            let notice = Notice::not_ready(binding, verb, reason, &message);
+            cx.notices.raise(cx.context, notice);
+        }
     }
     Ok(())
 }
