@@ -162,7 +162,7 @@ mod tests {
         assert_eq!(core["groupVersion"], "v1");
         assert_eq!(
             names(&core),
-            ["namespaces", "namespaces/status", "secrets", "configmaps"]
+            ["namespaces", "namespaces/status", "secrets", "configmaps", "events"]
         );
         // A project's control plane holds liens of its own objects (#21).
         let in_project = group_resources(
@@ -205,6 +205,7 @@ mod tests {
                 "discovery.miloapis.com",
                 "iam.miloapis.com",
                 "rbac.authorization.k8s.io",
+                "events.k8s.io",
             ]
         );
     }
