@@ -162,7 +162,13 @@ mod tests {
         assert_eq!(core["groupVersion"], "v1");
         assert_eq!(
             names(&core),
-            ["namespaces", "namespaces/status", "secrets", "configmaps", "events"]
+            [
+                "namespaces",
+                "namespaces/status",
+                "secrets",
+                "configmaps",
+                "events"
+            ]
         );
         // A project's control plane holds liens of its own objects (#21).
         let in_project = group_resources(

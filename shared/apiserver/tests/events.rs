@@ -294,6 +294,14 @@ async fn an_event_is_gone_once_the_retention_passes_whoever_wrote_it() {
         .await
         .is_empty());
     assert_eq!(api.get(client).await.status, 404);
+    // Nothing outlives it that its namespace would wait for: no child index
+    // item of the namespace names it.
+    let keys = scan_keys(&api).await;
+    let indexed: Vec<_> = keys
+        .iter()
+        .filter(|(pk, sk)| pk.starts_with("c#") && sk.contains("from-a-client"))
+        .collect();
+    assert!(indexed.is_empty(), "{indexed:?}");
 
     // Refused again after it expired: a new Event, counted from one.
     assert_eq!(api.project("p1", "Organization", "acme").await.status, 403);

@@ -188,7 +188,11 @@ impl Ops<'_> {
                 Role::Container,
                 self.container_item(container, obj, true).await?,
             );
-            set.put(Role::Entry, child_index(&container.object_ref, &object_ref));
+            // An object that expires goes by itself: an index item would
+            // outlive it, and its container would wait for it for good.
+            if !self.strategy.expires() {
+                set.put(Role::Entry, child_index(&container.object_ref, &object_ref));
+            }
         }
         if let Some(parent) = placement.first() {
             set.put(
