@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::kinds::{self, KindId};
+use crate::kinds::{self, KindId, KindInfo};
 use crate::quota::Denial;
 
 /// Who records them: `source.component`, `reportingComponent` and
@@ -42,6 +42,17 @@ impl Involved {
         Involved {
             api_version: kind.api_version(),
             kind: kind.kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            uid: uid.to_string(),
+        }
+    }
+
+    /// An object of a kind as served at its request's version.
+    pub fn of_served(kind: &KindInfo, namespace: &str, name: &str, uid: &str) -> Involved {
+        Involved {
+            api_version: kinds::api_version(&kind.group, &kind.version),
+            kind: kind.kind.clone(),
             namespace: namespace.to_string(),
             name: name.to_string(),
             uid: uid.to_string(),

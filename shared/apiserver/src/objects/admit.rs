@@ -187,19 +187,11 @@ impl Ops<'_> {
             )
             .await?;
         let request = &admitting.request;
-        let involved = Involved {
-            api_version: kinds::api_version(&self.kind.group, &self.kind.version),
-            kind: self.kind.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: request.name.clone(),
-            // A refused create leaves no object; a write to one names it.
-            uid: request.old_object.as_ref().map_or(String::new(), |old| {
-                old["metadata"]["uid"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            }),
-        };
+        // A refused create leaves no object; a write to one names it.
+        let uid = request.old_object.as_ref().map_or("", |old| {
+            old["metadata"]["uid"].as_str().unwrap_or_default()
+        });
+        let involved = Involved::of_served(self.kind, &self.namespace, &request.name, uid);
         let action = request.operation.as_str();
         let notices = &self.call.notices;
         match decision.denial {

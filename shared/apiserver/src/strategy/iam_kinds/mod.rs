@@ -156,13 +156,8 @@ async fn admit_binding(cx: &StrategyContext<'_>, obj: &mut Object) -> Result<(),
         });
         obj.set_status(json!({"conditions": [condition]}));
         if !ready {
-            let binding = Involved {
-                api_version: domain::kinds::api_version(&cx.kind.group, &cx.kind.version),
-                kind: cx.kind.kind.clone(),
-                namespace: obj.metadata.namespace.clone(),
-                name: obj.metadata.name.clone(),
-                uid: obj.metadata.uid.clone(),
-            };
+            let meta = &obj.metadata;
+            let binding = Involved::of_served(cx.kind, &meta.namespace, &meta.name, &meta.uid);
             let verb = cx.request.verb.as_str();
             let notice = Notice::not_ready(binding, verb, reason, &message);
             cx.notices.raise(cx.context, notice);
