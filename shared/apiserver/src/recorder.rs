@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use domain::event_record::{core_event, events_api_event, Notice, Occurrence};
 use domain::kinds;
 use domain::ApiError;
@@ -126,12 +126,10 @@ impl ApiServer {
                 // An expired Event may still hold the item: replaced.
                 None => (1, Expect::Anything, json!(uuid::Uuid::new_v4().to_string())),
             };
-            let created = json!(seen.first.to_rfc3339_opts(SecondsFormat::Secs, true));
             let stored = |mut doc: Value| {
                 let metadata = &mut doc["metadata"];
                 metadata["uid"] = uid.clone();
                 metadata["resourceVersion"] = json!(version.to_string());
-                metadata["creationTimestamp"] = created.clone();
                 doc
             };
             let expires_at = self.event_expiry(now);
@@ -166,10 +164,7 @@ impl ApiServer {
     /// folder's or project's in its organization's control plane.
     async fn home(&self, context: Context, notice: &mut Notice) -> Result<Context, StoreError> {
         let involved = &mut notice.involved;
-        let group = match involved.api_version.split_once('/') {
-            Some((group, _)) => group,
-            None => "",
-        };
+        let (group, _) = kinds::split_api_version(&involved.api_version);
         let hierarchy = is_hierarchy_kind(group, &involved.kind);
         if !hierarchy && !involved.uid.is_empty() {
             return Ok(context);

@@ -138,12 +138,6 @@ impl Notice {
         Notice::warning(object, "AdmissionWarning", action, warning)
     }
 
-    /// An object written as not Ready (a binding whose subject or resource
-    /// is not found), with its condition's reason and message.
-    pub fn not_ready(object: Involved, action: &str, reason: &str, message: &str) -> Notice {
-        Notice::warning(object, reason, action, message)
-    }
-
     /// A pre-deletion hook that failed for an object being deleted: tried
     /// again after its back-off (`gave_up`: its failurePolicy Ignore let
     /// the object go). Repeats of one error count up one Event.
@@ -229,12 +223,22 @@ fn micros(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// The core/v1 Event of a notice (metadata without the server's fields).
+/// An Event's metadata but for uid and resourceVersion (the store's): it
+/// was created when the notice was first seen.
+fn metadata(notice: &Notice, seen: &Occurrence) -> Value {
+    json!({
+        "name": notice.event_name(),
+        "namespace": notice.namespace(),
+        "creationTimestamp": seconds(seen.first),
+    })
+}
+
+/// The core/v1 Event of a notice (metadata without uid and resourceVersion).
 pub fn core_event(notice: &Notice, seen: &Occurrence) -> Value {
     json!({
         "apiVersion": kinds::EVENT.api_version(),
         "kind": "Event",
-        "metadata": {"name": notice.event_name(), "namespace": notice.namespace()},
+        "metadata": metadata(notice, seen),
         "involvedObject": notice.involved.reference(),
         "type": notice.event_type.as_str(),
         "reason": notice.reason,
@@ -255,7 +259,7 @@ pub fn events_api_event(notice: &Notice, seen: &Occurrence) -> Value {
     let mut event = json!({
         "apiVersion": kinds::EVENTS_API_EVENT.api_version(),
         "kind": "Event",
-        "metadata": {"name": notice.event_name(), "namespace": notice.namespace()},
+        "metadata": metadata(notice, seen),
         "eventTime": micros(seen.first),
         "regarding": notice.involved.reference(),
         "type": notice.event_type.as_str(),

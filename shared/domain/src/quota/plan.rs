@@ -144,17 +144,18 @@ impl ClaimRefusal {
     }
 
     /// The API error for the write that needed the claim: 403 Forbidden
-    /// with the numbers, or 422 Invalid on the claim's fields.
-    pub fn to_api_error(&self, claim_name: &str) -> ApiError {
+    /// with the numbers, `name` being what was refused; or 422 Invalid on
+    /// the claim's fields, `name` being the claim's.
+    pub fn to_api_error(&self, name: &str) -> ApiError {
         match self {
             ClaimRefusal::Exceeded(e) => ApiError::QuotaExceeded {
                 exceeded: e.clone(),
-                object: claim_name.to_string(),
+                object: name.to_string(),
             },
             ClaimRefusal::Invalid(causes) => ApiError::invalid(
                 super::names::RESOURCE_CLAIM.group,
                 super::names::RESOURCE_CLAIM.plural,
-                claim_name,
+                name,
                 causes.clone(),
             ),
         }

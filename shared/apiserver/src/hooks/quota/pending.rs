@@ -251,10 +251,7 @@ pub(super) fn refused(claims: &[q::ResourceClaim], refusal: &q::ClaimRefusal) ->
         }
     }
     match refusal {
-        q::ClaimRefusal::Exceeded(exceeded) => ApiError::QuotaExceeded {
-            exceeded: exceeded.clone(),
-            object: object.to_string(),
-        },
-        invalid => invalid.to_api_error(name),
+        q::ClaimRefusal::Exceeded(_) => refusal.to_api_error(object),
+        q::ClaimRefusal::Invalid(_) => refusal.to_api_error(name),
     }
 }

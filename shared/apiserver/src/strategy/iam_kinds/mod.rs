@@ -159,7 +159,8 @@ async fn admit_binding(cx: &StrategyContext<'_>, obj: &mut Object) -> Result<(),
             let meta = &obj.metadata;
             let binding = Involved::of_served(cx.kind, &meta.namespace, &meta.name, &meta.uid);
             let verb = cx.request.verb.as_str();
-            let notice = Notice::not_ready(binding, verb, reason, &message);
+            // Written, but not Ready: its condition's reason and message.
+            let notice = Notice::warning(binding, reason, verb, &message);
             cx.notices.raise(cx.context, notice);
         }
     }
