@@ -13,6 +13,10 @@ export AWS_ACCESS_KEY_ID=local
 export AWS_SECRET_ACCESS_KEY=local
 unset AWS_SESSION_TOKEN AWS_PROFILE
 export AWS_EC2_METADATA_DISABLED=true
+# DynamoDB Local answers 500 "took too long waiting for a lock" when it is loaded
+# (hundreds of test tables), an error DynamoDB itself does not have. The SDK retries a
+# 500; its default three attempts were once not enough in CI, so allow ten.
+export AWS_MAX_ATTEMPTS=10
 # Local addresses never go through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
