@@ -13,7 +13,7 @@ use domain::event_record::{core_event, events_api_event, Notice, Occurrence};
 use domain::kinds;
 use domain::ApiError;
 use serde_json::{json, Value};
-use store::{Context, Expect, ObjectRef, StoreError, Write};
+use store::{Context, Expect, ObjectItemFields, ObjectRef, StoreError, Write};
 
 use crate::codec::Response;
 use crate::placement::{builtin_ref, is_hierarchy_kind};
@@ -132,21 +132,25 @@ impl ApiServer {
                 metadata["resourceVersion"] = json!(version.to_string());
                 doc
             };
-            let expires_at = self.event_expiry(now);
+            // The platform writes them: no writer, so no actor in the feed.
+            let fields = ObjectItemFields {
+                writer: None,
+                expires_at: Some(self.event_expiry(now)),
+            };
             let writes = vec![
-                Write::PutExpiring {
+                Write::PutObjectWith {
                     key: core.clone(),
                     object: stored(core_event(&notice, &seen)),
                     version,
                     expect,
-                    expires_at,
+                    fields: fields.clone(),
                 },
-                Write::PutExpiring {
+                Write::PutObjectWith {
                     key: twin.clone(),
                     object: stored(events_api_event(&notice, &seen)),
                     version,
                     expect: Expect::Anything,
-                    expires_at,
+                    fields,
                 },
             ];
             match self.store.write(writes).await {

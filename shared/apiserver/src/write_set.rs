@@ -24,6 +24,8 @@ pub(crate) enum Role {
     Index,
     /// Its container's child index item: what a cascade finds it by.
     Entry,
+    /// The note of who deleted the object, for the change feed.
+    DeletionNote,
     /// The container the object lives in (its namespace, its
     /// organization or project, the project a record is about): checked
     /// live, or written with it.
@@ -203,6 +205,8 @@ pub(crate) struct WriteSet {
     /// Transactions of their own, applied before this one: what does not
     /// fit in it (a registration's empty buckets beyond the first few).
     earlier: Vec<Vec<Write>>,
+    /// Who the object items put are written by ([`WriteSet::written_by`]).
+    writer: Option<String>,
 }
 
 impl WriteSet {
@@ -210,32 +214,30 @@ impl WriteSet {
         WriteSet::default()
     }
 
-    pub fn put(&mut self, role: Role, write: Write) {
+    pub fn put(&mut self, role: Role, mut write: Write) {
+        if let (Some(writer), Some(fields)) = (&self.writer, write.object_fields()) {
+            fields.writer = Some(writer.clone());
+        }
         self.writes.push(write);
         self.roles.push(role);
+    }
+
+    /// Every object item this set puts, already or later (a hook's too),
+    /// says it is written by `writer`: the actor of its change in the feed.
+    pub fn written_by(&mut self, writer: &str) {
+        self.writer = Some(writer.to_string());
+        for fields in self.writes.iter_mut().filter_map(Write::object_fields) {
+            fields.writer = Some(writer.to_string());
+        }
     }
 
     /// The object's own write, made to expire at `expires_at` (seconds
     /// since the epoch): a kind kept only for a retention.
     pub fn expire_object(&mut self, expires_at: i64) {
-        for (write, role) in self.writes.iter_mut().zip(&self.roles) {
-            if *role != Role::Object {
-                continue;
-            }
-            if let Write::PutObject {
-                key,
-                object,
-                version,
-                expect,
-            } = write
-            {
-                *write = Write::PutExpiring {
-                    key: key.clone(),
-                    object: object.take(),
-                    version: *version,
-                    expect: *expect,
-                    expires_at,
-                };
+        let own = self.writes.iter_mut().zip(&self.roles);
+        for (write, _) in own.filter(|(_, role)| **role == Role::Object) {
+            if let Some(fields) = write.object_fields() {
+                fields.expires_at = Some(expires_at);
             }
         }
     }
@@ -408,6 +410,47 @@ mod tests {
             set.refusal(StoreError::NotFound { index: 7 }),
             CommitError::Store(StoreError::NotFound { index: 7 })
         ));
+    }
+
+    #[test]
+    fn every_object_put_is_signed_by_the_writer_and_only_the_objects_own_expires() {
+        let put = |pk: &str| Write::PutObject {
+            key: ItemKey {
+                pk: pk.into(),
+                sk: "o".into(),
+            },
+            object: serde_json::json!({}),
+            version: 1,
+            expect: Expect::Absent,
+        };
+        let fields = |set: &WriteSet| -> Vec<Option<store::ObjectItemFields>> {
+            set.writes
+                .iter()
+                .map(|w| match w {
+                    Write::PutObjectWith { fields, .. } => Some(fields.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut set = WriteSet::new();
+        set.put(Role::Object, put("object"));
+        set.put(Role::Index, check("index"));
+        set.expire_object(99);
+        set.written_by("alice");
+        set.put(
+            Role::Hook {
+                hook: "h",
+                part: "p",
+            },
+            put("hook's"),
+        );
+        let signed = |expires_at| {
+            Some(store::ObjectItemFields {
+                writer: Some("alice".into()),
+                expires_at,
+            })
+        };
+        assert_eq!(fields(&set), vec![signed(Some(99)), None, signed(None)]);
     }
 
     #[test]

@@ -72,6 +72,7 @@ mod tests {
             },
             old: old.map(str::to_string),
             new: new.map(str::to_string),
+            writer: None,
             sequence: "1".into(),
             created: 0,
         }

@@ -4,10 +4,12 @@
 //!
 //! - changes.rs: which stream records are an object's change (pure);
 //! - places.rs: the project, organization and ancestors an event names;
+//! - actors.rs: the User who made a change (`actor_urn`);
 //! - publisher.rs: a batch of records published, per object in order;
 //! - poller.rs: the stream read outside Lambda, positions kept in NATS;
 //! - config.rs (FEED_* env), streams.rs (the stream, made by the deployment).
 
+pub mod actors;
 pub mod changes;
 pub mod config;
 pub mod places;

@@ -15,6 +15,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use store::stream::StreamRecord;
 use store::{Store, StoreError};
 
+use crate::actors::Actors;
 use crate::changes::{object_change, ObjectChange};
 use crate::config::FeedConfig;
 use crate::places::Places;
@@ -105,9 +106,11 @@ impl Publisher {
             }
         }
         let mut places = Places::new(&self.store, changes.iter().map(|(_, change)| change));
+        let mut actors = Actors::new(&self.store);
         let mut messages = Vec::new();
         for (record, change) in &changes {
             let place = places.place(change).await?;
+            let actor = actors.actor(record, change).await?;
             let timestamp = DateTime::from_timestamp(record.created, 0)
                 .unwrap_or_default()
                 .to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -116,7 +119,7 @@ impl Publisher {
                 before: change.before.as_ref(),
                 after: change.after.as_ref(),
                 place: &place,
-                actor: None,
+                actor: actor.as_ref(),
                 timestamp: &timestamp,
             };
             let lane = Some(format!("{}#{}", record.key.pk, record.key.sk));

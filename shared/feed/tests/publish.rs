@@ -197,3 +197,105 @@ async fn what_a_deleted_project_held_is_still_published_as_in_that_project() {
         json!(format!("urn:milo:project:{project}"))
     );
 }
+
+/// `actor_urn` is the User who made the change: the writer of a create or
+/// update, the deleter of a delete (the delete's note), and a hook's write
+/// is the request's. A principal without a User object is no actor.
+#[tokio::test]
+async fn each_event_names_the_user_who_made_the_change() {
+    let api = api().await;
+    // The tests' own principal, `tester`, as a User; `ghost` is none.
+    let tester = json!({"apiVersion": "iam.miloapis.com/v1alpha1", "kind": "User",
+        "metadata": {"name": "tester"}, "spec": {"email": "tester@example.com"}});
+    let r = api
+        .post("/apis/iam.miloapis.com/v1alpha1/users", tester)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let tester = format!(
+        "urn:milo:user:{}",
+        r.body["metadata"]["uid"].as_str().unwrap()
+    );
+    let ghost = api_common::token_for("ghost", &["system:masters"]);
+    api.org("o1").await;
+    assert_eq!(api.project("p1", "Organization", "o1").await.status, 201);
+    let configmaps = format!("{P1}/api/v1/namespaces/default/configmaps");
+    let configmap =
+        |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+    let mine = api.post(&configmaps, configmap("mine")).await;
+    assert_eq!(mine.status, 201, "{}", mine.body);
+    let theirs = api
+        .call_as(&ghost, "POST", &configmaps, Some(configmap("theirs")))
+        .await;
+    assert_eq!(theirs.status, 201, "{}", theirs.body);
+    // Each changes the other's, then deletes it.
+    let patch = json!({"data": {"touched": "yes"}});
+    let r = api
+        .call(
+            "PATCH",
+            &format!("{configmaps}/theirs"),
+            Some(patch.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .call_as(&ghost, "PATCH", &format!("{configmaps}/mine"), Some(patch))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .call_as(&ghost, "DELETE", &format!("{configmaps}/mine"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .call("DELETE", &format!("{configmaps}/theirs"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let (config, js) = feed_config(&nats_url()).await;
+    let publisher = Publisher::connect(config.clone(), store_of(&api).await)
+        .await
+        .expect("publisher");
+    let records = table_records(&store_of(&api).await).await;
+    publisher.publish(&records).await.expect("published");
+    let all = messages(&js, &config.stream).await;
+    let actors = |uid: &Value| -> Vec<(String, String)> {
+        all.iter()
+            .filter(|m| {
+                m.payload["subject_urn"]
+                    == json!(format!("urn:milo:configmap:{}", uid.as_str().unwrap()))
+            })
+            .map(|m| {
+                let event = m.subject.rsplit('.').next().unwrap().to_string();
+                (event, m.payload["actor_urn"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let pair = |event: &str, actor: &str| (event.to_string(), actor.to_string());
+    assert_eq!(
+        actors(&mine.body["metadata"]["uid"]),
+        vec![
+            pair("create", &tester),
+            pair("update", ""),
+            pair("delete", "")
+        ]
+    );
+    assert_eq!(
+        actors(&theirs.body["metadata"]["uid"]),
+        vec![
+            pair("create", ""),
+            pair("update", &tester),
+            pair("delete", &tester)
+        ]
+    );
+    // The project's default namespace, a write of the project's own
+    // request (the strategy's companion), is its writer's too.
+    let project = format!(
+        "urn:milo:project:{}",
+        uid(&api, &format!("{G}/projects/p1")).await
+    );
+    let namespace = all
+        .iter()
+        .filter(|m| m.subject == format!("{}.namespace.create", config.prefix))
+        .find(|m| m.payload["fields"]["project_urn"] == json!(project))
+        .expect("p1's namespace");
+    assert_eq!(namespace.payload["actor_urn"], json!(tester));
+}

@@ -201,6 +201,14 @@ pub fn hook_attempts_key(uid: &str, hook: &str) -> ItemKey {
     }
 }
 
+/// The note of who deleted the object `uid` (`Write::NoteDeletion`).
+pub fn deletion_note_key(uid: &str) -> ItemKey {
+    ItemKey {
+        pk: format!("deleted#{uid}"),
+        sk: "by".into(),
+    }
+}
+
 /// The partition of the objects that name the owner `uid` in their
 /// ownerReferences (the owner index, #21).
 pub fn owner_index_pk(uid: &str) -> String {

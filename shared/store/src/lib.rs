@@ -22,7 +22,7 @@ pub use counters::{CounterCondition, CounterWrite};
 pub use error::StoreError;
 pub use keys::{Collection, Context, ItemKey, ObjectRef};
 use write::STAMP_TOKEN;
-pub use write::{Expect, Write, HOLDS};
+pub use write::{Expect, ObjectItemFields, Write, HOLDS};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -47,13 +47,17 @@ pub enum Attribute {
 
 /// The attributes every object item has, or an index points with: not
 /// returned in [`Stored::attributes`].
-const ITEM_ATTRIBUTES: [&str; 10] = [
-    "pk", "sk", "obj", "rv", "gsi1pk", "gsi1sk", "deleting", "opk", "osk", EXPIRES,
+const ITEM_ATTRIBUTES: [&str; 11] = [
+    "pk", "sk", "obj", "rv", "gsi1pk", "gsi1sk", "deleting", "opk", "osk", EXPIRES, WRITER,
 ];
 
 /// The table's TTL attribute (infra/template.yaml): seconds since the
-/// epoch after which an item is gone ([`Write::PutExpiring`]).
+/// epoch after which an item is gone ([`ObjectItemFields::expires_at`]).
 pub(crate) const EXPIRES: &str = "ttl";
+
+/// Who wrote an object item's version, or deleted an object
+/// ([`ObjectItemFields::writer`], [`Write::NoteDeletion`]).
+pub(crate) const WRITER: &str = "by";
 
 fn now_seconds() -> i64 {
     std::time::SystemTime::now()
@@ -228,6 +232,27 @@ impl Store {
                 })
                 .collect()
         }))
+    }
+
+    /// Who deleted the object `uid`, as [`Write::NoteDeletion`] noted it
+    /// (None when no one did, or the note expired).
+    pub async fn deleted_by(&self, uid: &str) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::deletion_note_key(uid))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out
+            .item
+            .filter(|item| !expired(item))
+            .and_then(|item| match item.get(WRITER) {
+                Some(AttributeValue::S(writer)) => Some(writer.clone()),
+                _ => None,
+            }))
     }
 
     /// The token of a stamp item (None when it was never written).

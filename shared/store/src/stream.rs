@@ -8,16 +8,19 @@ use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
 use aws_sdk_dynamodbstreams::Client;
 use serde_json::Value;
 
-use crate::{backend, ItemKey, Store, StoreError};
+use crate::{backend, ItemKey, Store, StoreError, WRITER};
 
-/// One item's change, with only what the publisher reads: the key and the
-/// object document (`obj`) before and after. A record of an item that holds
-/// no document (an index item, a queue entry) has neither.
+/// One item's change, with only what the publisher reads: the key, the
+/// object document (`obj`) before and after, and who wrote it. A record of
+/// an item that holds no document (an index item, a queue entry) has
+/// neither document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamRecord {
     pub key: ItemKey,
     pub old: Option<String>,
     pub new: Option<String>,
+    /// Who wrote the new version (the item's writer field), if it says.
+    pub writer: Option<String>,
     /// The record's place in its shard: where a reader resumes after it.
     pub sequence: String,
     /// When the change was committed, in seconds since the epoch.
@@ -159,6 +162,7 @@ impl TableStream {
                     },
                     old: change.old_image().and_then(|image| text(image.get("obj"))),
                     new: change.new_image().and_then(|image| text(image.get("obj"))),
+                    writer: change.new_image().and_then(|image| text(image.get(WRITER))),
                     sequence: change.sequence_number()?.to_string(),
                     created: change
                         .approximate_creation_date_time()
@@ -202,6 +206,7 @@ impl StreamRecord {
             },
             old: string("OldImage", "obj"),
             new: string("NewImage", "obj"),
+            writer: string("NewImage", WRITER),
             sequence: change.get("SequenceNumber")?.as_str()?.to_string(),
             created: change
                 .get("ApproximateCreationDateTime")
@@ -217,14 +222,14 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_lambda_record_gives_its_key_images_and_sequence() {
+    fn a_lambda_record_gives_its_key_images_writer_and_sequence() {
         let record = json!({
             "eventName": "MODIFY",
             "dynamodb": {
                 "ApproximateCreationDateTime": 1_765_000_000.0,
                 "Keys": {"pk": {"S": "o#_#g#Kind"}, "sk": {"S": "#name"}},
                 "OldImage": {"obj": {"S": "{\"a\":1}"}, "rv": {"N": "1"}},
-                "NewImage": {"obj": {"S": "{\"a\":2}"}, "rv": {"N": "2"}},
+                "NewImage": {"obj": {"S": "{\"a\":2}"}, "rv": {"N": "2"}, "by": {"S": "alice"}},
                 "SequenceNumber": "4100000000000000000001",
             }
         });
@@ -235,6 +240,7 @@ mod tests {
         assert_eq!(parsed.new.as_deref(), Some("{\"a\":2}"));
         assert_eq!(parsed.sequence, "4100000000000000000001");
         assert_eq!(parsed.created, 1_765_000_000);
+        assert_eq!(parsed.writer.as_deref(), Some("alice"));
     }
 
     #[test]

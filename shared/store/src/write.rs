@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::{
     backend, counters, key_item, keys, s, CounterWrite, ItemKey, Store, StoreError,
-    CONFLICT_ATTEMPTS, EXPIRES, MAX_OBJECT_BYTES, MAX_TRANSACTION_ITEMS,
+    CONFLICT_ATTEMPTS, EXPIRES, MAX_OBJECT_BYTES, MAX_TRANSACTION_ITEMS, WRITER,
 };
 
 /// `$builder` (a Put, Delete, Update or ConditionCheck, in a transaction or
@@ -80,14 +80,21 @@ pub enum Write {
         version: u64,
         expect: Expect,
     },
-    /// The object item itself, at `version`, gone after `expires_at`
-    /// (seconds since the epoch: the table's TTL attribute). Reads treat
-    /// it as gone from then on; DynamoDB deletes it some time later.
-    PutExpiring {
+    /// The object item itself, at `version`, with `fields` beside its
+    /// document: who wrote it, when it expires.
+    PutObjectWith {
         key: ItemKey,
         object: serde_json::Value,
         version: u64,
         expect: Expect,
+        fields: ObjectItemFields,
+    },
+    /// Who deleted the object `uid`, kept for `expires_at` (seconds since
+    /// the epoch): a delete removes the item whose fields would say so, so
+    /// the feed reads it here ([`Store::deleted_by`]).
+    NoteDeletion {
+        uid: String,
+        writer: String,
         expires_at: i64,
     },
     /// An index item pointing at the object item `target`.
@@ -122,6 +129,17 @@ pub enum Write {
     Counters(CounterWrite),
 }
 
+/// What an object item may carry beside its document and version.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectItemFields {
+    /// Who wrote this version (the request's principal): the feed's actor.
+    pub writer: Option<String>,
+    /// Seconds since the epoch after which the item is gone (the table's
+    /// TTL attribute). Reads treat it as gone from then on; DynamoDB
+    /// deletes it some time later.
+    pub expires_at: Option<i64>,
+}
+
 /// The attribute of a stamp item that changes on every write.
 pub(crate) const STAMP_TOKEN: &str = "token";
 
@@ -134,17 +152,44 @@ impl Write {
         }
     }
 
+    /// The fields beside the document of an object item's put, to set
+    /// (a plain [`Write::PutObject`] becomes a [`Write::PutObjectWith`]);
+    /// None for any other write.
+    pub fn object_fields(&mut self) -> Option<&mut ObjectItemFields> {
+        if let Write::PutObject {
+            key,
+            object,
+            version,
+            expect,
+        } = self
+        {
+            *self = Write::PutObjectWith {
+                key: key.clone(),
+                object: object.take(),
+                version: *version,
+                expect: *expect,
+                fields: ObjectItemFields::default(),
+            };
+        }
+        match self {
+            Write::PutObjectWith { fields, .. } => Some(fields),
+            _ => None,
+        }
+    }
+
     /// What the write requires of its item.
     fn expect(&self) -> Expect {
         match self {
             Write::PutObject { expect, .. }
-            | Write::PutExpiring { expect, .. }
+            | Write::PutObjectWith { expect, .. }
             | Write::Delete { expect, .. }
             | Write::Check { expect, .. } => *expect,
             Write::MarkDeleting { version, .. } => Expect::Version(*version),
             // A failed counter condition: NotFound if it was missing, else Conflict.
             Write::Counters(_) => Expect::Present,
-            Write::PutIndex { .. } | Write::PutItem { .. } => Expect::Anything,
+            Write::PutIndex { .. } | Write::PutItem { .. } | Write::NoteDeletion { .. } => {
+                Expect::Anything
+            }
         }
     }
 
@@ -366,14 +411,14 @@ fn unconditional_put<'a>(
 }
 
 /// An object item's Put: its document, version and type index
-/// attributes, its `deleting` flag, and the time it expires if it does.
+/// attributes, its `deleting` flag, and its `fields`.
 fn object_put(
     table: &str,
     key: &ItemKey,
     object: &serde_json::Value,
     version: u64,
     expect: Expect,
-    expires_at: Option<i64>,
+    fields: &ObjectItemFields,
 ) -> Result<Put, StoreError> {
     let body = object.to_string();
     if body.len() > MAX_OBJECT_BYTES {
@@ -394,7 +439,10 @@ fn object_put(
     if object.pointer("/metadata/deletionTimestamp").is_some() {
         item.insert("deleting".into(), AttributeValue::Bool(true));
     }
-    if let Some(at) = expires_at {
+    if let Some(writer) = &fields.writer {
+        item.insert(WRITER.into(), s(writer));
+    }
+    if let Some(at) = fields.expires_at {
         item.insert(EXPIRES.into(), AttributeValue::N(at.to_string()));
     }
     let put = Put::builder().set_item(Some(item));
@@ -411,21 +459,37 @@ fn operation(table: &str, write: &Write) -> Result<TransactWriteItem, StoreError
             object,
             version,
             expect,
-        } => op.put(object_put(table, key, object, *version, *expect, None)?),
-        Write::PutExpiring {
-            key,
-            object,
-            version,
-            expect,
-            expires_at,
         } => op.put(object_put(
             table,
             key,
             object,
             *version,
             *expect,
-            Some(*expires_at),
+            &ObjectItemFields::default(),
         )?),
+        Write::PutObjectWith {
+            key,
+            object,
+            version,
+            expect,
+            fields,
+        } => op.put(object_put(table, key, object, *version, *expect, fields)?),
+        Write::NoteDeletion {
+            uid,
+            writer,
+            expires_at,
+        } => {
+            let mut item = key_item(&keys::deletion_note_key(uid));
+            item.insert(WRITER.into(), s(writer));
+            item.insert(EXPIRES.into(), AttributeValue::N(expires_at.to_string()));
+            op.put(
+                Put::builder()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(build_error)?,
+            )
+        }
         Write::PutIndex { key, target } => {
             let attributes = [("opk", &target.pk), ("osk", &target.sk)];
             op.put(unconditional_put(table, key, attributes)?)

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use store::{
-    Attribute, Context, CounterCondition, CounterWrite, Expect, ItemKey, ObjectRef, Store,
-    StoreError, Stored, Write,
+    Attribute, Context, CounterCondition, CounterWrite, Expect, ItemKey, ObjectItemFields,
+    ObjectRef, Store, StoreError, Stored, Write,
 };
 
 async fn fresh_store() -> Store {
@@ -484,13 +484,85 @@ async fn the_stream_reports_each_change_with_the_document_before_and_after() {
     );
 }
 
+/// The writer of each version rides on the stream's record of it, and is
+/// not one of the object's own attributes; a delete's writer is read from
+/// its note, which expires.
+#[tokio::test]
+async fn the_writer_of_a_change_is_on_its_record_and_a_deleters_on_its_note() {
+    let store = fresh_store().await;
+    let p = project("p1");
+    let signed = |version: u64, expect: Expect, writer: &str| Write::PutObjectWith {
+        key: p.key(),
+        object: json!({"metadata": {"name": "p1"}, "v": version}),
+        version,
+        expect,
+        fields: ObjectItemFields {
+            writer: Some(writer.into()),
+            expires_at: None,
+        },
+    };
+    store
+        .write(vec![signed(1, Expect::Absent, "alice")])
+        .await
+        .unwrap();
+    store
+        .write(vec![signed(2, Expect::Version(1), "bob")])
+        .await
+        .unwrap();
+    let read = store.get(&p.key()).await.unwrap().unwrap();
+    assert!(read.attributes.is_empty(), "{:?}", read.attributes);
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    store
+        .write(vec![
+            Write::Delete {
+                key: p.key(),
+                expect: Expect::Version(2),
+            },
+            Write::NoteDeletion {
+                uid: "uid-1".into(),
+                writer: "carol".into(),
+                expires_at: now + 3600,
+            },
+            Write::NoteDeletion {
+                uid: "uid-0".into(),
+                writer: "dave".into(),
+                expires_at: now - 1,
+            },
+        ])
+        .await
+        .unwrap();
+    let writers: Vec<_> = stream_records(&store)
+        .await
+        .into_iter()
+        .filter(|r| r.key == p.key())
+        .map(|r| r.writer)
+        .collect();
+    assert_eq!(
+        writers,
+        vec![Some("alice".into()), Some("bob".into()), None]
+    );
+    assert_eq!(
+        store.deleted_by("uid-1").await.unwrap().as_deref(),
+        Some("carol")
+    );
+    assert_eq!(store.deleted_by("uid-0").await.unwrap(), None, "expired");
+    assert_eq!(store.deleted_by("uid-2").await.unwrap(), None);
+}
+
 fn expiring(r: &ObjectRef, expires_at: i64, expect: Expect) -> Write {
-    Write::PutExpiring {
+    Write::PutObjectWith {
         key: r.key(),
         object: json!({"metadata": {"name": r.name}}),
         version: 1,
         expect,
-        expires_at,
+        fields: ObjectItemFields {
+            writer: None,
+            expires_at: Some(expires_at),
+        },
     }
 }
 

@@ -12,6 +12,11 @@ use domain::request_options::PropagationPolicy;
 
 use super::*;
 
+/// How long the note of who deleted an object is kept: the table's stream
+/// holds the delete's record for 24 hours, and the feed reads the note
+/// when it publishes that record.
+const DELETION_NOTE_SECONDS: i64 = 2 * 24 * 3600;
+
 /// What a delete that found nothing keeping the object did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Gone {
@@ -211,6 +216,7 @@ impl Ops<'_> {
             Role::Companion,
             deleted_with(store, object_ref, &children.going).await?,
         );
+        set.extend(Role::DeletionNote, self.deletion_note(old));
         match self.commit(set, hooks).await {
             Ok(()) => Ok(Gone::Deleted),
             // More empty namespaces than one transaction holds: the gc
@@ -304,6 +310,18 @@ impl Ops<'_> {
             );
         }
         Ok(set)
+    }
+
+    /// Who deletes `old`, for the change feed to name as the actor of its
+    /// delete: the removed item can no longer say. None for a system
+    /// principal, which no User is, so no actor.
+    fn deletion_note(&self, old: &Object) -> Option<Write> {
+        let principal = &self.call.request.principal;
+        (!principal.subject.starts_with("system:")).then(|| Write::NoteDeletion {
+            uid: old.metadata.uid.clone(),
+            writer: principal.subject.clone(),
+            expires_at: self.call.request.time.timestamp() + DELETION_NOTE_SECONDS,
+        })
     }
 
     /// Takes back the deleting flag of a delete that was refused.

@@ -359,8 +359,9 @@ impl Ops<'_> {
         causes
     }
 
-    /// Commits a request's write set with the hooks' plan. A write of a
-    /// kind whose strategy names a stamp also moves it (`write_set::Stamp`).
+    /// Commits a request's write set with the hooks' plan, every object
+    /// item in it written by the request's principal. A write of a kind
+    /// whose strategy names a stamp also moves it (`write_set::Stamp`).
     async fn commit(&self, mut set: WriteSet, hooks: hooks::Plan) -> Result<(), CommitError> {
         if let Some(stamp) = self.strategy.stamp() {
             set.stamp(stamp, self.strategy.answers_when_every_instance_applies());
@@ -368,6 +369,7 @@ impl Ops<'_> {
         if self.strategy.expires() {
             set.expire_object(self.server.event_expiry(self.call.request.time));
         }
+        set.written_by(&self.call.request.principal.subject);
         hooks.commit(self.server, set).await
     }
 
