@@ -19,6 +19,17 @@ async fn store_of(api: &Api) -> Store {
     Store::new(Store::client_from_env().await, api.table.clone())
 }
 
+/// Every record of `api`'s table's stream published, once.
+async fn publish_the_stream(api: &Api) -> (feed::FeedConfig, async_nats::jetstream::Context) {
+    let (config, js) = feed_config(&nats_url()).await;
+    let publisher = Publisher::connect(config.clone(), store_of(api).await)
+        .await
+        .expect("publisher");
+    let records = table_records(&store_of(api).await).await;
+    publisher.publish(&records).await.expect("published");
+    (config, js)
+}
+
 async fn uid(api: &Api, path: &str) -> String {
     let r = api.get(path).await;
     assert_eq!(r.status, 200, "{path}: {}", r.body);
@@ -181,12 +192,7 @@ async fn what_a_deleted_project_held_is_still_published_as_in_that_project() {
     assert_eq!(api.get(&format!("{G}/projects/p1")).await.status, 404);
 
     // Only now is the stream published: the project is no longer stored.
-    let (config, js) = feed_config(&nats_url()).await;
-    let publisher = Publisher::connect(config.clone(), store_of(&api).await)
-        .await
-        .expect("publisher");
-    let records = table_records(&store_of(&api).await).await;
-    publisher.publish(&records).await.expect("published");
+    let (config, js) = publish_the_stream(&api).await;
     let deleted = messages(&js, &config.stream)
         .await
         .into_iter()
@@ -250,12 +256,7 @@ async fn each_event_names_the_user_who_made_the_change() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 
-    let (config, js) = feed_config(&nats_url()).await;
-    let publisher = Publisher::connect(config.clone(), store_of(&api).await)
-        .await
-        .expect("publisher");
-    let records = table_records(&store_of(&api).await).await;
-    publisher.publish(&records).await.expect("published");
+    let (config, js) = publish_the_stream(&api).await;
     let all = messages(&js, &config.stream).await;
     let actors = |uid: &Value| -> Vec<(String, String)> {
         all.iter()
