@@ -90,6 +90,16 @@ pub enum ApiError {
         name: String,
         message: String,
     },
+    /// A server-side apply that would change fields other managers own
+    /// (one cause per field, `FieldManagerConflict`).
+    #[error("{message}")]
+    FieldManagerConflict {
+        group: String,
+        kind: String,
+        name: String,
+        message: String,
+        causes: Vec<Cause>,
+    },
     #[error("{message}")]
     Gone { message: String },
     #[error("{message}")]
@@ -209,7 +219,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => (405, "MethodNotAllowed"),
             Self::NotAcceptable { .. } => (406, "NotAcceptable"),
             Self::AlreadyExists { .. } => (409, "AlreadyExists"),
-            Self::Conflict { .. } => (409, "Conflict"),
+            Self::Conflict { .. } | Self::FieldManagerConflict { .. } => (409, "Conflict"),
             Self::Gone { .. } => (410, "Expired"),
             Self::RequestEntityTooLarge { .. } => (413, "RequestEntityTooLarge"),
             Self::UnsupportedMediaType { .. } => (415, "UnsupportedMediaType"),
@@ -245,6 +255,13 @@ impl ApiError {
                 kind,
                 name,
                 causes,
+            }
+            | Self::FieldManagerConflict {
+                group,
+                kind,
+                name,
+                causes,
+                ..
             } => Some(details(group, kind, name, causes)),
             Self::ProjectSuspended {
                 group, kind, name, ..

@@ -2,6 +2,7 @@
 //! does I/O. Adapters (store, HTTP, NATS) call into these modules.
 
 pub mod admission;
+pub mod apply;
 pub mod builtin;
 pub mod catalog;
 pub mod cel_common;

@@ -31,13 +31,15 @@
 //!
 //! The submodules: `node` (the compiled tree), `compile`, `validate` (value
 //! validations and the shared walk), `rules` (CEL), `default_prune`,
-//! `format` (the `format` checks).
+//! `format` (the `format` checks), `shape` (how values merge under
+//! server-side apply).
 
 mod compile;
 mod default_prune;
 mod format;
 mod node;
 mod rules;
+mod shape;
 mod validate;
 
 #[cfg(test)]
@@ -53,6 +55,7 @@ use serde_json::Value;
 
 use crate::Cause;
 use node::Node;
+pub use shape::{ListShape, Shape};
 
 /// How deep a schema may nest (schema nodes, not JSON levels), and how deep
 /// the validation walk goes into an object. Guards against pathological
@@ -110,6 +113,11 @@ impl Schema {
     /// pruned here.
     pub fn prune(&self, object: &mut Value) -> Vec<String> {
         default_prune::prune(&self.root, object)
+    }
+
+    /// The shape of the whole object, for server-side apply's merge.
+    pub fn shape(&self) -> Shape<'_> {
+        Shape::of(&self.root)
     }
 
     /// Validates `object` (already defaulted and pruned); `old` is the stored

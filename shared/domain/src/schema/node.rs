@@ -113,6 +113,9 @@ pub(super) struct Node {
     pub is_root: bool,
     pub list_type: Option<ListType>,
     pub list_map_keys: Vec<String>,
+    /// `x-kubernetes-map-type: atomic`: an object replaced and owned whole
+    /// by server-side apply.
+    pub map_atomic: bool,
     pub rules: Vec<Rule>,
     /// Whether this node or one below it has CEL rules: the rules walk skips
     /// the subtrees without.

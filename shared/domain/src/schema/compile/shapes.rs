@@ -63,6 +63,7 @@ impl Compiler {
         }
         if let Some(map_type) = self.string_field(map, "x-kubernetes-map-type", path) {
             let mpath = child_path(path, "x-kubernetes-map-type");
+            node.map_atomic = map_type == "atomic";
             if !matches!(map_type.as_str(), "granular" | "atomic") {
                 self.causes.push(Cause::not_supported(
                     &mpath,
