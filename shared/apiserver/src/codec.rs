@@ -282,6 +282,9 @@ impl<'de> Visitor<'de> for Tracked<'_> {
 pub enum PatchKind {
     Merge,
     Json,
+    /// Server-side apply (`application/apply-patch+yaml`): the manager's
+    /// configuration, JSON or YAML.
+    Apply,
 }
 
 /// The patch body and its kind, from the Content-Type.
@@ -296,10 +299,13 @@ pub fn decode_patch(
         // the same as a merge patch.
         "application/strategic-merge-patch+json" => PatchKind::Merge,
         "application/json-patch+json" => PatchKind::Json,
+        "application/apply-patch+yaml" | "application/apply-patch+json" => {
+            return Ok((PatchKind::Apply, decode_yaml(body)?));
+        }
         other => {
             return Err(ApiError::UnsupportedMediaType {
                 message: format!(
-                    "patch content type {other:?} is not supported; use application/merge-patch+json or application/json-patch+json"
+                    "patch content type {other:?} is not supported; use application/merge-patch+json, application/json-patch+json or application/apply-patch+yaml"
                 ),
             })
         }
@@ -338,6 +344,10 @@ pub struct Query {
     pub grace_period_seconds: Option<i64>,
     pub propagation_policy: Option<PropagationPolicy>,
     pub orphan_dependents: Option<bool>,
+    /// Who the write's fields are recorded as (server-side apply).
+    pub field_manager: Option<String>,
+    /// An apply's `force`: take the fields other managers own.
+    pub force: bool,
     /// Parameters only some endpoints read (the graph's `urn`, `depth`, ...)
     /// and those no endpoint reads: Kubernetes ignores a parameter it does
     /// not know, and so does this server (ARCHITECTURE.md, Decisions).
@@ -403,6 +413,11 @@ impl Query {
                 "orphanDependents" => {
                     q.orphan_dependents = Some(request_options::query_bool(&value));
                 }
+                "fieldManager" if !value.is_empty() => {
+                    request_options::check_field_manager(&value).map_err(ApiError::bad_request)?;
+                    q.field_manager = Some(value);
+                }
+                "force" => q.force = request_options::query_bool(&value),
                 other => {
                     check_unread(other, &value)?;
                     q.extra.insert(other.to_string(), value);
@@ -425,7 +440,6 @@ fn check_unread(name: &str, value: &str) -> Result<(), ApiError> {
         }
         "timeout" if !value.is_empty() => request_options::check_timeout(value),
         "resourceVersionMatch" => request_options::check_resource_version_match(value),
-        "fieldManager" => request_options::check_field_manager(value),
         _ => Ok(()),
     };
     checked.map_err(ApiError::bad_request)

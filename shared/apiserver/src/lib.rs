@@ -348,13 +348,21 @@ impl ApiServer {
         route::check_names(&context, &target, writes)?;
         refuse_writes_to_documents(request, &target)?;
         let query = codec::Query::parse(request.uri().query())?;
-        let described = request::RequestInfo::describe(
+        let mut described = request::RequestInfo::describe(
             request.method(),
             &context,
             &target,
             query.watch,
             principal,
             request_id,
+        );
+        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+        described.writer = request::FieldWriter::of(
+            query.field_manager.as_deref(),
+            header(http::header::USER_AGENT),
+            *request.method() == Method::PATCH
+                && header(http::header::CONTENT_TYPE)
+                    .is_some_and(|t| t.starts_with("application/apply-patch")),
         );
         // Discovery under a control plane's URL is answered from the URL
         // alone, as Milo's filter: a client reads it before (or without)

@@ -97,6 +97,34 @@ pub struct RequestInfo {
     /// request's uid, and on every log line.
     pub id: String,
     pub time: DateTime<Utc>,
+    /// Who a write's fields are recorded as.
+    pub writer: FieldWriter,
+}
+
+/// Who a write's fields are recorded as (`metadata.managedFields`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldWriter {
+    /// The `fieldManager` parameter, else the User-Agent's program (what
+    /// comes before its first `/`), as Kubernetes names a manager.
+    pub manager: String,
+    /// Whether the write is a server-side apply, which records its own.
+    pub applies: bool,
+}
+
+impl FieldWriter {
+    pub fn of(field_manager: Option<&str>, user_agent: Option<&str>, applies: bool) -> FieldWriter {
+        let program = user_agent
+            .and_then(|agent| agent.split('/').next())
+            .map(|program| program.chars().take(128).collect::<String>())
+            .filter(|program| !program.trim().is_empty());
+        FieldWriter {
+            manager: field_manager
+                .map(str::to_string)
+                .or(program)
+                .unwrap_or_else(|| "unknown".into()),
+            applies,
+        }
+    }
 }
 
 impl RequestInfo {
@@ -121,6 +149,7 @@ impl RequestInfo {
             principal,
             id: request_id.to_string(),
             time: Utc::now(),
+            writer: FieldWriter::default(),
         }
     }
 
@@ -138,6 +167,7 @@ impl RequestInfo {
             principal,
             id: request_id.to_string(),
             time: Utc::now(),
+            writer: FieldWriter::default(),
         }
     }
 

@@ -192,7 +192,7 @@ async fn merge_and_json_patches_apply() {
         .raw(
             "PATCH",
             &format!("{G}/organizations/acme"),
-            "application/apply-patch+yaml",
+            "application/x-unknown-patch",
             b"{}".to_vec(),
             Some(&api.token),
         )

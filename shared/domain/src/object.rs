@@ -52,6 +52,9 @@ pub struct ObjectMeta {
     pub owner_references: Vec<OwnerReference>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finalizers: Vec<String>,
+    /// Who manages which fields (server-side apply: `domain::apply`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields: Vec<Value>,
 }
 
 /// The metadata fields a client may send; anything else under `metadata`

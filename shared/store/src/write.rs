@@ -4,19 +4,20 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::error::SdkError;
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
 
+mod errors;
+
+use errors::{single_error, transaction_error};
+
 use crate::{
-    backend, counters, key_item, keys, s, CounterWrite, ItemKey, Store, StoreError,
-    CONFLICT_ATTEMPTS, EXPIRES, MAX_OBJECT_BYTES, MAX_TRANSACTION_ITEMS, WRITER,
+    counters, key_item, keys, s, CounterWrite, ItemKey, Store, StoreError, CONFLICT_ATTEMPTS,
+    EXPIRES, MAX_OBJECT_BYTES, MAX_TRANSACTION_ITEMS, WRITER,
 };
 
 /// `$builder` (a Put, Delete, Update or ConditionCheck, in a transaction or
@@ -570,81 +571,6 @@ fn update_item(
     conditional!(update, table, expected)
         .build()
         .map_err(build_error)
-}
-
-/// The error of a single-item request (put, delete, update) whose
-/// condition may fail.
-trait ConditionalError {
-    /// For a failed condition, whether the item was there.
-    fn condition_failed(&self) -> Option<bool>;
-}
-
-macro_rules! conditional_error {
-    ($($error:ident),*) => {$(
-        impl ConditionalError for $error {
-            fn condition_failed(&self) -> Option<bool> {
-                match self {
-                    $error::ConditionalCheckFailedException(c) => Some(c.item.is_some()),
-                    _ => None,
-                }
-            }
-        }
-    )*};
-}
-
-conditional_error!(PutItemError, DeleteItemError, UpdateItemError);
-
-/// Maps the error of a single-item write.
-fn single_error<E, R>(write: &Write, err: SdkError<E, R>) -> StoreError
-where
-    E: ConditionalError + ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    if let SdkError::ServiceError(service) = &err {
-        if let Some(item_exists) = service.err().condition_failed() {
-            return write.failure(0, item_exists);
-        }
-        if service.err().code() == Some("TransactionConflictException") {
-            return StoreError::TransactionConflict;
-        }
-    }
-    backend(err)
-}
-
-fn transaction_error<R: std::fmt::Debug>(
-    writes: &[Write],
-    err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
-) -> StoreError {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-    if let SdkError::ServiceError(service) = &err {
-        match service.err() {
-            E::TransactionCanceledException(cancelled) => {
-                let reasons = cancelled.cancellation_reasons();
-                let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
-                if let Some(index) = codes.iter().position(|c| *c == "ConditionalCheckFailed") {
-                    let item_exists = reasons[index].item().is_some();
-                    return match writes.get(index) {
-                        Some(write) => write.failure(index, item_exists),
-                        None => StoreError::Backend(format!(
-                            "condition of unknown write {index} failed"
-                        )),
-                    };
-                }
-                if codes.contains(&"TransactionConflict") {
-                    return StoreError::TransactionConflict;
-                }
-                if codes.iter().any(|c| c.contains("Throttl")) {
-                    return StoreError::Throttled;
-                }
-                return StoreError::Backend(format!("transaction cancelled: {codes:?}"));
-            }
-            E::TransactionInProgressException(_) => {
-                return StoreError::TransactionConflict;
-            }
-            _ => {}
-        }
-    }
-    backend(err)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! What applies to every kind, whatever its strategy: the finalizers of
-//! the pre-deletion hooks that match the object written, quota's claims,
+//! What applies to every kind, whatever its strategy: field ownership
+//! (managed_fields.rs), the finalizers of the pre-deletion hooks that match the object written, quota's claims,
 //! releases and grants, then the platform's relationship items, the
 //! owner index (owners.rs) and liens' holds (liens.rs), then IAM's policy
 //! copies and the grants written with an object (a membership's bindings,
@@ -31,6 +31,7 @@ mod creator;
 mod iam;
 mod liens;
 mod managed_bindings;
+mod managed_fields;
 mod memberships;
 mod owners;
 mod predeletion;
@@ -113,6 +114,7 @@ pub(crate) async fn on_create(
     obj: &mut Object,
     placement: &[Link],
 ) -> Result<Plan, ApiError> {
+    managed_fields::written(cx, None, obj, "")?;
     predeletion::written(cx, obj).await?;
     let quota = Box::pin(quota::on_create(cx, obj, placement)).await?;
     let relationships = relationships::created(cx.kind, obj);
@@ -137,6 +139,7 @@ pub(crate) async fn on_update(
     new: &mut Object,
     placement: &[Link],
 ) -> Result<Plan, ApiError> {
+    managed_fields::written(cx, Some(old), new, "")?;
     predeletion::written(cx, new).await?;
     let quota = Box::pin(quota::on_update(cx, old, new, placement)).await?;
     let relationships = relationships::changed(cx.kind, old, new);
@@ -155,8 +158,9 @@ pub(crate) async fn on_update(
 pub(crate) fn on_status_update(
     cx: &HookContext<'_>,
     old: &Object,
-    new: &Object,
+    new: &mut Object,
 ) -> Result<Plan, ApiError> {
+    managed_fields::written(cx, Some(old), new, "status")?;
     quota::on_status_update(cx, old, new)?;
     let relationships = relationships::changed(cx.kind, old, new);
     Ok(Plan::with(

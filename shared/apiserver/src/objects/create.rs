@@ -68,8 +68,7 @@ impl Ops<'_> {
     /// The body as sent, decoded, pruned and defaulted, without status
     /// where status is a subresource, its name generated if asked; and
     /// the warnings about it.
-    async fn sent_object(&self) -> Result<(Object, Vec<String>), ApiError> {
-        let sent = codec::decode_object(self.call.header("content-type"), self.call.body)?;
+    async fn sent_object(&self, sent: codec::Decoded) -> Result<(Object, Vec<String>), ApiError> {
         let mut doc = sent.value;
         self.strategy
             .default_on_create(self.kind, self.context, &mut doc);
@@ -90,7 +89,13 @@ impl Ops<'_> {
     }
 
     pub(super) async fn create(&self) -> Result<Response, ApiError> {
-        let (mut obj, warnings) = self.sent_object().await?;
+        let sent = codec::decode_object(self.call.header("content-type"), self.call.body)?;
+        self.create_from(sent).await
+    }
+
+    /// The create of `sent` (a request's body, or what an apply made).
+    pub(super) async fn create_from(&self, sent: codec::Decoded) -> Result<Response, ApiError> {
+        let (mut obj, warnings) = self.sent_object(sent).await?;
         let name = obj.metadata.name.clone();
         strategy::refuse_if_context_suspended(
             self.context,

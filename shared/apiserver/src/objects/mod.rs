@@ -33,6 +33,7 @@ use crate::write_set::{CommitError, Failure, Role, WriteSet};
 use crate::{label_index, ApiServer, Call};
 
 mod admit;
+mod apply;
 mod create;
 mod delete;
 mod delete_collection;

@@ -22,6 +22,14 @@ impl Ops<'_> {
 
     pub(super) async fn patch(&self, name: &str, status: bool) -> Result<Response, ApiError> {
         let (kind, patch) = codec::decode_patch(self.call.header("content-type"), self.call.body)?;
+        if kind == PatchKind::Apply {
+            return self.apply(name, status, patch).await;
+        }
+        if self.call.query.force {
+            return Err(ApiError::bad_request(
+                "force is only for apply patches (application/apply-patch+yaml)",
+            ));
+        }
         // A patch that does not mention resourceVersion applies to the version
         // just read; one that does is a precondition.
         let unconditional = patch.value.pointer("/metadata/resourceVersion").is_none();
@@ -31,6 +39,8 @@ impl Ops<'_> {
             let current = &at_version(loaded.1.object.clone(), self.kind);
             let mut doc = match kind {
                 PatchKind::Merge => domain::patch::merge_patch(current, &patch.value),
+                // Answered above (apply.rs).
+                PatchKind::Apply => return Err(ApiError::internal("an apply is not a patch")),
                 PatchKind::Json => {
                     domain::patch::json_patch(current, &patch.value).map_err(|e| {
                         ApiError::Invalid {
@@ -216,7 +226,7 @@ impl Ops<'_> {
             return Ok(self.respond(200, doc).with_warnings(&warnings));
         }
         let hooks = match status {
-            true => hooks::on_status_update(&self.hooks(), &old, &new)?,
+            true => hooks::on_status_update(&self.hooks(), &old, &mut new)?,
             false => hooks::on_update(&self.hooks(), &old, &mut new, &placement).await?,
         };
         let doc = new.to_value();
