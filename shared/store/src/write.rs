@@ -230,7 +230,23 @@ impl Store {
         }
     }
 
+    /// One write alone, sent again (up to [`CONFLICT_ATTEMPTS`] times)
+    /// while it meets a transaction holding its item: it did nothing then.
     async fn write_one(&self, write: &Write) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send_one(write).await {
+                Err(StoreError::TransactionConflict) if attempt < CONFLICT_ATTEMPTS => {
+                    let millis = 10 * u64::from(attempt) + jitter_millis();
+                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_one(&self, write: &Write) -> Result<(), StoreError> {
         let op = operation(&self.table, write)?;
         let client = &self.client;
         let table = &self.table;

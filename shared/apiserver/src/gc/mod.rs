@@ -378,6 +378,8 @@ impl Gc<'_> {
             .method(method)
             .uri(path)
             .header("content-type", content_type)
+            // The manager its writes' fields are recorded as.
+            .header("user-agent", "milo-gc")
             .body(body)
             .map_err(|e| ApiError::internal(format!("the gc's request: {e}")))?;
         let response = Box::pin(self.server.handle_as(principal(), request)).await;

@@ -96,26 +96,37 @@ impl ManagedFields {
         all
     }
 
-    /// `writer`'s entry for `operation`, made when it has none.
-    pub(super) fn entry(&mut self, writer: &Writer<'_>, operation: Operation) -> &mut Manager {
-        let at = match self.0.iter().position(|m| writer.is(m, operation)) {
-            Some(at) => at,
-            None => {
-                self.0.push(Manager {
-                    name: writer.manager.to_string(),
-                    operation,
-                    api_version: writer.api_version.to_string(),
-                    time: writer.time.to_string(),
-                    subresource: writer.subresource.to_string(),
-                    fields: FieldSet::default(),
-                });
-                self.0.len() - 1
+    /// The fields of `writer`'s entry for `operation` (none if it has
+    /// no entry).
+    pub(super) fn fields_of(&self, writer: &Writer<'_>, operation: Operation) -> FieldSet {
+        self.0
+            .iter()
+            .find(|m| writer.is(m, operation))
+            .map(|m| m.fields.clone())
+            .unwrap_or_default()
+    }
+
+    /// Sets `writer`'s fields for `operation`. Its time and apiVersion move
+    /// only when they change: a write that changes nothing else stays a
+    /// no-op, as in Kubernetes.
+    pub(super) fn set(&mut self, writer: &Writer<'_>, operation: Operation, fields: FieldSet) {
+        match self.0.iter_mut().find(|m| writer.is(m, operation)) {
+            Some(manager)
+                if manager.fields == fields && manager.api_version == writer.api_version => {}
+            Some(manager) => {
+                manager.fields = fields;
+                manager.api_version = writer.api_version.to_string();
+                manager.time = writer.time.to_string();
             }
-        };
-        let manager = &mut self.0[at];
-        manager.api_version = writer.api_version.to_string();
-        manager.time = writer.time.to_string();
-        manager
+            None => self.0.push(Manager {
+                name: writer.manager.to_string(),
+                operation,
+                api_version: writer.api_version.to_string(),
+                time: writer.time.to_string(),
+                subresource: writer.subresource.to_string(),
+                fields,
+            }),
+        }
     }
 
     /// Drops the managers left with no field.

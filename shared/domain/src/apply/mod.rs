@@ -131,22 +131,16 @@ pub fn apply(
     if !conflicts.is_empty() && !force {
         return Err(ApplyError::Conflicts(conflicts));
     }
-    let previous = managed
-        .0
-        .iter()
-        .find(|m| writer.is(m, Operation::Apply))
-        .map(|m| m.fields.clone())
-        .unwrap_or_default();
+    let previous = managed.fields_of(writer, Operation::Apply);
     for manager in managed.0.iter_mut() {
         manager.fields = manager.fields.difference(&changed);
     }
-    let others = managed.others(writer, Operation::Apply);
-    walk::remove(
-        shape,
-        &mut merged,
-        &previous.difference(&applied).not_held_by(&others),
-    );
-    managed.entry(writer, Operation::Apply).fields = applied;
+    // What still stands: another manager's, or what this apply sets (a
+    // map it owned whole before, and now only some keys of, stays).
+    let standing = managed.others(writer, Operation::Apply).union(&applied);
+    let dropped = previous.difference(&applied).not_held_by(&standing);
+    walk::remove(shape, &mut merged, &dropped);
+    managed.set(writer, Operation::Apply, applied);
     managed.drop_empty();
     managed.write_to(&mut merged);
     Ok(merged)
@@ -193,13 +187,14 @@ pub fn record_update(
     let empty = json!({});
     let comparison = walk::compare(shape, old.unwrap_or(&empty), new);
     let taken = comparison.changed.union(&comparison.removed);
+    let mine = managed
+        .fields_of(writer, Operation::Update)
+        .difference(&taken)
+        .union(&comparison.changed);
     for manager in managed.0.iter_mut() {
         manager.fields = manager.fields.difference(&taken);
     }
-    managed
-        .entry(writer, Operation::Update)
-        .fields
-        .add(comparison.changed);
+    managed.set(writer, Operation::Update, mine);
     managed.drop_empty();
     managed.write_to(new);
     Ok(())

@@ -152,6 +152,31 @@ fn a_keyed_item_two_managers_fill_loses_only_the_fields_of_the_one_that_drops_it
     );
 }
 
+/// What kubectl's migration from client-side apply leaves: the manager
+/// owns a map itself (`.`) and its keys. Applying fewer keys drops those
+/// keys, not the map.
+#[test]
+fn a_map_owned_whole_then_applied_in_part_keeps_the_keys_still_applied() {
+    let schema = schema();
+    let mut live = skeleton();
+    live["data"] = json!({"a": "1", "b": "2"});
+    live["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Apply",
+        "apiVersion": "example.com/v1", "time": "2026-12-07T00:00:00Z", "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:data": {".": {}, "f:a": {}, "f:b": {}}}}]);
+    let mut applied_config = skeleton();
+    applied_config["data"] = json!({"a": "1"});
+    let after = apply(
+        schema.shape(),
+        &live,
+        &applied_config,
+        &writer("kubectl"),
+        false,
+    )
+    .unwrap();
+    assert_eq!(after["data"], json!({"a": "1"}));
+    assert_eq!(fields(&after)[0].2, json!({"f:data": {"f:a": {}}}));
+}
+
 #[test]
 fn a_changed_field_another_manager_owns_is_a_conflict_unless_forced() {
     let live = apply_as(
@@ -346,6 +371,37 @@ fn a_keyed_item_without_its_key_is_refused_with_its_path() {
     assert_eq!(
         status["details"]["causes"][0]["field"],
         "spec.ports[0].name"
+    );
+}
+
+#[test]
+fn an_apply_that_changes_nothing_leaves_the_object_as_it_was_time_included() {
+    let schema = schema();
+    let live = apply_as(&skeleton(), "a", json!({"replicas": 1}), false).unwrap();
+    let later = Writer {
+        time: "2026-12-08T00:00:00Z",
+        ..writer("a")
+    };
+    let again = apply(
+        schema.shape(),
+        &live,
+        &config(json!({"replicas": 1})),
+        &later,
+        false,
+    )
+    .unwrap();
+    assert_eq!(again, live);
+    let changed = apply(
+        schema.shape(),
+        &live,
+        &config(json!({"replicas": 2})),
+        &later,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        changed["metadata"]["managedFields"][0]["time"],
+        "2026-12-08T00:00:00Z"
     );
 }
 

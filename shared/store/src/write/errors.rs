@@ -44,6 +44,13 @@ where
         if service.err().code() == Some("TransactionConflictException") {
             return StoreError::TransactionConflict;
         }
+        // DynamoDB Local, loaded, gives up waiting for another write's lock
+        // and says so: nothing was done, as with a conflict.
+        if service.err().code() == Some("InternalServerError")
+            && service.err().message().is_some_and(|m| m.contains("waiting for a lock"))
+        {
+            return StoreError::TransactionConflict;
+        }
     }
     backend(err)
 }
