@@ -304,3 +304,59 @@ async fn bad_applies_are_refused_with_a_status_and_write_nothing() {
     assert_eq!(r.status, 400, "force is for applies: {}", r.body);
     assert_eq!(stored(&api).await, before, "nothing written");
 }
+
+/// An apply is the create or update it becomes: a validating policy on
+/// gadget creates and updates judges it, and a principal without the
+/// permission to patch gadgets is refused; neither writes.
+#[tokio::test]
+async fn admission_and_authorization_judge_an_apply_as_the_write_it_becomes() {
+    let api = world().await;
+    let rules = json!([{"apiGroups": ["example.com"], "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"], "resources": ["gadgets"]}]);
+    let policy = json!({"apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy", "metadata": {"name": "small"},
+        "spec": {"matchConstraints": {"resourceRules": rules},
+                 "validations": [{"expression": "object.spec.size <= 10",
+                                  "message": "gadgets stay small"}]}});
+    let binding = json!({"apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": "small"},
+        "spec": {"policyName": "small", "validationActions": ["Deny"]}});
+    for (uri, body) in [
+        ("validatingadmissionpolicies", policy),
+        ("validatingadmissionpolicybindings", binding),
+    ] {
+        let r = api
+            .post(
+                &format!("/apis/admissionregistration.k8s.io/v1/{uri}"),
+                body,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = apply_as(&api, "ci", "", &gadget(json!({"size": 20}))).await;
+    assert_eq!(r.status, 422, "the create it becomes: {}", r.body);
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("gadgets stay small"));
+    assert_eq!(api.get(&format!("{GADGETS}/g")).await.status, 404);
+    let r = apply_as(&api, "ci", "", &gadget(json!({"size": 2}))).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = apply_as(&api, "ci", "", &gadget(json!({"size": 30}))).await;
+    assert_eq!(r.status, 422, "the update it becomes: {}", r.body);
+    assert_eq!(stored(&api).await["spec"]["size"], 2);
+
+    let stranger = token_for("stranger", &[]);
+    let yaml = serde_yaml::to_string(&gadget(json!({"size": 3}))).unwrap();
+    let r = api
+        .raw(
+            "PATCH",
+            &format!("{GADGETS}/g?fieldManager=stranger"),
+            "application/apply-patch+yaml",
+            yaml.into_bytes(),
+            Some(&stranger),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(stored(&api).await["spec"]["size"], 2);
+}

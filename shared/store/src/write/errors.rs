@@ -47,7 +47,10 @@ where
         // DynamoDB Local, loaded, gives up waiting for another write's lock
         // and says so: nothing was done, as with a conflict.
         if service.err().code() == Some("InternalServerError")
-            && service.err().message().is_some_and(|m| m.contains("waiting for a lock"))
+            && service
+                .err()
+                .message()
+                .is_some_and(|m| m.contains("waiting for a lock"))
         {
             return StoreError::TransactionConflict;
         }
