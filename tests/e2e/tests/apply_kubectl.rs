@@ -174,3 +174,53 @@ fn the_python_clients_server_side_apply_creates_and_shares() {
         serde_json::json!(["py-one:Apply", "py-two:Apply"])
     );
 }
+
+/// Milo's samples (../shared/milo/samples: organization, project, roles,
+/// protected resources, a policy binding) applied with `kubectl apply
+/// --server-side`, twice: created, then applied again unchanged.
+#[test]
+fn milos_samples_apply_server_side() {
+    let stack = Stack::from_env();
+    let platform = stack.kubeconfig(&stack.kube_server, &stack.token);
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/milo/samples");
+    // The roles' namespace, as a Milo installation has it.
+    let namespace = platform.kubectl(&["create", "namespace", "datum-system"], None);
+    assert!(
+        namespace.ok || namespace.stderr.contains("AlreadyExists"),
+        "{namespace:?}"
+    );
+    let files = [
+        "resourcemanager-organization.yaml",
+        "resourcemanager-project.yaml",
+        "iam-role.yaml",
+        "iam-protectedresource.yaml",
+        "iam-policybinding.yaml",
+    ];
+    for round in ["created", "again"] {
+        for file in files {
+            let path = format!("{samples}/{file}");
+            let out = platform.ok(&["apply", "--server-side", "-f", &path], None);
+            assert!(out.contains("serverside-applied"), "{round} {file}: {out}");
+        }
+    }
+    let org = platform.ok(
+        &[
+            "get",
+            "organization",
+            "datum",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ],
+        None,
+    );
+    let org: Value = serde_json::from_str(&org).expect("json");
+    assert!(
+        managers(&org).contains(&"kubectl:Apply".to_string()),
+        "{org}"
+    );
+    assert_eq!(
+        org["metadata"]["annotations"]["kubernetes.io/display-name"],
+        "Datum Technology, Inc."
+    );
+}
