@@ -28,7 +28,7 @@ SUITES ?= ../shared/milo/suites
 # the cold-start bench runs the release binaries itself, against a fake Runtime API.
 BENCH_STACK := --dir .local/bench --dynamo-port 28000 --nats-port 24222 --table milo-bench
 
-.PHONY: help install dev stop test conformance bench bench-iam bench-gc bench-feed lint cfn-lint
+.PHONY: help install dev stop test conformance bench bench-iam bench-gc bench-feed bench-apply lint cfn-lint
 
 help:
 	@echo "make dev     local stack: DynamoDB Local :8000, NATS :4222, API on :9000 (HTTPS) and :9001 (HTTP);"
@@ -41,6 +41,7 @@ help:
 	@echo "make bench-iam  the authorization benchmark alone (docs/benchmarks.md)"
 	@echo "make bench-gc   the deletion benchmark alone (docs/benchmarks.md)"
 	@echo "make bench-feed the change feed and watch benchmark alone (docs/benchmarks.md)"
+	@echo "make bench-apply the server-side apply benchmark alone (docs/benchmarks.md)"
 	@echo "make lint    rustfmt check and clippy -D warnings"
 	@echo "make stop    stop a dev stack left running"
 
@@ -81,6 +82,7 @@ bench: install
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin iam_bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin gc_bench
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin feed_bench
+	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin apply_bench
 	cargo build --release -p resources -p events -p admission -p quota
 	cargo build --release -p e2e --example hello_lambda
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin cold_start
@@ -93,6 +95,9 @@ bench-gc: install
 
 bench-feed: install
 	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin feed_bench
+
+bench-apply: install
+	bash localstack/with-stack.sh $(BENCH_STACK) -- cargo run --release -p e2e --bin apply_bench
 
 lint:
 	cargo fmt --all -- --check

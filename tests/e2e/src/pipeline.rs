@@ -100,6 +100,25 @@ impl InProcess {
         Ok((response.status().as_u16(), response.into_body()))
     }
 
+    /// A server-side apply of `body` (`uri` names the object and the
+    /// fieldManager); fails unless the answer is `expect`.
+    pub async fn apply(&self, uri: &str, body: &Value, expect: u16) -> anyhow::Result<Vec<u8>> {
+        let mut request = self.request("PATCH", uri, body)?;
+        request.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/apply-patch+yaml"),
+        );
+        let response = self.server.handle(request).await;
+        if response.status().as_u16() != expect {
+            bail!(
+                "apply {uri}: expected {expect}, got {}: {}",
+                response.status(),
+                String::from_utf8_lossy(response.body())
+            );
+        }
+        Ok(response.into_body())
+    }
+
     fn request(
         &self,
         method: &str,
