@@ -1739,3 +1739,39 @@ async fn a_write_reads_the_quota_policies_only_when_the_stamp_moved() {
     assert_eq!(after_the_refresh(&b, "r1").await, 201);
     assert!(!claims_for(&b, "acme", "r1").await.is_empty());
 }
+
+/// A server-side apply that creates a project is the create it becomes:
+/// it claims quota, and one over the limit is refused with nothing written.
+#[tokio::test]
+async fn a_project_created_by_apply_claims_quota_like_any_create() {
+    let api = api().await;
+    setup(&api).await;
+    api.org("acme").await;
+    give(&api, "acme", "Organization", "acme", 1).await;
+    let apply = |name: &str| {
+        let body = project(name, "Organization", "acme");
+        let uri = format!("{G}/projects/{name}?fieldManager=ci");
+        let yaml = serde_yaml::to_string(&body).unwrap();
+        let api = &api;
+        async move {
+            api.raw(
+                "PATCH",
+                &uri,
+                "application/apply-patch+yaml",
+                yaml.into_bytes(),
+                Some(&api.token),
+            )
+            .await
+        }
+    };
+    let r = apply("p1").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(claims_for(&api, "acme", "p1").await.len(), 1);
+    let r = apply("p2").await;
+    assert_eq!(r.status, 403, "over quota: {}", r.body);
+    assert_eq!(api.get(&format!("{G}/projects/p2")).await.status, 404);
+    assert_eq!(
+        bucket(&api, "acme", "Organization", "acme").await["status"]["allocated"],
+        1
+    );
+}
