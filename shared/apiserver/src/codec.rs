@@ -282,26 +282,35 @@ impl<'de> Visitor<'de> for Tracked<'_> {
 pub enum PatchKind {
     Merge,
     Json,
-    /// Server-side apply (`application/apply-patch+yaml`): the manager's
-    /// configuration, JSON or YAML.
-    Apply,
+}
+
+/// A PATCH body: a patch of the stored document, or a server-side apply's
+/// configuration (JSON or YAML).
+pub enum PatchBody {
+    Document(PatchKind, Decoded),
+    Apply(Decoded),
+}
+
+/// Whether a PATCH with this Content-Type is a server-side apply.
+pub fn is_apply(content_type: Option<&str>) -> bool {
+    matches!(
+        media_type(content_type).as_str(),
+        "application/apply-patch+yaml" | "application/apply-patch+json"
+    )
 }
 
 /// The patch body and its kind, from the Content-Type.
-pub fn decode_patch(
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<(PatchKind, Decoded), ApiError> {
+pub fn decode_patch(content_type: Option<&str>, body: &[u8]) -> Result<PatchBody, ApiError> {
     check_size(body)?;
+    if is_apply(content_type) {
+        return Ok(PatchBody::Apply(decode_yaml(body)?));
+    }
     let kind = match media_type(content_type).as_str() {
         "application/merge-patch+json" => PatchKind::Merge,
         // Our kinds have no list merge keys, so a strategic merge patch means
         // the same as a merge patch.
         "application/strategic-merge-patch+json" => PatchKind::Merge,
         "application/json-patch+json" => PatchKind::Json,
-        "application/apply-patch+yaml" | "application/apply-patch+json" => {
-            return Ok((PatchKind::Apply, decode_yaml(body)?));
-        }
         other => {
             return Err(ApiError::UnsupportedMediaType {
                 message: format!(
@@ -310,7 +319,7 @@ pub fn decode_patch(
             })
         }
     };
-    Ok((kind, decode_json(body)?))
+    Ok(PatchBody::Document(kind, decode_json(body)?))
 }
 
 /// Whether the client asked for a `meta.k8s.io` Table (`kubectl get`).
@@ -519,12 +528,14 @@ mod tests {
         assert_eq!(decoded.duplicates, ["spec.list[0].k", "spec.x"]);
         assert_eq!(decoded.value["spec"]["x"]["y"], 2);
         assert_eq!(decoded.value["spec"]["list"][0]["k"], 2);
-        let patch = decode_patch(
+        let PatchBody::Document(_, patch) = decode_patch(
             Some("application/json-patch+json"),
             br#"[{"op":"add","op":"replace","path":"/a","value":1}]"#,
         )
-        .unwrap();
-        assert_eq!(patch.1.duplicates, ["[0].op"]);
+        .unwrap() else {
+            panic!("a JSON patch is a patch of the document");
+        };
+        assert_eq!(patch.duplicates, ["[0].op"]);
         assert!(decode_object(None, br#"{"a":1}"#)
             .unwrap()
             .duplicates

@@ -361,8 +361,7 @@ impl ApiServer {
             query.field_manager.as_deref(),
             header(http::header::USER_AGENT),
             *request.method() == Method::PATCH
-                && header(http::header::CONTENT_TYPE)
-                    .is_some_and(|t| t.starts_with("application/apply-patch")),
+                && codec::is_apply(header(http::header::CONTENT_TYPE)),
         );
         // Discovery under a control plane's URL is answered from the URL
         // alone, as Milo's filter: a client reads it before (or without)

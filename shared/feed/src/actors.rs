@@ -11,7 +11,7 @@ use domain::ingest::{object_urn, Urn};
 use domain::kinds::USER;
 use domain::object::Object;
 use store::stream::StreamRecord;
-use store::{Context, ObjectRef, Store, StoreError};
+use store::{ObjectRef, Store, StoreError};
 
 use crate::changes::ObjectChange;
 
@@ -50,13 +50,7 @@ impl<'a> Actors<'a> {
         if let Some(known) = self.users.get(&name) {
             return Ok(known.clone());
         }
-        let at = ObjectRef {
-            context: Context::Platform,
-            group: USER.group.into(),
-            kind: USER.kind.into(),
-            namespace: String::new(),
-            name: name.clone(),
-        };
+        let at = ObjectRef::in_platform(USER.group, USER.kind, &name);
         let stored = self.store.get(&at.key()).await?;
         let urn = stored
             .and_then(|stored| Object::from_value(stored.object).ok())

@@ -78,13 +78,7 @@ impl<'a> Places<'a> {
         if let Some(known) = self.read.get(&key) {
             return Ok(known.clone());
         }
-        let at = ObjectRef {
-            context: Context::Platform,
-            group: kind.group.into(),
-            kind: kind.kind.into(),
-            namespace: String::new(),
-            name: name.into(),
-        };
+        let at = ObjectRef::in_platform(kind.group, kind.kind, name);
         let stored = self.store.get(&at.key()).await?;
         let node = match stored.map(|s| Object::from_value(s.object)) {
             Some(Ok(object)) => Some(node_of(kind, &object)),

@@ -224,6 +224,17 @@ pub fn orphaned_key(uid: &str) -> ItemKey {
 }
 
 impl ObjectRef {
+    /// A cluster-scoped object of the platform context.
+    pub fn in_platform(group: &str, kind: &str, name: &str) -> Self {
+        Self {
+            context: Context::Platform,
+            group: group.into(),
+            kind: kind.into(),
+            namespace: String::new(),
+            name: name.into(),
+        }
+    }
+
     /// The object an object item's key addresses (None for other items).
     pub fn from_key(key: &ItemKey) -> Option<Self> {
         let mut parts = key.pk.strip_prefix("o#")?.splitn(3, '#');

@@ -151,20 +151,25 @@ impl Store {
         if !key.fits() {
             return Ok(None);
         }
+        self.read_item(key)
+            .await?
+            .map(|item| stored(key.clone(), &item))
+            .transpose()
+    }
+
+    /// The item at `key`, strongly consistent; None when there is none or
+    /// its time is up.
+    async fn read_item(&self, key: &ItemKey) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(&key.pk))
-            .key("sk", s(&key.sk))
+            .set_key(Some(key_item(key)))
             .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;
-        out.item
-            .filter(|item| !expired(item))
-            .map(|item| stored(key.clone(), &item))
-            .transpose()
+        Ok(out.item.filter(|item| !expired(item)))
     }
 
     /// Reads several object items (strongly consistent), in the order asked;
@@ -214,16 +219,7 @@ impl Store {
         &self,
         key: &ItemKey,
     ) -> Result<Option<std::collections::BTreeMap<String, String>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(out.item.map(|item| {
+        Ok(self.read_item(key).await?.map(|item| {
             item.into_iter()
                 .filter(|(name, _)| name != "pk" && name != "sk")
                 .filter_map(|(name, value)| match value {
@@ -237,22 +233,8 @@ impl Store {
     /// Who deleted the object `uid`, as [`Write::NoteDeletion`] noted it
     /// (None when no one did, or the note expired).
     pub async fn deleted_by(&self, uid: &str) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::deletion_note_key(uid))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(out
-            .item
-            .filter(|item| !expired(item))
-            .and_then(|item| match item.get(WRITER) {
-                Some(AttributeValue::S(writer)) => Some(writer.clone()),
-                _ => None,
-            }))
+        let note = self.read_item(&keys::deletion_note_key(uid)).await?;
+        Ok(note.and_then(|item| text(&item, WRITER).ok()))
     }
 
     /// The token of a stamp item (None when it was never written).

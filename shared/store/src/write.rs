@@ -238,8 +238,7 @@ impl Store {
             attempt += 1;
             match self.send_one(write).await {
                 Err(StoreError::TransactionConflict) if attempt < CONFLICT_ATTEMPTS => {
-                    let millis = 10 * u64::from(attempt) + jitter_millis();
-                    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                    backoff(attempt).await
                 }
                 other => return other,
             }
@@ -297,10 +296,6 @@ impl Store {
                 .client_request_token(&token)
                 .send()
                 .await;
-            let backoff = || {
-                let millis = 10 * u64::from(attempt) + jitter_millis();
-                tokio::time::sleep(std::time::Duration::from_millis(millis))
-            };
             match result {
                 Ok(_) => return Ok(()),
                 // DynamoDB's 500 outlasted the SDK's retries: DynamoDB Local
@@ -308,11 +303,13 @@ impl Store {
                 // lock, and says real DynamoDB would take it. It may have
                 // committed, so it goes again under the same token, which
                 // DynamoDB answers from the first if it did.
-                Err(err) if is_internal(&err) && attempt < CONFLICT_ATTEMPTS => backoff().await,
+                Err(err) if is_internal(&err) && attempt < CONFLICT_ATTEMPTS => {
+                    backoff(attempt).await
+                }
                 Err(err) => match transaction_error(writes, err) {
                     StoreError::TransactionConflict if attempt < CONFLICT_ATTEMPTS => {
                         token = uuid::Uuid::new_v4().to_string();
-                        backoff().await;
+                        backoff(attempt).await;
                     }
                     other => return Err(other),
                 },
@@ -357,6 +354,12 @@ fn is_internal<R>(
     err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
 ) -> bool {
     matches!(err, SdkError::ServiceError(service) if service.err().is_internal_server_error())
+}
+
+/// The wait before attempt `attempt + 1` of a write that met another.
+async fn backoff(attempt: u32) {
+    let millis = 10 * u64::from(attempt) + jitter_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await
 }
 
 fn jitter_millis() -> u64 {

@@ -1,6 +1,6 @@
 //! What applies to every kind, whatever its strategy: field ownership
-//! (managed_fields.rs), the finalizers of the pre-deletion hooks that match the object written, quota's claims,
-//! releases and grants, then the platform's relationship items, the
+//! (managed_fields.rs), the finalizers of the pre-deletion hooks that
+//! match the object written, quota's claims, releases and grants, then the platform's relationship items, the
 //! owner index (owners.rs) and liens' holds (liens.rs), then IAM's policy
 //! copies and the grants written with an object (a membership's bindings,
 //! a user's own, an organization creator's membership). The hooks run in

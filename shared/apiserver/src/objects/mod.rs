@@ -21,7 +21,7 @@ use serde_json::Value;
 use store::{Context, Expect, ObjectRef, StoreError, Stored, Write};
 
 use crate::authorization::Access;
-use crate::codec::{self, FieldValidation, PatchKind, Response};
+use crate::codec::{self, FieldValidation, PatchBody, PatchKind, Response};
 use crate::errors::from_store;
 use crate::hierarchy_reads::{self, Link};
 use crate::hooks::{self, HookContext};

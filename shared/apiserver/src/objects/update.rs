@@ -21,10 +21,11 @@ impl Ops<'_> {
     }
 
     pub(super) async fn patch(&self, name: &str, status: bool) -> Result<Response, ApiError> {
-        let (kind, patch) = codec::decode_patch(self.call.header("content-type"), self.call.body)?;
-        if kind == PatchKind::Apply {
-            return self.apply(name, status, patch).await;
-        }
+        let body = codec::decode_patch(self.call.header("content-type"), self.call.body)?;
+        let (kind, patch) = match body {
+            PatchBody::Apply(config) => return self.apply(name, status, config).await,
+            PatchBody::Document(kind, patch) => (kind, patch),
+        };
         if self.call.query.force {
             return Err(ApiError::bad_request(
                 "force is only for apply patches (application/apply-patch+yaml)",
@@ -39,8 +40,6 @@ impl Ops<'_> {
             let current = &at_version(loaded.1.object.clone(), self.kind);
             let mut doc = match kind {
                 PatchKind::Merge => domain::patch::merge_patch(current, &patch.value),
-                // Answered above (apply.rs).
-                PatchKind::Apply => return Err(ApiError::internal("an apply is not a patch")),
                 PatchKind::Json => {
                     domain::patch::json_patch(current, &patch.value).map_err(|e| {
                         ApiError::Invalid {

@@ -38,11 +38,6 @@ pub enum ListShape<'a> {
 }
 
 impl<'a> Shape<'a> {
-    /// The shape of a value no schema describes.
-    pub fn deduced() -> Shape<'static> {
-        Shape(Place::Deduced)
-    }
-
     pub(super) fn of(node: &'a Node) -> Shape<'a> {
         Shape(Place::Node(node))
     }
